@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * The mirrors command line: argument parsing, and the one exit point of the process. Commands return
+ * an exit code; a MirrorsError becomes one clear message with its hint (no stack trace).
+ */
+import { Command, Option } from 'commander';
+import { MirrorsError } from '../errors.js';
+import { processIo, setColor, type Io } from './io.js';
+import { VERSION } from './version.js';
+import { validateCommand } from './validate.js';
+import { planCommand } from './plan.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export function buildProgram(io: Io, done: (code: number) => void): Command {
+  const program = new Command('mirrors')
+    .description('PostgreSQL mirrors as code: plan, apply and run logical-replication mirrors declared in mirrors.yaml')
+    .version(VERSION)
+    .option('--no-color', 'disable colors (also NO_COLOR=1)')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride();
+
+  const run = (fn: (opts: any) => Promise<number>) => async (opts: any, cmd: Command) => {
+    const all = { ...cmd.optsWithGlobals(), ...opts };
+    setColor(all.color, io);
+    done(await fn(all));
+  };
+
+  program
+    .command('validate')
+    .description('check mirrors.yaml without connecting to any database (exit 0 valid, 1 invalid)')
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .action(run((o) => validateCommand(o, io)));
+
+  program
+    .command('plan')
+    .description('inspect the peers and print the actions that would make them match mirrors.yaml')
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .option('-m, --mirror <name>', 'plan only this mirror (repeatable)', collect)
+    .option('-o, --out <file>', 'save the plan to a file for `mirrors apply FILE`')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .option('--detailed-exitcode', 'exit 2 when the plan has changes (0 none, 1 error)')
+    .action(run((o) => planCommand(o, io)));
+
+  return program;
+}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let code = 0;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    return reportError(err, io);
+  }
+}
+
+export function reportError(err: unknown, io: Io): number {
+  const e = err as { code?: string; exitCode?: number };
+  if (typeof e?.code === 'string' && e.code.startsWith('commander.')) {
+    // commander has printed its own message (help, version, usage error).
+    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 1;
+  }
+  if (err instanceof MirrorsError) {
+    io.err(`error: ${err.message}\n`);
+    for (const d of err.details) io.err(`  ${d}\n`);
+    if (err.pg?.code) io.err(`  postgres: SQLSTATE ${err.pg.code}${err.pg.detail ? `, ${err.pg.detail}` : ''}${err.pg.hint ? ` (hint: ${err.pg.hint})` : ''}\n`);
+    if (err.hint) io.err(`hint: ${err.hint}\n`);
+    return err.exitCode;
+  }
+  io.err(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  io.err('hint: this is a bug in mirrors; please report it with the command you ran\n');
+  return 1;
+}
+
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,226 @@
+/**
+ * Inspects one peer: a constant number of catalog queries (see queries.ts), mapped to PeerLive.
+ * Read-only: runs in a READ ONLY transaction so inspection can never change a database.
+ */
+import type pg from 'pg';
+import { tableKey } from '../config/names.js';
+import type {
+  CatalogMirror, CatalogTable, LiveColumn, LiveIndex, LiveTable, LiveType, PeerLive,
+} from './types.js';
+import * as Q from './queries.js';
+
+/** The minimal client surface inspection needs; tests wrap it to count queries. */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<{ rows: any[] }>;
+}
+
+export async function inspectPeer(peerName: string, db: Queryable): Promise<PeerLive> {
+  await db.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    const live = await readPeer(peerName, db);
+    await db.query('COMMIT');
+    return live;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
+  const server = (await db.query(Q.SERVER_SQL)).rows[0];
+  if (!server) throw new Error(`current role not found in pg_roles`);
+  const v: number = server.version_num;
+  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes] = [
+    await db.query(Q.TABLES_SQL),
+    await db.query(Q.INDEXES_SQL),
+    await db.query(Q.FOREIGN_KEYS_SQL),
+    await db.query(Q.TYPES_SQL),
+    await db.query(Q.publicationsSql(v)),
+    await db.query(Q.slotsSql(v)),
+    await db.query(Q.EXTENSIONS_SQL),
+  ];
+
+  const types: Record<string, LiveType> = {};
+  const typeKeyByOid = new Map<string, string>();
+  for (const r of typesRes.rows) typeKeyByOid.set(r.oid, tableKey(r));
+  for (const r of typesRes.rows) {
+    const t: LiveType = { schema: r.schema, name: r.name, kind: typeKind(r.kind), extension: r.extension ?? undefined };
+    if (r.labels) t.labels = r.labels;
+    if (r.kind === 'd') {
+      t.baseType = r.base_type;
+      t.baseUserType = typeKeyByOid.get(r.base_elem);
+      t.notNull = r.not_null;
+      t.default = r.default_expr;
+      t.checks = r.checks ?? [];
+    }
+    if (r.attributes) {
+      t.attributes = r.attributes.map((a: any) => ({ name: a.name, type: a.type, userType: typeKeyByOid.get(a.elem) }));
+    }
+    if (r.range_subtype) t.rangeSubtype = r.range_subtype;
+    types[tableKey(r)] = t;
+  }
+
+  const tables: Record<string, LiveTable> = {};
+  const byOid = new Map<string, LiveTable>();
+  for (const r of tablesRes.rows) {
+    const columns: LiveColumn[] = (r.columns ?? []).map((c: any) => {
+      const col: LiveColumn = {
+        name: c.name,
+        type: c.type,
+        notNull: c.notnull,
+        hasDefault: c.default !== null,
+        identity: c.identity,
+        generated: c.generated,
+      };
+      if (c.default !== null) col.default = c.default;
+      if (c.collation) col.collation = c.collation;
+      const ut = typeKeyByOid.get(c.elem);
+      if (ut) col.userType = ut;
+      return col;
+    });
+    const t: LiveTable = {
+      schema: r.schema,
+      name: r.name,
+      oid: r.oid,
+      kind: r.kind,
+      isPartition: false,
+      columns,
+      primaryKey: null,
+      replicaIdentity: r.replident,
+      replicaIdentityColumns: [],
+      indexes: [],
+      foreignKeys: [],
+      estimatedRows: r.estimated_rows,
+      sizeBytes: r.size_bytes,
+      canSelect: r.can_select,
+    };
+    tables[tableKey(t)] = t;
+    byOid.set(r.oid, t);
+  }
+  for (const r of indexesRes.rows) {
+    const t = byOid.get(r.table_oid);
+    if (!t) continue;
+    const columns: string[] = r.has_expressions ? [] : (r.columns ?? []);
+    const idx: LiveIndex = { name: r.name, definition: r.definition, unique: r.is_unique, primary: r.is_primary, columns };
+    t.indexes.push(idx);
+    if (r.is_primary) t.primaryKey = { name: r.constraint_name ?? r.name, columns, deferrable: r.deferrable };
+    if (r.is_replident) t.replicaIdentityColumns = columns;
+  }
+  for (const r of fksRes.rows) {
+    const t = byOid.get(r.table_oid);
+    if (!t) continue;
+    t.foreignKeys.push({ name: r.name, definition: r.definition, references: { schema: r.ref_schema, name: r.ref_name } });
+  }
+
+  const publications: PeerLive['publications'] = {};
+  for (const r of pubsRes.rows) {
+    publications[r.name] = {
+      name: r.name,
+      owner: r.owner,
+      allTables: r.all_tables,
+      viaRoot: r.via_root,
+      comment: r.comment,
+      tables: (r.tables ?? []).map((x: any) => ({ schema: x.schema, name: x.name, columns: x.columns ?? null, rowFilter: x.rowFilter ?? null })),
+    };
+  }
+  const slots: PeerLive['slots'] = {};
+  for (const r of slotsRes.rows) {
+    slots[r.name] = {
+      name: r.name,
+      plugin: r.plugin,
+      slotType: r.slot_type,
+      database: r.database,
+      active: r.active,
+      activePid: r.active_pid,
+      temporary: r.temporary,
+      confirmedFlushLsn: r.confirmed_flush_lsn,
+      restartLsn: r.restart_lsn,
+      walStatus: r.wal_status,
+      retainedBytes: r.retained_bytes,
+    };
+  }
+  const installed: string[] = [];
+  const available: string[] = [];
+  for (const r of extRes.rows) {
+    available.push(r.name);
+    if (r.installed_version) installed.push(r.name);
+  }
+
+  const catalog = server.has_catalog ? await readCatalog(db) : { version: 0, mirrors: {}, tables: [] };
+
+  return {
+    peer: peerName,
+    serverVersionNum: v,
+    serverVersion: server.version,
+    database: server.database,
+    settings: {
+      wal_level: server.wal_level,
+      max_replication_slots: server.max_replication_slots,
+      max_wal_senders: server.max_wal_senders,
+      max_slot_wal_keep_size: server.max_slot_wal_keep_size ?? -1,
+      synchronous_standby_names: server.synchronous_standby_names,
+    },
+    role: {
+      name: server.role,
+      superuser: server.superuser,
+      replication: server.replication,
+      canCreateInDatabase: server.can_create,
+    },
+    slotsInUse: server.slots_in_use,
+    walSendersInUse: server.wal_senders_in_use,
+    publications,
+    slots,
+    tables,
+    types,
+    extensions: { installed: [...new Set(installed)].sort(), available: [...new Set(available)].sort() },
+    catalog,
+  };
+}
+
+async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
+  const mirrorRows = (await db.query(Q.CATALOG_MIRRORS_SQL)).rows;
+  const tableRows = (await db.query(Q.CATALOG_TABLES_SQL)).rows;
+  const mirrors: Record<string, CatalogMirror> = {};
+  let version = 0;
+  for (const r of mirrorRows) {
+    version = r.catalog_version ?? version;
+    if (r.name === null) continue;
+    mirrors[r.name] = {
+      name: r.name,
+      sourcePeer: r.source_peer,
+      mode: r.mode,
+      status: r.status,
+      phase: r.phase,
+      paused: r.paused,
+      settings: r.settings,
+      configHash: r.config_hash,
+      consistentLsn: r.consistent_lsn,
+      lastAppliedLsn: r.last_applied_lsn,
+      bytesDone: r.bytes_done,
+      bytesTotal: r.bytes_total,
+    };
+  }
+  const tables: CatalogTable[] = tableRows.map((r: any) => ({
+    mirror: r.mirror,
+    source: { schema: r.source_schema, name: r.source_table },
+    destination: { schema: r.dest_schema, name: r.dest_table },
+    excludeColumns: r.exclude_columns ?? [],
+    partitionKey: r.partition_key,
+    state: r.state,
+    snapshotLsn: r.snapshot_lsn,
+    rowsCopied: r.rows_copied,
+    bytesCopied: r.bytes_copied,
+  }));
+  return { version, mirrors, tables };
+}
+
+function typeKind(k: string): LiveType['kind'] {
+  return k === 'e' ? 'enum' : k === 'd' ? 'domain' : k === 'c' ? 'composite' : k === 'r' ? 'range' : 'base';
+}
+
+/** One query telling, for each given table, whether it holds a row. Identifiers are quoted by the caller's function. */
+export function hasRowsSql(quotedTables: string[]): string {
+  return quotedTables
+    .map((q, i) => `SELECT ${i} AS i, EXISTS (SELECT 1 FROM ${q} LIMIT 1) AS has_rows`)
+    .join('\nUNION ALL\n');
+}

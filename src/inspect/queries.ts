@@ -1,0 +1,159 @@
+/**
+ * The catalog queries of inspection. Each returns every object of its family in one round trip, so the
+ * number of queries per peer is constant whatever the number of tables (DESIGN.md, inspect/).
+ * Raw rows (snake_case) are mapped to the public types of inspect/types.ts in peer.ts.
+ */
+
+/** System schemas and the tool's own catalog are never mirrored. */
+const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'mirrors')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
+
+export const SERVER_SQL = `
+SELECT current_setting('server_version_num')::int AS version_num,
+       current_setting('server_version') AS version,
+       current_database() AS database,
+       current_setting('wal_level') AS wal_level,
+       current_setting('max_replication_slots')::int AS max_replication_slots,
+       current_setting('max_wal_senders')::int AS max_wal_senders,
+       (SELECT setting::int FROM pg_settings WHERE name = 'max_slot_wal_keep_size') AS max_slot_wal_keep_size,
+       current_setting('synchronous_standby_names') AS synchronous_standby_names,
+       r.rolname AS role, r.rolsuper AS superuser, r.rolreplication AS replication,
+       has_database_privilege(current_database(), 'CREATE') AS can_create,
+       (SELECT count(*) FROM pg_replication_slots)::int AS slots_in_use,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS wal_senders_in_use,
+       to_regclass('mirrors.schema_migrations') IS NOT NULL AS has_catalog
+FROM pg_roles r WHERE r.rolname = current_user`;
+
+export const TABLES_SQL = `
+SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+       c.relreplident AS replident,
+       has_table_privilege(c.oid, 'SELECT') AS can_select,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)::bigint FROM pg_partition_tree(c.oid) t
+                   JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf)
+            ELSE c.reltuples::bigint END::text AS estimated_rows,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT coalesce(sum(pg_total_relation_size(t.relid)), 0) FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+            ELSE pg_total_relation_size(c.oid) END::text AS size_bytes,
+       (SELECT json_agg(json_build_object(
+                 'name', a.attname,
+                 'type', format_type(a.atttypid, a.atttypmod),
+                 'elem', (CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END)::text,
+                 'notnull', a.attnotnull,
+                 'default', pg_get_expr(d.adbin, d.adrelid),
+                 'identity', a.attidentity,
+                 'generated', a.attgenerated,
+                 'collation', CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
+                                   THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+                                           FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                                          WHERE co.oid = a.attcollation) END)
+               ORDER BY a.attnum)
+          FROM pg_attribute a
+          JOIN pg_type t ON t.oid = a.atttypid
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND ${USER_SCHEMAS}`;
+
+export const INDEXES_SQL = `
+SELECT i.indrelid::text AS table_oid, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
+       i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisreplident AS is_replident,
+       i.indexprs IS NOT NULL OR i.indpred IS NOT NULL AS has_expressions,
+       (SELECT array_agg(a.attname::text ORDER BY k.ord)
+          FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         WHERE k.ord <= i.indnkeyatts) AS columns,
+       con.conname AS constraint_name, coalesce(con.condeferrable, false) AS deferrable
+  FROM pg_index i
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN pg_class c ON c.oid = i.indrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u', 'x')
+ WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND ${USER_SCHEMAS}
+ ORDER BY ic.relname`;
+
+export const FOREIGN_KEYS_SQL = `
+SELECT con.conrelid::text AS table_oid, con.conname AS name, pg_get_constraintdef(con.oid) AS definition,
+       rn.nspname AS ref_schema, rc.relname AS ref_name
+  FROM pg_constraint con
+  JOIN pg_class c ON c.oid = con.conrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_class rc ON rc.oid = con.confrelid
+  JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+ WHERE con.contype = 'f' AND con.conparentid = 0 AND NOT c.relispartition AND ${USER_SCHEMAS}
+ ORDER BY con.conname`;
+
+/** User-defined types a table column may need on the destination: enums, domains, composites, ranges, extension types. */
+export const TYPES_SQL = `
+SELECT t.oid::text AS oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,
+       CASE WHEN t.typtype = 'e' THEN (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) END AS labels,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END AS base_type,
+       CASE WHEN t.typtype = 'd' THEN (SELECT (CASE WHEN bt.typcategory = 'A' AND bt.typelem <> 0 THEN bt.typelem ELSE bt.oid END)::text FROM pg_type bt WHERE bt.oid = t.typbasetype) END AS base_elem,
+       t.typnotnull AS not_null, t.typdefault AS default_expr,
+       (SELECT json_agg(pg_get_constraintdef(k.oid) ORDER BY k.conname) FROM pg_constraint k WHERE k.contypid = t.oid) AS checks,
+       CASE WHEN t.typtype = 'c' THEN (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+                 'elem', (SELECT (CASE WHEN at.typcategory = 'A' AND at.typelem <> 0 THEN at.typelem ELSE at.oid END)::text FROM pg_type at WHERE at.oid = a.atttypid)) ORDER BY a.attnum)
+             FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END AS attributes,
+       CASE WHEN t.typtype = 'r' THEN (SELECT format_type(r.rngsubtype, NULL) FROM pg_range r WHERE r.rngtypid = t.oid) END AS range_subtype,
+       ext.extname AS extension
+  FROM pg_type t
+  JOIN pg_namespace n ON n.oid = t.typnamespace
+  LEFT JOIN pg_depend dep ON dep.classid = 'pg_type'::regclass AND dep.objid = t.oid AND dep.deptype = 'e'
+  LEFT JOIN pg_extension ext ON ext.oid = dep.refobjid
+ WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+   AND (t.typtype IN ('e', 'd', 'r')
+        OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class tc WHERE tc.oid = t.typrelid AND tc.relkind = 'c'))
+        OR (t.typtype = 'b' AND ext.oid IS NOT NULL AND t.typcategory <> 'A'))`;
+
+export function publicationsSql(versionNum: number): string {
+  const viaRoot = versionNum >= 130000 ? 'p.pubviaroot' : 'false';
+  const columns =
+    versionNum >= 150000
+      ? `(SELECT json_agg(a.attname ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = pr.prrelid AND a.attnum = ANY (pr.prattrs::int2[]))`
+      : 'NULL::json';
+  const rowFilter = versionNum >= 150000 ? 'pg_get_expr(pr.prqual, pr.prrelid)' : 'NULL::text';
+  return `
+SELECT p.pubname AS name, pg_get_userbyid(p.pubowner) AS owner, p.puballtables AS all_tables, ${viaRoot} AS via_root,
+       obj_description(p.oid, 'pg_publication') AS comment,
+       (SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname, 'columns', ${columns}, 'rowFilter', ${rowFilter})
+                        ORDER BY n.nspname, c.relname)
+          FROM pg_publication_rel pr
+          JOIN pg_class c ON c.oid = pr.prrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE pr.prpubid = p.oid) AS tables
+  FROM pg_publication p
+ WHERE p.pubname LIKE 'mirrors\\_%'`;
+}
+
+export function slotsSql(versionNum: number): string {
+  const walStatus = versionNum >= 130000 ? 'wal_status' : 'NULL::text';
+  return `
+SELECT slot_name AS name, plugin, slot_type, database, active, active_pid, temporary,
+       confirmed_flush_lsn::text AS confirmed_flush_lsn, restart_lsn::text AS restart_lsn,
+       ${walStatus} AS wal_status,
+       CASE WHEN restart_lsn IS NOT NULL AND NOT pg_is_in_recovery()
+            THEN pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text END AS retained_bytes
+  FROM pg_replication_slots
+ WHERE slot_name LIKE 'mirrors\\_%'`;
+}
+
+export const EXTENSIONS_SQL = `SELECT name, installed_version FROM pg_available_extensions
+UNION SELECT extname, extversion FROM pg_extension`;
+
+export const CATALOG_MIRRORS_SQL = `
+SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
+       consistent_lsn::text AS consistent_lsn, last_applied_lsn::text AS last_applied_lsn,
+       bytes_done::text AS bytes_done, bytes_total::text AS bytes_total,
+       (SELECT max(version) FROM mirrors.schema_migrations) AS catalog_version
+  FROM mirrors.mirrors
+ UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT max(version) FROM mirrors.schema_migrations)
+ ORDER BY 1 NULLS FIRST`;
+
+export const CATALOG_TABLES_SQL = `
+SELECT mirror, source_schema, source_table, dest_schema, dest_table, exclude_columns, partition_key, state,
+       snapshot_lsn::text AS snapshot_lsn, rows_copied::text AS rows_copied, bytes_copied::text AS bytes_copied
+  FROM mirrors.tables
+ ORDER BY mirror, dest_schema, dest_table`;

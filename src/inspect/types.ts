@@ -1,0 +1,173 @@
+/**
+ * `Live`: what inspection found on the peers. Plain data (LSNs, OIDs and byte counts as strings), so the
+ * pure stages (diff, plan) can be tested against constructed values.
+ */
+
+export interface LiveColumn {
+  name: string;
+  /** format_type() text, e.g. `numeric(12,2)`, `mood`, `text[]` (qualified when not on the search_path). */
+  type: string;
+  /** Key (tableKey) of the user-defined element type in PeerLive.types, when it is one. */
+  userType?: string;
+  notNull: boolean;
+  hasDefault: boolean;
+  /** pg_get_expr of the default, if any. */
+  default?: string;
+  identity: '' | 'a' | 'd';
+  generated: '' | 's';
+  collation?: string;
+}
+
+export interface LiveIndex {
+  name: string;
+  /** pg_get_indexdef() */
+  definition: string;
+  unique: boolean;
+  primary: boolean;
+  /** Column names in key order; empty when the index has expressions. */
+  columns: string[];
+}
+
+export interface LiveForeignKey {
+  name: string;
+  /** pg_get_constraintdef() */
+  definition: string;
+  references: { schema: string; name: string };
+}
+
+export interface LiveTable {
+  schema: string;
+  name: string;
+  oid: string;
+  /** r ordinary, p partitioned. Partitions of a partitioned table are not listed as tables of their own. */
+  kind: 'r' | 'p';
+  isPartition: boolean;
+  columns: LiveColumn[];
+  primaryKey: { name: string; columns: string[]; deferrable: boolean } | null;
+  /** d default, n nothing, f full, i index */
+  replicaIdentity: 'd' | 'n' | 'f' | 'i';
+  /** Columns of the REPLICA IDENTITY USING INDEX index. */
+  replicaIdentityColumns: string[];
+  indexes: LiveIndex[];
+  foreignKeys: LiveForeignKey[];
+  /** reltuples estimate summed over partitions; -1 when never analyzed. String: may exceed 2^53. */
+  estimatedRows: string;
+  /** pg_total_relation_size summed over partitions. */
+  sizeBytes: string;
+  /** Whether the connecting role may SELECT it. */
+  canSelect: boolean;
+  /** Whether it holds at least one row; only probed for destination tables a snapshot would write into. */
+  hasRows?: boolean;
+}
+
+/** A user-defined type (or an extension's base type) that a column may depend on. */
+export interface LiveType {
+  schema: string;
+  name: string;
+  kind: 'enum' | 'domain' | 'composite' | 'range' | 'base';
+  labels?: string[];
+  baseType?: string;
+  /** Key of the domain's base user type, when it is one. */
+  baseUserType?: string;
+  notNull?: boolean;
+  default?: string | null;
+  checks?: string[];
+  attributes?: { name: string; type: string; userType?: string }[];
+  rangeSubtype?: string;
+  /** The extension that owns the type: the destination gets it with CREATE EXTENSION. */
+  extension?: string;
+}
+
+export interface LivePublication {
+  name: string;
+  owner: string;
+  allTables: boolean;
+  viaRoot: boolean;
+  /** Published tables, with their column list (null = all columns). */
+  tables: { schema: string; name: string; columns: string[] | null; rowFilter: string | null }[];
+  comment: string | null;
+}
+
+export interface LiveSlot {
+  name: string;
+  plugin: string | null;
+  slotType: 'logical' | 'physical';
+  database: string | null;
+  active: boolean;
+  activePid: number | null;
+  temporary: boolean;
+  confirmedFlushLsn: string | null;
+  restartLsn: string | null;
+  /** reserved | extended | unreserved | lost | null */
+  walStatus: string | null;
+  retainedBytes: string | null;
+}
+
+export interface CatalogMirror {
+  name: string;
+  sourcePeer: string;
+  mode: string;
+  status: string;
+  phase: string;
+  paused: boolean;
+  /** The settings applied last (MirrorSettings as JSON). */
+  settings: Record<string, unknown>;
+  configHash: string;
+  consistentLsn: string | null;
+  lastAppliedLsn: string | null;
+  bytesDone: string;
+  bytesTotal: string;
+}
+
+export interface CatalogTable {
+  mirror: string;
+  source: { schema: string; name: string };
+  destination: { schema: string; name: string };
+  excludeColumns: string[];
+  partitionKey: string | null;
+  /** pending | copying | copied | ready */
+  state: string;
+  snapshotLsn: string | null;
+  rowsCopied: string;
+  bytesCopied: string;
+}
+
+export interface LiveCatalog {
+  /** Highest applied migration, 0 when the schema does not exist. */
+  version: number;
+  mirrors: Record<string, CatalogMirror>;
+  tables: CatalogTable[];
+}
+
+export interface PeerLive {
+  peer: string;
+  serverVersionNum: number;
+  serverVersion: string;
+  database: string;
+  settings: {
+    wal_level: string;
+    max_replication_slots: number;
+    max_wal_senders: number;
+    /** MB; -1 = unlimited */
+    max_slot_wal_keep_size: number;
+    synchronous_standby_names: string;
+  };
+  role: { name: string; superuser: boolean; replication: boolean; canCreateInDatabase: boolean };
+  /** Slots in use on the whole cluster (every database), and WAL senders in use. */
+  slotsInUse: number;
+  walSendersInUse: number;
+  /** Only publications and slots named mirrors_*, the only ones the tool could own. */
+  publications: Record<string, LivePublication>;
+  slots: Record<string, LiveSlot>;
+  /** Keyed by tableKey(). Ordinary and partitioned tables outside system schemas. */
+  tables: Record<string, LiveTable>;
+  /** User-defined types keyed by tableKey({schema, name}). */
+  types: Record<string, LiveType>;
+  /** Extensions installed, and those the server could install. */
+  extensions: { installed: string[]; available: string[] };
+  catalog: LiveCatalog;
+}
+
+export interface Live {
+  peers: Record<string, PeerLive>;
+}

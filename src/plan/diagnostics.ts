@@ -1,0 +1,47 @@
+/**
+ * The closed set of preflight diagnostics. Each code is documented in docs/diagnostics.md (a unit test
+ * keeps the two in step). Errors block `plan --out` and `apply`; warnings do not.
+ */
+import type { Diagnostic, Severity } from './types.js';
+
+export const DIAGNOSTICS = {
+  MR101: { severity: 'error', title: 'wal_level is not logical on the source' },
+  MR102: { severity: 'error', title: 'not enough replication slots on the source' },
+  MR103: { severity: 'error', title: 'not enough WAL senders on the source' },
+  MR104: { severity: 'error', title: 'the source role has no REPLICATION privilege' },
+  MR105: { severity: 'warning', title: 'max_slot_wal_keep_size is unlimited on the source' },
+  MR106: { severity: 'warning', title: 'a sync mirror would be the only synchronous standby' },
+  MR107: { severity: 'error', title: 'the destination role cannot create schemas' },
+  MR108: { severity: 'error', title: 'source server version not supported' },
+  MR110: { severity: 'error', title: 'source table missing' },
+  MR111: { severity: 'error', title: 'table without primary key or usable replica identity' },
+  MR112: { severity: 'error', title: 'excluded column is part of the replica identity' },
+  MR113: { severity: 'error', title: 'column named in the mapping does not exist' },
+  MR114: { severity: 'error', title: 'deferrable primary key' },
+  MR115: { severity: 'error', title: 'excluded columns need PostgreSQL 15 on the source' },
+  MR116: { severity: 'error', title: 'the source role cannot read the table' },
+  MR120: { severity: 'error', title: 'existing destination table does not fit' },
+  MR121: { severity: 'error', title: 'excluded column is NOT NULL without default on the destination' },
+  MR122: { severity: 'error', title: 'destination table already holds rows' },
+  MR123: { severity: 'error', title: 'destination table has no key matching the source' },
+  MR124: { severity: 'error', title: 'extension not available on the destination' },
+  MR130: { severity: 'warning', title: "slot's WAL was removed: full resync" },
+  MR131: { severity: 'error', title: 'publication exists but is not owned by this mirror' },
+  MR132: { severity: 'error', title: 'replication slot exists but is not owned by this mirror' },
+  MR134: { severity: 'warning', title: 'slot is in use by a running worker' },
+  MR140: { severity: 'error', title: 'two mirrors write the same destination table' },
+  MR141: { severity: 'warning', title: 'wildcard matches no table' },
+  MR142: { severity: 'error', title: "removed mirror's source peer is no longer declared" },
+  MR143: { severity: 'error', title: "mirror's source peer changed" },
+  MR144: { severity: 'error', title: 'destination schema `mirrors` is reserved' },
+} as const satisfies Record<string, { severity: Severity; title: string }>;
+
+export type DiagnosticCode = keyof typeof DIAGNOSTICS;
+
+export function diag(code: DiagnosticCode, address: string, message: string, hint: string): Diagnostic {
+  return { code, severity: DIAGNOSTICS[code].severity, address, message, hint };
+}
+
+export function docsAnchor(code: string): string {
+  return `docs/diagnostics.md#${code.toLowerCase()}`;
+}
