@@ -9,6 +9,7 @@ import { processIo, setColor, type Io } from './io.js';
 import { VERSION } from './version.js';
 import { validateCommand } from './validate.js';
 import { planCommand } from './plan.js';
+import { applyCommand } from './apply.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -42,6 +43,21 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
     .option('--detailed-exitcode', 'exit 2 when the plan has changes (0 none, 1 error)')
     .action(run((o) => planCommand(o, io)));
+
+  program
+    .command('apply')
+    .description('carry out a plan: without PLANFILE, plan and ask for approval; with PLANFILE, apply exactly that saved plan')
+    .argument('[planfile]', 'a plan saved with `mirrors plan --out`')
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .option('-m, --mirror <name>', 'apply only this mirror (repeatable)', collect)
+    .option('--auto-approve', 'do not ask for approval')
+    .option('--lock-timeout <duration>', 'how long to wait for a mirror locked by another apply', '0s')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (planfile: string | undefined, opts: any, cmd: Command) => {
+      const all = { ...cmd.optsWithGlobals(), ...opts };
+      setColor(all.color, io);
+      done(await applyCommand(planfile, all, io));
+    });
 
   return program;
 }

@@ -26,7 +26,8 @@ const SECRET_KEYS = new Set(['url', 'password']);
 
 export function validateConfigText(text: string, file: string, env: Env): ValidationResult {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: 'error', uniqueKeys: true });
+  // Silent: yaml would otherwise print warnings itself, and only the CLI prints. They are reported below.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, logLevel: 'silent', uniqueKeys: true });
   const locator = new YamlLocator(doc, lineCounter);
   const problem = (f: Finding): ConfigProblem => {
     const { line, col } = locator.locate(f.path, f.at);
@@ -62,7 +63,19 @@ export function validateConfigText(text: string, file: string, env: Env): Valida
     }
   });
 
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  // Warnings such as an unknown `!tag` would otherwise silently turn a value into a plain string.
+  const yamlWarnings = doc.warnings.map((w): ConfigProblem => {
+    const { line, col } = locator.offsetPos(w.pos[0]);
+    return { file, line, col, path: '', message: yamlMessage(w.message) };
+  });
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml refuses alias bombs here; nothing else is expected, but a problem beats a crash.
+    return { problems: [...yamlWarnings, { file, line: 1, col: 1, path: '', message: yamlMessage((err as Error).message) }] };
+  }
   // One problem per path, the first found: a further complaint about a value already reported is noise
   // (a missing env var makes the url empty; a number where an enum is expected fails both type and enum).
   const reported = new Set<string>();
@@ -79,7 +92,9 @@ export function validateConfigText(text: string, file: string, env: Env): Valida
   accept(schemaFindings(data));
   accept(ruleFindings({ data, reported }));
 
-  if (accepted.length > 0) return { problems: sortProblems(dedupe(accepted.map(problem))) };
+  if (accepted.length > 0 || yamlWarnings.length > 0) {
+    return { problems: sortProblems(dedupe([...yamlWarnings, ...accepted.map(problem)])) };
+  }
 
   const posOf = (path: Segment[], at?: 'key' | 'value') => ({ file, ...locator.locate(path, at), path: formatPath(path) });
   return { config: normalize(data as Record<string, unknown>, resolve(file), posOf), problems: [] };

@@ -141,7 +141,8 @@ class Differ {
       this.diagnostics.push(diag('MR131', A.publicationAddress(m.name), `publication ${pubName} exists on peer ${src.peer} but peer ${dst.peer}'s catalog has no mirror ${m.name}`, `if it is a leftover of this mirror, DROP PUBLICATION ${pubName}; on the source; mirrors never takes over objects it did not create`));
     }
     if (src.slots[slotName]) {
-      this.diagnostics.push(diag('MR132', A.slotAddress(m.name), `replication slot ${slotName} exists on peer ${src.peer} but peer ${dst.peer}'s catalog has no mirror ${m.name}`, `if it is a leftover, SELECT pg_drop_replication_slot('${slotName}'); on the source (it retains WAL while it exists)`));
+      const other = src.slots[slotName].database && src.slots[slotName].database !== src.database ? ` (for database ${src.slots[slotName].database})` : '';
+      this.diagnostics.push(diag('MR132', A.slotAddress(m.name), `replication slot ${slotName} exists on peer ${src.peer}${other} but peer ${dst.peer}'s catalog has no mirror ${m.name}`, `if it is a leftover, SELECT pg_drop_replication_slot('${slotName}'); on the source (it retains WAL while it exists)`));
     }
     const settings = settingsOf(m);
     const mirrorAction = this.add('mirror', 'create', A.mirrorAddress(m.name), dst.peer,
@@ -311,7 +312,7 @@ class Differ {
       if (dest) this.diagnostics.push(...checkExistingDestination(dest, source, t, copy));
       else created.push({ t, source });
       const a = this.add('table', 'create', address, dst.peer,
-        dest ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)` : `create ${displayQualified(t.destination)} from ${displayQualified(t.source)}${t.excludeColumns.length ? ` without ${t.excludeColumns.join(', ')}` : ''}`,
+        dest ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)` : `create ${displayQualified(t.destination)} ${sameQ(t.source, t.destination) ? 'as on the source' : `from ${displayQualified(t.source)}`}${t.excludeColumns.length ? `, without ${t.excludeColumns.join(', ')}` : ''}`,
         {
           mirror: m.name,
           after: { source: displayQualified(t.source), columns: spec.columns.length, key: spec.primaryKey, exclude_columns: t.excludeColumns },
@@ -464,6 +465,10 @@ class Differ {
       `mirror ${name} was removed from the config: forget it; destination tables${tables.length ? ' (' + tables.map((t) => displayQualified(t.destination)).join(', ') + ')' : ''} and their rows are kept`,
       { mirror: name, risk: 'irreversible', before: { source: sourcePeer, tables: tables.length }, dependsOn: mirrorDeps, details: { keptTables: tables.map((t) => t.destination) } });
   }
+}
+
+function sameQ(a: QualifiedName, b: QualifiedName): boolean {
+  return a.schema === b.schema && a.name === b.name;
 }
 
 function pubDisplay(t: PublishedTable): string {

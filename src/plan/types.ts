@@ -71,6 +71,8 @@ export interface Plan {
   config_file: string;
   config_hash: string;
   live_fingerprint: string;
+  /** The --mirror selection the plan was made with (null: all); apply re-inspects with the same. */
+  selected: string[] | null;
   /** Mirrors the plan covers (after --mirror selection). */
   mirrors: string[];
   diagnostics: Diagnostic[];

@@ -37,6 +37,25 @@ describe('YAML syntax', () => {
     expect(brief(text)).toEqual([['2:1', '', 'YAML: Map keys must be unique', 'each key may appear once in a map']]);
   });
 
+  test('an unknown tag is reported rather than silently read as a string', () => {
+    const text = yaml('version: 1', 'peers: {}', 'mirrors: {}', 'defaults: { mode: !env MODE }');
+    expect(brief(text)).toEqual([
+      ['4:19', '', 'YAML: Unresolved tag: !env', undefined],
+      ['4:24', 'defaults.mode', 'must be one of async, sync, found `MODE`', undefined],
+    ]);
+  });
+
+  test('an alias bomb is refused', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 0; i < 6; i++) {
+      const prev = String.fromCharCode(97 + i);
+      bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill('*' + prev).join(', ')}]`);
+    }
+    const ps = problemsOf(yaml(...bomb));
+    expect(ps).toHaveLength(1);
+    expect(ps[0].message).toMatch(/^YAML: Excessive alias count/);
+  });
+
   test('an empty file says so', () => {
     expect(brief('# nothing yet\n')).toEqual([['1:1', '', 'the file is empty', 'start from examples/mirrors.yaml']]);
   });

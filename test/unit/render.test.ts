@@ -60,7 +60,7 @@ describe('json and markdown rendering', () => {
     const parsed = JSON.parse(renderPlanJson(plan));
     expect(parsed).toEqual(JSON.parse(JSON.stringify(plan)));
     expect(parsed.format_version).toBe(1);
-    expect(Object.keys(parsed)).toEqual(['format_version', 'tool', 'created_by', 'config_file', 'config_hash', 'live_fingerprint', 'mirrors', 'diagnostics', 'actions', 'summary']);
+    expect(Object.keys(parsed)).toEqual(['format_version', 'tool', 'created_by', 'config_file', 'config_hash', 'live_fingerprint', 'selected', 'mirrors', 'diagnostics', 'actions', 'summary']);
   });
 
   it('markdown has a diagnostics table and an ordered action table for a PR comment', () => {

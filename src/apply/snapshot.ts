@@ -1,0 +1,93 @@
+/**
+ * The snapshot action: copies tables at a consistent point and records, per table, the LSN its copy is
+ * consistent with (DESIGN.md invariant 2). The first snapshot uses the export of the mirror's own slot,
+ * created earlier in the same run; tables added later or left unfinished by an interrupted apply get a
+ * new export from a temporary slot, so the rest of the mirror is never copied again.
+ */
+import { displayQualified } from '../config/names.js';
+import * as C from '../catalog/sql.js';
+import type { Action, TableSpec } from '../plan/types.js';
+import type { ApplyContext } from './context.js';
+import { copyTables } from './copy.js';
+import { createSlotWithSnapshot, type ExportedSnapshot } from './slot.js';
+
+export interface SnapshotDetails {
+  kind: 'initial' | 'full' | 'tables';
+  copy: boolean;
+  tables: TableSpec[];
+}
+
+const PROGRESS_WRITE_MS = 1000;
+
+export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetails): Promise<void> {
+  const mirror = a.mirror!;
+  const sourcePeer = ctx.sourceOf(mirror);
+  const destPeer = ctx.destinationOf(mirror);
+  const dst = await ctx.db(destPeer);
+  const m = ctx.config.mirrors[mirror];
+
+  let snap = d.kind === 'tables' ? undefined : ctx.exported.get(mirror);
+  let ownSnap: ExportedSnapshot | undefined;
+  if (!snap) {
+    ownSnap = await createSlotWithSnapshot(ctx.peer(sourcePeer), `mirrors_tmp_${process.pid}_${Date.now() % 1_000_000}`, { temporary: true });
+    snap = ownSnap;
+  }
+  try {
+    await C.setPhase(dst, mirror, 'snapshot');
+    if (!d.copy) {
+      for (const t of d.tables) await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap.consistentLsn, rows: 0, bytes: 0 });
+      return;
+    }
+    const bytesTotal = d.tables.reduce((n, t) => n + Number(t.sizeBytes), 0);
+    const perTable = new Map<string, number>();
+    let lastWrite = 0;
+    let writing: Promise<void> = Promise.resolve();
+    const mirrorBytesDone = () => [...perTable.values()].reduce((x, y) => x + y, 0);
+    await C.setBootstrapProgress(dst, mirror, 0, bytesTotal);
+
+    await copyTables({
+      source: ctx.peer(sourcePeer),
+      destination: ctx.peer(destPeer),
+      snapshotName: snap.snapshotName,
+      tables: d.tables,
+      tablesInParallel: m?.snapshot_num_tables_in_parallel ?? 4,
+      maxWorkers: m?.snapshot_max_parallel_workers ?? 4,
+      rowsPerPartition: m?.snapshot_num_rows_per_partition ?? 250_000,
+      onTableStart: async (t) => {
+        await C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.sizeBytes) });
+      },
+      onProgress: (p) => {
+        const name = displayQualified(p.table.destination);
+        perTable.set(name, p.bytesDone);
+        ctx.report({
+          type: 'snapshot_progress', mirror, table: name, rowsDone: p.rowsDone, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
+          tableDone: false, mirrorBytesDone: mirrorBytesDone(), mirrorBytesTotal: bytesTotal,
+        });
+        const now = Date.now();
+        if (now - lastWrite >= PROGRESS_WRITE_MS) {
+          lastWrite = now;
+          // Progress rows are best effort and must not stall the copy: one write in flight at a time.
+          writing = writing.then(() => C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal)).catch(() => {});
+        }
+      },
+      onTableDone: async (t, rows, bytes) => {
+        const name = displayQualified(t.destination);
+        perTable.set(name, bytes);
+        await writing;
+        await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes });
+        ctx.report({
+          type: 'snapshot_progress', mirror, table: name, rowsDone: rows, bytesDone: bytes, bytesTotal: bytes,
+          tableDone: true, mirrorBytesDone: mirrorBytesDone(), mirrorBytesTotal: bytesTotal,
+        });
+      },
+    });
+    await writing;
+    await C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal);
+  } finally {
+    if (ownSnap) await ownSnap.close();
+    else if (snap) {
+      await snap.close();
+      ctx.exported.delete(mirror);
+    }
+  }
+}

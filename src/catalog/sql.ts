@@ -1,0 +1,134 @@
+/**
+ * Statements on the destination's catalog schema `mirrors`, one function per statement family.
+ * Values always travel as $n parameters with explicit casts.
+ */
+import type pg from 'pg';
+import type { MirrorSettings } from '../config/types.js';
+import type { TableSpec } from '../plan/types.js';
+import { MIGRATIONS } from './migrations.js';
+
+type Db = Pick<pg.Client, 'query'>;
+
+/** Applies the migrations above `from`, each in its own transaction, serialized by an advisory lock. */
+export async function migrateCatalog(db: Db): Promise<number> {
+  let applied = 0;
+  for (const m of MIGRATIONS) {
+    await db.query('BEGIN');
+    try {
+      await db.query(`SELECT pg_advisory_xact_lock(hashtext('mirrors:catalog'))`);
+      const exists = (await db.query(`SELECT to_regclass('mirrors.schema_migrations') IS NOT NULL AS ok`)).rows[0].ok;
+      const done = exists ? (await db.query('SELECT 1 FROM mirrors.schema_migrations WHERE version = $1::int', [m.version])).rows.length > 0 : false;
+      if (!done) {
+        await db.query(m.sql);
+        await db.query('INSERT INTO mirrors.schema_migrations (version, name) VALUES ($1::int, $2::text)', [m.version, m.name]);
+        applied++;
+      }
+      await db.query('COMMIT');
+    } catch (err) {
+      await db.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+  return applied;
+}
+
+export async function insertMirror(db: Db, m: { name: string; sourcePeer: string; settings: MirrorSettings; configHash: string; slot: string; publication: string }) {
+  await db.query(
+    `INSERT INTO mirrors.mirrors (name, source_peer, mode, paused, settings, config_hash, slot_name, publication_name)
+     VALUES ($1::text, $2::text, $3::text, $4::boolean, $5::jsonb, $6::text, $7::text, $8::text)`,
+    [m.name, m.sourcePeer, m.settings.mode, m.settings.paused, JSON.stringify(m.settings), m.configHash, m.slot, m.publication],
+  );
+}
+
+export async function updateMirrorSettings(db: Db, name: string, settings: MirrorSettings, configHash: string) {
+  await db.query(
+    `UPDATE mirrors.mirrors SET settings = $2::jsonb, mode = $3::text, paused = $4::boolean, config_hash = $5::text, updated_at = now() WHERE name = $1::text`,
+    [name, JSON.stringify(settings), settings.mode, settings.paused, configHash],
+  );
+}
+
+export async function deleteMirror(db: Db, name: string) {
+  await db.query('DELETE FROM mirrors.mirrors WHERE name = $1::text', [name]);
+}
+
+/** A new slot: the mirror resumes from its consistent point. */
+export async function recordSlot(db: Db, name: string, consistentLsn: string) {
+  await db.query(
+    `UPDATE mirrors.mirrors SET consistent_lsn = $2::pg_lsn, last_applied_lsn = $2::pg_lsn, phase = 'snapshot', status = 'Bootstrapping', updated_at = now() WHERE name = $1::text`,
+    [name, consistentLsn],
+  );
+}
+
+export async function setPhase(db: Db, name: string, phase: string) {
+  await db.query(`UPDATE mirrors.mirrors SET phase = $2::text, updated_at = now() WHERE name = $1::text`, [name, phase]);
+}
+
+export async function setBootstrapProgress(db: Db, name: string, bytesDone: number, bytesTotal: number) {
+  await db.query(`UPDATE mirrors.mirrors SET bytes_done = $2::bigint, bytes_total = $3::bigint, updated_at = now() WHERE name = $1::text`, [name, bytesDone, bytesTotal]);
+}
+
+export async function insertTable(db: Db, mirror: string, spec: TableSpec) {
+  await db.query(
+    `INSERT INTO mirrors.tables (mirror, dest_schema, dest_table, source_schema, source_table, exclude_columns, partition_key, state)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, 'pending')`,
+    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.excludeColumns, spec.partitionKey],
+  );
+}
+
+export async function replaceTable(db: Db, mirror: string, spec: TableSpec) {
+  await db.query(
+    `UPDATE mirrors.tables SET source_schema = $4::text, source_table = $5::text, exclude_columns = $6::text[], partition_key = $7::text,
+            state = 'pending', snapshot_lsn = NULL, rows_copied = 0, bytes_copied = 0, updated_at = now()
+      WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.excludeColumns, spec.partitionKey],
+  );
+}
+
+export async function setTablePartitionKey(db: Db, mirror: string, spec: TableSpec) {
+  await db.query(
+    `UPDATE mirrors.tables SET partition_key = $4::text, updated_at = now() WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, spec.destination.schema, spec.destination.name, spec.partitionKey],
+  );
+}
+
+export async function deleteTable(db: Db, mirror: string, dest: { schema: string; name: string }) {
+  await db.query(`DELETE FROM mirrors.tables WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`, [mirror, dest.schema, dest.name]);
+}
+
+export async function setTableState(
+  db: Db,
+  mirror: string,
+  dest: { schema: string; name: string },
+  state: 'pending' | 'copying' | 'ready',
+  extra: { snapshotLsn?: string | null; rows?: number; bytes?: number; bytesTotal?: number } = {},
+) {
+  await db.query(
+    `UPDATE mirrors.tables SET state = $4::text,
+            snapshot_lsn = CASE WHEN $5::boolean THEN $6::pg_lsn ELSE snapshot_lsn END,
+            rows_copied = coalesce($7::bigint, rows_copied), bytes_copied = coalesce($8::bigint, bytes_copied),
+            bytes_total = coalesce($9::bigint, bytes_total), updated_at = now()
+      WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, dest.schema, dest.name, state, extra.snapshotLsn !== undefined, extra.snapshotLsn ?? null, extra.rows ?? null, extra.bytes ?? null, extra.bytesTotal ?? null],
+  );
+}
+
+export interface JournalEntry {
+  mirror: string | null;
+  actionId: string;
+  address: string;
+  kind: string;
+  op: string;
+  outcome: 'done' | 'failed';
+  error?: Record<string, unknown>;
+  host: string;
+  pid: number;
+  command: string;
+}
+
+export async function journal(db: Db, e: JournalEntry) {
+  await db.query(
+    `INSERT INTO mirrors.journal (mirror, action_id, address, kind, op, outcome, error, host, pid, command)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text, $9::int, $10::text)`,
+    [e.mirror, e.actionId, e.address, e.kind, e.op, e.outcome, e.error ? JSON.stringify(e.error) : null, e.host, e.pid, e.command],
+  );
+}
