@@ -87,7 +87,10 @@ async function mirrorAction(ctx: ApplyContext, a: Action, d: Details) {
   } else if (a.op === 'update') {
     await C.updateMirrorSettings(db, name, d.settings as MirrorSettings, d.configHash);
   } else if (a.op === 'delete') {
-    await C.deleteMirror(db, name);
+    await inTransaction(db, async () => {
+      for (const s of (d.sql as string[]) ?? []) await db.query(s);
+      await C.deleteMirror(db, name);
+    });
   }
 }
 
@@ -103,9 +106,15 @@ async function tableAction(ctx: ApplyContext, a: Action, d: Details) {
   } else if (a.op === 'replace') {
     await C.replaceTable(db, mirror, spec!);
   } else if (a.op === 'update') {
-    await C.setTablePartitionKey(db, mirror, spec!);
+    await inTransaction(db, async () => {
+      for (const s of (d.sql as string[]) ?? []) await db.query(s);
+      await C.setTablePartitionKey(db, mirror, spec!);
+    });
   } else if (a.op === 'delete') {
-    await C.deleteTable(db, mirror, d.destination);
+    await inTransaction(db, async () => {
+      for (const s of (d.sql as string[]) ?? []) await db.query(s);
+      await C.deleteTable(db, mirror, d.destination);
+    });
   }
 }
 

@@ -13,10 +13,7 @@
  * life: every part it copies and every planning query sees the same snapshot, and a part costs no extra
  * round trips. A destination COPY runs in autocommit, so each part is its own transaction.
  */
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
@@ -345,29 +342,213 @@ function destinationSql(spec: TableSpec): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Streaming
+// Streaming: the source's CopyData messages go to the destination as they are.
+//
+// A text COPY OUT sends one CopyData message per row, and a COPY IN accepts CopyData messages of any split:
+// so the bytes the source sends, message headers included, are already what the destination wants. Both
+// sides are pg "submittables" (what pg-copy-streams does): pg runs each when the connection's turn comes
+// and hands it the server's replies, except that the source's socket is read directly between the query
+// and its CopyDone. Only message headers are looked at; rows are never cut out of the socket's chunks.
 
-/** Counts bytes and rows (text COPY ends every row with a newline and escapes the ones inside values). */
-class Counter extends Transform {
-  rows = 0;
-  bytes = 0;
+const MSG_COPY_DATA = 0x64; // 'd'
+const MSG_COPY_DONE = 0x63; // 'c'
+/** Messages allowed amid a COPY OUT that a copy can do without: CopyOutResponse, Notice, ParameterStatus, Notification. */
+const MSG_SKIPPED = new Set([0x48, 0x4e, 0x53, 0x41]);
+const COPY_DONE = Buffer.from([MSG_COPY_DONE, 0, 0, 0, 4]);
 
-  constructor(private readonly onChunk: (bytes: number, rows: number) => void) {
-    super({ highWaterMark: STREAM_HIGH_WATER_MARK });
+type Listener = (chunk: Buffer) => void;
+
+function deferred<T>(): { promise: Promise<T>; resolve(v: T): void; reject(e: unknown): void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Settled promises nobody awaits any more (the other side failed first) must not count as unhandled.
+  promise.catch(ignore);
+  return { promise, resolve, reject };
+}
+
+function commandRows(msg: { text?: string } | undefined): number {
+  const m = /^COPY (\d+)/.exec(msg?.text ?? '');
+  return m ? Number(m[1]) : 0;
+}
+
+/** The destination `COPY ... FROM STDIN`: `ready` gives the socket once the server takes CopyData. */
+class CopyIn implements pg.Submittable {
+  private readonly readyD = deferred<NodeJS.WritableStream & { writableLength: number }>();
+  private readonly doneD = deferred<number>();
+  readonly ready = this.readyD.promise;
+  /** The command tag's row count, once the server has committed. */
+  readonly done = this.doneD.promise;
+  private connection: pg.Connection | undefined;
+  private rowCount = 0;
+
+  constructor(private readonly text: string) {}
+
+  submit(connection: pg.Connection): void {
+    this.connection = connection;
+    connection.query(this.text);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    let rows = 0;
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) rows++;
-    this.rows += rows;
-    this.bytes += chunk.length;
-    try {
-      this.onChunk(chunk.length, rows);
-    } catch (err) {
-      cb(err as Error);
-      return;
+  /** After the last CopyData: the server commits and answers CommandComplete, ReadyForQuery. */
+  end(): void {
+    this.connection!.stream.write(COPY_DONE);
+  }
+
+  handleCopyInResponse(connection: pg.Connection): void {
+    this.readyD.resolve(connection.stream as unknown as NodeJS.WritableStream & { writableLength: number });
+  }
+
+  handleCommandComplete(msg: { text?: string }): void {
+    this.rowCount = commandRows(msg);
+  }
+
+  handleReadyForQuery(): void {
+    this.doneD.resolve(this.rowCount);
+  }
+
+  handleError(err: unknown): void {
+    this.readyD.reject(err);
+    this.doneD.reject(err);
+  }
+}
+
+/**
+ * The source `COPY ... TO STDOUT`. From submit() to the CopyDone it owns the socket's 'data' events (pg's own
+ * listener is set aside), forwards whole CopyData messages to the destination socket once forwardTo() gives
+ * it, and hands pg back the socket and every byte from the first message it does not handle: CopyDone's
+ * followers (CommandComplete, ReadyForQuery) or an ErrorResponse, which pg turns into handleError.
+ */
+class CopyOut implements pg.Submittable {
+  private readonly doneD = deferred<void>();
+  /** Settles at the source's ReadyForQuery, or its first error. */
+  readonly done = this.doneD.promise;
+  /** Rows (CopyData messages) and bytes (COPY text, without message headers) forwarded so far. */
+  rows = 0;
+  bytes = 0;
+  private socket: NodeJS.ReadableStream & NodeJS.EventEmitter | undefined;
+  private pgListener: Listener | undefined;
+  private out: (NodeJS.WritableStream & { writableLength: number }) | undefined;
+  /** Bytes of the current message still to come in later chunks, and whether they are forwarded. */
+  private left = 0;
+  private leftIsData = false;
+  /** The start of a message whose 5-byte header was cut by the chunk's end. */
+  private pending: Buffer | null = null;
+  private waitingForDrain = false;
+  private detached = false;
+
+  constructor(
+    private readonly text: string,
+    private readonly highWaterMark: number,
+    private readonly onChunk: (bytes: number, rows: number) => void,
+  ) {}
+
+  submit(connection: pg.Connection): void {
+    const socket = connection.stream;
+    const listeners = socket.listeners('data') as Listener[];
+    if (listeners.length !== 1) throw new MirrorsError('INTERNAL', `copy: expected pg's one data listener on the source socket, found ${listeners.length}`);
+    this.socket = socket;
+    this.pgListener = listeners[0];
+    socket.removeListener('data', this.pgListener);
+    socket.on('data', this.onData);
+    // Until the destination is ready for CopyData: the server waits on the full socket.
+    socket.pause();
+    connection.query(this.text);
+  }
+
+  forwardTo(out: NodeJS.WritableStream & { writableLength: number }): void {
+    this.out = out;
+    if (!this.detached) this.socket!.resume();
+  }
+
+  private readonly onDrain = (): void => {
+    this.waitingForDrain = false;
+    if (!this.detached) this.socket!.resume();
+  };
+
+  private readonly onData = (data: Buffer): void => {
+    let chunk = data;
+    if (this.pending) {
+      chunk = Buffer.concat([this.pending, chunk]);
+      this.pending = null;
     }
-    cb(null, chunk);
+    const out = this.out!;
+    const len = chunk.length;
+    const rows0 = this.rows;
+    const bytes0 = this.bytes;
+    let i = 0;
+    /** Start of the run of CopyData bytes to forward, -1: none. */
+    let from = -1;
+    if (this.left > 0) {
+      i = Math.min(this.left, len);
+      this.left -= i;
+      if (this.leftIsData) from = 0;
+    }
+    while (i < len) {
+      if (len - i < 5) {
+        this.pending = chunk.subarray(i);
+        break;
+      }
+      const code = chunk[i];
+      const end = i + 1 + chunk.readUInt32BE(i + 1);
+      if (code === MSG_COPY_DATA) {
+        if (from < 0) from = i;
+        this.rows++;
+        this.bytes += end - i - 5;
+      } else {
+        if (from >= 0) out.write(chunk.subarray(from, i));
+        from = -1;
+        if (!MSG_SKIPPED.has(code)) {
+          this.detach(code === MSG_COPY_DONE ? chunk.subarray(end) : chunk.subarray(i));
+          this.progress(rows0, bytes0);
+          return;
+        }
+      }
+      if (end > len) {
+        this.left = end - len;
+        this.leftIsData = code === MSG_COPY_DATA;
+        i = len;
+      } else i = end;
+    }
+    if (from >= 0) out.write(chunk.subarray(from, this.pending ? len - this.pending.length : len));
+    this.progress(rows0, bytes0);
+    if (out.writableLength >= this.highWaterMark && !this.waitingForDrain && !this.detached) {
+      // write() has returned false: 'drain' comes when the destination socket has sent it all.
+      this.waitingForDrain = true;
+      this.socket!.pause();
+      out.once('drain', this.onDrain);
+    }
+  };
+
+  private progress(rows0: number, bytes0: number): void {
+    if (this.rows === rows0 && this.bytes === bytes0) return;
+    try {
+      this.onChunk(this.bytes - bytes0, this.rows - rows0);
+    } catch (err) {
+      this.doneD.reject(err);
+    }
+  }
+
+  private detach(rest: Buffer): void {
+    const socket = this.socket!;
+    this.detached = true;
+    socket.removeListener('data', this.onData);
+    if (this.waitingForDrain) this.out!.removeListener('drain', this.onDrain);
+    socket.on('data', this.pgListener!);
+    if (rest.length > 0) this.pgListener!(rest);
+    socket.resume();
+  }
+
+  handleCommandComplete(): void {}
+
+  handleReadyForQuery(): void {
+    this.doneD.resolve();
+  }
+
+  handleError(err: unknown): void {
+    this.doneD.reject(err);
   }
 }
 
@@ -494,18 +675,26 @@ class CopyRun {
   private async copyPart(w: Worker, t: TableState, part: Part): Promise<void> {
     const [src, dst] = await Promise.all([this.source(w), this.destination(w)]);
     this.abort.signal.throwIfAborted();
-    const reader = src.query(copyTo(sourceSql(t.spec, part), { highWaterMark: STREAM_HIGH_WATER_MARK }));
-    const writer = dst.query(copyFrom(destinationSql(t.spec), { highWaterMark: STREAM_HIGH_WATER_MARK }));
-    const counter = new Counter((bytes, rows) => {
-      t.bytes += bytes;
-      t.rows += rows;
-      this.report(t, false);
-    });
-    // pipeline() handles errors while it runs; these catch the ones emitted after it settled.
-    for (const s of [reader, counter, writer]) s.on('error', ignore);
-    await pipeline(reader, counter, writer);
-    // The command tag is authoritative; the newline count is for progress while streaming.
-    t.rows += writer.rowCount - counter.rows;
+    const writer = dst.query(new CopyIn(destinationSql(t.spec)));
+    const reader = src.query(
+      new CopyOut(sourceSql(t.spec, part), STREAM_HIGH_WATER_MARK, (bytes, rows) => {
+        t.bytes += bytes;
+        t.rows += rows;
+        this.report(t, false);
+      }),
+    );
+    // The first failure on either side rejects at once; the other side is then stopped by closing its connection.
+    const [, rowCount] = await Promise.all([
+      (async () => {
+        reader.forwardTo(await writer.ready);
+        await reader.done;
+        writer.end();
+      })(),
+      writer.done,
+      reader.done,
+    ]);
+    // The command tag is authoritative; the message count is for progress while streaming.
+    t.rows += rowCount - reader.rows;
     t.partsDone++;
     this.report(t, true);
   }

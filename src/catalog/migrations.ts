@@ -86,6 +86,79 @@ CREATE TABLE mirrors.locks (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'streaming: worker lease and lag columns, read-only guard, freshness functions',
+    sql: `
+ALTER TABLE mirrors.mirrors
+  ADD COLUMN worker_host text,
+  ADD COLUMN worker_pid int,
+  ADD COLUMN worker_since timestamptz,
+  ADD COLUMN worker_heartbeat_at timestamptz,
+  ADD COLUMN lag_ms bigint;
+ALTER TABLE mirrors.tables
+  ADD COLUMN rows_inserted bigint NOT NULL DEFAULT 0,
+  ADD COLUMN rows_updated bigint NOT NULL DEFAULT 0,
+  ADD COLUMN rows_deleted bigint NOT NULL DEFAULT 0;
+
+-- Writes by anyone but the worker fail. The worker (and the snapshot copy) run with
+-- session_replication_role = replica, under which ordinary triggers do not fire.
+CREATE FUNCTION mirrors.read_only_guard() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'MIRROR_READ_ONLY: %.% is a mirror of % (mirror %); it is read-only until the mirror is promoted',
+    quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME), TG_ARGV[1], TG_ARGV[0]
+    USING ERRCODE = 'read_only_sql_transaction',
+          HINT = 'write to the source, or promote the mirror';
+END
+$fn$;
+
+-- The mirror's current lag: zero when the worker is caught up, else the age of the last applied commit.
+CREATE FUNCTION mirrors.lag(mirror_name text) RETURNS interval LANGUAGE sql STABLE AS $fn$
+  SELECT CASE WHEN m.lag_ms IS NULL THEN NULL
+              ELSE make_interval(secs => m.lag_ms / 1000.0)
+                   + CASE WHEN m.worker_heartbeat_at IS NULL THEN interval '0'
+                          ELSE greatest(clock_timestamp() - m.worker_heartbeat_at - interval '5 seconds', interval '0') END
+         END
+    FROM mirrors.mirrors m WHERE m.name = mirror_name
+$fn$;
+
+-- Bounded staleness: raises when the mirror lags more than max_lag (or its lag is unknown).
+CREATE FUNCTION mirrors.assert_fresh(mirror_name text, max_lag interval) RETURNS void LANGUAGE plpgsql STABLE AS $fn$
+DECLARE l interval := mirrors.lag(mirror_name);
+BEGIN
+  IF l IS NULL OR l > max_lag THEN
+    RAISE EXCEPTION 'MIRROR_STALE: mirror % lags %, more than %', mirror_name, coalesce(l::text, 'an unknown time'), max_lag
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+END
+$fn$;
+
+-- Read-your-writes: waits until the mirror has applied the source position target_lsn (e.g. the
+-- application's pg_current_wal_lsn() after its commit). Returns true, or raises after timeout.
+CREATE FUNCTION mirrors.wait_for_lsn(mirror_name text, target_lsn pg_lsn, timeout interval DEFAULT '10 seconds')
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  deadline timestamptz := clock_timestamp() + timeout;
+  applied pg_lsn;
+BEGIN
+  LOOP
+    SELECT last_applied_lsn INTO applied FROM mirrors.mirrors WHERE name = mirror_name;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'no mirror named %', mirror_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF applied IS NOT NULL AND applied >= target_lsn THEN
+      RETURN true;
+    END IF;
+    IF clock_timestamp() >= deadline THEN
+      RAISE EXCEPTION 'MIRROR_WAIT_TIMEOUT: mirror % applied up to %, not yet %', mirror_name, applied, target_lsn
+        USING ERRCODE = 'query_canceled';
+    END IF;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END
+$fn$;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

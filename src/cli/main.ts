@@ -10,6 +10,8 @@ import { VERSION } from './version.js';
 import { validateCommand } from './validate.js';
 import { planCommand } from './plan.js';
 import { applyCommand } from './apply.js';
+import { statusCommand } from './status.js';
+import { runCommand } from './run.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -58,6 +60,24 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       setColor(all.color, io);
       done(await applyCommand(planfile, all, io));
     });
+
+  program
+    .command('run')
+    .description('stream every bootstrapped mirror until SIGTERM/SIGINT (one active worker per mirror; others wait as standbys)')
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .option('-m, --mirror <name>', 'run only this mirror (repeatable)', collect)
+    .option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz')
+    .option('--metrics-host <host>', 'address for the metrics server', '0.0.0.0')
+    .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
+    .action(run((o) => runCommand(o, io)));
+
+  program
+    .command('status')
+    .description('show what every mirror is doing: status, lag, worker, slot, tables (exit 0 all Following, 2 otherwise, 1 error)')
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .option('-m, --mirror <name>', 'show only this mirror (repeatable)', collect)
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(run((o) => statusCommand(o, io)));
 
   return program;
 }

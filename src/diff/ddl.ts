@@ -151,3 +151,18 @@ export function setPublicationTablesSql(name: string, tables: PublishedTable[]):
 function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/**
+ * The MIRROR_READ_ONLY guard: a statement trigger that rejects writes from anyone but the worker, whose
+ * session_replication_role = replica keeps ordinary triggers from firing (catalog migration 2 defines
+ * mirrors.read_only_guard()).
+ */
+export const GUARD_TRIGGER = 'mirrors_read_only';
+
+export function createGuardSql(dest: QualifiedName, mirror: string, sourcePeer: string): string {
+  return `CREATE TRIGGER ${quoteIdent(GUARD_TRIGGER)} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${quoteQualified(dest.schema, dest.name)} FOR EACH STATEMENT EXECUTE FUNCTION mirrors.read_only_guard(${quoteLiteral(mirror)}, ${quoteLiteral(sourcePeer)})`;
+}
+
+export function dropGuardSql(dest: QualifiedName): string {
+  return `DROP TRIGGER IF EXISTS ${quoteIdent(GUARD_TRIGGER)} ON ${quoteQualified(dest.schema, dest.name)}`;
+}

@@ -16,6 +16,7 @@ import { changedSettings, settingsOf } from './settings.js';
 import {
   addForeignKeySql, copiedColumns, createExtensionSql, createIndexSql, createPublicationSql, createTableSql,
   createTypeSql, fkColumns, indexUsesColumns, keyColumns, setPublicationTablesSql, type PublishedTable,
+  createGuardSql, dropGuardSql,
 } from './ddl.js';
 
 export interface DiffResult {
@@ -215,8 +216,8 @@ class Differ {
     for (const [k, t] of recordedTables) {
       if (desiredKeys.has(k)) continue;
       const a = this.add('table', 'delete', A.tableAddress(m.name, t.destination), dst.peer,
-        `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept`,
-        { mirror: m.name, before: { source: displayQualified(t.source) }, dependsOn: base, details: { destination: t.destination } });
+        `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it becomes writable`,
+        { mirror: m.name, before: { source: displayQualified(t.source) }, dependsOn: base, details: { destination: t.destination, sql: dst.tables[k] ? [dropGuardSql(t.destination)] : [] } });
       removed.push(a.id);
     }
 
@@ -303,6 +304,13 @@ class Differ {
             tableActionIds.push(a.id);
           }
           if (rec.state !== 'ready') needCopy.add(key);
+          if (dest && dest.hasGuard === false) {
+            const a = this.add('table', 'update', address, dst.peer, 'add the read-only guard: writes by anyone but the worker fail with MIRROR_READ_ONLY', {
+              mirror: m.name, before: { read_only: false }, after: { read_only: true }, dependsOn: deps,
+              details: { spec, createTable: false, sql: [createGuardSql(t.destination, m.name, m.source)] },
+            });
+            tableActionIds.push(a.id);
+          }
         }
         continue;
       }
@@ -312,12 +320,16 @@ class Differ {
       if (dest) this.diagnostics.push(...checkExistingDestination(dest, source, t, copy));
       else created.push({ t, source });
       const a = this.add('table', 'create', address, dst.peer,
-        dest ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)` : `create ${displayQualified(t.destination)} ${sameQ(t.source, t.destination) ? 'as on the source' : `from ${displayQualified(t.source)}`}${t.excludeColumns.length ? `, without ${t.excludeColumns.join(', ')}` : ''}`,
+        (dest ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)` : `create ${displayQualified(t.destination)} ${sameQ(t.source, t.destination) ? 'as on the source' : `from ${displayQualified(t.source)}`}${t.excludeColumns.length ? `, without ${t.excludeColumns.join(', ')}` : ''}`) + '; read-only (MIRROR_READ_ONLY) until promotion',
         {
           mirror: m.name,
           after: { source: displayQualified(t.source), columns: spec.columns.length, key: spec.primaryKey, exclude_columns: t.excludeColumns },
           dependsOn: [...deps, ...typeDeps],
-          details: { spec, createTable: !dest, sql: dest ? [] : createTableSql(source, t.destination, t.excludeColumns) },
+          details: {
+            spec,
+            createTable: !dest,
+            sql: [...(dest ? [] : createTableSql(source, t.destination, t.excludeColumns)), ...(dest?.hasGuard ? [] : [createGuardSql(t.destination, m.name, m.source)])],
+          },
         });
       tableActionIds.push(a.id);
     }
@@ -462,8 +474,8 @@ class Differ {
     }
     const tables = this.live.peers[destPeer].catalog.tables.filter((t) => t.mirror === name);
     this.add('mirror', 'delete', A.mirrorAddress(name), destPeer,
-      `mirror ${name} was removed from the config: forget it; destination tables${tables.length ? ' (' + tables.map((t) => displayQualified(t.destination)).join(', ') + ')' : ''} and their rows are kept`,
-      { mirror: name, risk: 'irreversible', before: { source: sourcePeer, tables: tables.length }, dependsOn: mirrorDeps, details: { keptTables: tables.map((t) => t.destination) } });
+      `mirror ${name} was removed from the config: forget it; destination tables${tables.length ? ' (' + tables.map((t) => displayQualified(t.destination)).join(', ') + ')' : ''} and their rows are kept, and become writable`,
+      { mirror: name, risk: 'irreversible', before: { source: sourcePeer, tables: tables.length }, dependsOn: mirrorDeps, details: { keptTables: tables.map((t) => t.destination), sql: tables.filter((t) => this.live.peers[destPeer].tables[tableKey(t.destination)]).map((t) => dropGuardSql(t.destination)) } });
   }
 }
 

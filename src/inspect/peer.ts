@@ -93,6 +93,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       estimatedRows: r.estimated_rows,
       sizeBytes: r.size_bytes,
       canSelect: r.can_select,
+      hasGuard: r.has_guard,
     };
     tables[tableKey(t)] = t;
     byOid.set(r.oid, t);

@@ -28,6 +28,7 @@ export const TABLES_SQL = `
 SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
        c.relreplident AS replident,
        has_table_privilege(c.oid, 'SELECT') AS can_select,
+       EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'mirrors_read_only') AS has_guard,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)::bigint FROM pg_partition_tree(c.oid) t
                    JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf)

@@ -56,6 +56,8 @@ export interface LiveTable {
   sizeBytes: string;
   /** Whether the connecting role may SELECT it. */
   canSelect: boolean;
+  /** Whether the MIRROR_READ_ONLY guard trigger is on it (destination tables). */
+  hasGuard?: boolean;
   /** Whether it holds at least one row; only probed for destination tables a snapshot would write into. */
   hasRows?: boolean;
 }

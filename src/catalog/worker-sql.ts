@@ -1,0 +1,102 @@
+/** Catalog statements of the streaming worker (positions, lease holder, heartbeat). */
+import type pg from 'pg';
+
+type Db = Pick<pg.Client, 'query'>;
+
+export type TableCounts = Map<string, { schema: string; name: string; inserted: number; updated: number; deleted: number; truncated: number }>;
+
+export interface MirrorState {
+  name: string;
+  phase: string;
+  paused: boolean;
+  lastAppliedLsn: string | null;
+  slot: string;
+  publication: string;
+  tables: { sourceSchema: string; sourceTable: string; destSchema: string; destTable: string; state: string; snapshotLsn: string | null; types: Record<string, string> }[];
+}
+
+export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorState | null> {
+  const m = (
+    await db.query(
+      `SELECT name, phase, paused, last_applied_lsn::text AS last_applied_lsn, slot_name, publication_name FROM mirrors.mirrors WHERE name = $1::text`,
+      [mirror],
+    )
+  ).rows[0];
+  if (!m) return null;
+  const tables = (
+    await db.query(
+      `SELECT t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state, t.snapshot_lsn::text AS snapshot_lsn,
+              (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod))
+                 FROM pg_attribute a
+                WHERE a.attrelid = to_regclass(quote_ident(t.dest_schema) || '.' || quote_ident(t.dest_table))
+                  AND a.attnum > 0 AND NOT a.attisdropped) AS types
+         FROM mirrors.tables t WHERE t.mirror = $1::text`,
+      [mirror],
+    )
+  ).rows;
+  return {
+    name: m.name,
+    phase: m.phase,
+    paused: m.paused,
+    lastAppliedLsn: m.last_applied_lsn,
+    slot: m.slot_name,
+    publication: m.publication_name,
+    tables: tables.map((t: any) => ({
+      sourceSchema: t.source_schema,
+      sourceTable: t.source_table,
+      destSchema: t.dest_schema,
+      destTable: t.dest_table,
+      state: t.state,
+      snapshotLsn: t.snapshot_lsn,
+      types: t.types ?? {},
+    })),
+  };
+}
+
+export async function recordApplied(
+  db: Db,
+  mirror: string,
+  p: { endLsn: bigint; commitTime: string; lagMs: number; rows: number; counts: TableCounts },
+) {
+  const lsn = `${(p.endLsn >> 32n).toString(16).toUpperCase()}/${(p.endLsn & 0xffffffffn).toString(16).toUpperCase()}`;
+  await db.query(
+    `UPDATE mirrors.mirrors SET last_applied_lsn = greatest(last_applied_lsn, $2::pg_lsn), last_commit_time = $3::timestamptz,
+            rows_applied = rows_applied + $4::bigint, last_apply_at = now(), lag_ms = $5::bigint, worker_heartbeat_at = now(),
+            status = 'Following', last_error = NULL
+      WHERE name = $1::text`,
+    [mirror, lsn, p.commitTime, p.rows, Math.max(0, Math.round(p.lagMs))],
+  );
+  if (p.counts.size) {
+    const c = [...p.counts.values()];
+    await db.query(
+      `UPDATE mirrors.tables t SET rows_inserted = t.rows_inserted + u.i, rows_updated = t.rows_updated + u.up, rows_deleted = t.rows_deleted + u.d, updated_at = now()
+         FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(s, n, i, up, d)
+        WHERE t.mirror = $1::text AND t.dest_schema = u.s AND t.dest_table = u.n`,
+      [mirror, c.map((x) => x.schema), c.map((x) => x.name), c.map((x) => x.inserted), c.map((x) => x.updated), c.map((x) => x.deleted)],
+    );
+  }
+}
+
+/** Caught up and idle: the position moves to what the source says it has sent, lag is zero. */
+export async function recordCaughtUp(db: Db, mirror: string, lsn: string) {
+  await db.query(
+    `UPDATE mirrors.mirrors SET last_applied_lsn = greatest(last_applied_lsn, $2::pg_lsn), lag_ms = 0, worker_heartbeat_at = now(), status = 'Following'
+      WHERE name = $1::text`,
+    [mirror, lsn],
+  );
+}
+
+export async function recordHeartbeat(db: Db, mirror: string, status: string) {
+  await db.query(`UPDATE mirrors.mirrors SET worker_heartbeat_at = now(), status = $2::text WHERE name = $1::text`, [mirror, status]);
+}
+
+export async function recordWorker(db: Db, mirror: string, host: string, pid: number) {
+  await db.query(
+    `UPDATE mirrors.mirrors SET worker_host = $2::text, worker_pid = $3::int, worker_since = now(), worker_heartbeat_at = now() WHERE name = $1::text`,
+    [mirror, host, pid],
+  );
+}
+
+export async function recordWorkerError(db: Db, mirror: string, error: Record<string, unknown>) {
+  await db.query(`UPDATE mirrors.mirrors SET last_error = $2::jsonb, status = 'Failed' WHERE name = $1::text`, [mirror, JSON.stringify(error)]);
+}

@@ -1,0 +1,98 @@
+/**
+ * `mirrors run`: streams every selected, bootstrapped mirror until SIGTERM/SIGINT, then finishes the
+ * batch in flight, commits, acknowledges and exits 0. Logs go to stderr (text or JSON lines).
+ */
+import { loadConfig } from '../config/load.js';
+import { MirrorsError } from '../errors.js';
+import { MirrorWorker, type WorkerEvents, type WorkerStatus } from '../worker/mirror-worker.js';
+import { WorkerMetrics, startMetricsServer } from '../worker/metrics.js';
+import type { Io } from './io.js';
+
+export interface RunOptions {
+  config?: string;
+  mirror?: string[];
+  metricsPort?: string;
+  metricsHost?: string;
+  logFormat?: 'text' | 'json';
+}
+
+export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
+  const config = await loadConfig({ configPath: opts.config, cwd: process.cwd(), env: process.env });
+  const names = opts.mirror?.length ? [...new Set(opts.mirror)] : Object.keys(config.mirrors).sort();
+  for (const n of names) {
+    if (!config.mirrors[n]) throw new MirrorsError('USAGE', `unknown mirror ${n}`, { hint: `declared mirrors: ${Object.keys(config.mirrors).join(', ')}` });
+  }
+  if (!names.length) throw new MirrorsError('USAGE', 'no mirrors to run', { hint: 'declare mirrors in mirrors.yaml' });
+
+  const json = opts.logFormat === 'json';
+  const log: WorkerEvents['log'] = (level, msg, fields = {}) => {
+    io.err(json ? JSON.stringify({ at: new Date().toISOString(), level, msg, ...fields }) + '\n' : `${new Date().toISOString()} ${level.padEnd(5)} ${msg}\n`);
+  };
+  const metrics = new WorkerMetrics();
+  const statuses: Record<string, WorkerStatus | 'Paused'> = {};
+  const events: WorkerEvents = {
+    log,
+    status: (mirror, status) => {
+      statuses[mirror] = status;
+      metrics.setStatus(mirror, status);
+      log('info', `mirror ${mirror}: ${status}`, { mirror, status });
+    },
+    batch: (mirror, r) => {
+      metrics.batchApplied(mirror, r.changes, r.transactions, r.seconds);
+      metrics.setLag(mirror, r.lagMs, null);
+      metrics.setLastApplied(mirror, r.lsn, r.commitTimeMs);
+      for (const c of r.counts.values()) {
+        const table = `${c.schema}.${c.name}`;
+        if (c.inserted) metrics.rowsApplied(mirror, table, 'insert', c.inserted);
+        if (c.updated) metrics.rowsApplied(mirror, table, 'update', c.updated);
+        if (c.deleted) metrics.rowsApplied(mirror, table, 'delete', c.deleted);
+        if (c.truncated) metrics.rowsApplied(mirror, table, 'truncate', c.truncated);
+      }
+    },
+    caughtUp: (mirror) => metrics.setLag(mirror, 0, 0n),
+    reconnect: (mirror, peer) => metrics.reconnect(mirror, peer),
+  };
+
+  const controller = new AbortController();
+  const stop = (sig: string) => {
+    if (controller.signal.aborted) return;
+    log('info', `${sig}: finishing the batches in flight, then exiting`);
+    controller.abort();
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+
+  let server: { port: number; close(): Promise<void> } | null = null;
+  if (opts.metricsPort !== undefined) {
+    const port = Number(opts.metricsPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MirrorsError('USAGE', `--metrics-port ${opts.metricsPort} is not a port number`);
+    const started = await startMetricsServer(metrics, port, opts.metricsHost ?? '0.0.0.0', () => ({
+      ok: Object.values(statuses).every((s) => s !== 'Failed'),
+      mirrors: { ...statuses },
+    }));
+    server = started;
+    log('info', `metrics on http://${opts.metricsHost ?? '0.0.0.0'}:${started.port}/metrics`, { metricsPort: started.port });
+  }
+
+  const workers = names.map((n) => new MirrorWorker(config, config.mirrors[n], events, controller.signal));
+  for (const w of workers) {
+    if (w.mirror.paused) {
+      statuses[w.mirror.name] = 'Paused';
+      metrics.setStatus(w.mirror.name, 'Paused');
+      log('info', `mirror ${w.mirror.name}: paused in the configuration; not streaming`, { mirror: w.mirror.name });
+    }
+  }
+  try {
+    await Promise.all(workers.filter((w) => !w.mirror.paused).map((w) => w.run()));
+    // Paused-only configurations keep serving status and metrics until stopped.
+    if (!controller.signal.aborted) await new Promise((r) => controller.signal.addEventListener('abort', r));
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await server?.close();
+  }
+  log('info', 'stopped');
+  return 0;
+}

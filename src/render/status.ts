@@ -1,0 +1,119 @@
+/**
+ * Text and JSON rendering of a StatusReport (status/model.ts). Reads the report only; computes no status.
+ * Colors through kleur (green Following; yellow Degraded, Bootstrapping, Paused; red Disconnected, Failed);
+ * the CLI decides whether color is on.
+ */
+import kleur from 'kleur';
+import { displayQualified } from '../config/names.js';
+import type { MirrorReport, StatusName, StatusReport } from '../status/model.js';
+import { STATUS_NAMES } from '../status/model.js';
+import { formatBytes, formatDuration } from '../util/format.js';
+
+export function renderStatusJson(report: StatusReport): string {
+  return JSON.stringify(report, null, 2) + '\n';
+}
+
+export function paintStatus(name: StatusName, text: string = name): string {
+  switch (name) {
+    case 'Following':
+      return kleur.green(text);
+    case 'Degraded':
+    case 'Bootstrapping':
+    case 'Paused':
+      return kleur.yellow(text);
+    case 'Disconnected':
+    case 'Failed':
+      return kleur.red(text);
+    case 'Promoted':
+      return kleur.cyan(text);
+    default:
+      return kleur.dim(text);
+  }
+}
+
+/** Pads cells to column widths measured on the uncolored text; numeric columns align right. */
+function table(rows: string[][], rightAligned: Set<number>, indent: string): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => indent + r.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd());
+}
+
+const or = (v: string | null | undefined, dash = '-') => (v === null || v === undefined ? dash : v);
+
+function ago(at: string | null, now: string): string {
+  if (!at) return '-';
+  const ms = Date.parse(now) - Date.parse(at);
+  return Number.isFinite(ms) ? `${at} (${formatDuration(Math.max(0, ms))} ago)` : at;
+}
+
+function statusLine(m: MirrorReport): string {
+  const s = m.status;
+  let extra = '';
+  if (s.name === 'Bootstrapping' && s.bytes_total !== '0') extra = ` ${formatBytes(s.bytes_done)} of ${formatBytes(s.bytes_total)}`;
+  if (s.name === 'Degraded') extra = ` lag ${formatDuration(s.lag_ms)}`;
+  return `${kleur.bold(m.name)}  ${m.source} -> ${m.destination}  ${m.mode}  ${paintStatus(s.name, kleur.bold(s.name))}${extra}  ${kleur.dim(s.reason)}`;
+}
+
+export function renderMirrorText(m: MirrorReport, now: string): string {
+  const out = [statusLine(m)];
+  const label = (l: string) => kleur.dim(l.padEnd(9));
+  for (const e of m.errors) {
+    // The status line already says it when this error is why the mirror is Disconnected.
+    if (e.message !== m.status.reason) out.push(`  ${label('error')}  ${kleur.red(e.message)}`);
+    if (e.hint) out.push(`  ${label('')}  ${kleur.dim('hint: ' + e.hint)}`);
+  }
+  if (m.status.name === 'NotCreated' || m.phase === null) return out.join('\n');
+
+  const lag = m.lag_ms === null ? '-' : formatDuration(m.lag_ms);
+  const lagBytes = m.lag_bytes === null ? '-' : formatBytes(m.lag_bytes);
+  out.push(`  ${label('applied')}  ${or(m.last_applied_lsn)}  lag ${lag}, ${lagBytes} of WAL (threshold ${formatDuration(m.lag_threshold_ms)})`);
+  out.push(`  ${label('')}  last commit ${ago(m.last_commit_time, now)}, last apply ${ago(m.last_apply_at, now)}`);
+  out.push(
+    `  ${label('rows')}  ${or(m.rows_applied, '0')} applied (tables: ${m.rows.inserted} inserted, ${m.rows.updated} updated, ${m.rows.deleted} deleted)`,
+  );
+  if (m.status.name === 'Bootstrapping' && m.bootstrap) {
+    out.push(`  ${label('snapshot')}  phase ${m.phase}, ${formatBytes(m.bootstrap.bytes_done)} of ${formatBytes(m.bootstrap.bytes_total)} copied`);
+  }
+  const w = m.worker;
+  const who = w.host !== null ? `${w.host} pid ${or(w.pid === null ? null : String(w.pid))} since ${or(w.since)}` : 'none recorded';
+  const beat = w.heartbeat_age_ms === null ? '' : `, heartbeat ${formatDuration(w.heartbeat_age_ms)} ago`;
+  out.push(`  ${label('worker')}  ${w.lease_held ? 'holds the lease' : 'no lease holder'}; last: ${who}${beat}`);
+  if (m.slot) {
+    const s = m.slot;
+    out.push(
+      s.exists
+        ? `  ${label('slot')}  ${s.name}  ${s.active ? 'active' : 'inactive'}  wal_status ${or(s.wal_status)}  retained ${s.retained_bytes === null ? '-' : formatBytes(s.retained_bytes)}  confirmed ${or(s.confirmed_flush_lsn)}`
+        : `  ${label('slot')}  ${kleur.red(`${s.name} missing`)}`,
+    );
+  }
+  if (m.last_error !== null) out.push(`  ${label('last err')}  ${kleur.red(typeof m.last_error === 'string' ? m.last_error : JSON.stringify(m.last_error))}`);
+  if (m.tables.length) {
+    const rows = [
+      ['SOURCE', 'DESTINATION', 'STATE', 'SNAPSHOT LSN', 'COPIED', 'INSERTED', 'UPDATED', 'DELETED'],
+      ...m.tables.map((t) => [
+        displayQualified(t.source),
+        displayQualified(t.destination),
+        t.state,
+        or(t.snapshot_lsn),
+        t.rows_copied,
+        t.rows_inserted,
+        t.rows_updated,
+        t.rows_deleted,
+      ]),
+    ];
+    const lines = table(rows, new Set([4, 5, 6, 7]), '    ');
+    out.push(`  ${kleur.dim('tables')}`, kleur.dim(lines[0]), ...lines.slice(1));
+  }
+  return out.join('\n');
+}
+
+export function summaryText(report: StatusReport): string {
+  const n = report.summary.total;
+  if (n === 0) return 'No mirrors selected.';
+  const parts = STATUS_NAMES.filter((s) => report.summary.by_status[s] > 0).map((s) => paintStatus(s, `${report.summary.by_status[s]} ${s}`));
+  return `${n} mirror${n === 1 ? '' : 's'}: ${parts.join(', ')}.`;
+}
+
+export function renderStatusText(report: StatusReport): string {
+  const blocks = report.mirrors.map((m) => renderMirrorText(m, report.generated_at));
+  return [...blocks, summaryText(report)].join('\n\n') + '\n';
+}

@@ -1,0 +1,368 @@
+/**
+ * One mirror's streaming worker: holds the lease, streams the slot from the catalog's position, decodes,
+ * batches whole transactions, applies them with the new position in one destination transaction, and
+ * only then acknowledges (DESIGN.md invariants 2-9). Reconnects with exponential backoff and jitter.
+ */
+import os from 'node:os';
+import type pg from 'pg';
+import type { Config, Mirror } from '../config/types.js';
+import { connectPeer } from '../db/connect.js';
+import { lsnToBigInt, bigIntToLsn } from '../db/lsn.js';
+import { pgFields } from '../errors.js';
+import * as W from '../catalog/worker-sql.js';
+import type { Change, SourceTransaction, TargetTable } from './changes.js';
+import type { PgoutputMessage, TupleValue } from './decode.js';
+import { LEASE_CLASS } from './lease-key.js';
+import { Sink } from './sink.js';
+import { ReplicationStream, TEXT_IO_OPTIONS } from './stream.js';
+
+export type WorkerStatus = 'Starting' | 'Standby' | 'Bootstrapping' | 'Following' | 'Degraded' | 'Disconnected' | 'Paused' | 'Failed' | 'Stopped';
+
+export interface WorkerEvents {
+  log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  status?(mirror: string, status: WorkerStatus): void;
+  batch?(mirror: string, r: { changes: number; transactions: number; seconds: number; lagMs: number; lsn: bigint; commitTimeMs: number; counts: W.TableCounts; exactOrder: boolean }): void;
+  caughtUp?(mirror: string, lsn: bigint): void;
+  reconnect?(mirror: string, peer: 'source' | 'destination'): void;
+}
+
+const FEEDBACK_MS = 10_000;
+const HEARTBEAT_MS = 5_000;
+const POLL_MS = 1_000;
+
+interface RelationEntry {
+  target: TargetTable | null;
+  table?: W.MirrorState['tables'][number];
+  identity: 'd' | 'n' | 'f' | 'i';
+}
+
+interface OpenTxn {
+  finalLsn: bigint;
+  commitTime: string;
+  commitTimeMs: number;
+  changes: Change[];
+  skip: boolean;
+}
+
+class SessionEnd extends Error {}
+
+export class MirrorWorker {
+  status: WorkerStatus = 'Starting';
+  lagMs = 0;
+  private lastAppliedEnd = 0n;
+
+  constructor(
+    private config: Config,
+    readonly mirror: Mirror,
+    private events: WorkerEvents,
+    private signal: AbortSignal,
+  ) {}
+
+  private setStatus(s: WorkerStatus) {
+    if (this.status === s) return;
+    this.status = s;
+    this.events.status?.(this.mirror.name, s);
+  }
+
+  /** Runs until the signal aborts. */
+  async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.signal.aborted) {
+      try {
+        await this.session();
+        attempt = 0;
+      } catch (err) {
+        if (this.signal.aborted) break;
+        const e = err as Error;
+        this.setStatus('Disconnected');
+        const delay = backoff(attempt++);
+        this.events.log('warn', `mirror ${this.mirror.name}: ${e.message}; reconnecting in ${Math.round(delay)} ms`, { mirror: this.mirror.name, ...pgFields(err) });
+        this.events.reconnect?.(this.mirror.name, (e as { peer?: 'source' | 'destination' }).peer ?? 'source');
+        await sleep(delay, this.signal);
+      }
+    }
+    this.setStatus('Stopped');
+  }
+
+  /** One connected session: lease, state, stream, until an error or the signal. */
+  private async session(): Promise<void> {
+    const m = this.mirror;
+    const dst = await connectPeer(this.config.peers[m.destination], {
+      applicationName: `mirrors run ${m.name}`,
+      options: `${TEXT_IO_OPTIONS} -c session_replication_role=replica`,
+    }).catch((e) => Promise.reject(Object.assign(e, { peer: 'destination' })));
+    let stream: ReplicationStream | null = null;
+    const timers: NodeJS.Timeout[] = [];
+    let reject!: (e: Error) => void;
+    const failed = new Promise<never>((_, r) => (reject = r));
+    failed.catch(() => {});
+    // After a failure nothing else may be applied (a later batch must never commit after a failed one);
+    // after a stop request, only the batch already in hand is finished.
+    let dead = false;
+    let stopping = false;
+    const fail = (e: Error) => {
+      if (e instanceof SessionEnd) stopping = true;
+      else dead = true;
+      reject(e);
+    };
+    dst.on('error', (e) => fail(Object.assign(e, { peer: 'destination' })));
+    const onAbort = () => fail(new SessionEnd('stopping'));
+    this.signal.addEventListener('abort', onAbort);
+    // Every use of the destination connection and of the batch goes through this chain, in order.
+    let chain: Promise<unknown> = Promise.resolve();
+    const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+      const p = chain.then(() => (dead ? Promise.reject(new SessionEnd('session failed')) : fn()));
+      chain = p.catch(() => {});
+      return p;
+    };
+    try {
+      await this.acquireLease(dst, failed);
+      const state = await this.waitUntilStreamable(dst, failed);
+      const sink = new Sink(dst, m.name);
+      this.lastAppliedEnd = state.lastAppliedLsn ? lsnToBigInt(state.lastAppliedLsn) : 0n;
+      let lastAcked = this.lastAppliedEnd;
+      let lastCaughtUpWrite = 0;
+      const relations = new Map<number, RelationEntry>();
+      let open: OpenTxn | null = null;
+      let batch: SourceTransaction[] = [];
+      let batchChanges = 0;
+      let idleTimer: NodeJS.Timeout | null = null;
+
+      const flush = async () => {
+        if (!batch.length) return;
+        const txns = batch;
+        batch = [];
+        batchChanges = 0;
+        const last = txns[txns.length - 1];
+        const t0 = performance.now();
+        const lagMs = Math.max(0, Date.now() - last.commitTimeMs);
+        const r = await sink.applyBatch(txns, lagMs);
+        this.lastAppliedEnd = last.endLsn > this.lastAppliedEnd ? last.endLsn : this.lastAppliedEnd;
+        this.lagMs = lagMs;
+        this.setStatus(lagMs > m.lag_threshold_ms ? 'Degraded' : 'Following');
+        await stream!.feedback(this.lastAppliedEnd);
+        lastAcked = this.lastAppliedEnd;
+        this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder });
+      };
+
+      const tablesBySource = new Map(state.tables.map((t) => [`${t.sourceSchema}\u0000${t.sourceTable}`, t]));
+      const onRelation = (msg: Extract<PgoutputMessage, { tag: 'relation' }>) => {
+        const t = tablesBySource.get(`${msg.schema}\u0000${msg.name}`);
+        if (!t) {
+          relations.set(msg.relationOid, { target: null, identity: msg.replicaIdentity });
+          return;
+        }
+        const missing = msg.columns.filter((c) => !t.types[c.name]).map((c) => c.name);
+        if (missing.length) throw new Error(`destination table ${t.destSchema}.${t.destTable} has no column ${missing.join(', ')} that the source publishes`);
+        const target: TargetTable = {
+          schema: t.destSchema,
+          name: t.destTable,
+          label: `${t.destSchema}.${t.destTable}`,
+          columns: msg.columns.map((c) => c.name),
+          types: msg.columns.map((c) => t.types[c.name]),
+          // Under REPLICA IDENTITY FULL every column is flagged: rows are then matched by their old values.
+          key: msg.replicaIdentity === 'f' ? [] : msg.columns.flatMap((c, i) => (c.isKey ? [i] : [])),
+        };
+        relations.set(msg.relationOid, { target, table: t, identity: msg.replicaIdentity });
+      };
+
+      /** A change to a table whose copy is still running elsewhere waits for it, so its snapshot LSN is known. */
+      const tableFor = async (oid: number): Promise<TargetTable | null> => {
+        const rel = relations.get(oid);
+        if (!rel?.target || !rel.table || !open) return null;
+        if (rel.table.state !== 'ready') {
+          await flush();
+          for (;;) {
+            const fresh = await W.loadMirrorState(dst, m.name);
+            const t = fresh?.tables.find((x) => x.destSchema === rel.table!.destSchema && x.destTable === rel.table!.destTable);
+            if (!t) return null;
+            if (t.state === 'ready') {
+              rel.table = t;
+              break;
+            }
+            this.setStatus('Bootstrapping');
+            await Promise.race([sleep(POLL_MS, this.signal), failed]);
+          }
+        }
+        const snap = rel.table.snapshotLsn ? lsnToBigInt(rel.table.snapshotLsn) : 0n;
+        // The table's copy already holds every transaction that committed before its snapshot LSN.
+        return open.finalLsn < snap ? null : rel.target;
+      };
+
+      const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
+
+      const onMessage = async (msg: PgoutputMessage) => {
+        if (stopping) return;
+        switch (msg.tag) {
+          case 'begin':
+            // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
+            open = { finalLsn: msg.finalLsn, commitTime: msg.commitTime, commitTimeMs: isoToMs(msg.commitTime), changes: [], skip: msg.finalLsn < this.lastAppliedEnd };
+            return;
+          case 'relation':
+            onRelation(msg);
+            return;
+          case 'insert': {
+            if (!open || open.skip) return;
+            const t = await tableFor(msg.relationOid);
+            if (t) open.changes.push({ op: 'insert', table: t, row: msg.newTuple });
+            return;
+          }
+          case 'update': {
+            if (!open || open.skip) return;
+            const t = await tableFor(msg.relationOid);
+            if (!t) return;
+            const old = msg.oldTuple ?? (msg.keyTuple ? keyOnly(t, msg.keyTuple) : undefined);
+            open.changes.push({ op: 'update', table: t, row: msg.newTuple, old, oldIsFull: !!msg.oldTuple });
+            return;
+          }
+          case 'delete': {
+            if (!open || open.skip) return;
+            const t = await tableFor(msg.relationOid);
+            if (!t) return;
+            const old = msg.oldTuple ?? keyOnly(t, msg.keyTuple ?? []);
+            open.changes.push({ op: 'delete', table: t, old, oldIsFull: !!msg.oldTuple });
+            return;
+          }
+          case 'truncate': {
+            if (!open || open.skip) return;
+            const tables: TargetTable[] = [];
+            for (const oid of msg.relationOids) {
+              const t = await tableFor(oid);
+              if (t) tables.push(t);
+            }
+            if (tables.length) open.changes.push({ op: 'truncate', tables });
+            return;
+          }
+          case 'commit': {
+            const txn = open;
+            open = null;
+            if (!txn || txn.skip) return;
+            batch.push({ finalLsn: txn.finalLsn, endLsn: msg.endLsn, commitTime: txn.commitTime, commitTimeMs: txn.commitTimeMs, changes: txn.changes });
+            batchChanges += txn.changes.length;
+            if (batchChanges >= m.max_batch_size) await flush();
+            return;
+          }
+          default:
+            return; // origin, type, message: nothing to apply
+        }
+      };
+
+      const resetIdle = () => {
+        if (idleTimer) clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => serial(flush).catch((e) => fail(e)), m.idle_timeout_seconds * 1000);
+      };
+
+      stream = new ReplicationStream(this.config.peers[m.source], state.slot, state.publication, {
+        onMessage: (msg) =>
+          serial(async () => {
+            resetIdle();
+            await onMessage(msg);
+          }).catch((e) => {
+            fail(e);
+            // Stop the library from handing us later messages after a failed one.
+            throw e;
+          }),
+        onKeepalive: (walEnd, shouldRespond, idle) => {
+          void serial(async () => {
+            if (idle && open === null) {
+              // Caught up: everything the server sent is in hand, so commit the batch now rather than
+              // waiting for it to fill, and report the server's position (no transaction can commit below it).
+              await flush();
+              if (walEnd > lastAcked) {
+                await stream!.feedback(walEnd);
+                lastAcked = walEnd;
+                this.lagMs = 0;
+                this.setStatus('Following');
+                if (Date.now() - lastCaughtUpWrite >= POLL_MS) {
+                  lastCaughtUpWrite = Date.now();
+                  await W.recordCaughtUp(dst, m.name, bigIntToLsn(walEnd));
+                  this.events.caughtUp?.(m.name, walEnd);
+                }
+                return;
+              }
+            }
+            if (shouldRespond) await stream!.feedback(lastAcked);
+          }).catch((e) => fail(e));
+        },
+        onError: (e) => fail(e),
+      }, `mirrors run ${m.name}`);
+
+      timers.push(setInterval(() => void serial(() => stream!.feedback(lastAcked)).catch((e) => fail(e)), FEEDBACK_MS));
+      timers.push(setInterval(() => void serial(() => W.recordHeartbeat(dst, m.name, this.status)).catch((e) => fail(e)), HEARTBEAT_MS));
+
+      const streaming = stream.start(this.lastAppliedEnd).then(() => {
+        throw new Error('the source ended the replication stream');
+      });
+      this.setStatus('Following');
+      this.events.log('info', `mirror ${m.name}: streaming from ${bigIntToLsn(this.lastAppliedEnd)}`, { mirror: m.name });
+      try {
+        await Promise.race([streaming, failed]);
+      } catch (err) {
+        if (!(err instanceof SessionEnd)) throw err;
+        // Shutdown: finish the batch in flight (whole transactions only), commit, acknowledge.
+        if (idleTimer) clearTimeout(idleTimer);
+        await serial(flush);
+        await stream.feedback(this.lastAppliedEnd);
+      } finally {
+        if (idleTimer) clearTimeout(idleTimer);
+      }
+    } finally {
+      this.signal.removeEventListener('abort', onAbort);
+      for (const t of timers) clearInterval(t);
+      await stream?.stop();
+      await dst.end().catch(() => {});
+    }
+  }
+
+  /** One active worker per mirror (invariant 9): a standby waits here until the lease is free. */
+  private async acquireLease(dst: pg.Client, failed: Promise<never>) {
+    for (;;) {
+      const ok = (await dst.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [LEASE_CLASS, this.mirror.name])).rows[0].ok;
+      if (ok) break;
+      if (this.status !== 'Standby') this.events.log('info', `mirror ${this.mirror.name}: another worker holds the lease; waiting as a standby`, { mirror: this.mirror.name });
+      this.setStatus('Standby');
+      await Promise.race([sleep(POLL_MS, this.signal), failed]);
+    }
+    await W.recordWorker(dst, this.mirror.name, os.hostname(), process.pid).catch(() => {});
+  }
+
+  /** Waits while the mirror is not applied, still bootstrapping, or paused. */
+  private async waitUntilStreamable(dst: pg.Client, failed: Promise<never>): Promise<W.MirrorState> {
+    let said = '';
+    for (;;) {
+      const exists = (await dst.query(`SELECT to_regclass('mirrors.mirrors') IS NOT NULL AS ok`)).rows[0].ok;
+      const state = exists ? await W.loadMirrorState(dst, this.mirror.name) : null;
+      let wait = '';
+      if (!state) wait = 'not applied yet (run `mirrors apply`)';
+      else if (state.paused || this.mirror.paused) wait = 'paused';
+      else if (state.phase !== 'ready') wait = `bootstrapping (phase ${state.phase}): waiting for \`mirrors apply\` to finish`;
+      if (!wait) return state!;
+      if (wait !== said) this.events.log('info', `mirror ${this.mirror.name}: ${wait}`, { mirror: this.mirror.name });
+      said = wait;
+      this.setStatus(wait === 'paused' ? 'Paused' : 'Bootstrapping');
+      await Promise.race([sleep(POLL_MS * 2, this.signal), failed]);
+    }
+  }
+}
+
+function backoff(attempt: number): number {
+  const base = Math.min(30_000, 500 * 2 ** attempt);
+  return base / 2 + Math.random() * (base / 2);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
+function isoToMs(iso: string): number {
+  return Date.parse(iso);
+}

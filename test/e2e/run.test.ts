@@ -1,0 +1,213 @@
+/**
+ * `mirrors run` against real clusters: every DML kind, big and interleaved transactions, crashes,
+ * restarts, takeover, the read-only guard and wait-for-LSN. Every check compares full table contents.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import pg from 'pg';
+import { useClusters } from '../support/clusters.js';
+import { runCli } from '../support/cli.js';
+import { peerYaml, tempProject } from '../support/project.js';
+import { startWorker, type RunningWorker } from '../support/worker.js';
+
+const env = { PGPASS_TEST: 'postgres' };
+// synchronous_commit=on: the crash tests must not lose acknowledged commits to the test harness itself.
+const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
+const cleanups: (() => Promise<void> | void)[] = [];
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+let n = 0;
+async function mirrorSetup(name: string, sourceSql: string, tablesYaml: string, extra = '') {
+  const db = `r${++n}`;
+  await clusters.src.createDatabase(db);
+  await clusters.dst.createDatabase(db);
+  await clusters.src.query(sourceSql, [], db);
+  const p = tempProject(
+    `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:\n  ${name}:\n    source: prod\n    destination: staging\n    idle_timeout_seconds: 1\n${extra}    tables:\n${tablesYaml}`,
+  );
+  cleanups.push(p.cleanup);
+  const r = await runCli(['apply', '--auto-approve'], { cwd: p.dir, env, timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`apply failed: ${r.stdout}\n${r.stderr}`);
+  const workers: RunningWorker[] = [];
+  const start = async (args: string[] = []) => {
+    const w = startWorker(p.dir, env, args);
+    workers.push(w);
+    cleanups.push(() => (w.child.exitCode === null ? w.kill9() : undefined));
+    return w;
+  };
+  const src = (sql: string, params: unknown[] = []) => clusters.src.query(sql, params, db);
+  const dst = (sql: string, params: unknown[] = []) => clusters.dst.query(sql, params, db);
+  /** Waits until the mirror has applied everything committed on the source so far. */
+  const caughtUp = async (timeout = '60 seconds') => {
+    const [{ lsn }] = await src('SELECT pg_current_wal_lsn()::text AS lsn');
+    await dst(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, $3::interval)`, [name, lsn, timeout]);
+  };
+  const rows = async (side: 'src' | 'dst', sql: string) =>
+    (await (side === 'src' ? src : dst)(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`)).map((r: { r: string }) => r.r);
+  const expectSame = async (srcSql: string, dstSql = srcSql) => expect(await rows('dst', dstSql)).toEqual(await rows('src', srcSql));
+  return { db, p, start, src, dst, caughtUp, expectSame, workers };
+}
+
+describe('mirrors run', () => {
+  it('applies every DML kind exactly: inserts, updates with key changes, deletes, truncates, FULL identity, renames, excluded columns, unchanged TOAST, types', async () => {
+    const m = await mirrorSetup(
+      'dml',
+      `CREATE TYPE mood AS ENUM ('ok', 'meh');
+       CREATE TABLE t (id int PRIMARY KEY, v text, big text, n numeric, j jsonb, a int[], b bytea, ts timestamptz, m mood, secret text);
+       ALTER TABLE t ALTER COLUMN big SET STORAGE EXTERNAL; -- stored out of line: an update leaves it unchanged-TOAST
+       CREATE TABLE nokey (a int, b text); ALTER TABLE nokey REPLICA IDENTITY FULL;
+       CREATE SCHEMA src; CREATE TABLE src.renamed (id int PRIMARY KEY, v text);
+       CREATE TABLE trunc (id int PRIMARY KEY);
+       CREATE TABLE uniq (id int PRIMARY KEY, email text UNIQUE);
+       INSERT INTO uniq VALUES (1, 'a@x'), (2, 'b@x');`,
+      `      - { source_table: t, exclude_columns: [secret] }
+      - source_table: nokey
+      - { source_table: src.renamed, destination_table: public.renamed_dst }
+      - source_table: trunc
+      - source_table: uniq
+`,
+    );
+    const w = await m.start();
+    await w.waitForLog(/streaming from/);
+    const bigValue = 'x'.repeat(100_000) + 'end';
+    await m.src(`INSERT INTO t SELECT g, 'v' || g, CASE WHEN g = 1 THEN $1 END, 1.000000000000000000001 * g, '{"k": [1, {"z": null}]}', ARRAY[g, NULL], '\\x00ff', '2026-01-02 03:04:05.123456+00', 'meh', 'hush' FROM generate_series(1, 50) g`, [bigValue]);
+    await m.src(`UPDATE t SET v = 'updated' WHERE id = 1`); // big unchanged: arrives as unchanged TOAST
+    await m.src(`UPDATE t SET id = 1001 WHERE id = 2`); // key change
+    await m.src(`DELETE FROM t WHERE id BETWEEN 10 AND 19`);
+    await m.src(`INSERT INTO nokey VALUES (1, 'a'), (1, 'a'), (2, NULL)`);
+    await m.src(`UPDATE nokey SET b = 'b' WHERE a = 2`);
+    await m.src(`DELETE FROM nokey WHERE ctid = (SELECT ctid FROM nokey WHERE a = 1 LIMIT 1)`);
+    await m.src(`INSERT INTO src.renamed SELECT g, 'r' FROM generate_series(1, 10) g; UPDATE src.renamed SET v = 'rr' WHERE id < 5`);
+    await m.src(`INSERT INTO trunc SELECT generate_series(1, 10)`);
+    await m.src(`BEGIN; TRUNCATE trunc; INSERT INTO trunc VALUES (42); COMMIT`);
+    // A unique value swapped between two rows in one transaction: set-based apply must fall back to source order.
+    await m.src(`BEGIN; UPDATE uniq SET email = 'tmp' WHERE id = 1; UPDATE uniq SET email = 'a@x' WHERE id = 2; UPDATE uniq SET email = 'b@x' WHERE id = 1; COMMIT`);
+    await m.caughtUp();
+    await m.expectSame('SELECT id, v, big, n, j, a, b, ts, m FROM t', 'SELECT * FROM t');
+    await m.expectSame('SELECT * FROM nokey');
+    await m.expectSame('SELECT * FROM src.renamed', 'SELECT * FROM renamed_dst');
+    await m.expectSame('SELECT * FROM trunc');
+    await m.expectSame('SELECT * FROM uniq');
+    expect((await m.dst(`SELECT length(big) AS l FROM t WHERE id = 1`))[0].l).toBe(bigValue.length);
+    expect((await m.dst(`SELECT ts::text AS ts FROM t WHERE id = 3`))[0].ts).toBe('2026-01-02 03:04:05.123456+00');
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('applies a 100,000-row transaction and interleaved long and short transactions', async () => {
+    const m = await mirrorSetup('big', `CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);`, `      - source_table: a\n      - source_table: b\n`);
+    const w = await m.start();
+    await w.waitForLog(/streaming from/);
+    await m.src(`INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 100000) g`);
+    // A long transaction open while short ones commit around it.
+    const long = new pg.Client({ connectionString: clusters.src.url(m.db) });
+    long.on('error', () => {});
+    await long.connect();
+    await long.query('BEGIN');
+    await long.query(`INSERT INTO b SELECT g, 'long' FROM generate_series(1, 1000) g`);
+    for (let i = 0; i < 50; i++) {
+      await m.src(`INSERT INTO b VALUES ($1, 'short')`, [10_000 + i]);
+      await m.src(`UPDATE a SET v = 'touched' WHERE id = $1`, [10_000 + i]);
+    }
+    await long.query(`UPDATE b SET v = 'long-updated' WHERE id = 10010`);
+    await long.query('COMMIT');
+    await long.end();
+    await m.caughtUp();
+    await m.expectSame('SELECT * FROM a');
+    await m.expectSame('SELECT * FROM b');
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('rejects writes on the destination with MIRROR_READ_ONLY, and waits for an LSN (read-your-writes)', async () => {
+    const m = await mirrorSetup('guard', `CREATE TABLE t (id int PRIMARY KEY)`, `      - source_table: t\n`);
+    for (const sql of ['INSERT INTO t VALUES (1)', 'UPDATE t SET id = 2', 'DELETE FROM t', 'TRUNCATE t']) {
+      await expect(m.dst(sql)).rejects.toThrow(/^MIRROR_READ_ONLY: public\.t is a mirror of prod \(mirror guard\)/);
+    }
+    // Before a worker runs, wait_for_lsn times out with a clear error.
+    await m.src(`INSERT INTO t VALUES (7)`);
+    const [{ lsn }] = await m.src('SELECT pg_current_wal_lsn()::text AS lsn');
+    await expect(m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '200 milliseconds')`, [lsn])).rejects.toThrow(/MIRROR_WAIT_TIMEOUT/);
+    const w = await m.start();
+    expect((await m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '30 seconds') AS ok`, [lsn]))[0].ok).toBe(true);
+    expect(await m.dst('SELECT id FROM t')).toEqual([{ id: 7 }]);
+    // Fresh: lag is known and small.
+    await m.dst(`SELECT mirrors.assert_fresh('guard', '1 minute')`);
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('loses and duplicates nothing when the worker is killed with kill -9 ten times during pgbench', async () => {
+    const m = await mirrorSetup(
+      'crash',
+      `CREATE TABLE accounts (aid int PRIMARY KEY, abalance int NOT NULL DEFAULT 0);
+       CREATE TABLE history (id bigserial PRIMARY KEY, aid int, delta int, at timestamptz DEFAULT clock_timestamp());
+       INSERT INTO accounts SELECT generate_series(1, 1000);`,
+      `      - source_table: accounts\n      - source_table: history\n`,
+      '    max_batch_size: 200\n',
+    );
+    let stop = false;
+    let txns = 0;
+    const client = new pg.Client({ connectionString: clusters.src.url(m.db) });
+    client.on('error', () => {});
+    await client.connect();
+    const load = (async () => {
+      while (!stop) {
+        const aid = 1 + Math.floor(Math.random() * 1000);
+        const delta = Math.floor(Math.random() * 100) - 50;
+        await client.query(`BEGIN; UPDATE accounts SET abalance = abalance + ${delta} WHERE aid = ${aid}; INSERT INTO history (aid, delta) VALUES (${aid}, ${delta}); COMMIT;`);
+        txns++;
+      }
+    })();
+    try {
+      for (let i = 0; i < 10; i++) {
+        const w = await m.start();
+        await w.waitForLog(/streaming from/);
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 600));
+        await w.kill9();
+      }
+    } finally {
+      stop = true;
+      await load;
+      await client.end();
+    }
+    const w = await m.start();
+    await m.caughtUp();
+    expect(txns).toBeGreaterThan(100);
+    await m.expectSame('SELECT * FROM accounts');
+    await m.expectSame('SELECT * FROM history');
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('survives a restart of the source and of the destination during a run', async () => {
+    const m = await mirrorSetup('restart', `CREATE TABLE t (id int PRIMARY KEY, v int)`, `      - source_table: t\n`);
+    const w = await m.start();
+    await w.waitForLog(/streaming from/);
+    await m.src(`INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g`);
+    await clusters.src.restart();
+    await m.src(`INSERT INTO t SELECT g, g FROM generate_series(1001, 2000) g`);
+    await clusters.dst.restart();
+    await m.src(`UPDATE t SET v = -v WHERE id % 3 = 0`);
+    await m.caughtUp();
+    await m.expectSame('SELECT * FROM t');
+    expect(w.logs()).toMatch(/reconnecting in/);
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('keeps one active worker per mirror: a second waits as a standby and takes over when the first dies', async () => {
+    const m = await mirrorSetup('lease', `CREATE TABLE t (id int PRIMARY KEY)`, `      - source_table: t\n`);
+    const first = await m.start();
+    await first.waitForLog(/streaming from/);
+    const second = await m.start();
+    await second.waitForLog(/waiting as a standby/);
+    await m.src(`INSERT INTO t SELECT generate_series(1, 100)`);
+    await m.caughtUp();
+    await first.kill9();
+    const t0 = Date.now();
+    await second.waitForLog(/streaming from/, 15_000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await m.src(`INSERT INTO t SELECT generate_series(101, 200)`);
+    await m.caughtUp();
+    await m.expectSame('SELECT * FROM t');
+    expect(await second.stop()).toBe(0);
+  });
+});
