@@ -39,7 +39,7 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     },
     batch: (mirror, r) => {
       metrics.batchApplied(mirror, r.changes, r.transactions, r.seconds);
-      metrics.setLag(mirror, r.lagMs, null);
+      metrics.setLag(mirror, r.lagMs, r.lagBytes);
       metrics.setLastApplied(mirror, r.lsn, r.commitTimeMs);
       for (const c of r.counts.values()) {
         const table = `${c.schema}.${c.name}`;

@@ -3,7 +3,7 @@
  * the real CLI: validate, plan, apply, plan again (no changes). Checks that both sides are equal and
  * cleans up. Everything the user sees is the CLI's own output.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +82,52 @@ mirrors:
     cli(['apply', '--auto-approve'], dir, env);
     step('plan again: nothing left to do');
     cli(['plan', '--detailed-exitcode'], dir, env);
+
+    step('run: stream changes while the source keeps writing');
+    console.log('$ mirrors run   (in the background; its logs go to run.log)');
+    const logFile = join(dir, 'run.log');
+    const worker = spawn(process.execPath, [CLI, 'run'], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', (await import('node:fs')).openSync(logFile, 'w')] });
+    const exited = new Promise<number>((r) => worker.once('exit', (code) => r(code ?? 1)));
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        await source.query(
+          `WITH c AS (INSERT INTO customers (email, name) VALUES ('new' || clock_timestamp() || '@example.com', 'New') RETURNING id)
+           INSERT INTO orders (customer_id, total, items, internal_notes) SELECT id, 42.50, '{"sku": "SKU-1"}', 'secret' FROM c;
+           UPDATE orders SET status = 'paid' WHERE id = (SELECT max(id) - 10 FROM orders);
+           DELETE FROM orders WHERE id = (SELECT min(id) FROM orders WHERE status = 'shipped');`,
+          [],
+          'shop',
+        );
+        writes++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 2000));
+      console.log(`\n(${writes} write transactions so far)`);
+      cli(['status'], dir, env, [0, 2]);
+    }
+    writing = false;
+    await writer;
+
+    step('a write to the destination is refused');
+    try {
+      await destination.query(`UPDATE orders SET total = 0 WHERE id = 1`, [], 'shop');
+      throw new Error('the destination accepted a write');
+    } catch (err) {
+      if ((err as Error).message.includes('accepted')) throw err;
+      console.log(`staging> UPDATE orders SET total = 0 WHERE id = 1;\nERROR:  ${(err as Error).message}`);
+    }
+
+    step('waiting until every source write is applied (mirrors.wait_for_lsn)');
+    const [{ lsn }] = await source.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn', [], 'shop');
+    await destination.query(`SELECT mirrors.wait_for_lsn('shop_to_staging', $1::pg_lsn, '30 seconds')`, [lsn], 'shop');
+    console.log(`applied up to ${lsn}`);
+    cli(['status'], dir, env, [0, 2]);
+    worker.kill('SIGTERM');
+    console.log(`mirrors run stopped on SIGTERM, exit code ${await exited}`);
 
     step('comparing source and destination');
     const checks: [string, string][] = [

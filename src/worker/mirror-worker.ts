@@ -21,7 +21,7 @@ export type WorkerStatus = 'Starting' | 'Standby' | 'Bootstrapping' | 'Following
 export interface WorkerEvents {
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
   status?(mirror: string, status: WorkerStatus): void;
-  batch?(mirror: string, r: { changes: number; transactions: number; seconds: number; lagMs: number; lsn: bigint; commitTimeMs: number; counts: W.TableCounts; exactOrder: boolean }): void;
+  batch?(mirror: string, r: { changes: number; transactions: number; seconds: number; lagMs: number; lagBytes: bigint; lsn: bigint; commitTimeMs: number; counts: W.TableCounts; exactOrder: boolean }): void;
   caughtUp?(mirror: string, lsn: bigint): void;
   reconnect?(mirror: string, peer: 'source' | 'destination'): void;
 }
@@ -122,6 +122,8 @@ export class MirrorWorker {
       this.lastAppliedEnd = state.lastAppliedLsn ? lsnToBigInt(state.lastAppliedLsn) : 0n;
       let lastAcked = this.lastAppliedEnd;
       let lastCaughtUpWrite = 0;
+      /** The server's sent position from its last keepalive: how far behind the worker is, in bytes. */
+      let serverWalEnd = 0n;
       const relations = new Map<number, RelationEntry>();
       let open: OpenTxn | null = null;
       let batch: SourceTransaction[] = [];
@@ -142,7 +144,8 @@ export class MirrorWorker {
         this.setStatus(lagMs > m.lag_threshold_ms ? 'Degraded' : 'Following');
         await stream!.feedback(this.lastAppliedEnd);
         lastAcked = this.lastAppliedEnd;
-        this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder });
+        const lagBytes = serverWalEnd > this.lastAppliedEnd ? serverWalEnd - this.lastAppliedEnd : 0n;
+        this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lagBytes, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder });
       };
 
       const tablesBySource = new Map(state.tables.map((t) => [`${t.sourceSchema}\u0000${t.sourceTable}`, t]));
@@ -247,6 +250,27 @@ export class MirrorWorker {
         }
       };
 
+      let pendingKeepalive: bigint | null = null;
+      /**
+       * The server's keepalive says it has sent everything up to walEnd, and all of it is handled: commit
+       * the batch now rather than waiting for it to fill, and report walEnd (no transaction can still
+       * commit below it), so an idle mirror's slot does not hold WAL and its lag reads zero.
+       */
+      const caughtUp = async (walEnd: bigint) => {
+        await flush();
+        if (walEnd > lastAcked) {
+          await stream!.feedback(walEnd);
+          lastAcked = walEnd;
+        }
+        this.lagMs = 0;
+        this.setStatus('Following');
+        if (Date.now() - lastCaughtUpWrite >= POLL_MS) {
+          lastCaughtUpWrite = Date.now();
+          await W.recordCaughtUp(dst, m.name, bigIntToLsn(lastAcked));
+          this.events.caughtUp?.(m.name, lastAcked);
+        }
+      };
+
       const resetIdle = () => {
         if (idleTimer) clearTimeout(idleTimer);
         idleTimer = setTimeout(() => serial(flush).catch((e) => fail(e)), m.idle_timeout_seconds * 1000);
@@ -257,30 +281,22 @@ export class MirrorWorker {
           serial(async () => {
             resetIdle();
             await onMessage(msg);
+            // A keepalive that came while messages were still queued: everything sent before it is now handled.
+            if (pendingKeepalive !== null && open === null && stream!.queueEmpty()) {
+              const w = pendingKeepalive;
+              pendingKeepalive = null;
+              await caughtUp(w);
+            }
           }).catch((e) => {
             fail(e);
             // Stop the library from handing us later messages after a failed one.
             throw e;
           }),
         onKeepalive: (walEnd, shouldRespond, idle) => {
+          if (walEnd > serverWalEnd) serverWalEnd = walEnd;
           void serial(async () => {
-            if (idle && open === null) {
-              // Caught up: everything the server sent is in hand, so commit the batch now rather than
-              // waiting for it to fill, and report the server's position (no transaction can commit below it).
-              await flush();
-              if (walEnd > lastAcked) {
-                await stream!.feedback(walEnd);
-                lastAcked = walEnd;
-                this.lagMs = 0;
-                this.setStatus('Following');
-                if (Date.now() - lastCaughtUpWrite >= POLL_MS) {
-                  lastCaughtUpWrite = Date.now();
-                  await W.recordCaughtUp(dst, m.name, bigIntToLsn(walEnd));
-                  this.events.caughtUp?.(m.name, walEnd);
-                }
-                return;
-              }
-            }
+            if (idle && open === null) await caughtUp(walEnd);
+            else if (pendingKeepalive === null || walEnd > pendingKeepalive) pendingKeepalive = walEnd;
             if (shouldRespond) await stream!.feedback(lastAcked);
           }).catch((e) => fail(e));
         },

@@ -79,8 +79,12 @@ export class ReplicationStream {
    * queues messages under flow control; its queue is private, so this reads it (pinned ~2.5 in package.json).
    */
   private idle(): boolean {
-    const lib = this.service as unknown as { _messageQueue?: unknown[]; _processing?: boolean };
-    return (lib._messageQueue?.length ?? 0) === 0 && !lib._processing;
+    return this.queueEmpty() && !(this.service as unknown as { _processing?: boolean })._processing;
+  }
+
+  /** No received message is waiting for our handler (true inside the handler of the last one). */
+  queueEmpty(): boolean {
+    return ((this.service as unknown as { _messageQueue?: unknown[] })._messageQueue?.length ?? 0) === 0;
   }
 
   async stop(): Promise<void> {

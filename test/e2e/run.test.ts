@@ -128,9 +128,18 @@ describe('mirrors run', () => {
     await m.src(`INSERT INTO t VALUES (7)`);
     const [{ lsn }] = await m.src('SELECT pg_current_wal_lsn()::text AS lsn');
     await expect(m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '200 milliseconds')`, [lsn])).rejects.toThrow(/MIRROR_WAIT_TIMEOUT/);
-    const w = await m.start();
+    const w = await m.start(['--metrics-port', '0', '--metrics-host', '127.0.0.1']);
     expect((await m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '30 seconds') AS ok`, [lsn]))[0].ok).toBe(true);
     expect(await m.dst('SELECT id FROM t')).toEqual([{ id: 7 }]);
+    // The metrics endpoint counts the applied row, and the health endpoint reports the mirror.
+    await w.waitForLog(/metrics on http:\/\/127\.0\.0\.1:\d+/);
+    const port = /metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(w.logs())![1];
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/mirrors_rows_applied_total\{[^}]*mirror="guard"[^}]*\} 1/);
+    expect(metrics).toMatch(/mirrors_status\{[^}]*mirror="guard"[^}]*status="Following"[^}]*\} 1/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    expect((await health.json()).mirrors.guard).toBe('Following');
     // Fresh: lag is known and small.
     await m.dst(`SELECT mirrors.assert_fresh('guard', '1 minute')`);
     expect(await w.stop()).toBe(0);

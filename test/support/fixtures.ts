@@ -3,6 +3,7 @@ import type { Config, Mirror, Peer } from '../../src/config/types.js';
 import type { LiveColumn, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../../src/inspect/types.js';
 import { tableKey } from '../../src/config/names.js';
 import { settingsOf } from '../../src/diff/settings.js';
+import { CATALOG_VERSION } from '../../src/catalog/migrations.js';
 
 export function peer(name: string, database = 'app'): Peer {
   return { name, host: '127.0.0.1', port: name === 'prod' ? 5432 : 5433, database, user: 'mirrors', sslmode: 'prefer' };
@@ -102,7 +103,7 @@ export function applied(m: Mirror, src: PeerLive, dst: PeerLive, tables: string[
     name: m.name, sourcePeer: m.source, mode: m.mode, status: 'Following', phase: 'ready', paused: m.paused,
     settings: settingsOf(m) as unknown as Record<string, unknown>, configHash: 'cafe', consistentLsn: '0/1000', lastAppliedLsn: '0/2000', bytesDone: '0', bytesTotal: '0',
   };
-  dst.catalog = { version: 1, mirrors: { ...dst.catalog.mirrors, [m.name]: rec }, tables: [...dst.catalog.tables] };
+  dst.catalog = { version: CATALOG_VERSION, mirrors: { ...dst.catalog.mirrors, [m.name]: rec }, tables: [...dst.catalog.tables] };
   const pubTables = [];
   for (const q of tables) {
     const [schema, name] = q.split('.');

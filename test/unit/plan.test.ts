@@ -246,3 +246,33 @@ describe('live fingerprint', () => {
     expect(liveFingerprint({ peers: { prod: src, staging: dst } })).not.toBe(before);
   });
 });
+
+describe('read-only guard', () => {
+  it('new destination tables get the MIRROR_READ_ONLY guard in the same action', () => {
+    const p = plan(config([mirror('m', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
+    const t = p.actions.find((a) => a.kind === 'table')!;
+    expect((t.details!.sql as string[]).at(-1)).toBe(
+      `CREATE TRIGGER "mirrors_read_only" BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "public"."users" FOR EACH STATEMENT EXECUTE FUNCTION mirrors.read_only_guard('m', 'prod')`,
+    );
+    expect(t.reason).toContain('read-only (MIRROR_READ_ONLY)');
+  });
+
+  it('a mirrored table that lost its guard gets it back', () => {
+    const m = mirror('m', ['public.users']);
+    const src = livePeer('prod', [table('public.users')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.users']);
+    dst.tables['public\u0000users'].hasGuard = false;
+    const p = plan(config([m]), [src, dst]);
+    expect(p.actions.map((a) => `${a.op} ${a.address}`)).toEqual(['update mirror.m.table.public.users']);
+  });
+
+  it('destroy drops the guards so the kept tables become writable', () => {
+    const m = mirror('m', ['public.users']);
+    const src = livePeer('prod', [table('public.users')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.users']);
+    const p = plan(config([]), [src, dst]);
+    expect(p.actions.at(-1)!.details!.sql).toEqual(['DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"']);
+  });
+});
