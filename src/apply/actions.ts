@@ -148,6 +148,9 @@ async function slotAction(ctx: ApplyContext, a: Action, d: Details) {
   const mirror = a.mirror!;
   const name = d.name as string;
   const src = await ctx.db(a.peer);
+  // A mirror getting a new slot stops streaming first: a worker must not start on the new slot with the
+  // old position (recordSlot then sets the new one). No-op for a new mirror.
+  if (a.op !== 'delete') await C.setPhase(await ctx.db(ctx.destinationOf(mirror)), mirror, 'snapshot');
   if (a.op === 'delete' || a.op === 'replace') await dropSlot(src, name, mirror);
   if (a.op === 'delete') return;
   const snap = await createSlotWithSnapshot(ctx.peer(a.peer), name, { temporary: false });

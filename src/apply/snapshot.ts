@@ -29,11 +29,15 @@ export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetai
   let snap = d.kind === 'tables' ? undefined : ctx.exported.get(mirror);
   let ownSnap: ExportedSnapshot | undefined;
   if (!snap) {
+    // Before the new snapshot exists: a running worker commits no more changes to these tables (its batches
+    // check their state under a share lock), so every change it did commit is older than the snapshot.
+    for (const t of d.tables) await C.setTableState(dst, mirror, t.destination, 'pending', { snapshotLsn: null });
     ownSnap = await createSlotWithSnapshot(ctx.peer(sourcePeer), `mirrors_tmp_${process.pid}_${Date.now() % 1_000_000}`, { temporary: true });
     snap = ownSnap;
   }
   try {
-    await C.setPhase(dst, mirror, 'snapshot');
+    // Tables added to a streaming mirror are copied while the others keep streaming.
+    if (d.kind !== 'tables') await C.setPhase(dst, mirror, 'snapshot');
     if (!d.copy) {
       for (const t of d.tables) await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap.consistentLsn, rows: 0, bytes: 0 });
       return;

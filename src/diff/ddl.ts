@@ -26,7 +26,11 @@ export function createTableSql(source: LiveTable, dest: QualifiedName, exclude: 
   });
   const key = keyColumns(source);
   if (source.primaryKey) lines.push(`PRIMARY KEY (${source.primaryKey.columns.map(quoteIdent).join(', ')})`);
-  else if (key.length > 0 && source.replicaIdentity === 'i') lines.push(`UNIQUE (${key.map(quoteIdent).join(', ')})`);
+  // The stream identifies rows by the replica identity: the destination needs a unique index on exactly it.
+  const pk = source.primaryKey?.columns ?? [];
+  if (key.length > 0 && source.replicaIdentity === 'i' && (key.length !== pk.length || key.some((c) => !pk.includes(c)))) {
+    lines.push(`UNIQUE (${key.map(quoteIdent).join(', ')})`);
+  }
   return [
     `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(dest.schema)}`,
     `CREATE TABLE ${quoteQualified(dest.schema, dest.name)} (\n  ${lines.join(',\n  ')}\n)`,

@@ -59,7 +59,10 @@ function present(row: TupleValue[]): number[] {
 
 /**
  * Identifies the destination row: by key columns, or for REPLICA IDENTITY FULL without key by every sent
- * old value (compared as text, since json, point and friends have no equality), one row only.
+ * old value (compared as text, since json, point and friends have no equality), one row only. The source's
+ * text goes through the column's type first, so both sides are the destination's own ::text of a value of
+ * that type: a raw comparison misses rows whose ::text differs from the type's output (bool::text is 'true'
+ * where pgoutput sends 't', bpchar::text drops the padding, inet::text adds /32, ...).
  */
 function whereClause(t: TargetTable, match: TupleValue[], full: boolean, offset: number): { sql: string; values: unknown[] } {
   if (t.key.length && !(full && t.key.some((k) => match[k] === undefined))) {
@@ -69,7 +72,7 @@ function whereClause(t: TargetTable, match: TupleValue[], full: boolean, offset:
     };
   }
   const idx = present(match);
-  const cond = idx.map((i, n) => `${col(t, i)}::text IS NOT DISTINCT FROM $${offset + n + 1}::text`).join(' AND ');
+  const cond = idx.map((i, n) => `${col(t, i)}::text IS NOT DISTINCT FROM $${offset + n + 1}::text::${cast(t, i)}::text`).join(' AND ');
   return {
     sql: `ctid = (SELECT ctid FROM ${tableSql(t)} WHERE ${cond || 'true'} LIMIT 1)`,
     values: idx.map((i) => match[i]),
@@ -132,10 +135,11 @@ function coalesceSegment(changes: Change[]): Statement[] | null {
       if (newKey === null || oldKey === null) return null;
       const prev = rows.get(oldKey);
       let row = c.row;
-      if (row.some((v) => v === undefined)) {
-        if (prev?.kind === 'upsert') row = row.map((v, i) => (v === undefined ? prev.row[i] : v));
-        else if (oldKey !== newKey) return null; // the moved row's unchanged values are only on the destination
-      }
+      if (row.some((v) => v === undefined) && prev?.kind === 'upsert') row = row.map((v, i) => (v === undefined ? prev.row[i] : v));
+      // A moved row is written as delete(old key) + upsert(new key): its unchanged TOAST values, if still
+      // unknown after merging with an earlier change in the batch, are only on the destination row under the
+      // old key, which the delete removes. Only exact order (UPDATE ... WHERE key = old) keeps them.
+      if (oldKey !== newKey && row.some((v) => v === undefined)) return null;
       if (oldKey !== newKey) rows.set(oldKey, { kind: 'delete', key: t.key.map((i) => c.old![i]) });
       rows.set(newKey, { kind: 'upsert', row });
     }

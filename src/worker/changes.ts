@@ -15,6 +15,8 @@ export interface TargetTable {
   types: string[];
   /** Indexes into `columns` of the replica identity key; empty for REPLICA IDENTITY FULL without key. */
   key: number[];
+  /** The table's snapshot LSN as the worker knows it; each batch checks the catalog still says so. */
+  snapshotLsn: string | null;
 }
 
 export type Change =

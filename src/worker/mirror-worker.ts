@@ -26,7 +26,8 @@ export interface WorkerEvents {
   reconnect?(mirror: string, peer: 'source' | 'destination'): void;
 }
 
-const FEEDBACK_MS = 10_000;
+/** Well under wal_sender_timeout (60 s by default): the walsender ends a stream that stays silent that long. */
+const FEEDBACK_MS = 2_000;
 const HEARTBEAT_MS = 5_000;
 const POLL_MS = 1_000;
 
@@ -149,9 +150,18 @@ export class MirrorWorker {
       };
 
       const tablesBySource = new Map(state.tables.map((t) => [`${t.sourceSchema}\u0000${t.sourceTable}`, t]));
-      const onRelation = (msg: Extract<PgoutputMessage, { tag: 'relation' }>) => {
+      const onRelation = async (msg: Extract<PgoutputMessage, { tag: 'relation' }>) => {
+        // From the catalog as it is now, not as it was when the session started: `mirrors apply` records a
+        // table added (or resynced) while we run before the publication carries it, so the Relation message
+        // that precedes its first change finds it here (pending or copying: tableFor waits for its copy).
+        const fresh = await W.loadMirrorState(dst, m.name);
+        if (fresh) {
+          tablesBySource.clear();
+          for (const x of fresh.tables) tablesBySource.set(`${x.sourceSchema}\u0000${x.sourceTable}`, x);
+        }
         const t = tablesBySource.get(`${msg.schema}\u0000${msg.name}`);
         if (!t) {
+          this.events.log('warn', `mirror ${m.name}: the publication sends ${msg.schema}.${msg.name}, which the mirror does not map; its changes are not applied`, { mirror: m.name });
           relations.set(msg.relationOid, { target: null, identity: msg.replicaIdentity });
           return;
         }
@@ -165,6 +175,7 @@ export class MirrorWorker {
           types: msg.columns.map((c) => t.types[c.name]),
           // Under REPLICA IDENTITY FULL every column is flagged: rows are then matched by their old values.
           key: msg.replicaIdentity === 'f' ? [] : msg.columns.flatMap((c, i) => (c.isKey ? [i] : [])),
+          snapshotLsn: t.snapshotLsn,
         };
         relations.set(msg.relationOid, { target, table: t, identity: msg.replicaIdentity });
       };
@@ -181,6 +192,7 @@ export class MirrorWorker {
             if (!t) return null;
             if (t.state === 'ready') {
               rel.table = t;
+              rel.target.snapshotLsn = t.snapshotLsn;
               break;
             }
             this.setStatus('Bootstrapping');
@@ -202,7 +214,7 @@ export class MirrorWorker {
             open = { finalLsn: msg.finalLsn, commitTime: msg.commitTime, commitTimeMs: isoToMs(msg.commitTime), changes: [], skip: msg.finalLsn < this.lastAppliedEnd };
             return;
           case 'relation':
-            onRelation(msg);
+            await onRelation(msg);
             return;
           case 'insert': {
             if (!open || open.skip) return;
@@ -257,6 +269,9 @@ export class MirrorWorker {
        * commit below it), so an idle mirror's slot does not hold WAL and its lag reads zero.
        */
       const caughtUp = async (walEnd: bigint) => {
+        // After a stop request onMessage ignores what arrives, so "everything before walEnd is handled" no
+        // longer holds: acknowledging or recording walEnd would skip those transactions forever.
+        if (stopping) return;
         await flush();
         if (walEnd > lastAcked) {
           await stream!.feedback(walEnd);
@@ -294,6 +309,9 @@ export class MirrorWorker {
           }),
         onKeepalive: (walEnd, shouldRespond, idle) => {
           if (walEnd > serverWalEnd) serverWalEnd = walEnd;
+          // Answer now, not behind a long batch in the chain: the walsender cuts the stream after
+          // wal_sender_timeout without a reply. lastAcked only ever holds committed positions.
+          if (shouldRespond) stream!.feedback(lastAcked).catch((e) => fail(e));
           void serial(async () => {
             if (idle && open === null) await caughtUp(walEnd);
             else if (pendingKeepalive === null || walEnd > pendingKeepalive) pendingKeepalive = walEnd;
@@ -303,7 +321,9 @@ export class MirrorWorker {
         onError: (e) => fail(e),
       }, `mirrors run ${m.name}`);
 
-      timers.push(setInterval(() => void serial(() => stream!.feedback(lastAcked)).catch((e) => fail(e)), FEEDBACK_MS));
+      // Not through `serial`: status updates must keep flowing while a batch or a wait for a table copy runs
+      // (and while the library holds the socket paused, when incoming keepalives are not even read).
+      timers.push(setInterval(() => void stream!.feedback(lastAcked).catch((e) => fail(e)), FEEDBACK_MS));
       timers.push(setInterval(() => void serial(() => W.recordHeartbeat(dst, m.name, this.status)).catch((e) => fail(e)), HEARTBEAT_MS));
 
       const streaming = stream.start(this.lastAppliedEnd).then(() => {
