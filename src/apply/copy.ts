@@ -2,7 +2,11 @@
  * The snapshot copier (DESIGN.md "The data path" 1 and 2): copies tables from the source, as of one exported
  * snapshot, into the destination. Each table is split into parts (partition-key ranges, ctid block ranges,
  * leaf partitions); each part is a source `COPY ... TO STDOUT` piped into a destination `COPY ... FROM STDIN`,
- * streamed with backpressure, never held whole in memory.
+ * streamed with backpressure, never held whole in memory: the source's CopyData messages are forwarded
+ * unopened (see "Streaming"), in COPY's binary format when both sides have the same built-in types.
+ *
+ * Tables in flight share the workers out: a table runs at most ceil(maxWorkers / tables in flight) parts
+ * at once, and its share grows as the other tables finish.
  *
  * Owns: its connections — at most `maxWorkers` per peer, opened lazily by the worker that first needs one,
  * reused by that worker's later parts, and all closed before copyTables settles (on success, failure or abort).
@@ -23,7 +27,7 @@ import type { TableSpec } from '../plan/types.js';
 export interface CopyProgress {
   table: TableSpec;
   rowsDone: number;
-  /** Bytes of COPY text streamed so far. */
+  /** Bytes of COPY data (text or binary format) streamed so far. */
   bytesDone: number;
   /**
    * Estimate: the source's table size (heap + TOAST) at planning time, never below bytesDone. The last
@@ -50,7 +54,10 @@ export interface CopyOptions {
   onTableStart?(t: TableSpec, partsTotal: number): Promise<void> | void;
   /** At most ~4 times a second per table, plus at the end of each part. */
   onProgress?(p: CopyProgress): void;
-  /** Awaited before the table counts as done. rows: from the COPY command tags; bytes: COPY text streamed. */
+  /**
+   * Awaited before the table counts as done. rows: from the COPY command tags; bytes: COPY data streamed.
+   * onTableStart and onTableDone calls never overlap, whatever tablesInParallel.
+   */
   onTableDone?(t: TableSpec, rows: number, bytes: number): Promise<void>;
   signal?: AbortSignal;
 }
@@ -59,7 +66,10 @@ export const SNAPSHOT_APPLICATION_NAME = 'mirrors snapshot';
 const SNAPSHOT_NAME = /^[0-9A-F]+-[0-9A-F]+-[0-9]+$/i;
 const PROGRESS_EVERY_MS = 250;
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint', 'int2', 'int4', 'int8']);
-/** Stream buffers between the two sockets (bytes). Larger than Node's 16 KiB default: fewer pause/resume cycles. */
+/**
+ * Bytes queued on the destination socket before the source socket is paused (until they are all sent).
+ * Larger than Node's 16 KiB default: fewer pause/resume cycles.
+ */
 const STREAM_HIGH_WATER_MARK = 1024 * 1024;
 
 /**
@@ -168,6 +178,48 @@ interface Part {
 interface TablePlan {
   parts: Part[];
   bytesTotal: number;
+  /** The source's copied columns' types (see COLUMN_TYPES_SQL), by column name. */
+  types: Map<string, ColumnType>;
+}
+
+interface ColumnType {
+  oid: string;
+  binary: boolean;
+}
+
+/**
+ * A table's column types, and whether COPY's binary format carries each one between any two clusters: a
+ * built-in base, range or multirange type (OIDs below 10000 are fixed across clusters and versions) with
+ * binary I/O, whose array elements qualify too, and that is not a reg* type (those are sent as OIDs, which
+ * mean other objects on another cluster). Composite types and arrays of user types embed OIDs: never binary.
+ */
+const COLUMN_TYPES_SQL = `
+SELECT a.attname AS name, t.oid::text AS oid,
+       (t.oid < 10000 AND t.typtype IN ('b', 'r', 'm') AND t.typsend::oid <> 0 AND t.typreceive::oid <> 0 AND t.typname !~ '^_?reg'
+        AND (e.oid IS NULL OR (e.oid < 10000 AND e.typtype IN ('b', 'r', 'm') AND e.typsend::oid <> 0 AND e.typreceive::oid <> 0))) AS binary
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+WHERE a.attrelid = (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                     WHERE n.nspname = $1::text AND c.relname = $2::text)
+  AND a.attnum > 0 AND NOT a.attisdropped`;
+
+async function columnTypes(c: pg.Client, schema: string, name: string): Promise<Map<string, ColumnType>> {
+  const { rows } = await c.query<ColumnType & { name: string }>(COLUMN_TYPES_SQL, [schema, name]);
+  return new Map(rows.map((r) => [r.name, { oid: r.oid, binary: r.binary }]));
+}
+
+/**
+ * Binary COPY when every copied column has the very same type on both sides and the type qualifies: it
+ * costs both servers much less than text (no number, date or array formatting and parsing) and is exact by
+ * construction. Otherwise text, whose input functions also convert between differing types.
+ */
+function binaryFormat(spec: TableSpec, source: Map<string, ColumnType>, destination: Map<string, ColumnType>): boolean {
+  return spec.columns.every((c) => {
+    const s = source.get(c.name);
+    const d = destination.get(c.name);
+    return s !== undefined && d !== undefined && s.binary && d.binary && s.oid === d.oid;
+  });
 }
 
 interface RelationRow {
@@ -228,15 +280,16 @@ async function planTable(src: pg.Client, spec: TableSpec, rowsPerPartition: numb
       [spec.source.schema, spec.source.name],
     );
     // A partitioned table without partitions holds no rows.
-    if (exists.rowCount) return { parts: [], bytesTotal: 0 };
+    if (exists.rowCount) return { parts: [], bytesTotal: 0, types: new Map() };
     throw new MirrorsError('APPLY_FAILED', `source table ${quoteQualified(spec.source.schema, spec.source.name)} does not exist`, {
       hint: 'run `mirrors plan` again: the source changed since the plan was made',
     });
   }
   const bytesTotal = rows.reduce((n, r) => n + Number(r.bytes), 0);
+  const types = await columnTypes(src, spec.source.schema, spec.source.name);
   if (rows[0].root_kind === 'p') {
     const parts = rows.flatMap((r) => ctidParts(r, partsWanted(rowsFromPages(r), rowsPerPartition)));
-    return { parts, bytesTotal };
+    return { parts, bytesTotal, types };
   }
   const r = rows[0];
   const specRows = Number(spec.estimatedRows);
@@ -244,9 +297,9 @@ async function planTable(src: pg.Client, spec: TableSpec, rowsPerPartition: numb
   const estimate = specRows >= 0 && (r.relpages > 0 || Number(r.pages) === 0) ? specRows : rowsFromPages(r);
   const wanted = partsWanted(estimate, rowsPerPartition);
   const relation: Relation = { schema: r.schema, name: r.name, relkind: r.relkind };
-  if (wanted === 1) return { parts: [{ relation, where: null }], bytesTotal };
-  if (spec.partitionKey !== null) return { parts: await keyParts(src, spec, relation, wanted), bytesTotal };
-  return { parts: ctidParts(r, wanted), bytesTotal };
+  if (wanted === 1) return { parts: [{ relation, where: null }], bytesTotal, types };
+  if (spec.partitionKey !== null) return { parts: await keyParts(src, spec, relation, wanted), bytesTotal, types };
+  return { parts: ctidParts(r, wanted), bytesTotal, types };
 }
 
 /** Block ranges: `ctid >= '(a,0)' AND ctid < '(b,0)'` run as TID Range Scans (Postgres 14+). */
@@ -328,17 +381,18 @@ function columnList(spec: TableSpec): string {
   return spec.columns.map((c) => quoteIdent(c.name)).join(', ');
 }
 
-function sourceSql(spec: TableSpec, part: Part): string {
+function sourceSql(spec: TableSpec, part: Part, binary: boolean): string {
   const cols = columnList(spec);
   const rel = quoteQualified(part.relation.schema, part.relation.name);
+  const format = binary ? ' (FORMAT binary)' : '';
   // Plain COPY of a table is cheaper than COPY (SELECT ...); it reads only that table, like ONLY.
-  if (part.where === null && part.relation.relkind === 'r') return `COPY ${rel} (${cols}) TO STDOUT`;
+  if (part.where === null && part.relation.relkind === 'r') return `COPY ${rel} (${cols}) TO STDOUT${format}`;
   const where = part.where === null ? '' : ` WHERE ${part.where}`;
-  return `COPY (SELECT ${cols} FROM ONLY ${rel}${where}) TO STDOUT`;
+  return `COPY (SELECT ${cols} FROM ONLY ${rel}${where}) TO STDOUT${format}`;
 }
 
-function destinationSql(spec: TableSpec): string {
-  return `COPY ${quoteQualified(spec.destination.schema, spec.destination.name)} (${columnList(spec)}) FROM STDIN`;
+function destinationSql(spec: TableSpec, binary: boolean): string {
+  return `COPY ${quoteQualified(spec.destination.schema, spec.destination.name)} (${columnList(spec)}) FROM STDIN${binary ? ' (FORMAT binary)' : ''}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -355,6 +409,9 @@ const MSG_COPY_DONE = 0x63; // 'c'
 /** Messages allowed amid a COPY OUT that a copy can do without: CopyOutResponse, Notice, ParameterStatus, Notification. */
 const MSG_SKIPPED = new Set([0x48, 0x4e, 0x53, 0x41]);
 const COPY_DONE = Buffer.from([MSG_COPY_DONE, 0, 0, 0, 4]);
+/** Binary COPY's framing: signature, flags and extension length; the field count -1. Not counted as data. */
+const BINARY_HEADER = 19;
+const BINARY_TRAILER = 2;
 
 type Listener = (chunk: Buffer) => void;
 
@@ -425,7 +482,7 @@ class CopyOut implements pg.Submittable {
   private readonly doneD = deferred<void>();
   /** Settles at the source's ReadyForQuery, or its first error. */
   readonly done = this.doneD.promise;
-  /** Rows (CopyData messages) and bytes (COPY text, without message headers) forwarded so far. */
+  /** Rows (CopyData messages but binary COPY's framing) and bytes (COPY data: no message headers, no framing) forwarded so far. */
   rows = 0;
   bytes = 0;
   private socket: NodeJS.ReadableStream & NodeJS.EventEmitter | undefined;
@@ -438,9 +495,12 @@ class CopyOut implements pg.Submittable {
   private pending: Buffer | null = null;
   private waitingForDrain = false;
   private detached = false;
+  /** Binary COPY's header is sent with the first row (or the trailer), its trailer alone: neither is a row. */
+  private headerSeen = false;
 
   constructor(
     private readonly text: string,
+    private readonly binary: boolean,
     private readonly highWaterMark: number,
     private readonly onChunk: (bytes: number, rows: number) => void,
   ) {}
@@ -495,8 +555,19 @@ class CopyOut implements pg.Submittable {
       const end = i + 1 + chunk.readUInt32BE(i + 1);
       if (code === MSG_COPY_DATA) {
         if (from < 0) from = i;
-        this.rows++;
-        this.bytes += end - i - 5;
+        const payload = end - i - 5;
+        if (!this.binary) {
+          this.rows++;
+          this.bytes += payload;
+        } else if (!this.headerSeen) {
+          // The header, with the first row or else the trailer.
+          this.headerSeen = true;
+          this.bytes += payload === BINARY_HEADER + BINARY_TRAILER ? 0 : payload - BINARY_HEADER;
+        } else if (payload !== BINARY_TRAILER) {
+          // A row is at least its field count and one field's length: only the trailer has 2 bytes.
+          this.rows++;
+          this.bytes += payload;
+        }
       } else {
         if (from >= 0) out.write(chunk.subarray(from, i));
         from = -1;
@@ -559,6 +630,8 @@ const ignore = () => {};
 
 interface TableState {
   spec: TableSpec;
+  /** COPY's binary format rather than text (see binaryFormat). */
+  binary: boolean;
   partsTotal: number;
   partsDone: number;
   rows: number;
@@ -575,7 +648,27 @@ class CopyRun {
   constructor(private readonly opts: CopyOptions) {
     this.pool = new WorkerPool(opts.maxWorkers, this.abort.signal);
     // Closing every connection is what stops streams stuck on backpressure or on a slow server.
-    this.abort.signal.addEventListener('abort', () => void this.pool.closeAll());
+    this.abort.signal.addEventListener('abort', () => {
+      void this.pool.closeAll();
+      this.shareChanged();
+    });
+  }
+
+  /** Tables between their planning and their onTableDone. */
+  private tablesInFlight = 0;
+  private shareWaiters: (() => void)[] = [];
+
+  /**
+   * How many parts of one table may be copied at once: the workers shared out between the tables in flight.
+   * Parts of one table copied side by side contend for its heap's extension lock and split its indexes'
+   * pages mid-range; parts of different tables do not. A table's share grows as the others finish.
+   */
+  private share(): number {
+    return Math.max(1, Math.ceil(this.opts.maxWorkers / Math.max(1, this.tablesInFlight)));
+  }
+
+  private shareChanged(): void {
+    for (const wake of this.shareWaiters.splice(0)) wake();
   }
 
   async run(): Promise<void> {
@@ -586,7 +679,15 @@ class CopyRun {
       const lanes = Math.min(this.opts.tablesInParallel, queue.length);
       await settleAll(
         Array.from({ length: lanes }, async () => {
-          for (let spec = queue.shift(); spec && !this.abort.signal.aborted; spec = queue.shift()) await this.guard(() => this.copyTable(spec!));
+          for (let spec = queue.shift(); spec && !this.abort.signal.aborted; spec = queue.shift()) {
+            this.tablesInFlight++;
+            try {
+              await this.guard(() => this.copyTable(spec!));
+            } finally {
+              this.tablesInFlight--;
+              this.shareChanged();
+            }
+          }
         }),
       ).catch((err) => this.fail(err));
     } finally {
@@ -595,6 +696,18 @@ class CopyRun {
     }
     if (this.failure) throw this.failure.error;
   }
+
+  /**
+   * onTableStart and onTableDone run one at a time, whichever lanes call them: the caller's hooks may write
+   * through one connection (pg would queue overlapping queries, with a deprecation warning on stderr).
+   */
+  private hook(fn: () => Promise<void> | void): Promise<void> {
+    const run = this.hooks.then(fn);
+    this.hooks = run.catch(ignore);
+    return run;
+  }
+
+  private hooks: Promise<void> = Promise.resolve();
 
   /** The first failure wins and stops everything; later ones are its consequences. */
   private fail(error: unknown): void {
@@ -649,35 +762,50 @@ class CopyRun {
 
   private async copyTable(spec: TableSpec): Promise<void> {
     const plan = await this.withWorker(async (w) => planTable(await this.source(w), spec, this.opts.rowsPerPartition));
-    await this.opts.onTableStart?.(spec, plan.parts.length);
+    await this.hook(() => this.opts.onTableStart?.(spec, plan.parts.length));
     this.abort.signal.throwIfAborted();
     // A previous, interrupted attempt may have left rows.
-    await this.withWorker(async (w) => (await this.destination(w)).query(`TRUNCATE ${quoteQualified(spec.destination.schema, spec.destination.name)}`));
-    const t: TableState = { spec, partsTotal: plan.parts.length, partsDone: 0, rows: 0, bytes: 0, bytesTotal: plan.bytesTotal, lastReport: 0 };
+    const binary = await this.withWorker(async (w) => {
+      const dst = await this.destination(w);
+      await dst.query(`TRUNCATE ${quoteQualified(spec.destination.schema, spec.destination.name)}`);
+      return binaryFormat(spec, plan.types, await columnTypes(dst, spec.destination.schema, spec.destination.name));
+    });
+    const t: TableState = { spec, binary, partsTotal: plan.parts.length, partsDone: 0, rows: 0, bytes: 0, bytesTotal: plan.bytesTotal, lastReport: 0 };
     const parts = [...plan.parts];
     const lanes = Math.min(parts.length, this.opts.maxWorkers);
+    let active = 0;
     await settleAll(
       Array.from({ length: lanes }, async () => {
         while (parts.length > 0 && !this.abort.signal.aborted) {
-          await this.withWorker(async (w) => {
-            const part = parts.shift();
-            if (part) await this.copyPart(w, t, part);
-          });
+          if (active >= this.share()) {
+            await new Promise<void>((wake) => this.shareWaiters.push(wake));
+            continue;
+          }
+          active++;
+          try {
+            await this.withWorker(async (w) => {
+              const part = parts.shift();
+              if (part) await this.copyPart(w, t, part);
+            });
+          } finally {
+            active--;
+            this.shareChanged();
+          }
         }
       }),
     );
     this.abort.signal.throwIfAborted();
     t.bytesTotal = t.bytes;
     this.report(t, true);
-    await this.opts.onTableDone?.(spec, t.rows, t.bytes);
+    await this.hook(() => this.opts.onTableDone?.(spec, t.rows, t.bytes));
   }
 
   private async copyPart(w: Worker, t: TableState, part: Part): Promise<void> {
     const [src, dst] = await Promise.all([this.source(w), this.destination(w)]);
     this.abort.signal.throwIfAborted();
-    const writer = dst.query(new CopyIn(destinationSql(t.spec)));
+    const writer = dst.query(new CopyIn(destinationSql(t.spec, t.binary)));
     const reader = src.query(
-      new CopyOut(sourceSql(t.spec, part), STREAM_HIGH_WATER_MARK, (bytes, rows) => {
+      new CopyOut(sourceSql(t.spec, part, t.binary), t.binary, STREAM_HIGH_WATER_MARK, (bytes, rows) => {
         t.bytes += bytes;
         t.rows += rows;
         this.report(t, false);

@@ -45,7 +45,14 @@ export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetai
     const bytesTotal = d.tables.reduce((n, t) => n + Number(t.sizeBytes), 0);
     const perTable = new Map<string, number>();
     let lastWrite = 0;
-    let writing: Promise<void> = Promise.resolve();
+    // Every catalog write goes through dst, one at a time: progress writes fire from copy callbacks while
+    // table-state writes are in flight, and pg must never be handed overlapping queries.
+    let writing: Promise<unknown> = Promise.resolve();
+    const serially = <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = writing.then(fn);
+      writing = run.catch(() => {});
+      return run;
+    };
     const mirrorBytesDone = () => [...perTable.values()].reduce((x, y) => x + y, 0);
     await C.setBootstrapProgress(dst, mirror, 0, bytesTotal);
 
@@ -57,9 +64,8 @@ export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetai
       tablesInParallel: m?.snapshot_num_tables_in_parallel ?? 4,
       maxWorkers: m?.snapshot_max_parallel_workers ?? 4,
       rowsPerPartition: m?.snapshot_num_rows_per_partition ?? 250_000,
-      onTableStart: async (t) => {
-        await C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.sizeBytes) });
-      },
+      onTableStart: (t) =>
+        serially(() => C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.sizeBytes) })),
       onProgress: (p) => {
         const name = displayQualified(p.table.destination);
         perTable.set(name, p.bytesDone);
@@ -71,22 +77,20 @@ export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetai
         if (now - lastWrite >= PROGRESS_WRITE_MS) {
           lastWrite = now;
           // Progress rows are best effort and must not stall the copy: one write in flight at a time.
-          writing = writing.then(() => C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal)).catch(() => {});
+          serially(() => C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal)).catch(() => {});
         }
       },
       onTableDone: async (t, rows, bytes) => {
         const name = displayQualified(t.destination);
         perTable.set(name, bytes);
-        await writing;
-        await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes });
+        await serially(() => C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes }));
         ctx.report({
           type: 'snapshot_progress', mirror, table: name, rowsDone: rows, bytesDone: bytes, bytesTotal: bytes,
           tableDone: true, mirrorBytesDone: mirrorBytesDone(), mirrorBytesTotal: bytesTotal,
         });
       },
     });
-    await writing;
-    await C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal);
+    await serially(() => C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal));
   } finally {
     if (ownSnap) await ownSnap.close();
     else if (snap) {

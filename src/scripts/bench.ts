@@ -3,19 +3,28 @@
  *  1. snapshot: pgbench_accounts (scale 10, 1M rows) + a wide table (text, jsonb): mirrors apply vs a
  *     `psql COPY TO STDOUT | psql COPY FROM STDIN` pipe vs Postgres's own subscription (copy_data).
  *  2. plan: `mirrors plan` over 1,000 source tables vs `node -e ''` (process start-up).
- * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan.
+ *  3. catchup: `mirrors run` catching up a backlog of 20,000 pgbench (TPC-B) transactions built while it was
+ *     stopped (max_batch_size 1000 and 5000) vs Postgres's own subscription catching up the same backlog.
+ *  4. steady: `mirrors run` following `pgbench -R 1000`: end-to-end lag of a probe row inserted every 100 ms
+ *     (p50, p99, max) vs the same load and probe through Postgres's own subscription.
+ * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady,
+ * --steady-seconds N (default 60). Env MIRRORS_BENCH_WORKER_NODE_ARGS: node flags for the worker (profiling).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { findPgBin, startCluster, type Cluster } from '../devtools/cluster.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || 3;
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const STEADY_SECONDS = args.includes('--steady-seconds') ? Number(args[args.indexOf('--steady-seconds') + 1]) : 60;
+if (ONLY && !['snapshot', 'plan', 'catchup', 'steady'].includes(ONLY)) throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup or steady`);
+if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1) throw new Error('--steady-seconds expects a whole number of seconds >= 1');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -149,12 +158,604 @@ mirrors:
   console.log(`mirrors plan over 1,000 tables: median wall ${Math.round(median(wall))} ms, median CPU (user+sys) ${Math.round(median(cpu))} ms; node start-up alone ${Math.round(median(node))} ms  (target < 1000 ms of its own time)`);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Streaming: catch-up and steady state of `mirrors run`, against Postgres's own subscription.
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const PGBENCH_TABLES = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history'];
+/** The pgbench tables as `pgbench -i` creates them, plus the key every mirrored table needs (for the subscription's destination). */
+const PGBENCH_DDL = `
+CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
+CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88));
+CREATE TABLE pgbench_tellers (tid int PRIMARY KEY, bid int, tbalance int, filler char(84));
+CREATE TABLE pgbench_history (tid int, bid int, aid int, delta int, mtime timestamp, filler char(22), id bigint PRIMARY KEY);`;
+const PROBE_DDL = `CREATE TABLE bench_probe (id int PRIMARY KEY, at timestamptz);`;
+const BACKLOG_CLIENTS = 10;
+const BACKLOG_PER_CLIENT = 2000;
+const BACKLOG = BACKLOG_CLIENTS * BACKLOG_PER_CLIENT;
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] : NaN;
+};
+const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
+const ms = (x: number) => `${Math.round(x)} ms`;
+
+async function connect(url: string, options?: string): Promise<pg.Client> {
+  const c = new pg.Client({ connectionString: url, options });
+  await c.connect();
+  return c;
+}
+
+/** pgbench with its summary captured: wall time and the tps it reports. */
+function pgbench(pgArgs: string[]): Promise<{ ms: number; tps: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(join(findPgBin(), 'pgbench'), pgArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`pgbench ${pgArgs.slice(0, -1).join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
+      resolve({ ms: performance.now() - t0, tps, out });
+    });
+  });
+}
+
+/** CPU time (user + system) of a process so far, in ms; NaN once it is gone. */
+function cpuMs(pid: number | null | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1000;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Peak resident set size (VmHWM) of a process, in kB. */
+function peakRssKb(pid: number): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/** One value of a Prometheus text exposition (the first series of that name). */
+function metric(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+}
+
+/** The LSN the source has inserted up to, once it is also flushed (so a walsender can send all of it). */
+async function sourceEndLsn(src: pg.Client): Promise<string> {
+  const lsn = (await src.query(`SELECT pg_current_wal_insert_lsn()::text AS l`)).rows[0].l as string;
+  while (!(await src.query(`SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS ok`, [lsn])).rows[0].ok) await sleep(5);
+  return lsn;
+}
+
+/** Extra node flags for the worker only, e.g. MIRRORS_BENCH_WORKER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'. */
+const WORKER_NODE_ARGS = (process.env.MIRRORS_BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const liveWorkers = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of liveWorkers) c.kill('SIGKILL');
+});
+
+interface Worker {
+  child: ChildProcess;
+  pid: number;
+  /** ms after spawn when the worker logged that it streams */
+  streaming: Promise<number>;
+  /** the worker's CPU ms at that moment (start-up: node, modules, config, connections) */
+  startCpuMs: number;
+  metricsPort: Promise<number>;
+  /** rejects when the process exits (for racing against what waits for it) */
+  died: Promise<never>;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** `mirrors run -m <mirror>` as a child process, with JSON logs on stderr and metrics on a free port. */
+function startWorker(dir: string, mirror: string): Worker {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [...WORKER_NODE_ARGS, CLI, 'run', '-m', mirror, '--log-format', 'json', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  liveWorkers.add(child);
+  let log = '';
+  let buf = '';
+  let onStreaming!: (ms: number) => void;
+  let onPort!: (p: number) => void;
+  let fail!: (e: Error) => void;
+  const failed = new Promise<never>((_, r) => (fail = r));
+  failed.catch(() => {});
+  const streaming = Promise.race([new Promise<number>((r) => (onStreaming = r)), failed]);
+  const metricsPort = Promise.race([new Promise<number>((r) => (onPort = r)), failed]);
+  streaming.catch(() => {});
+  metricsPort.catch(() => {});
+  child.stderr!.on('data', (d: Buffer) => {
+    log = (log + d.toString()).slice(-20000);
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        const e = JSON.parse(line);
+        if (typeof e.metricsPort === 'number') onPort(e.metricsPort);
+        if (/streaming from/.test(e.msg)) {
+          worker.startCpuMs = cpuMs(child.pid);
+          onStreaming(performance.now() - t0);
+        }
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => {
+    liveWorkers.delete(child);
+    fail(new Error(`mirrors run exited ${code}:\n${log.slice(-3000)}`));
+    r(code);
+  }));
+  const worker: Worker = {
+    child,
+    pid: child.pid!,
+    startCpuMs: NaN,
+    streaming,
+    metricsPort,
+    died: failed,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await exited;
+      clearTimeout(t);
+      if (code !== 0) throw new Error(`mirrors run exited ${code} after SIGTERM:\n${log.slice(-3000)}`);
+    },
+  };
+  return worker;
+}
+
+/**
+ * Samples what the given backends are doing every 100 ms (pg_stat_activity: state and wait event), and
+ * counts each answer: where a consumer's time goes, seen from the server side.
+ */
+function waitSampler(client: pg.Client, where: string, params: unknown[]) {
+  const counts = new Map<string, number>();
+  let stopped = false;
+  const done = (async () => {
+    while (!stopped) {
+      try {
+        const rows = (await client.query(`SELECT backend_type, state, wait_event_type, wait_event FROM pg_stat_activity WHERE ${where}`, params)).rows;
+        for (const r of rows) {
+          const what = r.state === 'active' && !r.wait_event ? 'active, on CPU' : `${r.state ?? r.backend_type}${r.wait_event ? ` ${r.wait_event_type}:${r.wait_event}` : ''}`;
+          counts.set(what, (counts.get(what) ?? 0) + 1);
+        }
+      } catch {
+        // the sampler must never fail the bench
+      }
+      await sleep(100);
+    }
+  })();
+  return {
+    counts,
+    async stop() {
+      stopped = true;
+      await done;
+    },
+  };
+}
+
+function mergeCounts(into: Map<string, number>, from: Map<string, number>) {
+  for (const [k, v] of from) into.set(k, (into.get(k) ?? 0) + v);
+}
+
+function topCounts(counts: Map<string, number>, n = 4): string {
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  if (!total) return '(no samples)';
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${Math.round((100 * v) / total)}%`).join(', ');
+}
+
+function mirrorsYaml(src: Cluster, srcDb: string, dst: Cluster, mirrors: { name: string; db: string; maxBatch: number }[], tables: string[]): string {
+  return `version: 1
+peers:
+  src: { host: 127.0.0.1, port: ${src.port}, database: ${srcDb}, user: postgres, password: postgres }
+${mirrors.map((m) => `  d_${m.name}: { host: 127.0.0.1, port: ${dst.port}, database: ${m.db}, user: postgres, password: postgres }`).join('\n')}
+mirrors:
+${mirrors
+  .map(
+    (m) => `  ${m.name}:
+    source: src
+    destination: d_${m.name}
+    idle_timeout_seconds: 1
+    max_batch_size: ${m.maxBatch}
+    tables: [${tables.map((t) => `{ source_table: ${t} }`).join(', ')}]`,
+  )
+  .join('\n')}
+`;
+}
+
+function mirrorsApply(dir: string) {
+  const r = spawnSync(process.execPath, [CLI, 'apply', '--auto-approve', '--format', 'json'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`mirrors apply failed (exit ${r.status}): ${r.stderr}\n${r.stdout.slice(-3000)}`);
+}
+
+/** A subscription (copy_data = true) of `tables` into dstDb, once every table is synchronised ('r'). */
+async function nativeSubscription(src: Cluster, srcDb: string, dst: Cluster, dstDb: string, name: string, tables: string[]) {
+  await src.query(`CREATE PUBLICATION ${name} FOR TABLE ${tables.join(', ')}`, [], srcDb);
+  await dst.query(`CREATE SUBSCRIPTION ${name} CONNECTION 'host=127.0.0.1 port=${src.port} dbname=${srcDb} user=postgres password=postgres' PUBLICATION ${name} WITH (copy_data = true)`, [], dstDb);
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    const r = await dst.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE srsubstate = 'r')::int AS ready FROM pg_subscription_rel`, [], dstDb);
+    if (r[0].n === tables.length && r[0].ready === tables.length) break;
+    if (Date.now() > deadline) throw new Error(`subscription ${name}: initial sync not done after 10 minutes`);
+    await sleep(50);
+  }
+}
+
+/** Drops the logical slots of a source database that nobody dropped (the mirrors'), then the database. */
+async function dropSourceDb(src: Cluster, db: string) {
+  await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1::text`, [db]);
+  await src.query(`DROP DATABASE ${db}`);
+}
+
+let pgbenchTemplate: Promise<void> | null = null;
+/** Database cu_tpl on the source: pgbench -i -s 10, and a key on pgbench_history. Copied (FILE_COPY) per run. */
+function ensurePgbenchTemplate(src: Cluster): Promise<void> {
+  pgbenchTemplate ??= (async () => {
+    await src.createDatabase('cu_tpl');
+    await sh(`${join(findPgBin(), 'pgbench')} -i -s 10 -q ${psqlUrl(src, 'cu_tpl')} >/dev/null 2>&1`);
+    await src.query(`ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY`, [], 'cu_tpl');
+    await src.query(`VACUUM ANALYZE`, [], 'cu_tpl');
+  })();
+  return pgbenchTemplate;
+}
+
+interface CatchupRun {
+  ms: number;
+  /** mirrors only: ms from spawn to "streaming from" */
+  startMs?: number;
+  peakRssKb?: number;
+  /** CPU ms spent during the catch-up by: the consumer (node worker / apply worker), its destination backend, the source walsender */
+  cpu: { consumer: number; dstBackend: number; walsender: number };
+  /** mirrors only: the node worker's CPU ms up to "streaming from" */
+  startCpu?: number;
+  /** mirrors only: apply_duration_seconds sum (ms) and batches */
+  applyMs?: number;
+  batches?: number;
+  dstWaits: Map<string, number>;
+  srcWaits: Map<string, number>;
+}
+
+async function catchupMirror(src: Cluster, dst: Cluster, dir: string, name: string, srcDb: string, dstDb: string, target: string): Promise<CatchupRun> {
+  const waiter = await connect(dst.url(dstDb));
+  const dstMon = await connect(dst.url('postgres'));
+  const srcMon = await connect(src.url('postgres'));
+  const app = `mirrors run ${name}`;
+  const dstSampler = waitSampler(dstMon, `datname = $1::text AND application_name = $2::text`, [dstDb, app]);
+  const srcSampler = waitSampler(srcMon, `backend_type = 'walsender' AND application_name = $1::text`, [app]);
+  let w: Worker | null = null;
+  try {
+    const t0 = performance.now();
+    w = startWorker(dir, name);
+    await Promise.race([waiter.query(`SELECT mirrors.wait_for_lsn($1::text, $2::pg_lsn, '10 minutes')`, [name, target]), w.died]);
+    const wall = performance.now() - t0;
+    const startMs = await w.streaming;
+    const [dstPid, walsenderPid] = await Promise.all([
+      dstMon.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1::text AND application_name = $2::text`, [dstDb, app]).then((r) => r.rows[0]?.pid),
+      srcMon.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = $1::text`, [app]).then((r) => r.rows[0]?.pid),
+    ]);
+    const cpu = { consumer: cpuMs(w.pid), dstBackend: cpuMs(dstPid), walsender: cpuMs(walsenderPid) };
+    const rss = peakRssKb(w.pid);
+    const metricsText = await fetch(`http://127.0.0.1:${await w.metricsPort}/metrics`).then((r) => r.text()).catch(() => '');
+    await Promise.all([dstSampler.stop(), srcSampler.stop()]);
+    const startCpu = w.startCpuMs;
+    await w.stop();
+    w = null;
+    return {
+      ms: wall,
+      startMs,
+      startCpu,
+      peakRssKb: rss,
+      cpu,
+      applyMs: metric(metricsText, 'mirrors_apply_duration_seconds_sum') * 1000,
+      batches: metric(metricsText, 'mirrors_batches_total'),
+      dstWaits: dstSampler.counts,
+      srcWaits: srcSampler.counts,
+    };
+  } finally {
+    await Promise.all([dstSampler.stop(), srcSampler.stop()]);
+    await w?.stop().catch(() => {});
+    await Promise.all([waiter.end(), dstMon.end(), srcMon.end()].map((p) => p.catch(() => {})));
+  }
+}
+
+async function catchupNative(src: Cluster, dst: Cluster, name: string, dstDb: string, target: string): Promise<CatchupRun> {
+  const sub = await connect(dst.url(dstDb));
+  const srcMon = await connect(src.url('postgres'));
+  const dstSampler = waitSampler(sub, `datname = $1::text AND backend_type = 'logical replication worker'`, [dstDb]);
+  const srcSampler = waitSampler(srcMon, `backend_type = 'walsender' AND application_name = $1::text`, [name]);
+  try {
+    const t0 = performance.now();
+    await sub.query(`ALTER SUBSCRIPTION ${name} ENABLE`);
+    let applyPid: number | null = null;
+    for (;;) {
+      const r = (await sub.query(`SELECT pid, latest_end_lsn >= $2::pg_lsn AS done FROM pg_stat_subscription WHERE subname = $1::text AND relid IS NULL`, [name, target])).rows[0];
+      applyPid = r?.pid ?? null;
+      if (r?.done) break;
+      if (performance.now() - t0 > 10 * 60_000) throw new Error(`subscription ${name} did not catch up in 10 minutes`);
+      await sleep(10);
+    }
+    const wall = performance.now() - t0;
+    const walsenderPid = (await srcMon.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = $1::text`, [name])).rows[0]?.pid;
+    // The apply worker is both the consumer and the destination backend.
+    const cpu = { consumer: cpuMs(applyPid), dstBackend: 0, walsender: cpuMs(walsenderPid) };
+    await Promise.all([dstSampler.stop(), srcSampler.stop()]);
+    return { ms: wall, cpu, dstWaits: dstSampler.counts, srcWaits: srcSampler.counts };
+  } finally {
+    await Promise.all([dstSampler.stop(), srcSampler.stop()]);
+    await Promise.all([sub.end(), srcMon.end()]);
+  }
+}
+
+/** Destination rows agree with the source after a catch-up: pgbench_history rows and the sum of balances. */
+async function checkCaughtUp(src: Cluster, srcDb: string, dst: Cluster, dstDb: string, what: string) {
+  const q = `SELECT (SELECT count(*) FROM pgbench_history)::int AS h, (SELECT sum(abalance) FROM pgbench_accounts)::bigint AS a, (SELECT sum(tbalance) FROM pgbench_tellers)::bigint AS t`;
+  const [s, d] = await Promise.all([src.query(q, [], srcDb), dst.query(q, [], dstDb)]);
+  if (s[0].h !== BACKLOG || JSON.stringify(s[0]) !== JSON.stringify(d[0])) {
+    throw new Error(`${what}: destination ${JSON.stringify(d[0])} differs from source ${JSON.stringify(s[0])} after catching up`);
+  }
+}
+
+type Contender = 'native' | 'm1000' | 'm5000';
+const LABEL: Record<Contender, string> = { native: 'native subscription', m1000: 'mirrors run (batch 1000)', m5000: 'mirrors run (batch 5000)' };
+
+async function catchupBench(src: Cluster, dst: Cluster) {
+  console.log(`\n# catch-up: a backlog of ${BACKLOG.toLocaleString('en')} pgbench transactions (TPC-B, scale 10), built while the consumer is stopped`);
+  await ensurePgbenchTemplate(src);
+  const results: Record<Contender, CatchupRun[]> = { native: [], m1000: [], m5000: [] };
+  const backlogTps: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const srcDb = `cu_src${run}`;
+    const dbs: Record<Contender, string> = { native: `cu_native${run}`, m1000: `cu_m1000_${run}`, m5000: `cu_m5000_${run}` };
+    const names = { m1000: `cu1000_r${run}`, m5000: `cu5000_r${run}`, native: `cu_native${run}` };
+    await src.query(`CREATE DATABASE ${srcDb} TEMPLATE cu_tpl STRATEGY FILE_COPY`);
+    for (const db of Object.values(dbs)) await dst.createDatabase(db);
+    const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-'));
+    try {
+      // Bootstrap both mirrors (max_batch_size 1000 and 5000) and the subscription, then stop every consumer.
+      writeFileSync(join(dir, 'mirrors.yaml'), mirrorsYaml(src, srcDb, dst, [{ name: names.m1000, db: dbs.m1000, maxBatch: 1000 }, { name: names.m5000, db: dbs.m5000, maxBatch: 5000 }], PGBENCH_TABLES));
+      mirrorsApply(dir);
+      await dst.query(PGBENCH_DDL, [], dbs.native);
+      await nativeSubscription(src, srcDb, dst, dbs.native, names.native, PGBENCH_TABLES);
+      await dst.query(`ALTER SUBSCRIPTION ${names.native} DISABLE`, [], dbs.native);
+      for (;;) {
+        const w = await dst.query(`SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = $1::text AND pid IS NOT NULL`, [names.native], dbs.native);
+        const s = await src.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1::text AND active`, [srcDb]);
+        if (w[0].n === 0 && s[0].n === 0) break;
+        await sleep(50);
+      }
+
+      // The same backlog for all three consumers: every slot is behind it.
+      const backlog = await pgbench(['-n', '-t', String(BACKLOG_PER_CLIENT), '-c', String(BACKLOG_CLIENTS), '-j', '2', src.url(srcDb)]);
+      backlogTps.push(backlog.tps);
+      const srcClient = await connect(src.url(srcDb));
+      const target = await sourceEndLsn(srcClient);
+      const wal = (await srcClient.query(`SELECT pg_size_pretty($1::pg_lsn - min(confirmed_flush_lsn)) AS s FROM pg_replication_slots WHERE database = $2::text`, [target, srcDb])).rows[0].s;
+      await srcClient.end();
+
+      // Rotate the order, so no consumer always goes first.
+      const order: Contender[][] = [['native', 'm1000', 'm5000'], ['m1000', 'm5000', 'native'], ['m5000', 'native', 'm1000']];
+      const line: string[] = [];
+      for (const c of order[(run - 1) % 3]) {
+        const r = c === 'native' ? await catchupNative(src, dst, names.native, dbs.native, target) : await catchupMirror(src, dst, dir, names[c], srcDb, dbs[c], target);
+        await checkCaughtUp(src, srcDb, dst, dbs[c], LABEL[c]);
+        results[c].push(r);
+        line.push(`${LABEL[c]} ${secs(r.ms)}` + (r.peakRssKb ? ` (streaming after ${secs(r.startMs!)}, peak RSS ${mb(r.peakRssKb)}, ${r.batches} batches)` : ''));
+      }
+      console.log(`run ${run}: backlog ${secs(backlog.ms)} at ${Math.round(backlog.tps)} tps, ${wal} of WAL; ${line.join(', ')}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await dst.query(`DROP SUBSCRIPTION IF EXISTS ${names.native}`, [], dbs.native).catch((e) => console.error(`drop subscription: ${e.message}`));
+      for (const db of Object.values(dbs)) await dst.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      await dropSourceDb(src, srcDb);
+    }
+  }
+
+  const med = (c: Contender, f: (r: CatchupRun) => number) => median(results[c].map(f));
+  const n = med('native', (r) => r.ms);
+  const m1 = med('m1000', (r) => r.ms);
+  const m5 = med('m5000', (r) => r.ms);
+  const tps = (x: number) => `${Math.round(BACKLOG / (x / 1000)).toLocaleString('en')} tps`;
+  console.log(`\nbacklog built at a median ${Math.round(median(backlogTps))} tps (pgbench -n -t ${BACKLOG_PER_CLIENT} -c ${BACKLOG_CLIENTS} -j 2; no consumer running)`);
+  console.log(`medians over ${RUNS} runs: native subscription ${secs(n)} (${tps(n)}) | mirrors run batch 1000 ${secs(m1)} (${tps(m1)}) | batch 5000 ${secs(m5)} (${tps(m5)})`);
+  console.log(`speed vs native (native time / mirrors time): batch 1000 ${(n / m1).toFixed(2)}x, batch 5000 ${(n / m5).toFixed(2)}x   (target >= 1.5x)`);
+  // Load from other processes varies between runs; the ratio within a run (same moment) is steadier.
+  const perRun = (c: Contender) => median(results[c].map((r, i) => results.native[i].ms / r.ms));
+  console.log(`  median of the per-run ratios: batch 1000 ${perRun('m1000').toFixed(2)}x, batch 5000 ${perRun('m5000').toFixed(2)}x`);
+  const s1 = med('m1000', (r) => r.ms - r.startMs!);
+  const s5 = med('m5000', (r) => r.ms - r.startMs!);
+  console.log(`  counting only from "streaming from" (process start-up and connections left out): batch 1000 ${secs(s1)} (${(n / s1).toFixed(2)}x), batch 5000 ${secs(s5)} (${(n / s5).toFixed(2)}x)`);
+  for (const c of ['m1000', 'm5000'] as const) {
+    console.log(
+      `${LABEL[c]}: median start-up to streaming ${secs(med(c, (r) => r.startMs!))}, peak RSS ${mb(med(c, (r) => r.peakRssKb!))} (max ${mb(Math.max(...results[c].map((r) => r.peakRssKb!)))}), ` +
+        `${Math.round(med(c, (r) => r.batches!))} batches, time inside applyBatch ${secs(med(c, (r) => r.applyMs!))}`,
+    );
+  }
+  console.log('where the time goes (median CPU seconds during the catch-up, and what the backends were doing, sampled every 100 ms):');
+  for (const c of ['native', 'm1000', 'm5000'] as const) {
+    const dstWaits = new Map<string, number>();
+    const srcWaits = new Map<string, number>();
+    for (const r of results[c]) {
+      mergeCounts(dstWaits, r.dstWaits);
+      mergeCounts(srcWaits, r.srcWaits);
+    }
+    const cpu = c === 'native'
+      ? `apply worker ${secs(med(c, (r) => r.cpu.consumer))}, source walsender ${secs(med(c, (r) => r.cpu.walsender))}`
+      : `node worker ${secs(med(c, (r) => r.cpu.consumer))} (${secs(med(c, (r) => r.startCpu!))} of it start-up, then ${(med(c, (r) => r.cpu.consumer - r.startCpu!) * 1000 / (BACKLOG * 4)).toFixed(1)} µs per row change), destination backend ${secs(med(c, (r) => r.cpu.dstBackend))}, source walsender ${secs(med(c, (r) => r.cpu.walsender))}`;
+    console.log(`  ${LABEL[c]}: CPU ${cpu} (wall ${secs(med(c, (r) => r.ms))})`);
+    console.log(`    destination: ${topCounts(dstWaits)}`);
+    console.log(`    source walsender: ${topCounts(srcWaits)}`);
+  }
+}
+
+interface ProbeResult {
+  lags: number[];
+  lost: number;
+  tps: number;
+}
+
+/**
+ * Inserts a row into bench_probe on the source every 100 ms (while `load` runs, or for idleMs) and polls
+ * the destination every 5 ms for the highest id it sees: a probe's lag is the time from its INSERT
+ * returning (committed) on the source to a destination query that sees it returning.
+ */
+async function probe(srcUrl: string, dstUrl: string, load: (() => Promise<{ tps: number }>) | { idleMs: number }): Promise<ProbeResult> {
+  // The bench clusters run with synchronous_commit = off, so WAL reaches a walsender only when the WAL writer
+  // flushes it (wal_writer_delay, 200 ms). The probe commits as an application with default settings would:
+  // its commit flushes, so its lag is the replication's, not the WAL writer's.
+  const s = await connect(srcUrl, '-c synchronous_commit=on');
+  const d = await connect(dstUrl);
+  const pending = new Map<number, number>();
+  const lags: number[] = [];
+  let producing = true;
+  let lost = 0;
+  const poller = (async () => {
+    let deadline = Infinity;
+    for (;;) {
+      const seen = (await d.query(`SELECT coalesce(max(id), 0)::int AS m FROM bench_probe`)).rows[0].m as number;
+      const now = performance.now();
+      for (const [id, t] of pending) {
+        if (id <= seen) {
+          lags.push(now - t);
+          pending.delete(id);
+        }
+      }
+      if (!producing) {
+        if (deadline === Infinity) deadline = now + 30_000;
+        if (!pending.size) break;
+        if (now > deadline) {
+          lost = pending.size;
+          break;
+        }
+      }
+      await sleep(5);
+    }
+  })();
+  let done = false;
+  let tps = NaN;
+  const loadDone = typeof load === 'function' ? load().then((r) => (tps = r.tps)) : sleep(load.idleMs);
+  loadDone.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const t0 = performance.now();
+  for (let k = 1; !done; k++) {
+    const id = (await s.query(`INSERT INTO bench_probe DEFAULT VALUES RETURNING id`)).rows[0].id as number;
+    pending.set(id, performance.now());
+    const wait = t0 + k * 100 - performance.now();
+    if (wait > 0) await sleep(wait);
+  }
+  producing = false;
+  try {
+    await poller;
+    await loadDone;
+  } finally {
+    await Promise.all([s.end(), d.end()]);
+  }
+  return { lags, lost, tps };
+}
+
+function lagLine(r: ProbeResult) {
+  return `${r.lags.length} probes: p50 ${ms(pct(r.lags, 50))}, p90 ${ms(pct(r.lags, 90))}, p99 ${ms(pct(r.lags, 99))}, max ${ms(Math.max(...r.lags))}${r.lost ? `, ${r.lost} NOT SEEN within 30 s` : ''}`;
+}
+
+async function steadyBench(src: Cluster, dst: Cluster) {
+  const loadArgs = ['-n', '-R', '1000', '-T', String(STEADY_SECONDS), '-c', '4', '-j', '2'];
+  console.log(`\n# steady: pgbench ${loadArgs.join(' ')} on the source (TPC-B, scale 10); end-to-end lag of a probe row inserted every 100 ms`);
+  await ensurePgbenchTemplate(src);
+  const srcDb = 'steady_src';
+  const tables = [...PGBENCH_TABLES, 'bench_probe'];
+  await src.query(`CREATE DATABASE ${srcDb} TEMPLATE cu_tpl STRATEGY FILE_COPY`);
+  await src.query(`CREATE TABLE bench_probe (id serial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())`, [], srcDb);
+  const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-'));
+  const load = () => pgbench([...loadArgs, src.url(srcDb)]);
+  try {
+    // mirrors run
+    await dst.createDatabase('steady_m');
+    writeFileSync(join(dir, 'mirrors.yaml'), mirrorsYaml(src, srcDb, dst, [{ name: 'steady', db: 'steady_m', maxBatch: 1000 }], tables));
+    mirrorsApply(dir);
+    const w = startWorker(dir, 'steady');
+    let m: { idle: ProbeResult; busy: ProbeResult; cpu: number; backendCpu: number; rss: number; lagMaxMs: number };
+    try {
+      const c = await connect(src.url(srcDb));
+      const target = await sourceEndLsn(c);
+      await c.end();
+      await Promise.race([dst.query(`SELECT mirrors.wait_for_lsn('steady', $1::pg_lsn, '5 minutes')`, [target], 'steady_m'), w.died]);
+      const idle = await probe(src.url(srcDb), dst.url('steady_m'), { idleMs: 5000 });
+      // The worker's own lag metric, sampled every 100 ms alongside the probe (for comparison only).
+      const port = await w.metricsPort;
+      let lagMaxMs = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+          const v = metric(text, 'mirrors_lag_milliseconds');
+          if (v > lagMaxMs) lagMaxMs = v;
+          await sleep(100);
+        }
+      })();
+      const backendPid = (await dst.query(`SELECT pid FROM pg_stat_activity WHERE datname = 'steady_m' AND application_name = 'mirrors run steady'`))[0]?.pid;
+      const cpu0 = cpuMs(w.pid);
+      const backendCpu0 = cpuMs(backendPid);
+      const busy = await probe(src.url(srcDb), dst.url('steady_m'), load);
+      const cpu = cpuMs(w.pid) - cpu0;
+      const backendCpu = cpuMs(backendPid) - backendCpu0;
+      sampling = false;
+      await sampler;
+      m = { idle, busy, cpu, backendCpu, rss: peakRssKb(w.pid), lagMaxMs };
+    } finally {
+      await w.stop();
+    }
+    await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1::text`, [srcDb]);
+    console.log(`mirrors run (batch 1000, idle_timeout 1 s): idle ${lagLine(m.idle)}`);
+    console.log(`  under load: ${lagLine(m.busy)}; pgbench achieved ${Math.round(m.busy.tps)} tps`);
+    console.log(`  worker CPU ${secs(m.cpu)} over ${STEADY_SECONDS} s (${Math.round(m.cpu / (STEADY_SECONDS * 10))}% of a core) + its destination backend ${secs(m.backendCpu)}, peak RSS ${mb(m.rss)}, highest mirrors_lag_milliseconds seen ${ms(m.lagMaxMs)}`);
+
+    // Postgres's own subscription, same load and probe
+    await dst.createDatabase('steady_native');
+    await dst.query(PGBENCH_DDL + PROBE_DDL, [], 'steady_native');
+    await nativeSubscription(src, srcDb, dst, 'steady_native', 'steady_native', tables);
+    const idle = await probe(src.url(srcDb), dst.url('steady_native'), { idleMs: 5000 });
+    const applyPid = (await dst.query(`SELECT pid FROM pg_stat_subscription WHERE subname = 'steady_native' AND relid IS NULL`, [], 'steady_native'))[0]?.pid;
+    const cpu0 = cpuMs(applyPid);
+    const busy = await probe(src.url(srcDb), dst.url('steady_native'), load);
+    const cpu = cpuMs(applyPid) - cpu0;
+    await dst.query(`DROP SUBSCRIPTION steady_native`, [], 'steady_native');
+    console.log(`native subscription: idle ${lagLine(idle)}`);
+    console.log(`  under load: ${lagLine(busy)}; pgbench achieved ${Math.round(busy.tps)} tps`);
+    console.log(`  apply worker CPU ${secs(cpu)} over ${STEADY_SECONDS} s (${Math.round(cpu / (STEADY_SECONDS * 10))}% of a core)`);
+    console.log(`probe lag under load, mirrors vs native: p50 ${ms(pct(m.busy.lags, 50))} vs ${ms(pct(busy.lags, 50))}, p99 ${ms(pct(m.busy.lags, 99))} vs ${ms(pct(busy.lags, 99))}, max ${ms(Math.max(...m.busy.lags))} vs ${ms(Math.max(...busy.lags))}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await dst.query(`DROP DATABASE IF EXISTS steady_native WITH (FORCE)`);
+    await dst.query(`DROP DATABASE IF EXISTS steady_m WITH (FORCE)`);
+    await dropSourceDb(src, srcDb);
+  }
+}
+
 async function main() {
   const [src, dst] = await Promise.all([startCluster({ name: 'bench-src', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } }), startCluster({ name: 'bench-dst', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } })]);
   try {
-    console.log(`machine: ${(await import('node:os')).cpus().length} cores; PostgreSQL ${(await src.query('SHOW server_version'))[0].server_version}; node ${process.version}`);
+    console.log(`machine: ${(await import('node:os')).cpus().length} cores; PostgreSQL ${(await src.query('SHOW server_version'))[0].server_version}; node ${process.version}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at start`);
     if (!ONLY || ONLY === 'plan') await planBench(src, dst);
     if (!ONLY || ONLY === 'snapshot') await snapshotBench(src, dst);
+    if (!ONLY || ONLY === 'catchup') await catchupBench(src, dst);
+    if (!ONLY || ONLY === 'steady') await steadyBench(src, dst);
   } finally {
     await Promise.all([src.stop(), dst.stop()]);
   }

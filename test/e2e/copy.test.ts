@@ -179,9 +179,17 @@ describe('snapshot copy', () => {
       while (writing) await write();
     })();
     let maxSeen = 0;
+    /** Most destination COPYs of one table seen at once while the other table had one running too. */
+    let maxSharing = 0;
     const sampling$ = (async () => {
       while (writing) {
         maxSeen = Math.max(maxSeen, await snapshotBackends(pgc.src));
+        const [c] = await pgc.dst.query<{ big: number; keyed: number }>(
+          `SELECT count(*) FILTER (WHERE query ~ '\\mbig\\M')::int AS big, count(*) FILTER (WHERE query ~ '\\mkeyed\\M')::int AS keyed
+             FROM pg_stat_activity WHERE application_name = $1 AND state = 'active' AND query LIKE 'COPY %'`,
+          [SNAPSHOT_APPLICATION_NAME],
+        );
+        if (c.big > 0 && c.keyed > 0) maxSharing = Math.max(maxSharing, c.big, c.keyed);
         await new Promise((r) => setTimeout(r, 20));
       }
     })();
@@ -217,6 +225,9 @@ describe('snapshot copy', () => {
     expect(last.bytesDone).toBe(rec.done.get('big')!.bytes);
     expect(last.bytesTotal).toBe(last.bytesDone);
     expect(maxSeen).toBeLessThanOrEqual(4);
+    // While both tables are being copied each gets half of the 4 workers (parts of one table contend).
+    expect(maxSharing).toBeGreaterThan(0);
+    expect(maxSharing).toBeLessThanOrEqual(2);
     await expectNoSnapshotBackends();
   });
 
@@ -311,7 +322,7 @@ describe('snapshot copy', () => {
       [],
       db,
     );
-    await pgc.dst.query(`CREATE TABLE typed2 (LIKE typed)`, [], db);
+    await pgc.dst.query(`CREATE TABLE typed2 (LIKE typed); CREATE TABLE typed3 (LIKE typed)`, [], db);
     // Each side has its own odd defaults (dates printed day first and read month first, lossy floats,
     // escape-format bytea, intervals that only parse back under the same style): the copy must depend on neither.
     await pgc.src.query(
@@ -332,7 +343,9 @@ describe('snapshot copy', () => {
           await specFor(db, 'Odd Schema', 'Odd "Name"', { estimatedRows: '3000', partitionKey: 'Mixed Case' }),
           await specFor(db, 'public', 'typed', { estimatedRows: '4000' }),
           await specFor(db, 'public', 'typed', { estimatedRows: '4000', partitionKey: 'ts' }),
-        ].map((s, i) => (i === 2 ? { ...s, destination: { schema: 'public', name: 'typed2' } } : s)),
+          // Without the enum column every type is built in: COPY's binary format.
+          await specFor(db, 'public', 'typed', { estimatedRows: '4000', excludeColumns: ['m'] }),
+        ].map((s, i) => (i === 2 ? { ...s, destination: { schema: 'public', name: 'typed2' } } : i === 3 ? { ...s, columns: s.columns.filter((c) => c.name !== 'm'), destination: { schema: 'public', name: 'typed3' } } : s)),
         { snapshotName: snap.name, rowsPerPartition: 1000, tablesInParallel: 1 },
       );
     } finally {
@@ -341,16 +354,57 @@ describe('snapshot copy', () => {
     expect(rec.starts.get('Odd "Name"')).toBe(3);
     await expectSameContents(db, 'Odd Schema', 'Odd "Name"', 3000);
     // Compare in one session setting, value by value in their text form and binary-exact where it matters.
-    const dump = `SELECT x::text AS row, md5(b) AS b, f::text AS f, ts::text AS ts FROM typed x ORDER BY id`;
-    const reset = `SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = postgres; SET extra_float_digits = 1;`;
+    // (Not `x`: an unqualified name is a column first, and typed has a column x.)
+    const dump = `SELECT tbl::text AS row, md5(b) AS b, f::text AS f, ts::text AS ts FROM typed tbl ORDER BY id`;
+    const reset = `SET DateStyle = ISO; SET TimeZone = 'UTC'; SET IntervalStyle = postgres; SET extra_float_digits = 1; SET bytea_output = hex;`;
     const srcRows = await rowsWith(pgc.src, db, reset, dump);
     expect(srcRows).toHaveLength(40);
     expect(srcRows[0].ts).toBe('2024-02-29 18:29:59.123456+00');
     expect(srcRows[0].f).toBe('0.3333333333333333');
     expect(await rowsWith(pgc.dst, db, reset, dump)).toEqual(srcRows);
-    expect(await rowsWith(pgc.dst, db, reset, dump.replace('FROM typed x', 'FROM typed2 x'))).toEqual(srcRows);
+    expect(await rowsWith(pgc.dst, db, reset, dump.replace('FROM typed tbl', 'FROM typed2 tbl'))).toEqual(srcRows);
     expect(rec.starts.get('typed2')).toBe(5); // 4 timestamptz ranges + the NULL part
     expect(rec.done.get('typed2')?.rows).toBe(40);
+    const noEnum = dump.replace('tbl::text AS row', 'ROW(id, n, nn, j, ia, ta, b, ts, t, f, r, iv, u, d, x, mo)::text AS row');
+    const srcNoEnum = await rowsWith(pgc.src, db, reset, noEnum);
+    expect(srcNoEnum[0].row).toContain('漢');
+    expect(await rowsWith(pgc.dst, db, reset, noEnum.replace('FROM typed tbl', 'FROM typed3 tbl'))).toEqual(srcNoEnum);
+    // Binary and text COPY of the same values differ in size: each format was used where expected.
+    expect(rec.done.get('typed3')?.rows).toBe(40);
+    expect(rec.done.get('typed3')?.bytes).not.toBe(rec.done.get('typed')?.bytes);
+  });
+
+  it('uses the binary format only where both sides have the same built-in types', async () => {
+    const db = 'formats';
+    await pgc.src.createDatabase(db);
+    await pgc.dst.createDatabase(db);
+    const common = `CREATE TYPE mood AS ENUM ('sad', 'ok'); CREATE DOMAIN pos AS int CHECK (VALUE > 0);
+       CREATE TABLE same (id int); CREATE TABLE reg (id int, r regclass); CREATE TABLE enums (id int, m mood[]); CREATE TABLE dom (id pos);`;
+    await pgc.src.query(`${common} CREATE TABLE widened (id int);`, [], db);
+    await pgc.dst.query(`${common} CREATE TABLE widened (id bigint);`, [], db);
+    await pgc.src.query(
+      `INSERT INTO same VALUES (1); INSERT INTO widened VALUES (1); INSERT INTO reg VALUES (1, 'same'); INSERT INTO enums VALUES (1, '{ok}'); INSERT INTO dom VALUES (1); ANALYZE;`,
+      [],
+      db,
+    );
+    const tables = ['same', 'widened', 'reg', 'enums', 'dom'];
+    const snap = await exportSnapshot(db);
+    let rec: Recorded;
+    try {
+      rec = await copy(db, await Promise.all(tables.map((t) => specFor(db, 'public', t, { estimatedRows: '1' }))), { snapshotName: snap.name });
+    } finally {
+      await snap.close();
+    }
+    for (const t of tables) await expectSameContents(db, 'public', t, 1);
+    // Bytes of COPY data tell the format: binary `1` is a field count, a length and 4 bytes; text is "1\n".
+    // A regclass is sent as an OID in binary (another table's on another cluster), an enum array with its type's OID.
+    expect(Object.fromEntries(tables.map((t) => [t, rec.done.get(t)]))).toEqual({
+      same: { rows: 1, bytes: 10 },
+      widened: { rows: 1, bytes: 2 },
+      reg: { rows: 1, bytes: '1\tsame\n'.length },
+      enums: { rows: 1, bytes: '1\t{ok}\n'.length },
+      dom: { rows: 1, bytes: 2 },
+    });
   });
 
   it('empties destination rows left by an interrupted attempt, after onTableStart', async () => {

@@ -14,7 +14,7 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...opts.env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...nodeOptions(), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -29,4 +29,9 @@ export function runCli(args: string[], opts: { cwd?: string; env?: Record<string
     });
     child.stdin.end(opts.input ?? '');
   });
+}
+
+/** Lets a developer pass NODE_OPTIONS (e.g. --trace-deprecation) through to the CLI under test. */
+function nodeOptions(): Record<string, string> {
+  return process.env.MIRRORS_TEST_NODE_OPTIONS ? { NODE_OPTIONS: process.env.MIRRORS_TEST_NODE_OPTIONS } : {};
 }
