@@ -159,6 +159,53 @@ END
 $fn$;
 `,
   },
+  {
+    version: 3,
+    name: 'streaming: a batch checks and records itself in one round trip',
+    sql: `
+-- First statement of every batch the worker applies. Locks (FOR SHARE) and checks what the batch was
+-- decoded against: the mirror still streaming, every touched table still ready with the same snapshot LSN.
+-- \`mirrors apply\` changes these rows before it resyncs a table or replaces the slot, and waits for this
+-- lock: a batch either commits before that change, or sees it and is abandoned unacknowledged.
+CREATE FUNCTION mirrors.begin_batch(mirror_name text, dest_schemas text[], dest_tables text[], snapshot_lsns text[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  p text;
+  bad record;
+BEGIN
+  SELECT phase INTO p FROM mirrors.mirrors WHERE name = mirror_name FOR SHARE;
+  IF p IS DISTINCT FROM 'ready' THEN
+    RAISE EXCEPTION 'mirror % is no longer streaming (phase %)', mirror_name, coalesce(p, 'gone') USING ERRCODE = 'MRCAT';
+  END IF;
+  PERFORM 1 FROM mirrors.tables t
+    WHERE t.mirror = mirror_name AND (t.dest_schema, t.dest_table) IN (SELECT s, n FROM unnest(dest_schemas, dest_tables) AS u(s, n))
+    FOR SHARE OF t;
+  SELECT u.s, u.n, t.state INTO bad
+    FROM unnest(dest_schemas, dest_tables, snapshot_lsns) AS u(s, n, lsn)
+    LEFT JOIN mirrors.tables t ON t.mirror = mirror_name AND t.dest_schema = u.s AND t.dest_table = u.n
+   WHERE t.state IS DISTINCT FROM 'ready' OR t.snapshot_lsn IS DISTINCT FROM u.lsn::pg_lsn
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%.% changed in the catalog (%)', bad.s, bad.n, coalesce('state ' || bad.state, 'no longer mirrored') USING ERRCODE = 'MRCAT';
+  END IF;
+END
+$fn$;
+
+-- Last statement of every batch before COMMIT: the new position, lag and row counts.
+CREATE FUNCTION mirrors.record_batch(mirror_name text, end_lsn pg_lsn, commit_time timestamptz, row_count bigint, lag bigint,
+                                     dest_schemas text[], dest_tables text[], inserted bigint[], updated bigint[], deleted bigint[])
+RETURNS void LANGUAGE sql AS $fn$
+  UPDATE mirrors.mirrors SET last_applied_lsn = greatest(last_applied_lsn, end_lsn), last_commit_time = commit_time,
+         rows_applied = rows_applied + row_count, last_apply_at = now(), lag_ms = lag, worker_heartbeat_at = now(),
+         status = 'Following', last_error = NULL
+   WHERE name = mirror_name;
+  UPDATE mirrors.tables t SET rows_inserted = t.rows_inserted + u.i, rows_updated = t.rows_updated + u.up,
+         rows_deleted = t.rows_deleted + u.d, updated_at = now()
+    FROM unnest(dest_schemas, dest_tables, inserted, updated, deleted) AS u(s, n, i, up, d)
+   WHERE t.mirror = mirror_name AND t.dest_schema = u.s AND t.dest_table = u.n;
+$fn$;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -53,30 +53,6 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
   };
 }
 
-export async function recordApplied(
-  db: Db,
-  mirror: string,
-  p: { endLsn: bigint; commitTime: string; lagMs: number; rows: number; counts: TableCounts },
-) {
-  const lsn = `${(p.endLsn >> 32n).toString(16).toUpperCase()}/${(p.endLsn & 0xffffffffn).toString(16).toUpperCase()}`;
-  await db.query(
-    `UPDATE mirrors.mirrors SET last_applied_lsn = greatest(last_applied_lsn, $2::pg_lsn), last_commit_time = $3::timestamptz,
-            rows_applied = rows_applied + $4::bigint, last_apply_at = now(), lag_ms = $5::bigint, worker_heartbeat_at = now(),
-            status = 'Following', last_error = NULL
-      WHERE name = $1::text`,
-    [mirror, lsn, p.commitTime, p.rows, Math.max(0, Math.round(p.lagMs))],
-  );
-  if (p.counts.size) {
-    const c = [...p.counts.values()];
-    await db.query(
-      `UPDATE mirrors.tables t SET rows_inserted = t.rows_inserted + u.i, rows_updated = t.rows_updated + u.up, rows_deleted = t.rows_deleted + u.d, updated_at = now()
-         FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(s, n, i, up, d)
-        WHERE t.mirror = $1::text AND t.dest_schema = u.s AND t.dest_table = u.n`,
-      [mirror, c.map((x) => x.schema), c.map((x) => x.name), c.map((x) => x.inserted), c.map((x) => x.updated), c.map((x) => x.deleted)],
-    );
-  }
-}
-
 /** Caught up and idle: the position moves to what the source says it has sent, lag is zero. */
 export async function recordCaughtUp(db: Db, mirror: string, lsn: string) {
   await db.query(

@@ -2,9 +2,11 @@
  * Turns a batch of changes into SQL: set-based statements over coalesced rows (fast), or one statement
  * per change in exact source order (the fallback when set-based would violate a constraint, and the
  * only way for tables without a key). Pure: text and parameters, no I/O. Values stay text and are cast
- * to the destination column type in SQL.
+ * to the destination column type in SQL. Set-based statements carry their values inline, as one quoted
+ * text[] literal per column (the sink sends a whole batch as one multi-statement query, which takes no
+ * parameters); exact-order statements use $n parameters (the sink prepares them).
  */
-import { quoteIdent, quoteQualified } from '../db/quote.js';
+import { quoteIdent, quoteQualified, quoteText } from '../db/quote.js';
 import type { Change, TargetTable } from './changes.js';
 import type { TupleValue } from './decode.js';
 
@@ -117,10 +119,7 @@ function coalesceSegment(changes: Change[]): Statement[] | null {
     if (!t.key.length) return null;
     let rows = perTable.get(t);
     if (!rows) perTable.set(t, (rows = new Map()));
-    const keyOf = (row: TupleValue[]) => {
-      const k = t.key.map((i) => row[i]);
-      return k.some((v) => v === undefined) ? null : JSON.stringify(k);
-    };
+    const keyOf = (row: TupleValue[]) => rowKey(t.key, row);
     if (c.op === 'insert') {
       const k = keyOf(c.row);
       if (k === null) return null;
@@ -167,18 +166,55 @@ function coalesceSegment(changes: Change[]): Statement[] | null {
   return out;
 }
 
-const columnArrays = (rows: TupleValue[][], idx: number[]) => idx.map((i) => rows.map((r) => (r[i] === undefined ? null : r[i])));
+/**
+ * A row's identity within a batch: its key values, null when one is not known (unchanged TOAST). Text
+ * values cannot contain NUL, so joining on it is unambiguous; key columns are never NULL.
+ */
+function rowKey(key: number[], row: TupleValue[]): string | null {
+  if (key.length === 1) {
+    const v = row[key[0]];
+    return v === undefined ? null : `${v}`;
+  }
+  let k = '';
+  for (let n = 0; n < key.length; n++) {
+    const v = row[key[n]];
+    if (v === undefined) return null;
+    k += n === 0 ? `${v}` : `\u0000${v}`;
+  }
+  return k;
+}
 
-function unnestFrom(t: TargetTable, idx: number[]): string {
-  return `unnest(${idx.map((_, n) => `$${n + 1}::text[]`).join(', ')}) AS mirrors_u(${idx.map((i) => col(t, i)).join(', ')})`;
+const NEEDS_ESCAPE = /["\\]/;
+
+/** Column i of the rows as the text of a text[] value: `{"a","b",NULL}` (unsent values are NULL). */
+export function arrayLiteral(rows: TupleValue[][], i: number): string {
+  let out = '{';
+  for (let r = 0; r < rows.length; r++) {
+    const v = rows[r][i];
+    if (r > 0) out += ',';
+    if (v === null || v === undefined) out += 'NULL';
+    else if (NEEDS_ESCAPE.test(v)) out += `"${v.replace(/["\\]/g, '\\$&')}"`;
+    else out += `"${v}"`;
+  }
+  return out + '}';
+}
+
+/** A text[] value in SQL text: the array's text, quoted as a string literal, cast. */
+export function textArrayLiteral(values: (string | null)[]): string {
+  return `${quoteText(arrayLiteral(values.map((v) => [v]), 0))}::text[]`;
+}
+
+function unnestFrom(t: TargetTable, idx: number[], rows: TupleValue[][]): string {
+  const arrays = idx.map((i) => `${quoteText(arrayLiteral(rows, i))}::text[]`);
+  return `unnest(${arrays.join(', ')}) AS mirrors_u(${idx.map((i) => col(t, i)).join(', ')})`;
 }
 
 function deleteStatement(t: TargetTable, keys: TupleValue[][]): Statement {
   const idx = t.key.map((_, n) => n);
   const keyTable: TargetTable = { ...t, columns: t.key.map((k) => t.columns[k]), types: t.key.map((k) => t.types[k]) };
   return {
-    text: `DELETE FROM ${tableSql(t)} AS mirrors_d USING ${unnestFrom(keyTable, idx)} WHERE ${idx.map((i) => `mirrors_d.${col(keyTable, i)} = mirrors_u.${col(keyTable, i)}::${cast(keyTable, i)}`).join(' AND ')}`,
-    values: columnArrays(keys, idx),
+    text: `DELETE FROM ${tableSql(t)} AS mirrors_d USING ${unnestFrom(keyTable, idx, keys)} WHERE ${idx.map((i) => `mirrors_d.${col(keyTable, i)} = mirrors_u.${col(keyTable, i)}::${cast(keyTable, i)}`).join(' AND ')}`,
+    values: [],
   };
 }
 
@@ -187,8 +223,8 @@ function upsertStatement(t: TargetTable, rows: TupleValue[][]): Statement {
   const nonKey = idx.filter((i) => !t.key.includes(i));
   const conflict = `ON CONFLICT (${t.key.map((k) => col(t, k)).join(', ')}) ${nonKey.length ? `DO UPDATE SET ${nonKey.map((i) => `${col(t, i)} = EXCLUDED.${col(t, i)}`).join(', ')}` : 'DO NOTHING'}`;
   return {
-    text: `INSERT INTO ${tableSql(t)} (${idx.map((i) => col(t, i)).join(', ')}) SELECT ${idx.map((i) => `mirrors_u.${col(t, i)}::${cast(t, i)}`).join(', ')} FROM ${unnestFrom(t, idx)} ${conflict}`,
-    values: columnArrays(rows, idx),
+    text: `INSERT INTO ${tableSql(t)} (${idx.map((i) => col(t, i)).join(', ')}) SELECT ${idx.map((i) => `mirrors_u.${col(t, i)}::${cast(t, i)}`).join(', ')} FROM ${unnestFrom(t, idx, rows)} ${conflict}`,
+    values: [],
   };
 }
 
@@ -197,7 +233,7 @@ function updateStatement(t: TargetTable, sig: string, rows: TupleValue[][]): Sta
   const set = idx.filter((i) => !t.key.includes(i));
   if (!set.length) return null; // only the key was sent: the row is already as it should be
   return {
-    text: `UPDATE ${tableSql(t)} AS mirrors_d SET ${set.map((i) => `${col(t, i)} = mirrors_u.${col(t, i)}::${cast(t, i)}`).join(', ')} FROM ${unnestFrom(t, idx)} WHERE ${t.key.map((k) => `mirrors_d.${col(t, k)} = mirrors_u.${col(t, k)}::${cast(t, k)}`).join(' AND ')}`,
-    values: columnArrays(rows, idx),
+    text: `UPDATE ${tableSql(t)} AS mirrors_d SET ${set.map((i) => `${col(t, i)} = mirrors_u.${col(t, i)}::${cast(t, i)}`).join(', ')} FROM ${unnestFrom(t, idx, rows)} WHERE ${t.key.map((k) => `mirrors_d.${col(t, k)} = mirrors_u.${col(t, k)}::${cast(t, k)}`).join(' AND ')}`,
+    values: [],
   };
 }

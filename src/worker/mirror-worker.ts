@@ -30,11 +30,18 @@ export interface WorkerEvents {
 const FEEDBACK_MS = 2_000;
 const HEARTBEAT_MS = 5_000;
 const POLL_MS = 1_000;
+/**
+ * Batches handed to the destination and not yet committed: one applying, one waiting. The stream decodes
+ * the next batch meanwhile (decoding and applying overlap), and memory stays at about three batches.
+ */
+const MAX_BATCHES_IN_FLIGHT = 2;
 
 interface RelationEntry {
   target: TargetTable | null;
   table?: W.MirrorState['tables'][number];
   identity: 'd' | 'n' | 'f' | 'i';
+  /** The table's snapshot LSN (0 when none): transactions committed before it are in its copy. */
+  snapshotLsn: bigint;
 }
 
 interface OpenTxn {
@@ -127,15 +134,17 @@ export class MirrorWorker {
       let serverWalEnd = 0n;
       const relations = new Map<number, RelationEntry>();
       let open: OpenTxn | null = null;
+      /** Whole transactions received and not yet handed to the destination. */
       let batch: SourceTransaction[] = [];
       let batchChanges = 0;
+      /** Batches handed to the destination chain and not yet committed (see `room`). */
+      let inFlight = 0;
+      let roomWaiters: (() => void)[] = [];
       let idleTimer: NodeJS.Timeout | null = null;
+      let lastCommitAt = 0;
 
-      const flush = async () => {
-        if (!batch.length) return;
-        const txns = batch;
-        batch = [];
-        batchChanges = 0;
+      /** Applies a batch in one destination transaction, then acknowledges it. Runs inside `serial`. */
+      const applyTxns = async (txns: SourceTransaction[]) => {
         const last = txns[txns.length - 1];
         const t0 = performance.now();
         const lagMs = Math.max(0, Date.now() - last.commitTimeMs);
@@ -149,7 +158,48 @@ export class MirrorWorker {
         this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lagBytes, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder });
       };
 
+      /**
+       * Hands the batch to the destination chain and returns at once: the stream goes on decoding the next
+       * batch while the destination applies this one. Batches commit in the order they are dispatched.
+       */
+      const dispatch = () => {
+        if (!batch.length) return;
+        const txns = batch;
+        batch = [];
+        batchChanges = 0;
+        inFlight++;
+        const done = () => {
+          inFlight--;
+          for (const wake of roomWaiters.splice(0)) wake();
+        };
+        serial(() => applyTxns(txns)).then(done, (e) => {
+          done();
+          fail(e);
+        });
+      };
+
+      /** Backpressure: while MAX_BATCHES_IN_FLIGHT batches wait for the destination, the stream holds. */
+      const room = (): void | Promise<void> => {
+        if (inFlight < MAX_BATCHES_IN_FLIGHT) return;
+        return new Promise<void>((wake) => roomWaiters.push(wake)).then(room);
+      };
+
+      /** Quiet for idle_timeout_seconds (no commit received): apply what the batch holds. */
+      const armIdleTimer = () => {
+        if (idleTimer) return;
+        const timeoutMs = m.idle_timeout_seconds * 1000;
+        const check = () => {
+          idleTimer = null;
+          if (!batch.length) return;
+          const quiet = Date.now() - lastCommitAt;
+          if (quiet >= timeoutMs) dispatch();
+          else idleTimer = setTimeout(check, timeoutMs - quiet);
+        };
+        idleTimer = setTimeout(check, timeoutMs);
+      };
+
       const tablesBySource = new Map(state.tables.map((t) => [`${t.sourceSchema}\u0000${t.sourceTable}`, t]));
+      /** Runs inside `serial`: it reads the catalog through the destination connection. */
       const onRelation = async (msg: Extract<PgoutputMessage, { tag: 'relation' }>) => {
         // From the catalog as it is now, not as it was when the session started: `mirrors apply` records a
         // table added (or resynced) while we run before the publication carries it, so the Relation message
@@ -162,7 +212,7 @@ export class MirrorWorker {
         const t = tablesBySource.get(`${msg.schema}\u0000${msg.name}`);
         if (!t) {
           this.events.log('warn', `mirror ${m.name}: the publication sends ${msg.schema}.${msg.name}, which the mirror does not map; its changes are not applied`, { mirror: m.name });
-          relations.set(msg.relationOid, { target: null, identity: msg.replicaIdentity });
+          relations.set(msg.relationOid, { target: null, identity: msg.replicaIdentity, snapshotLsn: 0n });
           return;
         }
         const missing = msg.columns.filter((c) => !t.types[c.name]).map((c) => c.name);
@@ -177,36 +227,45 @@ export class MirrorWorker {
           key: msg.replicaIdentity === 'f' ? [] : msg.columns.flatMap((c, i) => (c.isKey ? [i] : [])),
           snapshotLsn: t.snapshotLsn,
         };
-        relations.set(msg.relationOid, { target, table: t, identity: msg.replicaIdentity });
+        relations.set(msg.relationOid, { target, table: t, identity: msg.replicaIdentity, snapshotLsn: t.snapshotLsn ? lsnToBigInt(t.snapshotLsn) : 0n });
       };
 
-      /** A change to a table whose copy is still running elsewhere waits for it, so its snapshot LSN is known. */
-      const tableFor = async (oid: number): Promise<TargetTable | null> => {
-        const rel = relations.get(oid);
-        if (!rel?.target || !rel.table || !open) return null;
-        if (rel.table.state !== 'ready') {
-          await flush();
-          for (;;) {
-            const fresh = await W.loadMirrorState(dst, m.name);
-            const t = fresh?.tables.find((x) => x.destSchema === rel.table!.destSchema && x.destTable === rel.table!.destTable);
-            if (!t) return null;
-            if (t.state === 'ready') {
-              rel.table = t;
-              rel.target.snapshotLsn = t.snapshotLsn;
-              break;
-            }
-            this.setStatus('Bootstrapping');
-            await Promise.race([sleep(POLL_MS, this.signal), failed]);
+      /** A table whose copy is still running elsewhere: apply what came before, then wait for the copy. */
+      const waitForCopy = async (rel: RelationEntry): Promise<void> => {
+        dispatch();
+        for (;;) {
+          const fresh = await serial(() => W.loadMirrorState(dst, m.name));
+          const t = fresh?.tables.find((x) => x.destSchema === rel.table!.destSchema && x.destTable === rel.table!.destTable);
+          if (!t) {
+            rel.target = null;
+            return;
           }
+          if (t.state === 'ready') {
+            rel.table = t;
+            rel.target!.snapshotLsn = t.snapshotLsn;
+            rel.snapshotLsn = t.snapshotLsn ? lsnToBigInt(t.snapshotLsn) : 0n;
+            return;
+          }
+          this.setStatus('Bootstrapping');
+          await Promise.race([sleep(POLL_MS, this.signal), failed]);
         }
-        const snap = rel.table.snapshotLsn ? lsnToBigInt(rel.table.snapshotLsn) : 0n;
-        // The table's copy already holds every transaction that committed before its snapshot LSN.
-        return open.finalLsn < snap ? null : rel.target;
+      };
+
+      /**
+       * Calls `use` with the destination table a change to `oid` goes to, unless it is not mirrored or its
+       * copy already holds the open transaction (committed before the table's snapshot LSN).
+       */
+      const withTable = (oid: number, use: (t: TargetTable) => void): void | Promise<void> => {
+        const rel = relations.get(oid);
+        if (!rel?.target || !rel.table || !open) return;
+        if (rel.table.state !== 'ready') return waitForCopy(rel).then(() => withTable(oid, use));
+        if (open.finalLsn >= rel.snapshotLsn) use(rel.target);
       };
 
       const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
 
-      const onMessage = async (msg: PgoutputMessage) => {
+      /** Synchronous for every message but a Relation, a table still being copied, or a full pipeline. */
+      const onMessage = (msg: PgoutputMessage): void | Promise<void> => {
         if (stopping) return;
         switch (msg.tag) {
           case 'begin':
@@ -214,39 +273,30 @@ export class MirrorWorker {
             open = { finalLsn: msg.finalLsn, commitTime: msg.commitTime, commitTimeMs: isoToMs(msg.commitTime), changes: [], skip: msg.finalLsn < this.lastAppliedEnd };
             return;
           case 'relation':
-            await onRelation(msg);
-            return;
-          case 'insert': {
+            return serial(() => onRelation(msg));
+          case 'insert':
             if (!open || open.skip) return;
-            const t = await tableFor(msg.relationOid);
-            if (t) open.changes.push({ op: 'insert', table: t, row: msg.newTuple });
-            return;
-          }
-          case 'update': {
+            return withTable(msg.relationOid, (t) => open!.changes.push({ op: 'insert', table: t, row: msg.newTuple }));
+          case 'update':
             if (!open || open.skip) return;
-            const t = await tableFor(msg.relationOid);
-            if (!t) return;
-            const old = msg.oldTuple ?? (msg.keyTuple ? keyOnly(t, msg.keyTuple) : undefined);
-            open.changes.push({ op: 'update', table: t, row: msg.newTuple, old, oldIsFull: !!msg.oldTuple });
-            return;
-          }
-          case 'delete': {
+            return withTable(msg.relationOid, (t) => {
+              const old = msg.oldTuple ?? (msg.keyTuple ? keyOnly(t, msg.keyTuple) : undefined);
+              open!.changes.push({ op: 'update', table: t, row: msg.newTuple, old, oldIsFull: !!msg.oldTuple });
+            });
+          case 'delete':
             if (!open || open.skip) return;
-            const t = await tableFor(msg.relationOid);
-            if (!t) return;
-            const old = msg.oldTuple ?? keyOnly(t, msg.keyTuple ?? []);
-            open.changes.push({ op: 'delete', table: t, old, oldIsFull: !!msg.oldTuple });
-            return;
-          }
+            return withTable(msg.relationOid, (t) => {
+              const old = msg.oldTuple ?? keyOnly(t, msg.keyTuple ?? []);
+              open!.changes.push({ op: 'delete', table: t, old, oldIsFull: !!msg.oldTuple });
+            });
           case 'truncate': {
             if (!open || open.skip) return;
             const tables: TargetTable[] = [];
-            for (const oid of msg.relationOids) {
-              const t = await tableFor(oid);
-              if (t) tables.push(t);
-            }
-            if (tables.length) open.changes.push({ op: 'truncate', tables });
-            return;
+            const collect = async () => {
+              for (const oid of msg.relationOids) await withTable(oid, (t) => tables.push(t));
+              if (tables.length) open!.changes.push({ op: 'truncate', tables });
+            };
+            return collect();
           }
           case 'commit': {
             const txn = open;
@@ -254,7 +304,12 @@ export class MirrorWorker {
             if (!txn || txn.skip) return;
             batch.push({ finalLsn: txn.finalLsn, endLsn: msg.endLsn, commitTime: txn.commitTime, commitTimeMs: txn.commitTimeMs, changes: txn.changes });
             batchChanges += txn.changes.length;
-            if (batchChanges >= m.max_batch_size) await flush();
+            lastCommitAt = Date.now();
+            if (batchChanges >= m.max_batch_size) {
+              dispatch();
+              return room();
+            }
+            armIdleTimer();
             return;
           }
           default:
@@ -262,62 +317,39 @@ export class MirrorWorker {
         }
       };
 
-      let pendingKeepalive: bigint | null = null;
       /**
-       * The server's keepalive says it has sent everything up to walEnd, and all of it is handled: commit
-       * the batch now rather than waiting for it to fill, and report walEnd (no transaction can still
-       * commit below it), so an idle mirror's slot does not hold WAL and its lag reads zero.
+       * The server has sent everything up to walEnd, and every message before it is handled (the stream
+       * delivers in order). Between transactions: apply the batch now rather than waiting for it to fill,
+       * and report walEnd once it is committed (no transaction can still commit below it), so an idle
+       * mirror's slot does not hold WAL and its lag reads zero.
        */
-      const caughtUp = async (walEnd: bigint) => {
+      const onKeepalive = (walEnd: bigint) => {
+        if (walEnd > serverWalEnd) serverWalEnd = walEnd;
         // After a stop request onMessage ignores what arrives, so "everything before walEnd is handled" no
         // longer holds: acknowledging or recording walEnd would skip those transactions forever.
-        if (stopping) return;
-        await flush();
-        if (walEnd > lastAcked) {
-          await stream!.feedback(walEnd);
-          lastAcked = walEnd;
-        }
-        this.lagMs = 0;
-        this.setStatus('Following');
-        if (Date.now() - lastCaughtUpWrite >= POLL_MS) {
-          lastCaughtUpWrite = Date.now();
-          await W.recordCaughtUp(dst, m.name, bigIntToLsn(lastAcked));
-          this.events.caughtUp?.(m.name, lastAcked);
-        }
-      };
-
-      const resetIdle = () => {
-        if (idleTimer) clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => serial(flush).catch((e) => fail(e)), m.idle_timeout_seconds * 1000);
+        if (stopping || open !== null) return;
+        dispatch();
+        serial(async () => {
+          if (walEnd > lastAcked) {
+            await stream!.feedback(walEnd);
+            lastAcked = walEnd;
+          }
+          this.lagMs = 0;
+          this.setStatus('Following');
+          if (Date.now() - lastCaughtUpWrite >= POLL_MS) {
+            lastCaughtUpWrite = Date.now();
+            await W.recordCaughtUp(dst, m.name, bigIntToLsn(lastAcked));
+            this.events.caughtUp?.(m.name, lastAcked);
+          }
+        }).catch((e) => fail(e));
       };
 
       stream = new ReplicationStream(this.config.peers[m.source], state.slot, state.publication, {
-        onMessage: (msg) =>
-          serial(async () => {
-            resetIdle();
-            await onMessage(msg);
-            // A keepalive that came while messages were still queued: everything sent before it is now handled.
-            if (pendingKeepalive !== null && open === null && stream!.queueEmpty()) {
-              const w = pendingKeepalive;
-              pendingKeepalive = null;
-              await caughtUp(w);
-            }
-          }).catch((e) => {
-            fail(e);
-            // Stop the library from handing us later messages after a failed one.
-            throw e;
-          }),
-        onKeepalive: (walEnd, shouldRespond, idle) => {
-          if (walEnd > serverWalEnd) serverWalEnd = walEnd;
-          // Answer now, not behind a long batch in the chain: the walsender cuts the stream after
-          // wal_sender_timeout without a reply. lastAcked only ever holds committed positions.
-          if (shouldRespond) stream!.feedback(lastAcked).catch((e) => fail(e));
-          void serial(async () => {
-            if (idle && open === null) await caughtUp(walEnd);
-            else if (pendingKeepalive === null || walEnd > pendingKeepalive) pendingKeepalive = walEnd;
-            if (shouldRespond) await stream!.feedback(lastAcked);
-          }).catch((e) => fail(e));
-        },
+        onMessage,
+        onKeepalive,
+        // Answer now, not behind a long batch in the chain: the walsender cuts the stream after
+        // wal_sender_timeout without a reply. lastAcked only ever holds committed positions.
+        onReplyRequested: () => void stream!.feedback(lastAcked).catch((e) => fail(e)),
         onError: (e) => fail(e),
       }, `mirrors run ${m.name}`);
 
@@ -335,9 +367,10 @@ export class MirrorWorker {
         await Promise.race([streaming, failed]);
       } catch (err) {
         if (!(err instanceof SessionEnd)) throw err;
-        // Shutdown: finish the batch in flight (whole transactions only), commit, acknowledge.
+        // Shutdown: finish the batches in hand (whole transactions only), commit, acknowledge.
         if (idleTimer) clearTimeout(idleTimer);
-        await serial(flush);
+        dispatch();
+        await serial(async () => {});
         await stream.feedback(this.lastAppliedEnd);
       } finally {
         if (idleTimer) clearTimeout(idleTimer);

@@ -1,12 +1,18 @@
 /**
  * Applies a batch of whole source transactions to the destination in ONE destination transaction,
- * together with the mirror's new position (DESIGN.md invariant 3). Set-based first; if that breaks a
- * constraint, the batch is rolled back to a savepoint and replayed in exact source order.
+ * together with the mirror's new position (DESIGN.md invariant 3). Set-based first, sent as one
+ * multi-statement query (one round trip per batch: the worker decodes the next batch meanwhile, and every
+ * round trip waits for a gap in that work); if that breaks a constraint, the batch is rolled back and
+ * applied again in exact source order, one prepared statement per change.
  */
 import type pg from 'pg';
-import { recordApplied, type TableCounts } from '../catalog/worker-sql.js';
-import { exactStatements, setBasedStatements, type Statement } from './batch-sql.js';
-import type { SourceTransaction } from './changes.js';
+import type { TableCounts } from '../catalog/worker-sql.js';
+import { bigIntToLsn } from '../db/lsn.js';
+import { quoteText } from '../db/quote.js';
+import { exactStatements, setBasedStatements, textArrayLiteral, type Statement } from './batch-sql.js';
+import type { SourceTransaction, TargetTable } from './changes.js';
+
+type TableCount = TableCounts extends Map<string, infer V> ? V : never;
 
 /**
  * Errors after which exact order may succeed where the coalesced statements failed: constraints that order
@@ -15,6 +21,8 @@ import type { SourceTransaction } from './changes.js';
  * one is deferrable). Exact order never uses ON CONFLICT.
  */
 const ORDER_SENSITIVE = new Set(['23505', '23P01', '21000', '23503', '23514', '23502', '42P10', '55000']);
+/** Raised by mirrors.begin_batch (catalog migration 3). */
+const CATALOG_CHANGED = 'MRCAT';
 
 /** The catalog moved under the worker (a resync or slot replacement started): restart the session. */
 export class CatalogChanged extends Error {}
@@ -37,97 +45,93 @@ export class Sink {
   async applyBatch(txns: SourceTransaction[], lagMs: number): Promise<BatchResult> {
     const changes = txns.flatMap((t) => t.changes);
     const last = txns[txns.length - 1];
-    const counts = countChanges(txns);
-    await this.db.query('BEGIN');
+    const { counts, touched } = countChanges(txns);
+    const result = (exactOrder: boolean): BatchResult => ({ changes: changes.length, transactions: txns.length, counts, exactOrder });
+    // Values are inlined as literals (a multi-statement query takes no parameters), each through quoteText.
+    const begin = `BEGIN;\n${this.beginBatch(touched)}`;
+    const record = `${this.recordBatch(last, lagMs, changes.length, counts)};\nCOMMIT`;
+    const setBased = setBasedStatements(changes);
+    if (setBased) {
+      try {
+        await this.db.query([begin, ...setBased.map((s) => s.text), record].join(';\n'));
+        return result(false);
+      } catch (err) {
+        await this.rollback(err);
+        if (!ORDER_SENSITIVE.has((err as { code?: string }).code ?? '')) throw err;
+      }
+    }
     try {
-      await this.checkCatalog(txns);
-      let exactOrder = false;
-      const setBased = setBasedStatements(changes);
-      if (setBased) {
-        await this.db.query('SAVEPOINT mirrors_batch');
-        try {
-          await this.run(setBased, false);
-          await this.db.query('RELEASE SAVEPOINT mirrors_batch');
-        } catch (err) {
-          if (!ORDER_SENSITIVE.has((err as { code?: string }).code ?? '')) throw err;
-          await this.db.query('ROLLBACK TO SAVEPOINT mirrors_batch');
-          exactOrder = true;
-        }
-      } else exactOrder = true;
-      if (exactOrder) await this.run(exactStatements(changes), true);
-      await recordApplied(this.db, this.mirror, { endLsn: last.endLsn, commitTime: last.commitTime, lagMs, rows: changes.length, counts });
-      await this.db.query('COMMIT');
-      return { changes: changes.length, transactions: txns.length, counts, exactOrder };
+      await this.db.query(begin);
+      await this.run(exactStatements(changes));
+      await this.db.query(record);
+      return result(true);
     } catch (err) {
-      await this.db.query('ROLLBACK').catch(() => {});
+      await this.rollback(err);
       throw err;
     }
   }
 
-  /**
-   * Locks (FOR SHARE) and checks what the batch was decoded against: the mirror still streaming, every
-   * touched table still ready with the same snapshot LSN. `mirrors apply` changes these before it resyncs a
-   * table or replaces the slot, and waits for this lock: a batch either commits before that change, or sees
-   * it and is abandoned unacknowledged, so the session restarts from the catalog.
-   */
-  private async checkCatalog(txns: SourceTransaction[]) {
-    const phase = (await this.db.query(`SELECT phase FROM mirrors.mirrors WHERE name = $1::text FOR SHARE`, [this.mirror])).rows[0]?.phase;
-    if (phase !== 'ready') throw new CatalogChanged(`mirror ${this.mirror} is no longer streaming (phase ${phase ?? 'gone'})`);
-    const touched = new Map<string, { schema: string; name: string; snapshotLsn: string | null }>();
-    for (const t of txns) {
-      for (const c of t.changes) {
-        for (const x of c.op === 'truncate' ? c.tables : [c.table]) touched.set(`${x.schema}\u0000${x.name}`, x);
-      }
-    }
-    if (!touched.size) return;
-    const list = [...touched.values()];
-    const rows = (
-      await this.db.query(
-        `SELECT t.dest_schema, t.dest_table, t.state, t.snapshot_lsn::text AS snapshot_lsn FROM mirrors.tables t
-          WHERE t.mirror = $1::text AND (t.dest_schema, t.dest_table) IN (SELECT s, n FROM unnest($2::text[], $3::text[]) AS u(s, n))
-          FOR SHARE OF t`,
-        [this.mirror, list.map((x) => x.schema), list.map((x) => x.name)],
-      )
-    ).rows;
-    const now = new Map(rows.map((r: any) => [`${r.dest_schema}\u0000${r.dest_table}`, r]));
-    for (const [k, x] of touched) {
-      const r = now.get(k);
-      if (!r || r.state !== 'ready' || r.snapshot_lsn !== x.snapshotLsn) {
-        throw new CatalogChanged(`${x.schema}.${x.name} changed in the catalog (${r ? `state ${r.state}` : 'no longer mirrored'})`);
-      }
-    }
+  /** Ends whatever transaction a failed query left (a warning, not an error, when none is open). */
+  private async rollback(err: unknown) {
+    await this.db.query('ROLLBACK').catch(() => {});
+    if ((err as { code?: string }).code === CATALOG_CHANGED) throw new CatalogChanged((err as Error).message);
   }
 
-  private async run(statements: Statement[], prepare: boolean) {
+  /**
+   * mirrors.begin_batch: locks and checks the catalog rows of the mirror and of every table the batch
+   * touches, with the snapshot LSN each change was decoded against.
+   */
+  private beginBatch(touched: TargetTable[]): string {
+    const lsns = touched.map((x) => x.snapshotLsn);
+    return `SELECT mirrors.begin_batch(${quoteText(this.mirror)}, ${textArrayLiteral(touched.map((x) => x.schema))}, ${textArrayLiteral(touched.map((x) => x.name))}, ${textArrayLiteral(lsns)})`;
+  }
+
+  /** mirrors.record_batch: the new position, lag and per-table counts, in the batch's transaction. */
+  private recordBatch(last: SourceTransaction, lagMs: number, rows: number, counts: TableCounts): string {
+    const c = [...counts.values()];
+    const ints = (f: (x: TableCount) => number) => `'{${c.map(f).join(',')}}'::bigint[]`;
+    return (
+      `SELECT mirrors.record_batch(${quoteText(this.mirror)}, '${bigIntToLsn(last.endLsn)}'::pg_lsn, ${quoteText(last.commitTime)}::timestamptz, ` +
+      `${rows}, ${Math.max(0, Math.round(lagMs))}, ${textArrayLiteral(c.map((x) => x.schema))}, ${textArrayLiteral(c.map((x) => x.name))}, ` +
+      `${ints((x) => x.inserted)}, ${ints((x) => x.updated)}, ${ints((x) => x.deleted)})`
+    );
+  }
+
+  /** Exact order repeats few statement shapes many times: each shape is prepared once per connection. */
+  private async run(statements: Statement[]) {
     for (const s of statements) {
-      if (prepare) {
-        // Exact order repeats few statement shapes many times: prepare each shape once per connection.
-        let name = this.prepared.get(s.text);
-        if (!name) {
-          name = `mirrors_${this.prepared.size}`;
-          this.prepared.set(s.text, name);
-        }
-        await this.db.query({ name, text: s.text, values: s.values });
-      } else {
-        await this.db.query(s.text, s.values);
+      let name = this.prepared.get(s.text);
+      if (!name) {
+        name = `mirrors_${this.prepared.size}`;
+        this.prepared.set(s.text, name);
       }
+      await this.db.query({ name, text: s.text, values: s.values });
     }
   }
 }
 
-function countChanges(txns: SourceTransaction[]): TableCounts {
-  const counts: TableCounts = new Map();
-  const bump = (schema: string, name: string, op: 'inserted' | 'updated' | 'deleted' | 'truncated') => {
-    const k = `${schema}\u0000${name}`;
-    const c = counts.get(k) ?? { schema, name, inserted: 0, updated: 0, deleted: 0, truncated: 0 };
+/** Rows per destination table and operation, and the table objects the batch's changes were decoded against. */
+function countChanges(txns: SourceTransaction[]): { counts: TableCounts; touched: TargetTable[] } {
+  // Per table object first (one map lookup per change, no string keys), then by name for the catalog.
+  const perTable = new Map<TargetTable, TableCount>();
+  const bump = (t: TargetTable, op: 'inserted' | 'updated' | 'deleted' | 'truncated') => {
+    let c = perTable.get(t);
+    if (!c) perTable.set(t, (c = { schema: t.schema, name: t.name, inserted: 0, updated: 0, deleted: 0, truncated: 0 }));
     c[op]++;
-    counts.set(k, c);
   };
   for (const t of txns) {
     for (const c of t.changes) {
-      if (c.op === 'truncate') c.tables.forEach((x) => bump(x.schema, x.name, 'truncated'));
-      else bump(c.table.schema, c.table.name, c.op === 'insert' ? 'inserted' : c.op === 'update' ? 'updated' : 'deleted');
+      if (c.op === 'truncate') c.tables.forEach((x) => bump(x, 'truncated'));
+      else bump(c.table, c.op === 'insert' ? 'inserted' : c.op === 'update' ? 'updated' : 'deleted');
     }
   }
-  return counts;
+  // A table's Relation message may come again mid-batch (a new TargetTable for the same destination).
+  const counts: TableCounts = new Map();
+  for (const c of perTable.values()) {
+    const k = `${c.schema}\u0000${c.name}`;
+    const prev = counts.get(k);
+    if (!prev) counts.set(k, c);
+    else for (const op of ['inserted', 'updated', 'deleted', 'truncated'] as const) prev[op] += c[op];
+  }
+  return { counts, touched: [...perTable.keys()] };
 }

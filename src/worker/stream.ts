@@ -4,6 +4,12 @@
  * Dates and lose microseconds). Acknowledgement is ours alone (DESIGN.md invariant 4): the library's
  * timer is off (timeoutSeconds 0, auto false), and feedback carries only positions applied and committed
  * on the destination.
+ *
+ * Delivery is ours too, for speed and for order. The library's flow control awaits every message through
+ * promises; here a handler runs synchronously for each message, which is what it does almost always, and
+ * only when it returns a promise (it needs the destination, or the apply pipeline is full) does the stream
+ * pause the socket and queue what arrives meanwhile. Keepalives go through the same queue, so a handler
+ * that sees a keepalive has seen every message sent before it.
  */
 import { LogicalReplicationService } from 'pg-logical-replication';
 import type pg from 'pg';
@@ -16,14 +22,22 @@ import { decodePgoutput, type PgoutputMessage } from './decode.js';
 /** Text output settings both ends agree on, so every value round-trips exactly. */
 export const TEXT_IO_OPTIONS = '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c TimeZone=UTC';
 
+/** What the plugin hands the library: a message, or why it could not be decoded (thrown later, in order). */
+type Decoded = PgoutputMessage | { tag: 'undecodable'; error: Error };
+
 class MirrorsPgoutputPlugin {
   readonly options: unknown = {};
   constructor(private publication: string) {}
   get name() {
     return 'pgoutput';
   }
-  parse(buffer: Buffer): PgoutputMessage {
-    return decodePgoutput(buffer);
+  parse(buffer: Buffer): Decoded {
+    // The library calls this inside pg's socket handler, where a throw would escape every listener.
+    try {
+      return decodePgoutput(buffer);
+    } catch (error) {
+      return { tag: 'undecodable', error: error as Error };
+    }
   }
   start(client: pg.Client, slot: string, lastLsn: string) {
     // publication_names is a list of identifiers: quote the name, then the whole list as a literal.
@@ -34,27 +48,88 @@ class MirrorsPgoutputPlugin {
 }
 
 export interface StreamHandlers {
-  onMessage(msg: PgoutputMessage): Promise<void>;
-  /** The server's keepalive; `idle` is true when every message received so far has been handled. */
-  onKeepalive(walEnd: bigint, shouldRespond: boolean, idle: boolean): void;
+  /** Returns a promise only when it must wait; the stream delivers nothing else until it settles. */
+  onMessage(msg: PgoutputMessage): void | Promise<void>;
+  /** The server's keepalive (walEnd: everything up to it is sent), after every message sent before it. */
+  onKeepalive(walEnd: bigint): void | Promise<void>;
+  /**
+   * The server asks for a reply (it cuts the stream after wal_sender_timeout without one): called at once,
+   * not behind queued messages.
+   */
+  onReplyRequested(): void;
   onError(err: Error): void;
 }
+
+type Item = { msg: PgoutputMessage } | { walEnd: bigint };
 
 export class ReplicationStream {
   private service: LogicalReplicationService;
   private ended: Promise<void> | null = null;
+  /** Items received while a handler's promise is pending, in arrival order. */
+  private queue: Item[] = [];
+  private waiting = false;
+  private failed = false;
 
-  constructor(peer: Peer, private slot: string, private publication: string, handlers: StreamHandlers, applicationName: string) {
+  constructor(peer: Peer, private slot: string, private publication: string, private handlers: StreamHandlers, applicationName: string) {
     const cfg = { ...clientConfig(peer, { replication: true, applicationName, options: TEXT_IO_OPTIONS }), replication: 'database' as const };
     this.service = new LogicalReplicationService(cfg, {
       acknowledge: { auto: false, timeoutSeconds: 0 },
-      flowControl: { enabled: true },
+      flowControl: { enabled: false },
     });
-    this.service.on('error', (err: Error) => handlers.onError(err));
-    this.service.on('data', (_lsn: string, msg: PgoutputMessage) => handlers.onMessage(msg));
+    this.service.on('error', (err: Error) => this.fail(err));
+    this.service.on('data', (_lsn: string, msg: Decoded) => {
+      if (msg.tag === 'undecodable') this.fail(msg.error);
+      else this.deliver({ msg });
+    });
     this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
-      handlers.onKeepalive(parseLibraryLsn(lsn), shouldRespond, this.idle());
+      if (shouldRespond) this.handlers.onReplyRequested();
+      this.deliver({ walEnd: parseLibraryLsn(lsn) });
     });
+  }
+
+  private fail(err: Error) {
+    this.failed = true;
+    this.queue = [];
+    this.handlers.onError(err);
+  }
+
+  private deliver(item: Item) {
+    if (this.failed) return;
+    if (this.waiting) {
+      this.queue.push(item);
+      return;
+    }
+    this.handle(item);
+    if (this.waiting) this.socket()?.pause();
+  }
+
+  /** Runs one item's handler; if it returns a promise, holds everything after it until it settles. */
+  private handle(item: Item) {
+    let r: void | Promise<void>;
+    try {
+      r = 'msg' in item ? this.handlers.onMessage(item.msg) : this.handlers.onKeepalive(item.walEnd);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    if (!r) return;
+    this.waiting = true;
+    r.then(
+      () => this.drain(),
+      (err) => this.fail(err as Error),
+    );
+  }
+
+  private drain() {
+    this.waiting = false;
+    while (!this.waiting && !this.failed && this.queue.length > 0) this.handle(this.queue.shift()!);
+    if (!this.waiting && !this.failed) this.socket()?.resume();
+  }
+
+  /** The replication connection's socket; pausing it makes the walsender wait (TCP backpressure). */
+  private socket(): { pause(): void; resume(): void } | undefined {
+    // pg-logical-replication 2.5 pauses this same socket for its own flow control (pinned ~2.5).
+    return (this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
   }
 
   /** Starts streaming from `fromLsn` (the server starts at the slot's confirmed position if that is later). */
@@ -74,20 +149,9 @@ export class ReplicationStream {
     await this.service.acknowledge(bigIntToLsn(lsn - 1n), requestReply);
   }
 
-  /**
-   * Whether every XLogData the library received has reached our handler. pg-logical-replication 2.5
-   * queues messages under flow control; its queue is private, so this reads it (pinned ~2.5 in package.json).
-   */
-  private idle(): boolean {
-    return this.queueEmpty() && !(this.service as unknown as { _processing?: boolean })._processing;
-  }
-
-  /** No received message is waiting for our handler (true inside the handler of the last one). */
-  queueEmpty(): boolean {
-    return ((this.service as unknown as { _messageQueue?: unknown[] })._messageQueue?.length ?? 0) === 0;
-  }
-
   async stop(): Promise<void> {
+    this.failed = true;
+    this.queue = [];
     await this.service.stop().catch(() => {});
     await this.ended?.catch(() => {});
   }

@@ -127,6 +127,19 @@ describe('batch SQL on a real Postgres', () => {
     expect(r.rows.every((x) => x.a === '{1,2}' && x.j === '{"k": "v"}')).toBe(true);
   });
 
+  it('inlined values arrive unchanged even in a session with standard_conforming_strings off', async () => {
+    const vals = ['back\\slash', "it's", '\\\'', 'E\'x\'', '$$', '"q"', null];
+    await db.query('SET standard_conforming_strings = off');
+    try {
+      const t = table('nonconforming', [['id', 'integer'], ['v', 'text']], [0]);
+      const r = await viaSink(`CREATE TABLE NAME (id int PRIMARY KEY, v text)`, t, (t) => txns(vals.map((v, i) => ins(t, [String(i), v]))), 'SELECT v FROM NAME ORDER BY id');
+      expect(r.exactOrder).toBe(false);
+      expect(r.rows.map((x) => x.v)).toEqual(vals);
+    } finally {
+      await db.query('SET standard_conforming_strings = on');
+    }
+  });
+
   it('a truncate between changes of one table is a barrier', async () => {
     const cols: [string, string][] = [['id', 'integer'], ['v', 'text']];
     const ddl = `CREATE TABLE NAME (id int PRIMARY KEY, v text); INSERT INTO NAME VALUES (1, 'old'), (5, 'old')`;

@@ -4,7 +4,7 @@
  * against a real Postgres in test/e2e/batch-sql-live.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { exactStatements, setBasedStatements, type Statement } from '../../src/worker/batch-sql.js';
+import { arrayLiteral, exactStatements, setBasedStatements, textArrayLiteral, type Statement } from '../../src/worker/batch-sql.js';
 import type { Change, TargetTable } from '../../src/worker/changes.js';
 import type { TupleValue } from '../../src/worker/decode.js';
 
@@ -23,11 +23,35 @@ const keyOf = (t: TargetTable, row: TupleValue[]) => row.map((v, i) => (t.key.in
 
 const kinds = (s: Statement[]) => s.map((x) => x.text.split(' ')[0]);
 
+/** A set-based statement's inline text[] values read back: SQL literal first, then the array's elements. */
+function arrays(s: Statement): (string | null)[][] {
+  expect(s.values).toEqual([]);
+  return [...s.text.matchAll(/(E?)'((?:[^']|'')*)'::text\[\]/g)].map(([, e, body]) => {
+    let lit = body.replace(/''/g, "'");
+    if (e) lit = lit.replace(/\\\\/g, '\\');
+    const out: (string | null)[] = [];
+    for (const m of lit.slice(1, -1).matchAll(/"((?:[^"\\]|\\.)*)"|NULL/g)) out.push(m[1] === undefined ? null : m[1].replace(/\\(.)/g, '$1'));
+    return out;
+  });
+}
+
+describe('arrayLiteral', () => {
+  it('quotes every element, escapes quotes and backslashes, and writes NULL for null and unsent values', () => {
+    const rows: TupleValue[][] = [['a'], [''], ['NULL'], ['x,"y"'], ['back\\slash'], [null], [undefined], ['{}']];
+    expect(arrayLiteral(rows, 0)).toBe('{"a","","NULL","x,\\"y\\"","back\\\\slash",NULL,NULL,"{}"}');
+  });
+
+  it('inlines a text[] as a literal that survives quotes and backslashes whatever standard_conforming_strings says', () => {
+    expect(textArrayLiteral(["it's", null])).toBe(`'{"it''s",NULL}'::text[]`);
+    expect(textArrayLiteral(['a\\b'])).toBe(`E'{"a\\\\\\\\b"}'::text[]`);
+  });
+});
+
 describe('setBasedStatements', () => {
   it('merges an update with unchanged TOAST into the row inserted earlier in the batch', () => {
     const s = setBasedStatements([ins(T, ['1', 'a', 'big']), upd(T, ['1', 'b', U])])!;
     expect(kinds(s)).toEqual(['INSERT']);
-    expect(s[0].values).toEqual([['1'], ['b'], ['big']]);
+    expect(arrays(s[0])).toEqual([['1'], ['b'], ['big']]);
   });
 
   it('turns delete + reinsert of one key into a single upsert (no delete of the new row)', () => {
@@ -39,8 +63,8 @@ describe('setBasedStatements', () => {
   it('moves a fully sent row on a key change: delete of the old key, upsert of the new one', () => {
     const s = setBasedStatements([upd(T, ['2', 'x', 'y'], keyOf(T, ['1', U, U]))])!;
     expect(kinds(s)).toEqual(['DELETE', 'INSERT']);
-    expect(s[0].values).toEqual([['1']]);
-    expect(s[1].values).toEqual([['2'], ['x'], ['y']]);
+    expect(arrays(s[0])).toEqual([['1']]);
+    expect(arrays(s[1])).toEqual([['2'], ['x'], ['y']]);
   });
 
   it('refuses a key change whose unchanged TOAST value is only on the destination', () => {
@@ -65,13 +89,13 @@ describe('setBasedStatements', () => {
     expect(kinds(s)).toEqual(['UPDATE']);
     expect(s[0].text).toContain('SET "v" = mirrors_u."v"::text');
     expect(s[0].text).not.toContain('"doc" =');
-    expect(s[0].values).toEqual([['1'], ['b']]);
+    expect(arrays(s[0])).toEqual([['1'], ['b']]);
   });
 
   it('treats a truncate as a barrier: statements before it, the TRUNCATE, statements after it', () => {
     const s = setBasedStatements([ins(T, ['1', 'a', 'b']), { op: 'truncate', tables: [T] }, ins(T, ['1', 'c', 'd'])])!;
     expect(kinds(s)).toEqual(['INSERT', 'TRUNCATE', 'INSERT']);
-    expect(s[2].values).toEqual([['1'], ['c'], ['d']]);
+    expect(arrays(s[2])).toEqual([['1'], ['c'], ['d']]);
   });
 
   it('uses exact order for a table without a key (REPLICA IDENTITY FULL or NOTHING)', () => {
@@ -94,8 +118,8 @@ describe('setBasedStatements', () => {
   it('coalesces a row moved away and back into one upsert plus a delete of the temporary key', () => {
     const s = setBasedStatements([upd(T, ['2', 'a', 'b'], keyOf(T, ['1', U, U])), upd(T, ['1', 'a', 'b'], keyOf(T, ['2', U, U]))])!;
     expect(kinds(s)).toEqual(['DELETE', 'INSERT']);
-    expect(s[0].values).toEqual([['2']]);
-    expect(s[1].values).toEqual([['1'], ['a'], ['b']]);
+    expect(arrays(s[0])).toEqual([['2']]);
+    expect(arrays(s[1])).toEqual([['1'], ['a'], ['b']]);
   });
 });
 
