@@ -5,12 +5,20 @@
  * dropped here because rules.ts explains it better; likewise uniqueItems, whose ajv error names one pair.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvClass, ErrorObject, Options, ValidateFunction } from 'ajv';
 import type { Finding } from './problems.js';
 import { didYouMean } from './suggest.js';
 import { DURATION_HINT } from './duration.js';
 
 type Segment = string | number;
+
+const require = createRequire(import.meta.url);
+/** Written by `npm run build` (src/scripts/compile-schema.ts) next to the built schema.js. */
+export const PRECOMPILED_VALIDATOR = './schema-validator.cjs';
+
+// strictRequired is off because the if/then/else subschemas name properties declared by their parent.
+const AJV_OPTIONS: Options = { allErrors: true, verbose: true, strict: true, strictRequired: false, logger: false };
 
 let validator: ValidateFunction | undefined;
 
@@ -20,11 +28,29 @@ export function loadSchema(): Record<string, unknown> {
   return JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
 }
 
+/** ajv's validating function compiled now (about 100 ms with loading ajv: every command validates). */
+export function compileValidator(): ValidateFunction {
+  const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
+  return new Ajv(AJV_OPTIONS).compile(loadSchema());
+}
+
+/** The same function as CommonJS source (ajv standalone), for the build to write next to this module. */
+export function validatorSource(): string {
+  const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
+  const standalone = require('ajv/dist/standalone').default as (ajv: AjvClass, fn: ValidateFunction) => string;
+  const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true } });
+  return standalone(ajv, ajv.compile(loadSchema()));
+}
+
 function getValidator(): ValidateFunction {
   if (!validator) {
-    // strictRequired is off because the if/then/else subschemas name properties declared by their parent.
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false, logger: false });
-    validator = ajv.compile(loadSchema());
+    let precompiled: ValidateFunction | undefined;
+    try {
+      precompiled = require(PRECOMPILED_VALIDATOR) as ValidateFunction;
+    } catch {
+      // Running from src/ (tests): compile.
+    }
+    validator = precompiled ?? compileValidator();
   }
   return validator;
 }
