@@ -91,7 +91,11 @@ mirrors:
     const r = spawnSync(process.execPath, [CLI, 'apply', '--auto-approve', '--format', 'json'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
     times.mirrors.push(performance.now() - t0);
     if (r.status !== 0) throw new Error(`mirrors apply failed: ${r.stderr}`);
-    const snapEvent = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'action_done' && e.action.kind === 'snapshot');
+    const events = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const snapEvent = events.find((e) => e.type === 'action_done' && e.action.kind === 'snapshot');
+    // Where the rest of the command's time goes: every action's own time.
+    const actions = events.filter((e) => e.type === 'action_done').map((e) => `${e.action.kind} ${Math.round(e.ms)} ms`);
+    console.log(`run ${run}: mirrors apply actions: ${actions.join(', ')}`);
     times.snapshotAction.push(snapEvent.ms);
     await src.query(`SELECT pg_drop_replication_slot('mirrors_bench${run}')`);
     rmSync(dir, { recursive: true, force: true });

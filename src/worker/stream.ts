@@ -19,8 +19,13 @@ import { bigIntToLsn } from '../db/lsn.js';
 import { quoteIdent, quoteLiteral } from '../db/quote.js';
 import { decodePgoutput, type PgoutputMessage } from './decode.js';
 
-/** Text output settings both ends agree on, so every value round-trips exactly. */
-export const TEXT_IO_OPTIONS = '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c TimeZone=UTC';
+/**
+ * Text I/O settings both ends agree on, whatever the servers', databases' or roles' defaults, so every value
+ * round-trips exactly: the walsender prints values with them, the destination session parses with them (the
+ * snapshot copy uses the same list).
+ */
+export const TEXT_IO_OPTIONS =
+  '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c TimeZone=UTC -c lc_monetary=C -c xmloption=content';
 
 /** What the plugin hands the library: a message, or why it could not be decoded (thrown later, in order). */
 type Decoded = PgoutputMessage | { tag: 'undecodable'; error: Error };

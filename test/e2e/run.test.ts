@@ -19,11 +19,12 @@ afterAll(async () => {
 });
 
 let n = 0;
-async function mirrorSetup(name: string, sourceSql: string, tablesYaml: string, extra = '') {
+async function mirrorSetup(name: string, sourceSql: string, tablesYaml: string, extra = '', destinationSql = '') {
   const db = `r${++n}`;
   await clusters.src.createDatabase(db);
   await clusters.dst.createDatabase(db);
   await clusters.src.query(sourceSql, [], db);
+  if (destinationSql) await clusters.dst.query(destinationSql, [], db);
   const p = tempProject(
     `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:\n  ${name}:\n    source: prod\n    destination: staging\n    idle_timeout_seconds: 1\n${extra}    tables:\n${tablesYaml}`,
   );
@@ -117,6 +118,63 @@ describe('mirrors run', () => {
     await m.expectSame('SELECT * FROM a');
     await m.expectSame('SELECT * FROM b');
     expect(await w.stop()).toBe(0);
+  });
+
+  it('round-trips every built-in type exactly, whatever DateStyle, IntervalStyle, TimeZone and output settings each database defaults to', async () => {
+    // Each side's database has its own odd defaults: neither the copy nor the stream may depend on them.
+    const oddDefaults = (settings: Record<string, string>) =>
+      `DO $$ BEGIN ${Object.entries(settings).map(([k, v]) => `EXECUTE format('ALTER DATABASE %I SET ${k} = %L', current_database(), '${v}');`).join(' ')} END $$;`;
+    const columns = `i2 smallint, i8 bigint, num numeric, r4 real, f8 float8, mon money, vc varchar(5), ch char(5), by bytea, bo boolean,
+      d date, t time, ttz timetz, ts timestamp, tstz timestamptz, iv interval, u uuid, ip inet, cidr cidr, mac macaddr, mac8 macaddr8,
+      pt point, ln line, ls lseg, bx box, pa path, pg polygon, ci circle, js json, jb jsonb, x xml, tv tsvector, tq tsquery,
+      rg int4range, tr tstzrange, mr int4multirange, bt bit(3), vb varbit, o oid, lsn pg_lsn, ta text[], ma int[], e mood`;
+    const values = [
+      `(1, 1, 1, 0.1, 0.1, 0.1, 1234.56, 'abc', 'ab', '\\x00ff5c27', true, '2024-02-29', '23:59:59.999999', '12:00:00.5+05:30',
+        '2000-02-29 12:34:56.789012', '1999-12-31 23:59:59.999999+14', '1 year 2 mons -3 days 04:05:06.789', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+        '::ffff:1.2.3.4/96', '10.0.0.0/8', '08:00:2b:01:02:03', '08:00:2b:01:02:03:04:05', '(1.5,-2)', '{1,2,3}', '[(0,0),(1,1)]', '(2,2),(0,0)',
+        '((0,0),(1,1),(2,0))', '((0,0),(1,1),(1,0))', '<(1,1),2>', '{"b": 1,   "a": [1, 2]}', '{"b": 1, "a": [1, 2.50]}', '<a x="1">t &amp; u</a>',
+        'a:1 b:2', 'a & !b', '[1,10)', '[2026-01-01 00:00:00.000001+00,infinity)', '{[1,3),[5,7)}', '101', '1', 4294967295, 'FFFFFFFF/FFFFFFFF',
+        '{"a,b","c\\"d",NULL,"NULL",""}', '{{1,2},{3,4}}', 'meh')`,
+      `(2, -32768, 9223372036854775807, 'NaN', 'Infinity', '4.9e-324', -92233720368547758.08, '', '', '', false, 'infinity', '00:00', '00:00-15:59',
+        '-infinity', '0044-03-15 12:00:00+00 BC', '-178000000 years', '00000000-0000-0000-0000-000000000000', '0.0.0.0', '::/0', 'ff:ff:ff:ff:ff:ff',
+        'ff:ff:ff:ff:ff:ff:ff:ff', '(1e-300,-1e300)', '{0,-1,0}', '[(0,0),(0,0)]', '(0,0),(0,0)', '[(0,0),(1,1)]', '((0,0))', '<(0,0),0>', '[]', '{}',
+        '', '', '', 'empty', 'empty', '{}', '000', '', 0, '0/0', '{}', '{}', 'ok')`,
+      `(3, NULL, NULL, NULL, '-Infinity', '-0', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+    ];
+    const m = await mirrorSetup(
+      'types',
+      `CREATE TYPE mood AS ENUM ('ok', 'meh');
+       CREATE TABLE every_type (id int PRIMARY KEY, ${columns});
+       INSERT INTO every_type VALUES ${values.join(', ')};
+       ${oddDefaults({ DateStyle: 'SQL, DMY', IntervalStyle: 'sql_standard', TimeZone: 'America/St_Johns', extra_float_digits: '-3', bytea_output: 'escape', xmloption: 'document' })}`,
+      `      - source_table: every_type\n`,
+      '',
+      oddDefaults({ DateStyle: 'German', IntervalStyle: 'iso_8601', TimeZone: 'Asia/Kathmandu', extra_float_digits: '0', bytea_output: 'escape', xmloption: 'document' }),
+    );
+    // The comparison itself reads both sides with the same explicit settings.
+    const canonical = async (cluster: typeof clusters.src) => {
+      const c = new pg.Client({ connectionString: cluster.url(m.db), options: '-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex' });
+      await c.connect();
+      try {
+        return (await c.query(`SELECT id, x::text AS t FROM every_type x ORDER BY id`)).rows;
+      } finally {
+        await c.end();
+      }
+    };
+    const same = async () => expect(await canonical(clusters.dst)).toEqual(await canonical(clusters.src));
+    await same(); // the snapshot copy
+
+    const w = await m.start();
+    await w.waitForLog(/streaming from/);
+    await m.src(`INSERT INTO every_type SELECT id + 10, ${columns.split(',').map((c) => c.trim().split(' ')[0]).join(', ')} FROM every_type WHERE id <= 3`);
+    await m.src(`UPDATE every_type SET id = id + 100, vc = 'upd' WHERE id = 1`); // a key change (the old row goes)
+    await m.src(`UPDATE every_type SET ts = ts, tstz = '2026-11-22 10:00:00.000001+00' WHERE id IN (2, 12)`); // set-based update
+    await m.src(`DELETE FROM every_type WHERE id = 3`);
+    await m.caughtUp();
+    await same(); // the stream
+    expect((await canonical(clusters.dst)).length).toBe(5);
+    await w.stop();
   });
 
   it('rejects writes on the destination with MIRROR_READ_ONLY, and waits for an LSN (read-your-writes)', async () => {
