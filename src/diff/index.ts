@@ -194,6 +194,9 @@ class Differ {
     let slotActionId: string | null = null;
     if (!slot) fullResync = 'missing';
     else if (slot.walStatus === 'lost') fullResync = 'lost';
+    if (fullResync && m.resync_strategy === 'swap') {
+      this.diagnostics.push(diag('MR135', A.snapshotAddress(m.name), `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`, 'set resync_strategy: truncate for this mirror to copy them again now (readers see each table empty while it is copied); nothing is changed until then'));
+    }
     if (fullResync === 'lost') {
       this.diagnostics.push(diag('MR130', A.slotAddress(m.name), `slot ${slotName} on peer ${src.peer} lost WAL the mirror had not applied; the mirror needs a full resync`, 'the plan replaces the slot and copies every table again; raise max_slot_wal_keep_size to avoid this'));
       const a = this.add('slot', 'replace', A.slotAddress(m.name), src.peer, 'the slot lost required WAL (wal_status = lost): drop it, create a new one, copy every table again', {

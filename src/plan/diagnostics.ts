@@ -29,6 +29,7 @@ export const DIAGNOSTICS = {
   MR131: { severity: 'error', title: 'publication exists but is not owned by this mirror' },
   MR132: { severity: 'error', title: 'replication slot exists but is not owned by this mirror' },
   MR134: { severity: 'warning', title: 'slot is in use by a running worker' },
+  MR135: { severity: 'error', title: 'resync_strategy swap is not implemented' },
   MR140: { severity: 'error', title: 'two mirrors write the same destination table' },
   MR141: { severity: 'warning', title: 'wildcard matches no table' },
   MR142: { severity: 'error', title: "removed mirror's source peer is no longer declared" },
