@@ -35,6 +35,12 @@ const POLL_MS = 1_000;
  * the next batch meanwhile (decoding and applying overlap), and memory stays at about three batches.
  */
 const MAX_BATCHES_IN_FLIGHT = 2;
+/**
+ * The lease is this session's advisory lock: if the worker's host vanishes without closing the connection
+ * (a network partition, a frozen VM), the server must notice within seconds, end the session and free the
+ * lease for a standby, not after the kernel's two-hour keepalive default. About 10 + 3 x 5 s here.
+ */
+const LEASE_KEEPALIVES = '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3';
 
 interface RelationEntry {
   target: TargetTable | null;
@@ -97,7 +103,7 @@ export class MirrorWorker {
     const m = this.mirror;
     const dst = await connectPeer(this.config.peers[m.destination], {
       applicationName: `mirrors run ${m.name}`,
-      options: `${TEXT_IO_OPTIONS} -c session_replication_role=replica`,
+      options: `${TEXT_IO_OPTIONS} -c session_replication_role=replica ${LEASE_KEEPALIVES}`,
     }).catch((e) => Promise.reject(Object.assign(e, { peer: 'destination' })));
     let stream: ReplicationStream | null = null;
     const timers: NodeJS.Timeout[] = [];
