@@ -38,7 +38,7 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
       log('info', `mirror ${mirror}: ${status}`, { mirror, status });
     },
     batch: (mirror, r) => {
-      metrics.batchApplied(mirror, r.changes, r.transactions, r.seconds);
+      metrics.batchApplied(mirror, r.changes, r.transactions, r.seconds, r.missingRows);
       metrics.setLag(mirror, r.lagMs, r.lagBytes);
       metrics.setLastApplied(mirror, r.lsn, r.commitTimeMs);
       for (const c of r.counts.values()) {

@@ -28,6 +28,7 @@ export class WorkerMetrics {
   private readonly transactions: Counter<'mirror'>;
   private readonly applySeconds: Histogram<'mirror'>;
   private readonly reconnects: Counter<'mirror' | 'peer'>;
+  private readonly missingRows: Counter<'mirror'>;
   private readonly lastLsn: Gauge<'mirror'>;
   private readonly lastCommit: Gauge<'mirror'>;
 
@@ -44,6 +45,7 @@ export class WorkerMetrics {
     this.transactions = new Counter({ name: 'mirrors_transactions_applied_total', help: 'Source transactions applied', labelNames: ['mirror'], registers });
     this.applySeconds = new Histogram({ name: 'mirrors_apply_duration_seconds', help: 'Time to apply and commit one batch', labelNames: ['mirror'], buckets: APPLY_DURATION_BUCKETS, registers });
     this.reconnects = new Counter({ name: 'mirrors_reconnects_total', help: 'Reconnections after a lost connection, by peer', labelNames: ['mirror', 'peer'], registers });
+    this.missingRows = new Counter({ name: 'mirrors_missing_rows_total', help: 'Updates and deletes that found no row on the destination (it differs from the source)', labelNames: ['mirror'], registers });
     this.lastLsn = new Gauge({ name: 'mirrors_last_applied_lsn', help: 'Last applied source LSN as a number (precise to 2^53 only: for graphs and rates, not for positions)', labelNames: ['mirror'], registers });
     this.lastCommit = new Gauge({ name: 'mirrors_last_commit_timestamp_seconds', help: 'Source commit time of the last applied transaction (Unix seconds)', labelNames: ['mirror'], registers });
   }
@@ -63,8 +65,9 @@ export class WorkerMetrics {
     if (n > 0) this.rows.inc({ mirror, table, op }, n);
   }
 
-  batchApplied(mirror: string, changes: number, transactions: number, seconds: number): void {
+  batchApplied(mirror: string, changes: number, transactions: number, seconds: number, missingRows = 0): void {
     this.batches.inc({ mirror });
+    this.missingRows.inc({ mirror }, missingRows);
     if (changes > 0) this.changes.inc({ mirror }, changes);
     if (transactions > 0) this.transactions.inc({ mirror }, transactions);
     this.applySeconds.observe({ mirror }, Math.max(0, seconds));

@@ -21,7 +21,7 @@ export type WorkerStatus = 'Starting' | 'Standby' | 'Bootstrapping' | 'Following
 export interface WorkerEvents {
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
   status?(mirror: string, status: WorkerStatus): void;
-  batch?(mirror: string, r: { changes: number; transactions: number; seconds: number; lagMs: number; lagBytes: bigint; lsn: bigint; commitTimeMs: number; counts: W.TableCounts; exactOrder: boolean }): void;
+  batch?(mirror: string, r: { changes: number; transactions: number; seconds: number; lagMs: number; lagBytes: bigint; lsn: bigint; commitTimeMs: number; counts: W.TableCounts; exactOrder: boolean; missingRows: number }): void;
   caughtUp?(mirror: string, lsn: bigint): void;
   reconnect?(mirror: string, peer: 'source' | 'destination'): void;
 }
@@ -161,7 +161,12 @@ export class MirrorWorker {
         await stream!.feedback(this.lastAppliedEnd);
         lastAcked = this.lastAppliedEnd;
         const lagBytes = serverWalEnd > this.lastAppliedEnd ? serverWalEnd - this.lastAppliedEnd : 0n;
-        this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lagBytes, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder });
+        if (r.missingRows > 0) {
+          // Postgres's own apply worker logs the same ("did not find row to be updated"): the destination
+          // differs from the source; a resync of the table (`mirrors apply` after removing and re-adding it) repairs it.
+          this.events.log('warn', `mirror ${m.name}: ${r.missingRows} UPDATE or DELETE applied in exact order found no row on the destination: it differs from the source`, { mirror: m.name, missingRows: r.missingRows });
+        }
+        this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lagBytes, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder, missingRows: r.missingRows });
       };
 
       /**

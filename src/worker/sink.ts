@@ -32,6 +32,12 @@ export interface BatchResult {
   transactions: number;
   counts: TableCounts;
   exactOrder: boolean;
+  /**
+   * Exact order only: UPDATEs and DELETEs that found no row on the destination (it differs from the source,
+   * e.g. someone wrote to it before the guard). Set-based upserts write such rows back; deletes of them are
+   * no-ops either way.
+   */
+  missingRows: number;
 }
 
 export class Sink {
@@ -46,7 +52,7 @@ export class Sink {
     const changes = txns.flatMap((t) => t.changes);
     const last = txns[txns.length - 1];
     const { counts, touched } = countChanges(txns);
-    const result = (exactOrder: boolean): BatchResult => ({ changes: changes.length, transactions: txns.length, counts, exactOrder });
+    const result = (exactOrder: boolean, missingRows = 0): BatchResult => ({ changes: changes.length, transactions: txns.length, counts, exactOrder, missingRows });
     // Values are inlined as literals (a multi-statement query takes no parameters), each through quoteText.
     const begin = `BEGIN;\n${this.beginBatch(touched)}`;
     const record = `${this.recordBatch(last, lagMs, changes.length, counts)};\nCOMMIT`;
@@ -62,9 +68,9 @@ export class Sink {
     }
     try {
       await this.db.query(begin);
-      await this.run(exactStatements(changes));
+      const missing = await this.run(exactStatements(changes));
       await this.db.query(record);
-      return result(true);
+      return result(true, missing);
     } catch (err) {
       await this.rollback(err);
       throw err;
@@ -97,16 +103,22 @@ export class Sink {
     );
   }
 
-  /** Exact order repeats few statement shapes many times: each shape is prepared once per connection. */
-  private async run(statements: Statement[]) {
+  /**
+   * Exact order repeats few statement shapes many times: each shape is prepared once per connection.
+   * Returns how many UPDATEs and DELETEs matched no row.
+   */
+  private async run(statements: Statement[]): Promise<number> {
+    let missing = 0;
     for (const s of statements) {
       let name = this.prepared.get(s.text);
       if (!name) {
         name = `mirrors_${this.prepared.size}`;
         this.prepared.set(s.text, name);
       }
-      await this.db.query({ name, text: s.text, values: s.values });
+      const r = await this.db.query({ name, text: s.text, values: s.values });
+      if (r.rowCount === 0 && (r.command === 'UPDATE' || r.command === 'DELETE')) missing++;
     }
+    return missing;
   }
 }
 

@@ -61,7 +61,7 @@ async function viaSink(ddl: string, t: TargetTable, batch: (t: TargetTable) => S
     [t.name],
   );
   const r = await sink.applyBatch(batch(t), 0);
-  return { rows: (await db.query(select.replaceAll('NAME', t.name))).rows, exactOrder: r.exactOrder };
+  return { rows: (await db.query(select.replaceAll('NAME', t.name))).rows, exactOrder: r.exactOrder, missingRows: r.missingRows };
 }
 async function viaExact(ddl: string, t: TargetTable, batch: (t: TargetTable) => SourceTransaction[], select: string) {
   await db.query(ddl.replaceAll('NAME', t.name));
@@ -138,6 +138,16 @@ describe('batch SQL on a real Postgres', () => {
     } finally {
       await db.query('SET standard_conforming_strings = on');
     }
+  });
+
+  it('counts exact-order updates and deletes that find no row (the destination differs from the source)', async () => {
+    const cols: [string, string][] = [['a', 'integer'], ['v', 'text']];
+    const ddl = `CREATE TABLE NAME (a int, v text); INSERT INTO NAME VALUES (1, 'x')`;
+    const batch = (t: TargetTable) => txns([upd(t, ['1', 'y'], ['1', 'x'], true), upd(t, ['2', 'y'], ['2', 'gone'], true), del(t, ['3', 'gone'], true)]);
+    const r = await viaSink(ddl, table('missing_rows', cols, []), batch, 'SELECT * FROM NAME');
+    expect(r.rows).toEqual([{ a: 1, v: 'y' }]);
+    expect(r.exactOrder).toBe(true);
+    expect(r.missingRows).toBe(2);
   });
 
   it('a truncate between changes of one table is a barrier', async () => {

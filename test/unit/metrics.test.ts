@@ -32,7 +32,7 @@ describe('WorkerMetrics over /metrics', () => {
     m.rowsApplied('m', 'public.users', 'delete', 1);
     m.rowsApplied('m', 'public.users', 'update', 0);
     m.batchApplied('m', 6, 2, 0.004);
-    m.batchApplied('m', 1, 1, 3);
+    m.batchApplied('m', 1, 1, 3, 2);
     m.reconnect('m', 'source');
     m.reconnect('m', 'source');
     m.reconnect('m', 'destination');
@@ -63,6 +63,7 @@ describe('WorkerMetrics over /metrics', () => {
     expect(series(text, 'mirrors_apply_duration_seconds_bucket{le="10",mirror="m"}')).toBe(2);
     expect(series(text, 'mirrors_apply_duration_seconds_sum{mirror="m"}')).toBeCloseTo(3.004);
     expect(series(text, 'mirrors_reconnects_total{mirror="m",peer="source"}')).toBe(2);
+    expect(series(text, 'mirrors_missing_rows_total{mirror="m"}')).toBe(2);
     expect(series(text, 'mirrors_reconnects_total{mirror="m",peer="destination"}')).toBe(1);
     expect(series(text, 'mirrors_last_applied_lsn{mirror="m"}')).toBe(0x16b374d848);
     expect(series(text, 'mirrors_last_commit_timestamp_seconds{mirror="m"}')).toBe(1_767_225_600.5);
