@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'APPLY_FAILED'
   | 'APPLY_NOT_APPROVED'
   | 'LOCK_TIMEOUT'
+  | 'INTERRUPTED'
+  | 'IRREVERSIBLE_NOT_ALLOWED'
   | 'USAGE'
   | 'INTERNAL';
 

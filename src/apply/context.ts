@@ -23,6 +23,8 @@ export class ApplyContext {
     readonly plan: Plan,
     readonly report: Reporter,
     readonly command: string,
+    /** Aborted: long actions (the snapshot) stop and roll back what is in flight. */
+    readonly signal?: AbortSignal,
   ) {}
 
   peer(name: string): Peer {
@@ -41,21 +43,25 @@ export class ApplyContext {
     return c;
   }
 
-  /** The destination peer holding a mirror's catalog rows. */
+  private planned(mirror: string) {
+    const m = this.plan.mirrors.find((x) => x.name === mirror);
+    if (!m) throw new Error(`internal: mirror ${mirror} is not covered by the plan`);
+    return m;
+  }
+
+  /** The destination peer holding a mirror's catalog rows, as the plan says. */
   destinationOf(mirror: string): string {
-    const m = this.config.mirrors[mirror];
-    if (m) return m.destination;
-    const a = this.plan.actions.find((x) => x.mirror === mirror && x.kind === 'mirror');
-    if (a) return a.peer;
-    throw new MirrorsError('APPLY_FAILED', `cannot tell the destination of mirror ${mirror}`);
+    return this.planned(mirror).destination;
   }
 
   sourceOf(mirror: string): string {
-    const m = this.config.mirrors[mirror];
-    if (m) return m.source;
-    const a = this.plan.actions.find((x) => x.mirror === mirror && (x.kind === 'slot' || x.kind === 'publication'));
-    if (a) return a.peer;
-    throw new MirrorsError('APPLY_FAILED', `cannot tell the source of mirror ${mirror}`);
+    return this.planned(mirror).source;
+  }
+
+  /** The mirror of an action that belongs to one (the schema guarantees it for mirror-scoped kinds). */
+  mirrorOf(action: Action): string {
+    if (!action.mirror) throw new Error(`internal: action ${action.id} names no mirror`);
+    return action.mirror;
   }
 
   async journal(action: Action, outcome: 'done' | 'failed', error?: Record<string, unknown>) {

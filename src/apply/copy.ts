@@ -292,13 +292,13 @@ async function planTable(src: pg.Client, spec: TableSpec, rowsPerPartition: numb
     return { parts, bytesTotal, types };
   }
   const r = rows[0];
-  const specRows = Number(spec.estimatedRows);
+  const specRows = Number(spec.estimated_rows);
   // An estimate taken while the table was empty (relpages 0) says nothing about what was loaded since.
   const estimate = specRows >= 0 && (r.relpages > 0 || Number(r.pages) === 0) ? specRows : rowsFromPages(r);
   const wanted = partsWanted(estimate, rowsPerPartition);
   const relation: Relation = { schema: r.schema, name: r.name, relkind: r.relkind };
   if (wanted === 1) return { parts: [{ relation, where: null }], bytesTotal, types };
-  if (spec.partitionKey !== null) return { parts: await keyParts(src, spec, relation, wanted), bytesTotal, types };
+  if (spec.partition_key !== null) return { parts: await keyParts(src, spec, relation, wanted), bytesTotal, types };
   return { parts: ctidParts(r, wanted), bytesTotal, types };
 }
 
@@ -327,7 +327,7 @@ function ranges<T>(bounds: T[]): [T | null, T | null][] {
 }
 
 async function keyParts(src: pg.Client, spec: TableSpec, relation: Relation, wanted: number): Promise<Part[]> {
-  const keyName = spec.partitionKey!;
+  const keyName = spec.partition_key!;
   const column = spec.columns.find((c) => c.name === keyName);
   if (!column) {
     throw new MirrorsError('APPLY_FAILED', `partition_key ${quoteIdent(keyName)} is not a copied column of ${quoteQualified(spec.source.schema, spec.source.name)}`, {
@@ -363,7 +363,7 @@ async function keyParts(src: pg.Client, spec: TableSpec, relation: Relation, wan
     );
   }
   // Ranges never match NULL: a nullable key gets a part of its own.
-  if (!column.notNull) conditions.push(`${key} IS NULL`);
+  if (!column.not_null) conditions.push(`${key} IS NULL`);
   return conditions.map((where) => ({ relation, where }));
 }
 

@@ -6,25 +6,19 @@
  */
 import { displayQualified } from '../config/names.js';
 import * as C from '../catalog/sql.js';
-import type { Action, TableSpec } from '../plan/types.js';
+import type { SnapshotCreate } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
 import { copyTables } from './copy.js';
 import { createSlotWithSnapshot, type ExportedSnapshot } from './slot.js';
 
-export interface SnapshotDetails {
-  kind: 'initial' | 'full' | 'tables';
-  copy: boolean;
-  tables: TableSpec[];
-}
-
 const PROGRESS_WRITE_MS = 1000;
 
-export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetails): Promise<void> {
-  const mirror = a.mirror!;
+export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise<void> {
+  const d = a.details;
+  const mirror = ctx.mirrorOf(a);
   const sourcePeer = ctx.sourceOf(mirror);
   const destPeer = ctx.destinationOf(mirror);
   const dst = await ctx.db(destPeer);
-  const m = ctx.config.mirrors[mirror];
 
   let snap = d.kind === 'tables' ? undefined : ctx.exported.get(mirror);
   let ownSnap: ExportedSnapshot | undefined;
@@ -42,7 +36,7 @@ export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetai
       for (const t of d.tables) await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap.consistentLsn, rows: 0, bytes: 0 });
       return;
     }
-    const bytesTotal = d.tables.reduce((n, t) => n + Number(t.sizeBytes), 0);
+    const bytesTotal = d.tables.reduce((n, t) => n + Number(t.size_bytes), 0);
     const perTable = new Map<string, number>();
     let lastWrite = 0;
     // Every catalog write goes through dst, one at a time: progress writes fire from copy callbacks while
@@ -61,11 +55,11 @@ export async function runSnapshot(ctx: ApplyContext, a: Action, d: SnapshotDetai
       destination: ctx.peer(destPeer),
       snapshotName: snap.snapshotName,
       tables: d.tables,
-      tablesInParallel: m?.snapshot_num_tables_in_parallel ?? 4,
-      maxWorkers: m?.snapshot_max_parallel_workers ?? 4,
-      rowsPerPartition: m?.snapshot_num_rows_per_partition ?? 250_000,
+      tablesInParallel: d.parallelism.tables_in_parallel,
+      maxWorkers: d.parallelism.max_workers,
+      rowsPerPartition: d.parallelism.rows_per_partition,
       onTableStart: (t) =>
-        serially(() => C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.sizeBytes) })),
+        serially(() => C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.size_bytes) })),
       onProgress: (p) => {
         const name = displayQualified(p.table.destination);
         perTable.set(name, p.bytesDone);

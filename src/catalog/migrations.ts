@@ -9,8 +9,6 @@ export interface Migration {
   sql: string;
 }
 
-export const CATALOG_SCHEMA = 'mirrors';
-
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -204,6 +202,15 @@ RETURNS void LANGUAGE sql AS $fn$
     FROM unnest(dest_schemas, dest_tables, inserted, updated, deleted) AS u(s, n, i, up, d)
    WHERE t.mirror = mirror_name AND t.dest_schema = u.s AND t.dest_table = u.n;
 $fn$;
+`,
+  },
+  {
+    version: 4,
+    name: 'ownership: the project that manages each mirror',
+    sql: `
+-- Which mirrors.yaml (its \`project:\`) owns a mirror: a plan never changes or destroys another project's.
+-- Mirrors created before this migration belong to project default, which is every file without \`project:\`.
+ALTER TABLE mirrors.mirrors ADD COLUMN project text NOT NULL DEFAULT 'default';
 `,
   },
 ];

@@ -32,11 +32,21 @@ export async function migrateCatalog(db: Db): Promise<number> {
   return applied;
 }
 
-export async function insertMirror(db: Db, m: { name: string; sourcePeer: string; settings: MirrorSettings; configHash: string; slot: string; publication: string }) {
+export interface NewMirrorRow {
+  name: string;
+  sourcePeer: string;
+  project: string;
+  settings: MirrorSettings;
+  configHash: string;
+  slot: string;
+  publication: string;
+}
+
+export async function insertMirror(db: Db, m: NewMirrorRow) {
   await db.query(
-    `INSERT INTO mirrors.mirrors (name, source_peer, mode, paused, settings, config_hash, slot_name, publication_name)
-     VALUES ($1::text, $2::text, $3::text, $4::boolean, $5::jsonb, $6::text, $7::text, $8::text)`,
-    [m.name, m.sourcePeer, m.settings.mode, m.settings.paused, JSON.stringify(m.settings), m.configHash, m.slot, m.publication],
+    `INSERT INTO mirrors.mirrors (name, source_peer, project, mode, paused, settings, config_hash, slot_name, publication_name)
+     VALUES ($1::text, $2::text, $3::text, $4::text, $5::boolean, $6::jsonb, $7::text, $8::text, $9::text)`,
+    [m.name, m.sourcePeer, m.project, m.settings.mode, m.settings.paused, JSON.stringify(m.settings), m.configHash, m.slot, m.publication],
   );
 }
 
@@ -71,7 +81,7 @@ export async function insertTable(db: Db, mirror: string, spec: TableSpec) {
   await db.query(
     `INSERT INTO mirrors.tables (mirror, dest_schema, dest_table, source_schema, source_table, exclude_columns, partition_key, state)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, 'pending')`,
-    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.excludeColumns, spec.partitionKey],
+    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.exclude_columns, spec.partition_key],
   );
 }
 
@@ -80,14 +90,14 @@ export async function replaceTable(db: Db, mirror: string, spec: TableSpec) {
     `UPDATE mirrors.tables SET source_schema = $4::text, source_table = $5::text, exclude_columns = $6::text[], partition_key = $7::text,
             state = 'pending', snapshot_lsn = NULL, rows_copied = 0, bytes_copied = 0, updated_at = now()
       WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
-    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.excludeColumns, spec.partitionKey],
+    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.exclude_columns, spec.partition_key],
   );
 }
 
 export async function setTablePartitionKey(db: Db, mirror: string, spec: TableSpec) {
   await db.query(
     `UPDATE mirrors.tables SET partition_key = $4::text, updated_at = now() WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
-    [mirror, spec.destination.schema, spec.destination.name, spec.partitionKey],
+    [mirror, spec.destination.schema, spec.destination.name, spec.partition_key],
   );
 }
 

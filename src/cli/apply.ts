@@ -1,15 +1,21 @@
-/** `mirrors apply [PLANFILE]`: plan (or read a saved plan), confirm, execute, report. */
-import { readFileSync } from 'node:fs';
+/**
+ * `mirrors apply [PLANFILE]`: lock the mirrors, plan under the locks (or check that the saved plan is
+ * exactly what would be planned now), get consent, execute, report. SIGINT/SIGTERM: the action in flight
+ * finishes or rolls back, nothing further starts, exit 130 with what is done and how to resume.
+ */
 import { createInterface } from 'node:readline/promises';
+import kleur from 'kleur';
 import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
-import { inspect } from '../inspect/index.js';
-import { buildPlan, hasErrors } from '../plan/build.js';
-import { PLAN_FORMAT_VERSION, type Plan } from '../plan/types.js';
+import { hasErrors } from '../diff/build.js';
 import { applyPlan } from '../apply/index.js';
+import { compareWithFresh, readPlanFile, staleError } from '../apply/saved-plan.js';
+import { LockedSession } from '../apply/session.js';
+import type { Reporter } from '../apply/events.js';
 import { MirrorsError } from '../errors.js';
+import type { Action, Plan } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
-import { makePlan } from './plan.js';
+import { CREATED_BY, checkSelection, selection } from './plan.js';
 import { jsonReporter, textReporter } from './progress.js';
 import type { Io } from './io.js';
 import { VERSION } from './version.js';
@@ -18,6 +24,7 @@ export interface ApplyCliOptions {
   config?: string;
   mirror?: string[];
   autoApprove?: boolean;
+  allowIrreversible?: boolean;
   lockTimeout?: string;
   format?: 'text' | 'json';
 }
@@ -25,61 +32,120 @@ export interface ApplyCliOptions {
 export async function applyCommand(planFile: string | undefined, opts: ApplyCliOptions, io: Io): Promise<number> {
   const lockTimeoutMs = parseLockTimeout(opts.lockTimeout ?? '0s');
   const json = opts.format === 'json';
-  let config;
-  let plan: Plan;
-  if (planFile) {
-    plan = readPlanFile(planFile);
-    config = await loadConfig({ configPath: opts.config ?? plan.config_file, cwd: process.cwd(), env: process.env });
-    if (config.hash !== plan.config_hash) {
-      throw new MirrorsError('PLAN_STALE', `saved plan ${planFile} is stale: the configuration changed since it was made`, {
-        hint: 'run `mirrors plan --out` again and review the new plan',
-      });
-    }
-    const { live } = await inspect(config, plan.selected);
-    const fresh = buildPlan(config, live, plan.selected, `mirrors ${VERSION}`);
-    if (fresh.live_fingerprint !== plan.live_fingerprint) {
-      throw new MirrorsError('PLAN_STALE', `saved plan ${planFile} is stale: the databases changed since it was made`, {
-        hint: 'run `mirrors plan --out` again and review the new plan',
-      });
-    }
-    if (hasErrors(fresh)) throw new MirrorsError('PLAN_HAS_ERRORS', 'the plan has errors', { hint: 'run `mirrors plan` to see them' });
-  } else {
-    const made = await makePlan(opts);
-    config = made.config;
-    plan = made.plan;
-    if (!json) io.out(renderPlanText(plan));
-    if (hasErrors(plan)) return 1;
-    if (plan.actions.length === 0) return 0;
-    if (!opts.autoApprove) {
-      if (!io.stdinIsTty) {
-        throw new MirrorsError('APPLY_NOT_APPROVED', 'refusing to apply without approval: no terminal to ask on', {
-          hint: 'pass --auto-approve, or save the plan with `mirrors plan --out FILE` and run `mirrors apply FILE`',
-        });
-      }
-      const rl = createInterface({ input: process.stdin, output: process.stdout });
-      const answer = await rl.question('\nDo you want to perform these actions? Only `yes` will be accepted: ');
-      rl.close();
-      if (answer.trim() !== 'yes') {
-        io.out('Apply cancelled.\n');
-        return 1;
-      }
-    }
-  }
-  if (plan.actions.length === 0) {
-    if (!json) io.out('No changes. The mirrors match the configuration.\n');
-    return 0;
-  }
   const reporter = json ? jsonReporter(io) : textReporter(io, io.stdoutIsTty);
+  reporter({ type: 'version', createdBy: CREATED_BY });
+  const saved = planFile ? readPlanFile(planFile, VERSION) : null;
+  const config = await loadConfig({ configPath: opts.config ?? saved?.config_file, cwd: process.cwd(), env: process.env });
+  if (saved && saved.config_hash !== config.hash) throw staleError(planFile!, 'the configuration changed since it was made');
+  const selected = saved ? saved.selected : selection(opts.mirror);
   const command = ['mirrors', 'apply', ...(planFile ? [planFile] : [])].join(' ');
-  if (!json) io.out('\n');
+  const session = new LockedSession(config, {
+    lockTimeoutMs,
+    command,
+    onLockWait: (mirror, holder) => reporter({ type: 'lock_wait', mirror, holder }),
+  });
+  const stopSignals = onInterrupt(io);
   try {
-    const r = await applyPlan(config, plan, { reporter, lockTimeoutMs, command });
-    if (!json) io.out(`\nApply complete: ${r.done} action${r.done === 1 ? '' : 's'} done.\n`);
-    else io.out(JSON.stringify({ type: 'apply_complete', done: r.done, total: r.total }) + '\n');
+    if (saved) await session.lock(saved.mirrors);
+    const plan = await session.plan({ selected, createdBy: CREATED_BY });
+    if (saved) {
+      const same = compareWithFresh(saved, plan);
+      if (!same.same) throw staleError(planFile!, same.why);
+    } else {
+      checkSelection(config, plan, selected);
+      if (json) reporter({ type: 'plan', plan });
+      else io.out(renderPlanText(plan));
+    }
+    if (hasErrors(plan)) {
+      throw new MirrorsError('PLAN_HAS_ERRORS', 'the plan has errors: nothing was changed', {
+        hint: 'run `mirrors plan` to see them, fix them, and apply again',
+      });
+    }
+    if (plan.actions.length === 0) {
+      reporter({ type: 'apply_complete', done: 0, total: 0 });
+      return 0;
+    }
+    if (!(await consent(plan, opts, io, saved !== null, stopSignals.signal))) {
+      io.out('Apply cancelled.\n');
+      return 1;
+    }
+    if (!json) io.out('\n');
+    const r = await applyPlan(config, plan, {
+      reporter,
+      command,
+      signal: stopSignals.signal,
+      afterCatalog: () => session.recordHolders(),
+    });
+    reporter({ type: 'apply_complete', done: r.done, total: r.total });
     return 0;
   } finally {
-    (reporter as { stop?: () => void }).stop?.();
+    stopSignals.dispose();
+    reporter({ type: 'stop' });
+    await session.release();
   }
+}
+
+/**
+ * Irreversible actions (a slot's position, a mirror's catalog) need explicit consent: on a terminal the
+ * prompt lists them first, in red; without one (--auto-approve, or a saved plan in a pipeline) only
+ * --allow-irreversible lets them run.
+ */
+async function consent(plan: Plan, opts: ApplyCliOptions, io: Io, savedPlan: boolean, signal: AbortSignal): Promise<boolean> {
+  const irreversible = plan.actions.filter((a) => a.risk === 'irreversible');
+  if (savedPlan || opts.autoApprove) {
+    if (irreversible.length && !opts.allowIrreversible) {
+      throw new MirrorsError('IRREVERSIBLE_NOT_ALLOWED',
+        `the plan has ${irreversible.length} irreversible action${irreversible.length === 1 ? '' : 's'}: nothing was changed`, {
+          details: irreversible.map(describe),
+          hint: 'review them; pass --allow-irreversible to carry them out without a prompt',
+        });
+    }
+    return true;
+  }
+  if (!io.stdinIsTty) {
+    throw new MirrorsError('APPLY_NOT_APPROVED', 'refusing to apply without approval: no terminal to ask on', {
+      hint: 'pass --auto-approve, or save the plan with `mirrors plan --out FILE` and run `mirrors apply FILE`',
+    });
+  }
+  if (irreversible.length) {
+    io.out(`\n${kleur.red().bold('These actions cannot be undone:')}\n`);
+    for (const a of irreversible) io.out(kleur.red(`  ${describe(a)}\n`));
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question('\nDo you want to perform these actions? Only `yes` will be accepted: ', { signal });
+    return answer.trim() === 'yes';
+  } catch {
+    return false; // interrupted at the prompt
+  } finally {
+    rl.close();
+  }
+}
+
+function describe(a: Action): string {
+  return `- ${a.address}: ${a.reason}`;
+}
+
+/** First SIGINT/SIGTERM: stop after (or roll back) the action in flight. A second one exits at once. */
+function onInterrupt(io: Io) {
+  const controller = new AbortController();
+  const handler = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      io.err(`\n${sig} again: exiting now; run \`mirrors apply\` again to finish\n`);
+      process.exit(130);
+    }
+    io.err(`\n${sig}: stopping after the action in flight (a snapshot rolls back the tables it is copying); ${sig} again exits at once\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
 }
 
 function parseLockTimeout(text: string): number {
@@ -87,28 +153,4 @@ function parseLockTimeout(text: string): number {
   const r = parseDuration(text);
   if (!r.ok) throw new MirrorsError('USAGE', `--lock-timeout ${text}: ${r.message}`, { hint: 'use a duration such as 0s, 30s or 5m' });
   return r.ms;
-}
-
-export function readPlanFile(file: string): Plan {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new MirrorsError('PLAN_FILE_INVALID', `cannot read plan file ${file}: ${(err as Error).message}`);
-  }
-  let plan: Plan;
-  try {
-    plan = JSON.parse(text);
-  } catch {
-    throw new MirrorsError('PLAN_FILE_INVALID', `${file} is not a plan file (invalid JSON)`, { hint: 'make one with `mirrors plan --out FILE`' });
-  }
-  if (plan?.tool !== 'mirrors' || !Array.isArray(plan.actions)) {
-    throw new MirrorsError('PLAN_FILE_INVALID', `${file} is not a mirrors plan file`, { hint: 'make one with `mirrors plan --out FILE`' });
-  }
-  if (plan.format_version !== PLAN_FORMAT_VERSION) {
-    throw new MirrorsError('PLAN_STALE', `${file} has plan format version ${plan.format_version}; this mirrors (${VERSION}) reads version ${PLAN_FORMAT_VERSION}`, {
-      hint: 'make the plan again with this version: `mirrors plan --out FILE`',
-    });
-  }
-  return plan;
 }

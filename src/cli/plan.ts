@@ -1,10 +1,10 @@
-/** `mirrors plan`: inspect, diff, print; optionally save the plan file. */
+/** `mirrors plan`: inspect, diff, print; optionally save the plan file. Read-only: takes no lock. */
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
+import { buildPlan, hasErrors } from '../diff/build.js';
 import { inspect } from '../inspect/index.js';
-import { buildPlan, hasErrors } from '../plan/build.js';
-import type { Plan } from '../plan/types.js';
+import type { Plan, Risk } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
 import { renderPlanJson } from '../render/json.js';
 import { renderPlanMarkdown } from '../render/markdown.js';
@@ -14,36 +14,43 @@ import { VERSION } from './version.js';
 
 export type PlanFormat = 'text' | 'json' | 'markdown';
 
-export interface PlanOptions {
+export interface PlanCliOptions {
   config?: string;
   mirror?: string[];
   out?: string;
   format?: PlanFormat;
   detailedExitcode?: boolean;
+  failOn?: Exclude<Risk, 'safe'>;
 }
 
-/** Loads the config, inspects the peers and builds the plan; shared by plan and apply. */
-export async function makePlan(opts: { config?: string; mirror?: string[] }): Promise<{ config: Config; plan: Plan }> {
-  const config = await loadConfig({ configPath: opts.config, cwd: process.cwd(), env: process.env });
-  const selected = opts.mirror && opts.mirror.length ? [...new Set(opts.mirror)] : null;
-  const { live } = await inspect(config, selected);
-  const plan = buildPlan(config, live, selected, `mirrors ${VERSION}`);
+export const CREATED_BY = `mirrors ${VERSION}`;
+
+/** --mirror names, deduplicated; null for every mirror. */
+export function selection(mirror: string[] | undefined): string[] | null {
+  return mirror && mirror.length ? [...new Set(mirror)] : null;
+}
+
+/** A --mirror name that is neither declared nor recorded in an inspected catalog is a usage error. */
+export function checkSelection(config: Config, plan: Plan, selected: string[] | null) {
   for (const name of selected ?? []) {
-    if (!plan.mirrors.includes(name)) {
+    if (!plan.mirrors.some((m) => m.name === name)) {
       throw new MirrorsError('USAGE', `unknown mirror ${name}`, {
         hint: `declared mirrors: ${Object.keys(config.mirrors).join(', ') || '(none)'}`,
       });
     }
   }
-  return { config, plan };
 }
 
 export function renderPlan(plan: Plan, format: PlanFormat): string {
   return format === 'json' ? renderPlanJson(plan) : format === 'markdown' ? renderPlanMarkdown(plan) : renderPlanText(plan);
 }
 
-export async function planCommand(opts: PlanOptions, io: Io): Promise<number> {
-  const { plan } = await makePlan(opts);
+export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number> {
+  const config = await loadConfig({ configPath: opts.config, cwd: process.cwd(), env: process.env });
+  const selected = selection(opts.mirror);
+  const { live } = await inspect(config, selected);
+  const plan = buildPlan(config, live, { selected, createdBy: CREATED_BY, failOn: opts.failOn });
+  checkSelection(config, plan, selected);
   io.out(renderPlan(plan, opts.format ?? 'text'));
   if (hasErrors(plan)) {
     if (opts.out) io.err(`error: not saving ${opts.out}: the plan has errors\n`);

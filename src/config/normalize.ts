@@ -24,6 +24,7 @@ export const BUILTIN_DEFAULTS: Omit<MirrorSettings, 'lag_threshold_ms'> = {
   replicate_foreign_keys: true,
   resync_strategy: 'truncate',
   paused: false,
+  prevent_destroy: false,
 };
 
 export const DEFAULT_LAG_MS = { async: 5_000, sync: 100 } as const;
@@ -38,7 +39,8 @@ export function normalize(data: Obj, file: string, posOf: PosOf): Config {
   for (const [name, raw] of Object.entries(data.mirrors as Obj)) {
     mirrors[name] = normalizeMirror(name, raw as Obj, defaults, posOf);
   }
-  const config: Omit<Config, 'hash'> = { file, version: 1, peers, mirrors };
+  const project = typeof data.project === 'string' ? data.project : 'default';
+  const config: Omit<Config, 'hash'> = { file, version: 1, project, peers, mirrors };
   return { ...config, hash: configHash(config) };
 }
 
@@ -82,6 +84,7 @@ function normalizeMirror(name: string, raw: Obj, defaults: Obj, posOf: PosOf): M
     // A sync mirror holds up source commits, so "late" starts much sooner than for an async one.
     lag_threshold_ms: lag === undefined ? DEFAULT_LAG_MS[mode] : durationMs(lag),
     paused: pick('paused'),
+    prevent_destroy: pick('prevent_destroy'),
     tables: (raw.tables as Obj[]).map((t, i) => normalizeTable(t, posOf([...base, 'tables', i]))),
     pos: posOf(base, 'key'),
   };
@@ -133,7 +136,7 @@ export function hashInput(config: Omit<Config, 'hash'>): string {
       tables: tables.map(({ pos: _p, ...t }) => t),
     };
   }
-  return canonicalJson({ version: config.version, peers, mirrors });
+  return canonicalJson({ version: config.version, project: config.project, peers, mirrors });
 }
 
 /** JSON with object keys sorted at every level, so the same config always gives the same text. */

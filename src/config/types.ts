@@ -35,6 +35,8 @@ export interface MirrorSettings {
   /** Milliseconds; YAML takes a duration like `5s` or `100ms`. */
   lag_threshold_ms: number;
   paused: boolean;
+  /** Like Terraform's lifecycle.prevent_destroy: a plan that would destroy the mirror is an error. */
+  prevent_destroy: boolean;
 }
 
 /** Where a value came from in the YAML, for diagnostics. */
@@ -67,6 +69,8 @@ export interface Mirror extends MirrorSettings {
 export interface Config {
   file: string;
   version: 1;
+  /** `project:`, default "default": the owner recorded with each mirror this file creates. */
+  project: string;
   peers: Record<string, Peer>;
   mirrors: Record<string, Mirror>;
   /** sha256 of the normalized config without secrets; a saved plan records it. */

@@ -9,7 +9,7 @@ import { diag } from '../plan/diagnostics.js';
 import type { Diagnostic } from '../plan/types.js';
 import { peerAddress, tableAddress } from '../plan/address.js';
 import { copiedColumns, keyColumns } from './ddl.js';
-import type { ResolvedTable } from './resolve.js';
+import type { ResolvedTable } from '../inspect/resolve.js';
 
 const list = (xs: string[]) => xs.map(displayIdent).join(', ');
 

@@ -7,13 +7,14 @@
 import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
 import type { QualifiedName } from '../config/names.js';
 import type { LiveForeignKey, LiveIndex, LiveTable, LiveType } from '../inspect/types.js';
+import type { PublishedTable } from '../plan/types.js';
 
 export function copiedColumns(t: LiveTable, exclude: string[]) {
   // Generated columns are computed on the destination too; pgoutput does not send them.
   return t.columns.filter((c) => !exclude.includes(c.name) && c.generated === '');
 }
 
-export function createTableSql(source: LiveTable, dest: QualifiedName, exclude: string[]): string[] {
+export function createTableSql(source: LiveTable, dest: QualifiedName, exclude: string[]): string {
   const cols = source.columns.filter((c) => !exclude.includes(c.name));
   const lines = cols.map((c) => {
     let line = `${quoteIdent(c.name)} ${c.type}`;
@@ -31,10 +32,12 @@ export function createTableSql(source: LiveTable, dest: QualifiedName, exclude: 
   if (key.length > 0 && source.replicaIdentity === 'i' && (key.length !== pk.length || key.some((c) => !pk.includes(c)))) {
     lines.push(`UNIQUE (${key.map(quoteIdent).join(', ')})`);
   }
-  return [
-    `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(dest.schema)}`,
-    `CREATE TABLE ${quoteQualified(dest.schema, dest.name)} (\n  ${lines.join(',\n  ')}\n)`,
-  ];
+  return `CREATE TABLE ${quoteQualified(dest.schema, dest.name)} (\n  ${lines.join(',\n  ')}\n)`;
+}
+
+/** IF NOT EXISTS: another project's apply may create the schema between plan and apply. */
+export function createSchemaSql(schema: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`;
 }
 
 /** The columns that identify a row in the change stream: replica identity index, else primary key. */
@@ -131,12 +134,6 @@ export function fkColumns(fk: LiveForeignKey): string[] {
   });
 }
 
-export interface PublishedTable {
-  schema: string;
-  name: string;
-  /** null: every column */
-  columns: string[] | null;
-}
 
 export function publicationTablesSql(tables: PublishedTable[]): string {
   return tables
@@ -145,11 +142,30 @@ export function publicationTablesSql(tables: PublishedTable[]): string {
 }
 
 export function createPublicationSql(name: string, tables: PublishedTable[]): string {
-  return `CREATE PUBLICATION ${quoteIdent(name)} FOR TABLE ${publicationTablesSql(tables)} WITH (publish_via_partition_root = true)`;
+  const what = tables.length ? ` FOR TABLE ${publicationTablesSql(tables)}` : '';
+  return `CREATE PUBLICATION ${quoteIdent(name)}${what} WITH (publish_via_partition_root = true)`;
 }
 
 export function setPublicationTablesSql(name: string, tables: PublishedTable[]): string {
   return `ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${publicationTablesSql(tables)}`;
+}
+
+/** SET TABLE needs at least one table: a mirror left with none drops the ones still published. */
+export function emptyPublicationSql(name: string, published: { schema: string; name: string }[]): string {
+  return `ALTER PUBLICATION ${quoteIdent(name)} DROP TABLE ${published.map((t) => quoteQualified(t.schema, t.name)).join(', ')}`;
+}
+
+/** The comment that marks a publication as the tool's (inspection shows it; `psql \dRp+` too). */
+export function publicationCommentSql(name: string, mirror: string): string {
+  return `COMMENT ON PUBLICATION ${quoteIdent(name)} IS ${quoteLiteral(`managed by mirrors: mirror ${mirror}`)}`;
+}
+
+export function dropPublicationSql(name: string): string {
+  return `DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`;
+}
+
+export function dropSlotSql(name: string): string {
+  return `SELECT pg_drop_replication_slot(${quoteLiteral(name)})`;
 }
 
 function escapeRe(s: string): string {

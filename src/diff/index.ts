@@ -1,34 +1,37 @@
 /**
- * diff: desired (Config) against live (Live) -> the actions that make them agree, with their
+ * diff: desired (Config) against live (Live) -> the typed actions that make them agree, with their
  * dependencies, plus preflight diagnostics. Pure: no I/O, no `pg`. Ordering is plan/order.ts's job.
+ * Every action carries all the SQL apply runs and every setting it needs (apply reads nothing else).
  */
-import { displayQualified, tableKey, type QualifiedName } from '../config/names.js';
+import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
 import type { Config, Mirror } from '../config/types.js';
 import type { Live, LiveTable, PeerLive, CatalogTable } from '../inspect/types.js';
+import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION } from '../catalog/migrations.js';
-import type { Action, ActionKind, Diagnostic, Op, Risk, TableSpec } from '../plan/types.js';
+import type {
+  Action, Diagnostic, PlannedMirror, PublishedTable, ReasonCode, SnapshotDetails, TableSpec,
+} from '../plan/types.js';
 import { diag } from '../plan/diagnostics.js';
-import { formatBytes } from '../util/format.js';
-import * as A from '../plan/address.js';
-import { resolveMirrorTables, type ResolvedTable } from './resolve.js';
+import * as addr from '../plan/address.js';
+import { ActionSet } from './actions.js';
 import { checkExistingDestination, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import {
-  addForeignKeySql, copiedColumns, createExtensionSql, createIndexSql, createPublicationSql, createTableSql,
-  createTypeSql, fkColumns, indexUsesColumns, keyColumns, setPublicationTablesSql, type PublishedTable,
-  createGuardSql, dropGuardSql,
+  addForeignKeySql, copiedColumns, createExtensionSql, createIndexSql, createPublicationSql, createSchemaSql,
+  createTableSql, createTypeSql, fkColumns, indexUsesColumns, keyColumns, setPublicationTablesSql,
+  createGuardSql, dropGuardSql, publicationCommentSql, dropPublicationSql, dropSlotSql, emptyPublicationSql,
 } from './ddl.js';
 
 export interface DiffResult {
   actions: Action[];
   diagnostics: Diagnostic[];
-  /** Mirrors covered: selected config mirrors plus catalog mirrors being destroyed. */
-  mirrors: string[];
+  /** Mirrors covered: selected config mirrors plus catalog mirrors being destroyed, by name. */
+  mirrors: PlannedMirror[];
 }
 
 /**
- * @param selected mirror names from --mirror, or null for all. With null, every mirror recorded in an
- * inspected destination's catalog but absent from the config is destroyed.
+ * @param selected mirror names from --mirror, or null for all. With null, every mirror of this project
+ * recorded in an inspected destination's catalog but absent from the config is destroyed.
  */
 export function diff(config: Config, live: Live, selected: string[] | null): DiffResult {
   const d = new Differ(config, live);
@@ -44,28 +47,24 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   for (const name of wanted) d.mirror(config.mirrors[name], resolved.get(name)!);
   const destroyed = d.destroyRemoved(selected);
   d.checkSources(wanted.map((n) => config.mirrors[n]));
-  return { actions: d.actions, diagnostics: d.diagnostics, mirrors: [...wanted, ...destroyed].sort() };
+  const declared = wanted.map((n) => ({ name: n, source: config.mirrors[n].source, destination: config.mirrors[n].destination }));
+  const mirrors = [...declared, ...destroyed].sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { actions: d.actions.list, diagnostics: d.diagnostics, mirrors };
 }
 
+type TablesResult = ReturnType<Differ['tables']>;
+
 class Differ {
-  actions: Action[] = [];
-  diagnostics: Diagnostic[] = [];
-  private byId = new Map<string, Action>();
+  readonly actions = new ActionSet();
+  readonly diagnostics: Diagnostic[] = [];
   /** Per source peer: slots and WAL senders the plan adds. */
   private newSlots = new Map<string, number>();
   private newSenders = new Map<string, number>();
 
-  constructor(private config: Config, private live: Live) {}
-
-  private add(kind: ActionKind, op: Op, address: string, peer: string, reason: string, extra: Partial<Action> = {}): Action {
-    const id = `${op}:${address}`;
-    const existing = this.byId.get(id);
-    if (existing) return existing;
-    const a: Action = { id, kind, op, address, peer, reason, risk: extra.risk ?? 'safe', dependsOn: [], ...extra };
-    this.byId.set(id, a);
-    this.actions.push(a);
-    return a;
-  }
+  constructor(
+    private config: Config,
+    private live: Live,
+  ) {}
 
   private bump(map: Map<string, number>, peer: string, n = 1) {
     map.set(peer, (map.get(peer) ?? 0) + n);
@@ -76,12 +75,35 @@ class Differ {
     const v = dst.catalog.version;
     if (v >= CATALOG_VERSION) return [];
     if (v === 0 && !dst.role.canCreateInDatabase && !dst.role.superuser) {
-      this.diagnostics.push(diag('MR107', A.peerAddress(dst.peer), `role ${dst.role.name} cannot create the catalog schema "mirrors" in database ${dst.database} on peer ${dst.peer}`, `GRANT CREATE ON DATABASE ${dst.database} TO ${dst.role.name};`));
+      this.diagnostics.push(diag('MR107', addr.peerAddress(dst.peer),
+        `role ${dst.role.name} cannot create the catalog schema "mirrors" in database ${dst.database} on peer ${dst.peer}`,
+        `GRANT CREATE ON DATABASE ${dst.database} TO ${dst.role.name};`));
     }
-    const a = this.add('catalog', v === 0 ? 'create' : 'update', A.catalogAddress(dst.peer), dst.peer,
-      v === 0 ? `create the catalog schema "mirrors" (migrations 1..${CATALOG_VERSION})` : `migrate the catalog from version ${v} to ${CATALOG_VERSION}`,
-      { before: v === 0 ? undefined : { version: v }, after: { version: CATALOG_VERSION }, details: { fromVersion: v, toVersion: CATALOG_VERSION } });
+    const versions = { from_version: v, to_version: CATALOG_VERSION };
+    const common = { address: addr.catalogAddress(dst.peer), peer: dst.peer, mirror: null, risk: 'safe' } as const;
+    const a = v === 0
+      ? this.actions.add({
+        ...common, kind: 'catalog', op: 'create', reason_code: 'catalog_missing',
+        reason: `create the catalog schema "mirrors" (migrations 1..${CATALOG_VERSION})`,
+        before: null, after: { version: CATALOG_VERSION }, details: versions, depends_on: [],
+      })
+      : this.actions.add({
+        ...common, kind: 'catalog', op: 'update', reason_code: 'catalog_outdated',
+        reason: `migrate the catalog from version ${v} to ${CATALOG_VERSION}`,
+        before: { version: v }, after: { version: CATALOG_VERSION }, details: versions, depends_on: [],
+      });
     return [a.id];
+  }
+
+  /** A destination schema that does not exist yet, created once per peer before its tables and types. */
+  private schema(dst: PeerLive, schema: string): string[] {
+    if (dst.schemas.includes(schema)) return [];
+    return [this.actions.add({
+      kind: 'schema', op: 'create', address: addr.schemaAddress(dst.peer, schema), peer: dst.peer, mirror: null,
+      reason: `schema ${displayIdent(schema)} does not exist on peer ${dst.peer}`,
+      reason_code: 'schema_missing', risk: 'safe', before: null, after: { schema }, depends_on: [],
+      details: { sql: [createSchemaSql(schema)] },
+    }).id];
   }
 
   checkDestinationOverlaps(resolved: Map<string, ResolvedTable[]>) {
@@ -95,16 +117,20 @@ class Differ {
       const seen = new Set<string>();
       for (const t of tables) {
         const k = `${m.destination}\u0000${tableKey(t.destination)}`;
+        const at = addr.tableAddress(name, t.destination);
+        const dest = displayQualified(t.destination);
         if (t.destination.schema === 'mirrors') {
-          this.diagnostics.push(diag('MR144', A.tableAddress(name, t.destination), `destination ${displayQualified(t.destination)} is in the schema "mirrors", which holds the tool's catalog`, 'map the table to another schema with destination_table'));
+          this.diagnostics.push(diag('MR144', at, `destination ${dest} is in the schema "mirrors", which holds the tool's catalog`,
+            'map the table to another schema with destination_table'));
         }
         if (seen.has(k)) {
-          this.diagnostics.push(diag('MR140', A.tableAddress(name, t.destination), `mirror ${name} maps two source tables to ${displayQualified(t.destination)}`, 'give one of them another destination_table'));
+          this.diagnostics.push(diag('MR140', at, `mirror ${name} maps two source tables to ${dest}`, 'give one of them another destination_table'));
         }
         seen.add(k);
         const other = owner.get(k);
         if (other && other !== name) {
-          this.diagnostics.push(diag('MR140', A.tableAddress(name, t.destination), `${displayQualified(t.destination)} on peer ${m.destination} is also written by mirror ${other}`, 'map one of them to another destination_table'));
+          this.diagnostics.push(diag('MR140', at, `${dest} on peer ${m.destination} is also written by mirror ${other}`,
+            'map one of them to another destination_table'));
         } else owner.set(k, name);
       }
     }
@@ -126,8 +152,16 @@ class Differ {
     const dst = this.live.peers[m.destination];
     if (!src || !dst) return; // inspection failed: the CLI has already reported it
     const recorded = dst.catalog.mirrors[m.name];
+    if (recorded && recorded.project !== this.config.project) {
+      this.diagnostics.push(diag('MR145', addr.mirrorAddress(m.name),
+        `mirror ${m.name} on peer ${dst.peer} belongs to project ${recorded.project}, not to this file's project ${this.config.project}`,
+        `give this mirror another name, or set \`project: ${recorded.project}\` if this file now manages it`));
+      return;
+    }
     if (recorded && recorded.sourcePeer !== m.source) {
-      this.diagnostics.push(diag('MR143', A.mirrorAddress(m.name), `mirror ${m.name} streams from peer ${recorded.sourcePeer}; the config now says ${m.source}`, 'a mirror cannot change its source: give the new one another name (the old one is then destroyed)'));
+      this.diagnostics.push(diag('MR143', addr.mirrorAddress(m.name),
+        `mirror ${m.name} streams from peer ${recorded.sourcePeer}; the config now says ${m.source}`,
+        'a mirror cannot change its source: give the new one another name (the old one is then destroyed)'));
       return;
     }
     const catalogDeps = this.catalog(dst);
@@ -136,79 +170,99 @@ class Differ {
   }
 
   private newMirror(m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, catalogDeps: string[]) {
-    const pubName = A.publicationName(m.name);
-    const slotName = A.slotName(m.name);
+    const pubName = addr.publicationName(m.name);
+    const slotName = addr.slotName(m.name);
     if (src.publications[pubName]) {
-      this.diagnostics.push(diag('MR131', A.publicationAddress(m.name), `publication ${pubName} exists on peer ${src.peer} but peer ${dst.peer}'s catalog has no mirror ${m.name}`, `if it is a leftover of this mirror, DROP PUBLICATION ${pubName}; on the source; mirrors never takes over objects it did not create`));
+      this.diagnostics.push(diag('MR131', addr.publicationAddress(m.name),
+        `publication ${pubName} exists on peer ${src.peer} but peer ${dst.peer}'s catalog has no mirror ${m.name}`,
+        `if it is a leftover of this mirror, DROP PUBLICATION ${pubName}; on the source; mirrors never takes over objects it did not create`));
     }
-    if (src.slots[slotName]) {
-      const other = src.slots[slotName].database && src.slots[slotName].database !== src.database ? ` (for database ${src.slots[slotName].database})` : '';
-      this.diagnostics.push(diag('MR132', A.slotAddress(m.name), `replication slot ${slotName} exists on peer ${src.peer}${other} but peer ${dst.peer}'s catalog has no mirror ${m.name}`, `if it is a leftover, SELECT pg_drop_replication_slot('${slotName}'); on the source (it retains WAL while it exists)`));
+    const existingSlot = src.slots[slotName];
+    if (existingSlot) {
+      const other = existingSlot.database && existingSlot.database !== src.database ? ` (for database ${existingSlot.database})` : '';
+      this.diagnostics.push(diag('MR132', addr.slotAddress(m.name),
+        `replication slot ${slotName} exists on peer ${src.peer}${other} but peer ${dst.peer}'s catalog has no mirror ${m.name}`,
+        `if it is a leftover, SELECT pg_drop_replication_slot('${slotName}'); on the source (it retains WAL while it exists)`));
     }
     const settings = settingsOf(m);
-    const mirrorAction = this.add('mirror', 'create', A.mirrorAddress(m.name), dst.peer,
-      `new mirror ${m.source} -> ${m.destination} (${m.mode}, ${tables.length} table${tables.length === 1 ? '' : 's'})`,
-      {
-        mirror: m.name,
-        after: { source: m.source, destination: m.destination, ...settings },
-        dependsOn: catalogDeps,
-        details: { sourcePeer: m.source, settings, configHash: this.config.hash, slot: slotName, publication: pubName },
-      });
+    const mirrorAction = this.actions.add({
+      kind: 'mirror', op: 'create', address: addr.mirrorAddress(m.name), peer: dst.peer, mirror: m.name,
+      reason: `new mirror ${m.source} -> ${m.destination} (${m.mode}, ${plural(tables.length, 'table')})`,
+      reason_code: 'new_mirror', risk: 'safe', before: null,
+      after: { source: m.source, destination: m.destination, ...settings },
+      depends_on: catalogDeps,
+      details: {
+        source_peer: m.source, destination_peer: m.destination, project: this.config.project, settings,
+        config_hash: this.config.hash, slot: slotName, publication: pubName,
+      },
+    });
     const specs = this.tables(m, tables, src, dst, [mirrorAction.id], m.do_initial_snapshot, null);
-    const pub = this.add('publication', 'create', A.publicationAddress(m.name), src.peer,
-      `publish ${specs.published.length} table${specs.published.length === 1 ? '' : 's'} on peer ${src.peer}`,
-      {
-        mirror: m.name,
-        after: { name: pubName, tables: specs.published.map(pubDisplay), publish_via_partition_root: true },
-        dependsOn: [mirrorAction.id],
-        details: { name: pubName, tables: specs.published, sql: specs.published.length ? createPublicationSql(pubName, specs.published) : null },
-      });
-    const slot = this.add('slot', 'create', A.slotAddress(m.name), src.peer,
-      `logical slot ${slotName} (pgoutput) with an exported snapshot: the mirror's consistent point`,
-      { mirror: m.name, after: { name: slotName, plugin: 'pgoutput' }, dependsOn: [pub.id], details: { name: slotName, plugin: 'pgoutput' } });
+    const pub = this.actions.add({
+      kind: 'publication', op: 'create', address: addr.publicationAddress(m.name), peer: src.peer, mirror: m.name,
+      reason: `publish ${plural(specs.published.length, 'table')} on peer ${src.peer}`,
+      reason_code: 'new_mirror', risk: 'safe', before: null,
+      after: { name: pubName, tables: specs.published.map(pubDisplay) },
+      depends_on: [mirrorAction.id],
+      details: { name: pubName, tables: specs.published, sql: this.createPublication(pubName, m.name, specs.published) },
+    });
+    const slot = this.actions.add({
+      kind: 'slot', op: 'create', address: addr.slotAddress(m.name), peer: src.peer, mirror: m.name,
+      reason: `logical slot ${slotName} (pgoutput) with an exported snapshot: the mirror's consistent point`,
+      reason_code: 'new_mirror', risk: 'safe', before: null, after: { name: slotName, plugin: 'pgoutput' },
+      depends_on: [pub.id], details: { name: slotName },
+    });
     this.bump(this.newSlots, src.peer);
     this.bump(this.newSenders, src.peer);
-    const snap = this.snapshot(m, specs.specs, [slot.id, ...specs.tableActionIds], 'initial');
-    this.postSnapshot(m, specs, snap);
+    const snap = this.snapshot(m, specs.specs, [slot.id, ...specs.tableActionIds], 'initial', 'new_mirror');
+    this.postSnapshot(m, specs, snap, 'new_mirror');
+  }
+
+  private createPublication(name: string, mirror: string, tables: PublishedTable[]): string[] {
+    return [createPublicationSql(name, tables), publicationCommentSql(name, mirror)];
   }
 
   private existingMirror(m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, catalogDeps: string[]) {
     const recorded = dst.catalog.mirrors[m.name];
-    const pubName = A.publicationName(m.name);
-    const slotName = A.slotName(m.name);
-    const mirrorAddr = A.mirrorAddress(m.name);
+    const pubName = addr.publicationName(m.name);
+    const slotName = addr.slotName(m.name);
     const base = [...catalogDeps];
     const changed = changedSettings(recorded.settings, settingsOf(m));
     if (changed) {
-      const keys = Object.keys(changed.after);
-      const u = this.add('mirror', 'update', mirrorAddr, dst.peer, `settings changed: ${keys.join(', ')}`, {
-        mirror: m.name, before: changed.before, after: changed.after, dependsOn: catalogDeps,
-        details: { settings: settingsOf(m), configHash: this.config.hash },
+      const u = this.actions.add({
+        kind: 'mirror', op: 'update', address: addr.mirrorAddress(m.name), peer: dst.peer, mirror: m.name,
+        reason: `settings changed: ${Object.keys(changed.after).join(', ')}`, reason_code: 'setting_changed', risk: 'safe',
+        before: changed.before, after: changed.after, depends_on: catalogDeps,
+        details: { settings: settingsOf(m), config_hash: this.config.hash },
       });
       base.push(u.id);
     }
 
     // The slot: missing or past its WAL means the stream cannot resume: new slot, every table copied again.
     const slot = src.slots[slotName];
-    let fullResync: 'missing' | 'lost' | null = null;
+    const fullResync: 'missing' | 'lost' | null = !slot ? 'missing' : slot.walStatus === 'lost' ? 'lost' : null;
     let slotActionId: string | null = null;
-    if (!slot) fullResync = 'missing';
-    else if (slot.walStatus === 'lost') fullResync = 'lost';
     if (fullResync && m.resync_strategy === 'swap') {
-      this.diagnostics.push(diag('MR135', A.snapshotAddress(m.name), `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`, 'set resync_strategy: truncate for this mirror to copy them again now (readers see each table empty while it is copied); nothing is changed until then'));
+      this.diagnostics.push(diag('MR135', addr.snapshotAddress(m.name),
+        `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`,
+        'set resync_strategy: truncate for this mirror to copy them again now (readers see each table empty while it is copied); nothing is changed until then'));
     }
+    const slotCommon = { address: addr.slotAddress(m.name), peer: src.peer, mirror: m.name, risk: 'disruptive', depends_on: base } as const;
     if (fullResync === 'lost') {
-      this.diagnostics.push(diag('MR130', A.slotAddress(m.name), `slot ${slotName} on peer ${src.peer} lost WAL the mirror had not applied; the mirror needs a full resync`, 'the plan replaces the slot and copies every table again; raise max_slot_wal_keep_size to avoid this'));
-      const a = this.add('slot', 'replace', A.slotAddress(m.name), src.peer, 'the slot lost required WAL (wal_status = lost): drop it, create a new one, copy every table again', {
-        mirror: m.name, risk: 'disruptive', before: { wal_status: 'lost' }, after: { name: slotName, plugin: 'pgoutput' }, dependsOn: base,
-        details: { name: slotName, plugin: 'pgoutput' },
-      });
-      slotActionId = a.id;
+      this.diagnostics.push(diag('MR130', addr.slotAddress(m.name),
+        `slot ${slotName} on peer ${src.peer} lost WAL the mirror had not applied; the mirror needs a full resync`,
+        'the plan replaces the slot and copies every table again; raise max_slot_wal_keep_size to avoid this'));
+      slotActionId = this.actions.add({
+        ...slotCommon, kind: 'slot', op: 'replace', reason_code: 'slot_lost',
+        reason: 'the slot lost required WAL (wal_status = lost): drop it, create a new one, copy every table again',
+        before: { wal_status: 'lost' }, after: { name: slotName, plugin: 'pgoutput' },
+        details: { name: slotName, drop_sql: dropSlotSql(slotName) },
+      }).id;
     } else if (fullResync === 'missing') {
-      const a = this.add('slot', 'create', A.slotAddress(m.name), src.peer, `slot ${slotName} is missing on peer ${src.peer}: create it and copy every table again`, {
-        mirror: m.name, risk: 'disruptive', after: { name: slotName, plugin: 'pgoutput' }, dependsOn: base, details: { name: slotName, plugin: 'pgoutput' },
-      });
-      slotActionId = a.id;
+      slotActionId = this.actions.add({
+        ...slotCommon, kind: 'slot', op: 'create', reason_code: 'slot_missing',
+        reason: `slot ${slotName} is missing on peer ${src.peer}: create it and copy every table again`,
+        before: null, after: { name: slotName, plugin: 'pgoutput' }, details: { name: slotName },
+      }).id;
       this.bump(this.newSlots, src.peer);
     }
 
@@ -218,48 +272,63 @@ class Differ {
     const removed: string[] = [];
     for (const [k, t] of recordedTables) {
       if (desiredKeys.has(k)) continue;
-      const a = this.add('table', 'delete', A.tableAddress(m.name, t.destination), dst.peer,
-        `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it becomes writable`,
-        { mirror: m.name, before: { source: displayQualified(t.source) }, dependsOn: base, details: { destination: t.destination, sql: dst.tables[k] ? [dropGuardSql(t.destination)] : [] } });
-      removed.push(a.id);
+      removed.push(this.actions.add({
+        kind: 'table', op: 'delete', address: addr.tableAddress(m.name, t.destination), peer: dst.peer, mirror: m.name,
+        reason: `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it becomes writable`,
+        reason_code: 'table_removed', risk: 'safe', before: { source: displayQualified(t.source) }, after: null, depends_on: base,
+        details: { destination: t.destination, sql: dst.tables[k] ? [dropGuardSql(t.destination)] : [] },
+      }).id);
     }
 
     // The publication: created if missing, its table list set when it differs.
     const pub = src.publications[pubName];
     let pubActionId: string | null = null;
+    const pubCommon = { address: addr.publicationAddress(m.name), peer: src.peer, mirror: m.name, risk: 'safe' } as const;
     if (!pub) {
-      const a = this.add('publication', 'create', A.publicationAddress(m.name), src.peer, `publication ${pubName} is missing on peer ${src.peer}`, {
-        mirror: m.name, after: { name: pubName, tables: specs.published.map(pubDisplay) }, dependsOn: base,
-        details: { name: pubName, tables: specs.published, sql: specs.published.length ? createPublicationSql(pubName, specs.published) : null },
-      });
-      pubActionId = a.id;
+      pubActionId = this.actions.add({
+        ...pubCommon, kind: 'publication', op: 'create', reason_code: 'publication_missing',
+        reason: `publication ${pubName} is missing on peer ${src.peer}`,
+        before: null, after: { name: pubName, tables: specs.published.map(pubDisplay) }, depends_on: base,
+        details: { name: pubName, tables: specs.published, sql: this.createPublication(pubName, m.name, specs.published) },
+      }).id;
     } else {
       const want = specs.published.map(pubDisplay).sort();
-      const have = pub.tables.map((t) => pubDisplay({ schema: t.schema, name: t.name, columns: t.columns && sameColumns(t, src) ? null : t.columns })).sort();
+      const have = pub.tables
+        .map((t) => pubDisplay({ schema: t.schema, name: t.name, columns: t.columns && sameColumns(t, src) ? null : t.columns }))
+        .sort();
       if (JSON.stringify(want) !== JSON.stringify(have)) {
-        const a = this.add('publication', 'update', A.publicationAddress(m.name), src.peer, 'published tables or column lists differ', {
-          mirror: m.name, before: { tables: have }, after: { tables: want }, dependsOn: [...base, ...specs.tableActionIds, ...removed],
-          details: { name: pubName, tables: specs.published, sql: specs.published.length ? setPublicationTablesSql(pubName, specs.published) : null },
-        });
-        pubActionId = a.id;
+        const sql = specs.published.length
+          ? [setPublicationTablesSql(pubName, specs.published)]
+          : [emptyPublicationSql(pubName, pub.tables)];
+        pubActionId = this.actions.add({
+          ...pubCommon, kind: 'publication', op: 'update', reason_code: 'publication_changed',
+          reason: 'published tables or column lists differ',
+          before: { tables: have }, after: { tables: want }, depends_on: [...base, ...specs.tableActionIds, ...removed],
+          details: { name: pubName, tables: specs.published, sql },
+        }).id;
       }
     }
-    if (slotActionId && pubActionId) this.byId.get(slotActionId)!.dependsOn.push(pubActionId);
+    if (slotActionId && pubActionId) this.actions.dependOn(slotActionId, pubActionId);
 
     const toCopy = specs.specs.filter((s) => fullResync || specs.needCopy.has(tableKey(s.destination)));
     let snapId: string | null = null;
     if (toCopy.length) {
       const deps = [...(slotActionId ? [slotActionId] : []), ...(pubActionId ? [pubActionId] : []), ...specs.tableActionIds];
-      snapId = this.snapshot(m, toCopy, deps, fullResync ? 'full' : 'tables');
+      const why = fullResync === 'lost' ? 'slot_lost' : fullResync === 'missing' ? 'slot_missing' : 'table_not_copied';
+      snapId = this.snapshot(m, toCopy, deps, fullResync ? 'full' : 'tables', why);
     }
-    if (snapId || recorded.phase !== 'ready') this.postSnapshot(m, specs, snapId);
+    // A mirror whose bootstrap an earlier apply left unfinished is handed over once what remains is done.
+    if (snapId || recorded.phase !== 'ready') this.postSnapshot(m, specs, snapId, snapId ? 'table_not_copied' : 'new_mirror');
   }
 
   /**
-   * Table actions for a mirror: destination tables (and the types they need), and which tables need a copy.
-   * `recorded` is null for a new mirror (every table is new to the stream).
+   * Table actions for a mirror: destination tables (and the schemas and types they need), and which tables
+   * need a copy. `recorded` is null for a new mirror (every table is new to the stream).
    */
-  private tables(m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, deps: string[], copy: boolean, recorded: Map<string, CatalogTable> | null) {
+  private tables(
+    m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, deps: string[], copy: boolean,
+    recorded: Map<string, CatalogTable> | null,
+  ) {
     const specs: TableSpec[] = [];
     const published: PublishedTable[] = [];
     const tableActionIds: string[] = [];
@@ -271,75 +340,83 @@ class Differ {
       this.diagnostics.push(...checked.diagnostics);
       const source = checked.table;
       if (!source) continue;
-      const cols = copiedColumns(source, t.excludeColumns);
-      const spec: TableSpec = {
-        source: t.source,
-        destination: t.destination,
-        columns: cols.map((c) => ({ name: c.name, type: c.type, notNull: c.notNull })),
-        primaryKey: keyColumns(source),
-        excludeColumns: t.excludeColumns,
-        partitionKey: t.partitionKey,
-        estimatedRows: source.estimatedRows,
-        sizeBytes: source.sizeBytes,
-      };
+      const spec = tableSpec(t, source);
       specs.push(spec);
-      published.push({ schema: t.source.schema, name: t.source.name, columns: t.excludeColumns.length ? source.columns.filter((c) => !t.excludeColumns.includes(c.name) && c.generated === '').map((c) => c.name) : null });
+      published.push({
+        schema: t.source.schema,
+        name: t.source.name,
+        columns: t.excludeColumns.length
+          ? source.columns.filter((c) => !t.excludeColumns.includes(c.name) && c.generated === '').map((c) => c.name)
+          : null,
+      });
 
       const key = tableKey(t.destination);
       const rec = recorded?.get(key);
-      const address = A.tableAddress(m.name, t.destination);
       const dest = dst.tables[key];
+      const common = { address: addr.tableAddress(m.name, t.destination), peer: dst.peer, mirror: m.name } as const;
       if (rec) {
         const sourceChanged = tableKey(rec.source) !== tableKey(t.source);
         const excludesChanged = JSON.stringify([...rec.excludeColumns].sort()) !== JSON.stringify([...t.excludeColumns].sort());
         if (sourceChanged || excludesChanged) {
-          const a = this.add('table', 'replace', address, dst.peer,
-            sourceChanged ? `source changed from ${displayQualified(rec.source)} to ${displayQualified(t.source)}: copy it again` : 'exclude_columns changed: copy the table again',
-            { mirror: m.name, risk: 'disruptive', before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns }, after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns }, dependsOn: deps, details: { spec, createTable: false } });
-          tableActionIds.push(a.id);
+          tableActionIds.push(this.actions.add({
+            ...common, kind: 'table', op: 'replace', reason_code: 'table_source_changed', risk: 'disruptive',
+            reason: sourceChanged
+              ? `source changed from ${displayQualified(rec.source)} to ${displayQualified(t.source)}: copy it again`
+              : 'exclude_columns changed: copy the table again',
+            before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
+            after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+            depends_on: deps, details: { spec },
+          }).id);
           needCopy.add(key);
           if (dest) this.diagnostics.push(...checkExistingDestination(dest, source, t, false));
-        } else {
-          if ((rec.partitionKey ?? null) !== t.partitionKey) {
-            const a = this.add('table', 'update', address, dst.peer, 'partition_key changed (used by the next copy of this table)', {
-              mirror: m.name, before: { partition_key: rec.partitionKey }, after: { partition_key: t.partitionKey }, dependsOn: deps, details: { spec, createTable: false },
-            });
-            tableActionIds.push(a.id);
-          }
-          if (rec.state !== 'ready') needCopy.add(key);
-          if (dest && dest.hasGuard === false) {
-            const a = this.add('table', 'update', address, dst.peer, 'add the read-only guard: writes by anyone but the worker fail with MIRROR_READ_ONLY', {
-              mirror: m.name, before: { read_only: false }, after: { read_only: true }, dependsOn: deps,
-              details: { spec, createTable: false, sql: [createGuardSql(t.destination, m.name, m.source)] },
-            });
-            tableActionIds.push(a.id);
-          }
+          continue;
         }
+        const update = { ...common, kind: 'table', op: 'update', reason_code: 'table_changed', risk: 'safe', depends_on: deps } as const;
+        if ((rec.partitionKey ?? null) !== t.partitionKey) {
+          tableActionIds.push(this.actions.add({
+            ...update, reason: 'partition_key changed (used by the next copy of this table)',
+            before: { partition_key: rec.partitionKey }, after: { partition_key: t.partitionKey }, details: { spec, sql: [] },
+          }).id);
+        }
+        if (dest && dest.hasGuard === false) {
+          tableActionIds.push(this.actions.add({
+            ...update, reason: 'add the read-only guard: writes by anyone but the worker fail with MIRROR_READ_ONLY',
+            before: { read_only: false }, after: { read_only: true },
+            details: { spec, sql: [createGuardSql(t.destination, m.name, m.source)] },
+          }).id);
+        }
+        if (rec.state !== 'ready') needCopy.add(key);
         continue;
       }
       // A table new to the stream.
       if (copy) needCopy.add(key);
-      const typeDeps = dest ? [] : this.typesFor(source, src, dst);
+      const createDeps = dest ? [] : [...this.schema(dst, t.destination.schema), ...this.typesFor(source, src, dst)];
       if (dest) this.diagnostics.push(...checkExistingDestination(dest, source, t, copy));
       else created.push({ t, source });
-      const a = this.add('table', 'create', address, dst.peer,
-        (dest ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)` : `create ${displayQualified(t.destination)} ${sameQ(t.source, t.destination) ? 'as on the source' : `from ${displayQualified(t.source)}`}${t.excludeColumns.length ? `, without ${t.excludeColumns.join(', ')}` : ''}`) + '; read-only (MIRROR_READ_ONLY) until promotion',
-        {
-          mirror: m.name,
-          after: { source: displayQualified(t.source), columns: spec.columns.length, key: spec.primaryKey, exclude_columns: t.excludeColumns },
-          dependsOn: [...deps, ...typeDeps],
-          details: {
-            spec,
-            createTable: !dest,
-            sql: [...(dest ? [] : createTableSql(source, t.destination, t.excludeColumns)), ...(dest?.hasGuard ? [] : [createGuardSql(t.destination, m.name, m.source)])],
-          },
-        });
-      tableActionIds.push(a.id);
+      const what = dest
+        ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)`
+        : `create ${displayQualified(t.destination)} ${sameQ(t.source, t.destination) ? 'as on the source' : `from ${displayQualified(t.source)}`}` +
+          (t.excludeColumns.length ? `, without ${t.excludeColumns.join(', ')}` : '');
+      tableActionIds.push(this.actions.add({
+        ...common, kind: 'table', op: 'create', reason_code: 'table_added', risk: 'safe',
+        reason: `${what}; read-only (MIRROR_READ_ONLY) until promotion`,
+        before: null,
+        after: { source: displayQualified(t.source), columns: spec.columns.length, key: spec.primary_key, exclude_columns: t.excludeColumns },
+        depends_on: [...deps, ...createDeps],
+        details: {
+          spec,
+          create_table: !dest,
+          sql: [
+            ...(dest ? [] : [createTableSql(source, t.destination, t.excludeColumns)]),
+            ...(dest?.hasGuard ? [] : [createGuardSql(t.destination, m.name, m.source)]),
+          ],
+        },
+      }).id);
     }
     return { specs, published, tableActionIds, needCopy, created, sourceToDest };
   }
 
-  /** Type and extension actions a new destination table needs, in dependency order. */
+  /** Schema, type and extension actions a new destination table needs, in dependency order. */
   private typesFor(source: LiveTable, src: PeerLive, dst: PeerLive): string[] {
     const ids: string[] = [];
     const visit = (key: string | undefined): string | null => {
@@ -349,17 +426,24 @@ class Differ {
       if (t.extension) {
         if (dst.extensions.installed.includes(t.extension)) return null;
         if (!dst.extensions.available.includes(t.extension)) {
-          this.diagnostics.push(diag('MR124', A.extensionAddress(dst.peer, t.extension), `type ${displayQualified(t)} comes from extension ${t.extension}, which peer ${dst.peer} does not have`, `install the ${t.extension} extension's package on the destination server`));
+          this.diagnostics.push(diag('MR124', addr.extensionAddress(dst.peer, t.extension),
+            `type ${displayQualified(t)} comes from extension ${t.extension}, which peer ${dst.peer} does not have`,
+            `install the ${t.extension} extension's package on the destination server`));
           return null;
         }
-        return this.add('extension', 'create', A.extensionAddress(dst.peer, t.extension), dst.peer, `type ${displayQualified(t)} needs extension ${t.extension}`, {
-          after: { extension: t.extension }, details: { sql: createExtensionSql(t.extension) },
+        return this.actions.add({
+          kind: 'extension', op: 'create', address: addr.extensionAddress(dst.peer, t.extension), peer: dst.peer, mirror: null,
+          reason: `type ${displayQualified(t)} needs extension ${t.extension}`, reason_code: 'extension_missing', risk: 'safe',
+          before: null, after: { extension: t.extension }, depends_on: [], details: { sql: [createExtensionSql(t.extension)] },
         }).id;
       }
       if (dst.types[key]) return null;
       const inner = [visit(t.baseUserType), ...(t.attributes ?? []).map((a) => visit(a.userType))].filter((x): x is string => !!x);
-      return this.add('type', 'create', A.typeAddress(dst.peer, t), dst.peer, `${t.kind} type used by mirrored columns`, {
-        after: { kind: t.kind, ...(t.labels ? { labels: t.labels } : {}) }, dependsOn: inner, details: { sql: createTypeSql(t) },
+      return this.actions.add({
+        kind: 'type', op: 'create', address: addr.typeAddress(dst.peer, t), peer: dst.peer, mirror: null,
+        reason: `${t.kind} type used by mirrored columns`, reason_code: 'type_missing', risk: 'safe',
+        before: null, after: { kind: t.kind, ...(t.labels ? { labels: t.labels } : {}) },
+        depends_on: [...this.schema(dst, t.schema), ...inner], details: { sql: [createTypeSql(t)] },
       }).id;
     };
     for (const c of source.columns) {
@@ -369,31 +453,41 @@ class Differ {
     return ids;
   }
 
-  private snapshot(m: Mirror, specs: TableSpec[], deps: string[], kind: 'initial' | 'full' | 'tables'): string {
+  private snapshot(m: Mirror, specs: TableSpec[], deps: string[], kind: SnapshotDetails['kind'], why: ReasonCode): string {
     const copy = kind !== 'initial' || m.do_initial_snapshot;
-    const unknownRows = specs.some((s) => s.estimatedRows === '-1');
-    const rows = specs.reduce((n, s) => n + BigInt(s.estimatedRows === '-1' ? '0' : s.estimatedRows), 0n);
-    const bytes = specs.reduce((n, s) => n + BigInt(s.sizeBytes), 0n);
+    const rows = specs.reduce((n, s) => n + BigInt(s.estimated_rows === '-1' ? '0' : s.estimated_rows), 0n);
+    const bytes = specs.reduce((n, s) => n + BigInt(s.size_bytes), 0n);
+    // No sizes in the reason: they move with every write, and a saved plan's reasons must stay comparable.
     const reason = !copy
-      ? 'do_initial_snapshot is false: tables start from the slot\'s consistent point without a copy'
+      ? "do_initial_snapshot is false: tables start from the slot's consistent point without a copy"
       : kind === 'tables'
-        ? `copy ${specs.length} table${specs.length === 1 ? '' : 's'} in a new snapshot of their own (temporary slot), then stream them from it`
-        : `copy ${specs.length} table${specs.length === 1 ? '' : 's'} (${unknownRows ? '' : `~${rows} rows, `}${formatBytes(bytes)}) at the slot's consistent point, ${m.snapshot_num_tables_in_parallel} tables at a time`;
+        ? `copy ${plural(specs.length, 'table')} in a new snapshot of their own (temporary slot), then stream them from it`
+        : `copy ${plural(specs.length, 'table')} at the slot's consistent point, ${m.snapshot_num_tables_in_parallel} tables at a time`;
     if (kind === 'tables') this.bump(this.newSlots, m.source);
-    return this.add('snapshot', 'create', A.snapshotAddress(m.name), m.destination, reason, {
-      mirror: m.name,
+    return this.actions.add({
+      kind: 'snapshot', op: 'create', address: addr.snapshotAddress(m.name), peer: m.destination, mirror: m.name,
+      reason, reason_code: why,
       risk: kind === 'full' ? 'disruptive' : 'safe',
+      before: null,
       after: { tables: specs.map((s) => displayQualified(s.destination)), estimated_rows: rows.toString(), estimated_bytes: bytes.toString() },
-      dependsOn: deps,
-      details: { kind, copy, tables: specs, strategy: kind === 'full' ? m.resync_strategy : 'truncate' },
+      depends_on: deps,
+      details: {
+        kind, copy, tables: specs,
+        parallelism: {
+          tables_in_parallel: m.snapshot_num_tables_in_parallel,
+          max_workers: m.snapshot_max_parallel_workers,
+          rows_per_partition: m.snapshot_num_rows_per_partition,
+        },
+      },
     }).id;
   }
 
   /** Indexes and foreign keys of tables mirrors created, after their data; then the hand-over to `run`. */
-  private postSnapshot(m: Mirror, specs: ReturnType<Differ['tables']>, snapId: string | null) {
+  private postSnapshot(m: Mirror, specs: TablesResult, snapId: string | null, why: ReasonCode) {
     const after: string[] = [];
     const deps = snapId ? [snapId] : [];
     const indexIds = new Map<string, string>();
+    const common = { peer: m.destination, mirror: m.name, reason_code: 'table_added', risk: 'safe', before: null } as const;
     if (m.replicate_indexes) {
       for (const { t, source } of specs.created) {
         const key = keyColumns(source).join('\u0000');
@@ -403,8 +497,10 @@ class Differ {
           .map((i) => createIndexSql(i, t.destination))
           .filter((s): s is string => !!s);
         if (!sql.length) continue;
-        const a = this.add('indexes', 'create', A.indexesAddress(m.name, t.destination), m.destination, `${sql.length} secondary index${sql.length === 1 ? '' : 'es'}, built after the copy`, {
-          mirror: m.name, after: { count: sql.length }, dependsOn: deps, details: { sql },
+        const a = this.actions.add({
+          ...common, kind: 'indexes', op: 'create', address: addr.indexesAddress(m.name, t.destination),
+          reason: `${sql.length} secondary ${sql.length === 1 ? 'index' : 'indexes'}, built after the copy`,
+          after: { count: sql.length }, depends_on: deps, details: { sql },
         });
         indexIds.set(tableKey(t.destination), a.id);
         after.push(a.id);
@@ -426,26 +522,48 @@ class Differ {
           }
         }
         if (!sql.length) continue;
-        const a = this.add('foreign_keys', 'create', A.foreignKeysAddress(m.name, t.destination), m.destination, `${sql.length} foreign key${sql.length === 1 ? '' : 's'} to mirrored tables`, {
-          mirror: m.name, after: { count: sql.length }, dependsOn: [...fkDeps], details: { sql },
-        });
-        after.push(a.id);
+        after.push(this.actions.add({
+          ...common, kind: 'foreign_keys', op: 'create', address: addr.foreignKeysAddress(m.name, t.destination),
+          reason: `${plural(sql.length, 'foreign key')} to mirrored tables`,
+          after: { count: sql.length }, depends_on: [...fkDeps], details: { sql },
+        }).id);
       }
     }
-    this.add('stream', 'create', A.streamAddress(m.name), m.destination, 'mark the mirror bootstrapped: `mirrors run` streams it from its consistent point', {
-      mirror: m.name, dependsOn: [...deps, ...after, ...this.actions.filter((a) => a.mirror === m.name && a.kind !== 'stream').map((a) => a.id)],
+    const mirrorActions = this.actions.list.filter((a) => a.mirror === m.name && a.kind !== 'stream').map((a) => a.id);
+    this.actions.add({
+      ...common, kind: 'stream', op: 'create', address: addr.streamAddress(m.name), reason_code: why,
+      reason: 'mark the mirror bootstrapped: `mirrors run` streams it from its consistent point',
+      after: null, depends_on: [...deps, ...after, ...mirrorActions], details: {},
     });
   }
 
-  /** Mirrors in an inspected destination's catalog that the config no longer declares. */
-  destroyRemoved(selected: string[] | null): string[] {
-    const out: string[] = [];
+  /** Mirrors of this project in an inspected destination's catalog that the config no longer declares. */
+  destroyRemoved(selected: string[] | null): PlannedMirror[] {
+    const out: PlannedMirror[] = [];
     for (const [peer, dst] of Object.entries(this.live.peers).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (this.config.peers[peer] === undefined) continue;
       for (const rec of Object.values(dst.catalog.mirrors).sort((a, b) => (a.name < b.name ? -1 : 1))) {
         if (this.config.mirrors[rec.name]) continue;
         if (selected && !selected.includes(rec.name)) continue;
-        out.push(rec.name);
+        const at = addr.mirrorAddress(rec.name);
+        if (rec.project !== this.config.project) {
+          this.diagnostics.push(diag('MR146', at,
+            `mirror ${rec.name} on peer ${peer} belongs to project ${rec.project}; this file (project ${this.config.project}) leaves it alone`,
+            'nothing to do: the mirrors.yaml of that project manages it'));
+          continue;
+        }
+        if (rec.settings.prevent_destroy === true) {
+          this.diagnostics.push(diag('MR136', at,
+            `mirror ${rec.name} on peer ${peer} is not in the config, and it has prevent_destroy: the plan would destroy it`,
+            `declare it again, or apply prevent_destroy: false for it first and then remove it`));
+          continue;
+        }
+        if (this.config.project === 'default') {
+          this.diagnostics.push(diag('MR147', at,
+            `mirror ${rec.name} of project default on peer ${peer} is not declared in this file and will be destroyed (every file without \`project:\` is project default)`,
+            'if another mirrors.yaml manages it, give each file its own `project:` name'));
+        }
+        out.push({ name: rec.name, source: rec.sourcePeer, destination: peer });
         this.destroy(rec.name, rec.sourcePeer, peer);
       }
     }
@@ -456,30 +574,64 @@ class Differ {
     const src = this.live.peers[sourcePeer];
     const mirrorDeps: string[] = [];
     if (!this.config.peers[sourcePeer] || !src) {
-      this.diagnostics.push(diag('MR142', A.mirrorAddress(name), `mirror ${name} was removed from the config, and so was its source peer ${sourcePeer}: its slot and publication cannot be dropped`, `keep peer ${sourcePeer} declared until this destroy is applied`));
+      this.diagnostics.push(diag('MR142', addr.mirrorAddress(name),
+        `mirror ${name} was removed from the config, and so was its source peer ${sourcePeer}: its slot and publication cannot be dropped`,
+        `keep peer ${sourcePeer} declared until this destroy is applied`));
       return;
     }
-    const slotName = A.slotName(name);
-    const pubName = A.publicationName(name);
+    const slotName = addr.slotName(name);
+    const pubName = addr.publicationName(name);
     const slot = src.slots[slotName];
+    const common = { peer: sourcePeer, mirror: name, reason_code: 'mirror_removed', after: null } as const;
     if (slot) {
       if (slot.active) {
-        this.diagnostics.push(diag('MR134', A.slotAddress(name), `slot ${slotName} is in use (pid ${slot.activePid}) by a running worker`, `stop \`mirrors run\` for ${name} before applying; apply refuses to drop an active slot`));
+        this.diagnostics.push(diag('MR134', addr.slotAddress(name), `slot ${slotName} is in use (pid ${slot.activePid}) by a running worker`,
+          `stop \`mirrors run\` for ${name} before applying; apply refuses to drop an active slot`));
       }
-      mirrorDeps.push(this.add('slot', 'delete', A.slotAddress(name), sourcePeer, `mirror ${name} was removed from the config: drop its slot (releases retained WAL)`, {
-        mirror: name, risk: 'irreversible', before: { name: slotName, retained_bytes: slot.retainedBytes }, details: { name: slotName },
+      mirrorDeps.push(this.actions.add({
+        ...common, kind: 'slot', op: 'delete', address: addr.slotAddress(name), risk: 'irreversible',
+        reason: `mirror ${name} was removed from the config: drop its slot (releases retained WAL; its position is lost)`,
+        before: { name: slotName, retained_bytes: slot.retainedBytes }, depends_on: [],
+        details: { name: slotName, drop_sql: dropSlotSql(slotName) },
       }).id);
     }
     if (src.publications[pubName]) {
-      mirrorDeps.push(this.add('publication', 'delete', A.publicationAddress(name), sourcePeer, `mirror ${name} was removed from the config: drop its publication`, {
-        mirror: name, before: { name: pubName }, dependsOn: [...mirrorDeps], details: { name: pubName },
+      mirrorDeps.push(this.actions.add({
+        ...common, kind: 'publication', op: 'delete', address: addr.publicationAddress(name), risk: 'safe',
+        reason: `mirror ${name} was removed from the config: drop its publication`,
+        before: { name: pubName }, depends_on: [...mirrorDeps], details: { name: pubName, sql: [dropPublicationSql(pubName)] },
       }).id);
     }
-    const tables = this.live.peers[destPeer].catalog.tables.filter((t) => t.mirror === name);
-    this.add('mirror', 'delete', A.mirrorAddress(name), destPeer,
-      `mirror ${name} was removed from the config: forget it; destination tables${tables.length ? ' (' + tables.map((t) => displayQualified(t.destination)).join(', ') + ')' : ''} and their rows are kept, and become writable`,
-      { mirror: name, risk: 'irreversible', before: { source: sourcePeer, tables: tables.length }, dependsOn: mirrorDeps, details: { keptTables: tables.map((t) => t.destination), sql: tables.filter((t) => this.live.peers[destPeer].tables[tableKey(t.destination)]).map((t) => dropGuardSql(t.destination)) } });
+    const dst = this.live.peers[destPeer];
+    const tables = dst.catalog.tables.filter((t) => t.mirror === name);
+    const kept = tables.length ? ` (${tables.map((t) => displayQualified(t.destination)).join(', ')})` : '';
+    this.actions.add({
+      ...common, kind: 'mirror', op: 'delete', address: addr.mirrorAddress(name), peer: destPeer, risk: 'irreversible',
+      reason: `mirror ${name} was removed from the config: forget it; destination tables${kept} and their rows are kept, and become writable`,
+      before: { source: sourcePeer, tables: tables.length }, depends_on: mirrorDeps,
+      details: {
+        kept_tables: tables.map((t) => t.destination),
+        sql: tables.filter((t) => dst.tables[tableKey(t.destination)]).map((t) => dropGuardSql(t.destination)),
+      },
+    });
   }
+}
+
+function tableSpec(t: ResolvedTable, source: LiveTable): TableSpec {
+  return {
+    source: t.source,
+    destination: t.destination,
+    columns: copiedColumns(source, t.excludeColumns).map((c) => ({ name: c.name, type: c.type, not_null: c.notNull })),
+    primary_key: keyColumns(source),
+    exclude_columns: t.excludeColumns,
+    partition_key: t.partitionKey,
+    estimated_rows: source.estimatedRows,
+    size_bytes: source.sizeBytes,
+  };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 function sameQ(a: QualifiedName, b: QualifiedName): boolean {
@@ -497,5 +649,3 @@ function sameColumns(t: { schema: string; name: string; columns: string[] | null
   const all = live.columns.filter((c) => c.generated === '').map((c) => c.name).sort();
   return JSON.stringify(all) === JSON.stringify([...t.columns].sort());
 }
-
-export type { QualifiedName };

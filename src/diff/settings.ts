@@ -14,6 +14,7 @@ export const SETTING_KEYS: (keyof MirrorSettings)[] = [
   'resync_strategy',
   'lag_threshold_ms',
   'paused',
+  'prevent_destroy',
 ];
 
 export function settingsOf(m: Mirror): MirrorSettings {

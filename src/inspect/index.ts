@@ -8,7 +8,7 @@ import { tableKey } from '../config/names.js';
 import { connectPeer, connectionError } from '../db/connect.js';
 import { quoteQualified } from '../db/quote.js';
 import { MirrorsError } from '../errors.js';
-import { resolveMirrorTables } from '../diff/resolve.js';
+import { resolveMirrorTables } from './resolve.js';
 import { hasRowsSql, inspectPeer, type Queryable } from './peer.js';
 import type { Live, PeerLive } from './types.js';
 

@@ -167,6 +167,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       replication: server.replication,
       canCreateInDatabase: server.can_create,
     },
+    schemas: server.schemas,
     slotsInUse: server.slots_in_use,
     walSendersInUse: server.wal_senders_in_use,
     publications,
@@ -189,6 +190,7 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
     mirrors[r.name] = {
       name: r.name,
       sourcePeer: r.source_peer,
+      project: r.project,
       mode: r.mode,
       status: r.status,
       phase: r.phase,

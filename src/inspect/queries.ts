@@ -21,7 +21,8 @@ SELECT current_setting('server_version_num')::int AS version_num,
        has_database_privilege(current_database(), 'CREATE') AS can_create,
        (SELECT count(*) FROM pg_replication_slots)::int AS slots_in_use,
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS wal_senders_in_use,
-       to_regclass('mirrors.schema_migrations') IS NOT NULL AS has_catalog
+       to_regclass('mirrors.schema_migrations') IS NOT NULL AS has_catalog,
+       (SELECT coalesce(array_agg(n.nspname ORDER BY n.nspname), '{}') FROM pg_namespace n WHERE ${USER_SCHEMAS}) AS schemas
 FROM pg_roles r WHERE r.rolname = current_user`;
 
 export const TABLES_SQL = `
@@ -145,12 +146,13 @@ UNION SELECT extname, extversion FROM pg_extension`;
 
 export const CATALOG_MIRRORS_SQL = `
 SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
+       coalesce(to_jsonb(m) ->> 'project', 'default') AS project,
        consistent_lsn::text AS consistent_lsn, last_applied_lsn::text AS last_applied_lsn,
        bytes_done::text AS bytes_done, bytes_total::text AS bytes_total,
        (SELECT max(version) FROM mirrors.schema_migrations) AS catalog_version
-  FROM mirrors.mirrors
+  FROM mirrors.mirrors m
  UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT max(version) FROM mirrors.schema_migrations)
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 
 export const CATALOG_TABLES_SQL = `

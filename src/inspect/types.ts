@@ -108,6 +108,8 @@ export interface LiveSlot {
 export interface CatalogMirror {
   name: string;
   sourcePeer: string;
+  /** The project (mirrors.yaml `project:`) that created the mirror and alone may change or destroy it. */
+  project: string;
   mode: string;
   status: string;
   phase: string;
@@ -155,6 +157,8 @@ export interface PeerLive {
     synchronous_standby_names: string;
   };
   role: { name: string; superuser: boolean; replication: boolean; canCreateInDatabase: boolean };
+  /** Schemas outside the system's and the catalog's (a table or type in another one needs CREATE SCHEMA). */
+  schemas: string[];
   /** Slots in use on the whole cluster (every database), and WAL senders in use. */
   slotsInUse: number;
   walSendersInUse: number;

@@ -1,8 +1,9 @@
 /** Addresses of the objects a plan acts on, e.g. `mirror.prod_to_staging.table.public.users`. Pure. */
-import { displayQualified, type QualifiedName } from '../config/names.js';
+import { displayIdent, displayQualified, type QualifiedName } from '../config/names.js';
 
 export const peerAddress = (peer: string) => `peer.${peer}`;
 export const catalogAddress = (peer: string) => `peer.${peer}.catalog`;
+export const schemaAddress = (peer: string, schema: string) => `peer.${peer}.schema.${displayIdent(schema)}`;
 export const typeAddress = (peer: string, t: QualifiedName) => `peer.${peer}.type.${displayQualified(t)}`;
 export const extensionAddress = (peer: string, ext: string) => `peer.${peer}.extension.${ext}`;
 export const mirrorAddress = (mirror: string) => `mirror.${mirror}`;

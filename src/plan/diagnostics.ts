@@ -30,11 +30,16 @@ export const DIAGNOSTICS = {
   MR132: { severity: 'error', title: 'replication slot exists but is not owned by this mirror' },
   MR134: { severity: 'warning', title: 'slot is in use by a running worker' },
   MR135: { severity: 'error', title: 'resync_strategy swap is not implemented' },
+  MR136: { severity: 'error', title: 'the plan would destroy a mirror with prevent_destroy' },
+  MR137: { severity: 'error', title: 'an action is riskier than --fail-on allows' },
   MR140: { severity: 'error', title: 'two mirrors write the same destination table' },
   MR141: { severity: 'warning', title: 'wildcard matches no table' },
   MR142: { severity: 'error', title: "removed mirror's source peer is no longer declared" },
   MR143: { severity: 'error', title: "mirror's source peer changed" },
   MR144: { severity: 'error', title: 'destination schema `mirrors` is reserved' },
+  MR145: { severity: 'error', title: "mirror belongs to another project" },
+  MR146: { severity: 'note', title: "another project's mirror on the destination" },
+  MR147: { severity: 'warning', title: 'a mirror of project default will be destroyed' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;

@@ -9,8 +9,8 @@ export function orderActions(actions: Action[]): Action[] {
   const indegree = new Map<string, number>();
   const dependents = new Map<string, string[]>();
   for (const a of actions) {
-    const deps = [...new Set(a.dependsOn)].filter((d) => index.has(d) && d !== a.id);
-    a.dependsOn = deps.sort((x, y) => index.get(x)! - index.get(y)!);
+    const deps = [...new Set(a.depends_on)].filter((d) => index.has(d) && d !== a.id);
+    a.depends_on = deps.sort((x, y) => index.get(x)! - index.get(y)!);
     indegree.set(a.id, deps.length);
     for (const d of deps) dependents.set(d, [...(dependents.get(d) ?? []), a.id]);
   }

@@ -1,27 +1,22 @@
 /**
- * A Plan is plain serializable data (no Dates, no Maps, no BigInt): what `plan --out` writes and `apply`
- * reads. Renderers read it; they never compute anything from the peers.
+ * The plan contract: what `plan --out` writes, what a reviewer approves and exactly what `apply` executes.
+ * Plain serializable data (no Dates, no Maps, no BigInt; counts, bytes and LSNs are strings), snake_case
+ * throughout. Every action is one member of a closed union keyed by (kind, op), each with typed details,
+ * before and after; schemas/plan.schema.json describes the same shapes for the file on disk, and a unit
+ * test keeps the two in step. Renderers read a Plan; they never compute anything from the peers.
  */
+import type { QualifiedName } from '../config/names.js';
+import type { MirrorSettings } from '../config/types.js';
 
-export const PLAN_FORMAT_VERSION = 1;
+export type { QualifiedName };
 
-export type Op = 'create' | 'update' | 'delete' | 'replace' | 'read';
+/** Format 2: typed, snake_case actions with reason codes. Format 1 files are refused. */
+export const PLAN_FORMAT_VERSION = 2;
+
+export type Op = 'create' | 'update' | 'delete' | 'replace';
 export type Risk = 'safe' | 'disruptive' | 'irreversible';
-export type Severity = 'error' | 'warning';
-
-/** The closed set of things an action can act on. */
-export type ActionKind =
-  | 'catalog' // the `mirrors` schema on a destination (migrations)
-  | 'mirror' // the mirror's catalog row and settings
-  | 'publication'
-  | 'slot'
-  | 'type' // an enum/domain/composite type a destination table needs
-  | 'extension' // an extension a destination table needs
-  | 'table' // a mapped table: its destination table and catalog row
-  | 'snapshot' // the initial copy of some tables
-  | 'indexes' // secondary indexes of a destination table
-  | 'foreign_keys' // foreign keys among mirrored tables
-  | 'stream'; // hand-over to `mirrors run`
+/** `note`: information only (e.g. another project's mirror on the same destination). */
+export type Severity = 'error' | 'warning' | 'note';
 
 export interface Diagnostic {
   /** Stable code, documented in docs/diagnostics.md#mr101 */
@@ -33,49 +28,193 @@ export interface Diagnostic {
   hint: string;
 }
 
+/** Why an action is planned: a closed set a JSON consumer can branch on (the prose is in `reason`). */
+export type ReasonCode =
+  | 'catalog_missing'
+  | 'catalog_outdated'
+  | 'new_mirror'
+  | 'setting_changed'
+  | 'mirror_removed'
+  | 'table_added'
+  | 'table_removed'
+  | 'table_changed'
+  | 'table_source_changed'
+  | 'table_not_copied'
+  | 'schema_missing'
+  | 'type_missing'
+  | 'extension_missing'
+  | 'publication_missing'
+  | 'publication_changed'
+  | 'slot_missing'
+  | 'slot_lost';
+
+
 export interface TableSpec {
-  source: { schema: string; name: string };
-  destination: { schema: string; name: string };
+  source: QualifiedName;
+  destination: QualifiedName;
   /** Columns copied, in source order, with their source types. */
-  columns: { name: string; type: string; notNull: boolean }[];
-  primaryKey: string[];
-  excludeColumns: string[];
-  partitionKey: string | null;
-  estimatedRows: string;
-  sizeBytes: string;
+  columns: { name: string; type: string; not_null: boolean }[];
+  /** The columns that identify a row in the stream (replica identity). */
+  primary_key: string[];
+  exclude_columns: string[];
+  partition_key: string | null;
+  /** Estimates at plan time; they do not make a saved plan stale. */
+  estimated_rows: string;
+  size_bytes: string;
 }
 
-export interface Action {
-  /** Position-independent id: `<op>:<address>`. */
+export interface PublishedTable {
+  schema: string;
+  name: string;
+  /** null: every column */
+  columns: string[] | null;
+}
+
+export interface SnapshotParallelism {
+  tables_in_parallel: number;
+  max_workers: number;
+  rows_per_partition: number;
+}
+
+/** What every action carries; each member of `Action` fixes kind, op and the types of the rest. */
+interface ActionOf<K extends string, O extends Op, D, B = null, A = null> {
+  /** Position-independent id: `<op>:<address>`, unique in a plan. */
   id: string;
-  kind: ActionKind;
-  op: Op;
+  kind: K;
+  op: O;
   address: string;
   /** The peer the action changes. */
   peer: string;
-  mirror?: string;
+  /** The mirror it belongs to; null for peer-wide objects (catalog, schemas, types, extensions). */
+  mirror: string | null;
   reason: string;
+  reason_code: ReasonCode;
   risk: Risk;
-  before?: unknown;
-  after?: unknown;
+  before: B;
+  after: A;
   /** Ids of actions that must run first. */
-  dependsOn: string[];
-  /** What the apply step needs to carry the action out (DDL text, table specs, ...). */
-  details?: Record<string, unknown>;
+  depends_on: string[];
+  /** Everything apply needs to carry the action out: it reads nothing else. */
+  details: D;
+}
+
+type Sql = { sql: string[] };
+type Version = { version: number };
+
+export type CatalogCreate = ActionOf<'catalog', 'create', { from_version: number; to_version: number }, null, Version>;
+export type CatalogUpdate = ActionOf<'catalog', 'update', { from_version: number; to_version: number }, Version, Version>;
+export type SchemaCreate = ActionOf<'schema', 'create', Sql, null, { schema: string }>;
+export type ExtensionCreate = ActionOf<'extension', 'create', Sql, null, { extension: string }>;
+export type TypeCreate = ActionOf<'type', 'create', Sql, null, { kind: string; labels?: string[] }>;
+
+export interface MirrorCreateDetails {
+  source_peer: string;
+  destination_peer: string;
+  project: string;
+  settings: MirrorSettings;
+  config_hash: string;
+  slot: string;
+  publication: string;
+}
+export type MirrorCreate = ActionOf<'mirror', 'create', MirrorCreateDetails, null, { source: string; destination: string } & MirrorSettings>;
+export type MirrorUpdate = ActionOf<'mirror', 'update', { settings: MirrorSettings; config_hash: string }, Partial<MirrorSettings>, Partial<MirrorSettings>>;
+export type MirrorDelete = ActionOf<'mirror', 'delete', Sql & { kept_tables: QualifiedName[] }, { source: string; tables: number }, null>;
+
+type PublicationDetails = Sql & { name: string; tables: PublishedTable[] };
+export type PublicationCreate = ActionOf<'publication', 'create', PublicationDetails, null, { name: string; tables: string[] }>;
+export type PublicationUpdate = ActionOf<'publication', 'update', PublicationDetails, { tables: string[] }, { tables: string[] }>;
+export type PublicationDelete = ActionOf<'publication', 'delete', Sql & { name: string }, { name: string }, null>;
+
+type SlotAfter = { name: string; plugin: 'pgoutput' };
+export type SlotCreate = ActionOf<'slot', 'create', { name: string }, null, SlotAfter>;
+/** Drops the slot with `drop_sql` (refused while it is active), then creates a new one. */
+export type SlotReplace = ActionOf<'slot', 'replace', { name: string; drop_sql: string }, { wal_status: string }, SlotAfter>;
+export type SlotDelete = ActionOf<'slot', 'delete', { name: string; drop_sql: string }, { name: string; retained_bytes: string | null }, null>;
+
+export type TableCreate = ActionOf<
+  'table', 'create', Sql & { spec: TableSpec; create_table: boolean }, null,
+  { source: string; columns: number; key: string[]; exclude_columns: string[] }
+>;
+/** Attributes of a recorded table that change without a copy; several merge into one update. */
+export interface TableAttributes {
+  partition_key?: string | null;
+  read_only?: boolean;
+}
+export type TableUpdate = ActionOf<'table', 'update', Sql & { spec: TableSpec }, TableAttributes, TableAttributes>;
+type TableSource = { source: string; exclude_columns: string[] };
+export type TableReplace = ActionOf<'table', 'replace', { spec: TableSpec }, TableSource, TableSource>;
+export type TableDelete = ActionOf<'table', 'delete', Sql & { destination: QualifiedName }, { source: string }, null>;
+
+export interface SnapshotDetails {
+  /** initial: the mirror's first copy, from its own slot's export; full: every table again after a new
+   *  slot; tables: some tables, from a temporary slot's export while the others keep streaming. */
+  kind: 'initial' | 'full' | 'tables';
+  /** false: do_initial_snapshot is off; tables start from the consistent point without a copy. */
+  copy: boolean;
+  tables: TableSpec[];
+  parallelism: SnapshotParallelism;
+}
+export type SnapshotCreate = ActionOf<
+  'snapshot', 'create', SnapshotDetails, null,
+  { tables: string[]; estimated_rows: string; estimated_bytes: string }
+>;
+export type IndexesCreate = ActionOf<'indexes', 'create', Sql, null, { count: number }>;
+export type ForeignKeysCreate = ActionOf<'foreign_keys', 'create', Sql, null, { count: number }>;
+export type StreamCreate = ActionOf<'stream', 'create', Record<string, never>, null, null>;
+
+export type Action =
+  | CatalogCreate | CatalogUpdate
+  | SchemaCreate | ExtensionCreate | TypeCreate
+  | MirrorCreate | MirrorUpdate | MirrorDelete
+  | PublicationCreate | PublicationUpdate | PublicationDelete
+  | SlotCreate | SlotReplace | SlotDelete
+  | TableCreate | TableUpdate | TableReplace | TableDelete
+  | SnapshotCreate | IndexesCreate | ForeignKeysCreate | StreamCreate;
+
+export type ActionKind = Action['kind'];
+export type ActionOfKind<K extends ActionKind> = Extract<Action, { kind: K }>;
+
+/** Every (kind, op) pair of the union, spelled once for the schema test and the renderers. */
+export const ACTION_OPS = {
+  catalog: ['create', 'update'],
+  schema: ['create'],
+  extension: ['create'],
+  type: ['create'],
+  mirror: ['create', 'update', 'delete'],
+  publication: ['create', 'update', 'delete'],
+  slot: ['create', 'replace', 'delete'],
+  table: ['create', 'update', 'replace', 'delete'],
+  snapshot: ['create'],
+  indexes: ['create'],
+  foreign_keys: ['create'],
+  stream: ['create'],
+} as const satisfies { [K in ActionKind]: readonly ActionOfKind<K>['op'][] };
+
+// Compile-time check that ACTION_OPS lists every op of every kind (an unlisted one fails the build here).
+type UnlistedOps = { [K in ActionKind]: Exclude<ActionOfKind<K>['op'], (typeof ACTION_OPS)[K][number]> }[ActionKind];
+const everyOpListed: [UnlistedOps] extends [never] ? true : never = true;
+void everyOpListed;
+
+/** A mirror the plan covers, and the peers apply needs for it. */
+export interface PlannedMirror {
+  name: string;
+  source: string;
+  destination: string;
 }
 
 export interface Plan {
-  format_version: number;
+  format_version: typeof PLAN_FORMAT_VERSION;
   tool: 'mirrors';
   created_by: string;
   config_file: string;
   config_hash: string;
-  live_fingerprint: string;
-  /** The --mirror selection the plan was made with (null: all); apply re-inspects with the same. */
+  /** The project (mirrors.yaml `project:`) whose mirrors the plan manages. */
+  project: string;
+  /** The --mirror selection the plan was made with (null: all); apply re-plans with the same. */
   selected: string[] | null;
-  /** Mirrors the plan covers (after --mirror selection). */
-  mirrors: string[];
+  /** Mirrors the plan covers (after --mirror selection), sorted by name. */
+  mirrors: PlannedMirror[];
   diagnostics: Diagnostic[];
   actions: Action[];
-  summary: { create: number; update: number; delete: number; replace: number; read: number };
+  summary: { create: number; update: number; delete: number; replace: number };
 }

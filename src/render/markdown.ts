@@ -1,10 +1,12 @@
 /** Markdown rendering of a plan for a pull-request comment. Reads the plan only. */
-import type { Plan } from '../plan/types.js';
+import type { Plan, Severity } from '../plan/types.js';
 import { docsAnchor } from '../plan/diagnostics.js';
+import { attributeChanges } from './changes.js';
 import { SYMBOL, summaryLine } from './text.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
+const LABEL: Record<Severity, string> = { error: '❌ error', warning: '⚠️ warning', note: 'ℹ️ note' };
 
 export function renderPlanMarkdown(plan: Plan): string {
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
@@ -14,7 +16,7 @@ export function renderPlanMarkdown(plan: Plan): string {
   if (plan.diagnostics.length) {
     out.push('| | code | address | problem | fix |', '|---|---|---|---|---|');
     for (const d of plan.diagnostics) {
-      out.push(`| ${d.severity === 'error' ? '❌ error' : '⚠️ warning'} | [${d.code}](${docsAnchor(d.code)}) | ${code(d.address)} | ${cell(d.message)} | ${cell(d.hint)} |`);
+      out.push(`| ${LABEL[d.severity]} | [${d.code}](${docsAnchor(d.code)}) | ${code(d.address)} | ${cell(d.message)} | ${cell(d.hint)} |`);
     }
     out.push('');
   }
@@ -24,7 +26,13 @@ export function renderPlanMarkdown(plan: Plan): string {
       out.push(`| ${i + 1} | ${code(SYMBOL[a.op])} ${a.op} | ${code(a.address)} | ${cell(a.reason)} | ${a.risk === 'safe' ? '' : `**${a.risk}**`} |`);
     });
     out.push('');
+    for (const a of plan.actions.filter((x) => x.op === 'update' || x.op === 'replace')) {
+      const lines = attributeChanges(a.before as Record<string, unknown>, a.after as Record<string, unknown>).map((c) =>
+        c.type === 'attribute' ? `~ ${c.key}: ${c.before} -> ${c.after}` : c.type === 'diff_header' ? `  ${c.key}:` : `${c.sign === '@' ? '' : c.sign} ${c.text}`,
+      );
+      out.push(`<details><summary>${code(a.address)} changes</summary>`, '', '```diff', ...lines, '```', '</details>', '');
+    }
   }
-  out.push(`<sub>config ${plan.config_hash.slice(0, 12)} · live ${plan.live_fingerprint.slice(0, 12)} · plan format ${plan.format_version}</sub>`);
+  out.push(`<sub>project ${plan.project} · config ${plan.config_hash.slice(0, 12)} · plan format ${plan.format_version}</sub>`);
   return out.join('\n') + '\n';
 }

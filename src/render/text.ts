@@ -5,16 +5,22 @@
 import kleur from 'kleur';
 import type { Action, Diagnostic, Op, Plan } from '../plan/types.js';
 import { docsAnchor } from '../plan/diagnostics.js';
+import { formatBytes } from '../util/format.js';
+import { attributeChanges, type ChangeLine } from './changes.js';
 
-export const SYMBOL: Record<Op, string> = { create: '+', update: '~', delete: '-', replace: '-/+', read: '<=' };
+export const SYMBOL: Record<Op, string> = { create: '+', update: '~', delete: '-', replace: '-/+' };
 
 const paint: Record<Op, (s: string) => string> = {
   create: (s) => kleur.green(s),
   update: (s) => kleur.yellow(s),
   delete: (s) => kleur.red(s),
   replace: (s) => kleur.magenta(s),
-  read: (s) => kleur.cyan(s),
 };
+
+export interface TextOptions {
+  /** Show every statement an action runs (`mirrors show`: the approver reads what will run). */
+  sql?: boolean;
+}
 
 export function summaryLine(plan: Plan): string {
   const s = plan.summary;
@@ -22,36 +28,59 @@ export function summaryLine(plan: Plan): string {
   return `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete.`;
 }
 
+const SEVERITY_HEAD = {
+  error: (code: string) => kleur.red().bold(`error ${code}`),
+  warning: (code: string) => kleur.yellow().bold(`warning ${code}`),
+  note: (code: string) => kleur.cyan().bold(`note ${code}`),
+};
+
 export function renderDiagnostic(d: Diagnostic): string {
-  const head = d.severity === 'error' ? kleur.red().bold(`error ${d.code}`) : kleur.yellow().bold(`warning ${d.code}`);
   return [
-    `  ${head}  ${kleur.bold(d.address)}`,
+    `  ${SEVERITY_HEAD[d.severity](d.code)}  ${kleur.bold(d.address)}`,
     `      ${d.message}`,
     `      ${kleur.dim('fix:')} ${d.hint}  ${kleur.dim(`(${docsAnchor(d.code)})`)}`,
   ].join('\n');
 }
 
-export function renderAction(a: Action): string {
-  const sym = paint[a.op](SYMBOL[a.op].padStart(3));
-  const risk = a.risk === 'safe' ? '' : ' ' + (a.risk === 'irreversible' ? kleur.red().bold('[irreversible]') : kleur.yellow('[disruptive]'));
-  const lines = [`${sym} ${kleur.bold(a.address)}${risk}`, `      ${a.reason}`];
+export function riskTag(a: Action): string {
+  if (a.risk === 'safe') return '';
+  return ' ' + (a.risk === 'irreversible' ? kleur.red().bold('[irreversible]') : kleur.yellow('[disruptive]'));
+}
+
+export function renderAction(a: Action, opts: TextOptions = {}): string {
+  const lines = [`${paint[a.op](SYMBOL[a.op].padStart(3))} ${kleur.bold(a.address)}${riskTag(a)}`, `      ${a.reason}`];
+  if (a.kind === 'snapshot' && a.details.copy) {
+    const rows = a.after.estimated_rows;
+    lines.push(kleur.dim(`      about ${rows} rows, ${formatBytes(a.after.estimated_bytes)}`));
+  }
   if (a.op === 'update' || a.op === 'replace') {
-    const before = (a.before ?? {}) as Record<string, unknown>;
-    const after = (a.after ?? {}) as Record<string, unknown>;
-    for (const k of Object.keys(after)) {
-      lines.push(`      ${kleur.dim(k + ':')} ${show(before[k])} ${kleur.dim('->')} ${show(after[k])}`);
+    for (const c of attributeChanges(a.before as Record<string, unknown>, a.after as Record<string, unknown>)) {
+      lines.push(`      ${changeLine(c)}`);
     }
   }
+  if (opts.sql) for (const s of statements(a)) lines.push(kleur.dim(`      | ${s.replace(/\n/g, '\n      | ')}`));
   return lines.join('\n');
 }
 
-function show(v: unknown): string {
-  if (v === undefined || v === null) return '(none)';
-  if (Array.isArray(v)) return v.length > 6 ? `[${v.slice(0, 6).join(', ')}, … ${v.length - 6} more]` : `[${v.join(', ')}]`;
-  return typeof v === 'string' ? v : JSON.stringify(v);
+function changeLine(c: ChangeLine): string {
+  switch (c.type) {
+    case 'attribute':
+      return `${kleur.dim(c.key + ':')} ${c.before} ${kleur.dim('->')} ${c.after}`;
+    case 'diff_header':
+      return kleur.dim(`${c.key}:`);
+    case 'diff':
+      return c.sign === '+' ? kleur.green(`  + ${c.text}`) : c.sign === '-' ? kleur.red(`  - ${c.text}`)
+        : c.sign === '@' ? kleur.cyan(`  ${c.text}`) : `    ${c.text}`;
+  }
 }
 
-export function renderPlanText(plan: Plan): string {
+/** The statements an action runs, as the plan carries them. */
+export function statements(a: Action): string[] {
+  const d = a.details as { sql?: string[]; drop_sql?: string };
+  return [...(d.drop_sql ? [d.drop_sql] : []), ...(d.sql ?? [])];
+}
+
+export function renderPlanText(plan: Plan, opts: TextOptions = {}): string {
   const out: string[] = [];
   if (plan.diagnostics.length) {
     out.push(kleur.bold('Diagnostics:'), '');
@@ -59,10 +88,12 @@ export function renderPlanText(plan: Plan): string {
   }
   if (plan.actions.length) {
     out.push(kleur.bold('mirrors will perform these actions, in this order:'), '');
-    for (const a of plan.actions) out.push(renderAction(a), '');
+    for (const a of plan.actions) out.push(renderAction(a, opts), '');
   }
   out.push(kleur.bold(summaryLine(plan)));
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
-  if (errors) out.push(kleur.red(`${errors} error${errors === 1 ? '' : 's'} above: this plan cannot be saved or applied until ${errors === 1 ? 'it is' : 'they are'} fixed.`));
+  if (errors) {
+    out.push(kleur.red(`${errors} error${errors === 1 ? '' : 's'} above: this plan cannot be saved or applied until ${errors === 1 ? 'it is' : 'they are'} fixed.`));
+  }
   return out.join('\n') + '\n';
 }

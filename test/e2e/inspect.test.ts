@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { inspect } from '../../src/inspect/index.js';
-import { buildPlan } from '../../src/plan/build.js';
+import { buildPlan } from '../../src/diff/build.js';
 import { useClusters } from '../support/clusters.js';
 
 const pg = useClusters(['src', 'dst']);
@@ -51,7 +51,7 @@ describe('inspection', () => {
     const t0 = performance.now();
     const { live } = await inspect(config, null);
     const t1 = performance.now();
-    const plan = buildPlan(config, live, null, 'test');
+    const plan = buildPlan(config, live, { selected: null, createdBy: 'test' });
     const t2 = performance.now();
     expect(plan.actions.filter((a) => a.kind === 'table')).toHaveLength(1000);
     console.log(`plan over 1000 tables: inspect ${Math.round(t1 - t0)} ms, diff+order ${Math.round(t2 - t1)} ms`);

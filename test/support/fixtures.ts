@@ -26,6 +26,7 @@ export function mirror(name: string, tables: string[], over: Partial<Mirror> = {
     resync_strategy: 'truncate',
     lag_threshold_ms: 5000,
     paused: false,
+    prevent_destroy: false,
     tables: tables.map((t, i) => {
       const [schema, n] = t.split('.');
       return n === '*'
@@ -45,6 +46,7 @@ export function config(mirrors: Mirror[]): Config {
   return {
     file: '/x/mirrors.yaml',
     version: 1,
+    project: 'default',
     peers: { prod: peer('prod'), staging: peer('staging') },
     mirrors: Object.fromEntries(mirrors.map((m) => [m.name, m])),
     hash: 'cafe',
@@ -87,6 +89,7 @@ export function livePeer(name: string, tables: LiveTable[] = [], over: Partial<P
     role: { name: 'mirrors', superuser: false, replication: true, canCreateInDatabase: true },
     slotsInUse: 0,
     walSendersInUse: 0,
+    schemas: [...new Set(['public', ...tables.map((t) => t.schema)])].sort(),
     publications: {},
     slots: {},
     tables: Object.fromEntries(tables.map((t) => [tableKey(t), t])),
@@ -100,7 +103,7 @@ export function livePeer(name: string, tables: LiveTable[] = [], over: Partial<P
 /** The live state right after a successful apply of mirror `m` with the given tables. */
 export function applied(m: Mirror, src: PeerLive, dst: PeerLive, tables: string[]): void {
   const rec: CatalogMirror = {
-    name: m.name, sourcePeer: m.source, mode: m.mode, status: 'Following', phase: 'ready', paused: m.paused,
+    name: m.name, sourcePeer: m.source, project: 'default', mode: m.mode, status: 'Following', phase: 'ready', paused: m.paused,
     settings: settingsOf(m) as unknown as Record<string, unknown>, configHash: 'cafe', consistentLsn: '0/1000', lastAppliedLsn: '0/2000', bytesDone: '0', bytesTotal: '0',
   };
   dst.catalog = { version: CATALOG_VERSION, mirrors: { ...dst.catalog.mirrors, [m.name]: rec }, tables: [...dst.catalog.tables] };

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { buildPlan, hasErrors, liveFingerprint } from '../../src/plan/build.js';
+import { buildPlan, hasErrors } from '../../src/diff/build.js';
 import type { Plan } from '../../src/plan/types.js';
 import { applied, col, config, livePeer, mirror, table } from '../support/fixtures.js';
 
 const plan = (c: ReturnType<typeof config>, peers: ReturnType<typeof livePeer>[], selected: string[] | null = null) =>
-  buildPlan(c, { peers: Object.fromEntries(peers.map((p) => [p.peer, p])) }, selected, 'test');
+  buildPlan(c, { peers: Object.fromEntries(peers.map((p) => [p.peer, p])) }, { selected, createdBy: 'test' });
 
 const addresses = (p: Plan) => p.actions.map((a) => `${a.op} ${a.address}`);
 const codes = (p: Plan) => p.diagnostics.map((d) => d.code);
 
 function expectTopological(p: Plan) {
   const pos = new Map(p.actions.map((a, i) => [a.id, i]));
-  for (const a of p.actions) for (const d of a.dependsOn) expect(pos.get(d)!).toBeLessThan(pos.get(a.id)!);
+  for (const a of p.actions) for (const d of a.depends_on) expect(pos.get(d)!).toBeLessThan(pos.get(a.id)!);
 }
 
 describe('plan for a new mirror', () => {
@@ -42,9 +42,9 @@ describe('plan for a new mirror', () => {
       'create mirror.m.stream',
     ]);
     expectTopological(p);
-    expect(p.summary).toEqual({ create: 10, update: 0, delete: 0, replace: 0, read: 0 });
+    expect(p.summary).toEqual({ create: 10, update: 0, delete: 0, replace: 0 });
     const fk = p.actions.find((a) => a.kind === 'foreign_keys')!;
-    expect(fk.details!.sql).toEqual(['ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_user_id_fkey" FOREIGN KEY (user_id) REFERENCES "public"."users"(id)']);
+    expect(fk.details.sql).toEqual(['ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_user_id_fkey" FOREIGN KEY (user_id) REFERENCES "public"."users"(id)']);
   });
 
   it('publishes a column list without excluded columns and creates the destination table without them', () => {
@@ -52,9 +52,12 @@ describe('plan for a new mirror', () => {
     m.tables[0].exclude_columns = ['internal_notes'];
     const p = plan(config([m]), [livePeer('prod', [orders]), livePeer('staging')]);
     const pub = p.actions.find((a) => a.kind === 'publication')!;
-    expect(pub.details!.sql).toBe('CREATE PUBLICATION "mirrors_m" FOR TABLE "public"."orders" ("id", "user_id") WITH (publish_via_partition_root = true)');
+    expect(pub.details.sql).toEqual([
+      'CREATE PUBLICATION "mirrors_m" FOR TABLE "public"."orders" ("id", "user_id") WITH (publish_via_partition_root = true)',
+      `COMMENT ON PUBLICATION "mirrors_m" IS 'managed by mirrors: mirror m'`,
+    ]);
     const t = p.actions.find((a) => a.kind === 'table')!;
-    expect((t.details!.sql as string[])[1]).not.toContain('internal_notes');
+    expect((t.details as { sql: string[] }).sql[0]).not.toContain('internal_notes');
   });
 
   it('maps a renamed table across schemas and quotes identifiers that need it', () => {
@@ -65,9 +68,9 @@ describe('plan for a new mirror', () => {
     expect(codes(p)).toEqual([]);
     expect(addresses(p)).toContain('create mirror.m.table.public."OrderItems"');
     const t = p.actions.find((a) => a.kind === 'table')!;
-    expect((t.details!.sql as string[])[1]).toBe('CREATE TABLE "public"."OrderItems" (\n  "Id" bigint NOT NULL,\n  PRIMARY KEY ("Id")\n)');
+    expect((t.details as { sql: string[] }).sql[0]).toBe('CREATE TABLE "public"."OrderItems" (\n  "Id" bigint NOT NULL,\n  PRIMARY KEY ("Id")\n)');
     const pub = p.actions.find((a) => a.kind === 'publication')!;
-    expect(pub.details!.sql).toContain('FOR TABLE "Sales Dept"."Order ""Items"""');
+    expect((pub.details as { sql: string[] }).sql[0]).toContain('FOR TABLE "Sales Dept"."Order ""Items"""');
   });
 
   it('expands schema.* to every table of the schema, explicit mappings winning', () => {
@@ -84,7 +87,7 @@ describe('plan for a new mirror', () => {
     const src = livePeer('prod', [t], { types: { 'public\u0000mood': { schema: 'public', name: 'mood', kind: 'enum', labels: ['sad', "it's ok"] } } });
     const p = plan(config([mirror('m', ['public.moods'])]), [src, livePeer('staging')]);
     const type = p.actions.find((a) => a.kind === 'type')!;
-    expect(type.details!.sql).toBe(`CREATE TYPE "public"."mood" AS ENUM ('sad', 'it''s ok')`);
+    expect((type.details as { sql: string[] }).sql).toEqual([`CREATE TYPE "public"."mood" AS ENUM ('sad', 'it''s ok')`]);
     expect(p.actions.indexOf(type)).toBeLessThan(p.actions.findIndex((a) => a.kind === 'table'));
   });
 
@@ -123,8 +126,8 @@ describe('plan for an existing mirror', () => {
     const p = plan(config([mirror('m', ['public.users', 'public.orders', 'public.items'])]), [src, dst]);
     expect(addresses(p)).toEqual(['create mirror.m.table.public.items', 'update mirror.m.publication', 'create mirror.m.snapshot', 'create mirror.m.stream']);
     const snap = p.actions.find((a) => a.kind === 'snapshot')!;
-    expect((snap.details!.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual(['items']);
-    expect(snap.details!.kind).toBe('tables');
+    expect((snap.details.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual(['items']);
+    expect(snap.details.kind).toBe('tables');
   });
 
   it('removes a table from the stream but keeps its destination rows', () => {
@@ -149,7 +152,7 @@ describe('plan for an existing mirror', () => {
     expect(codes(p)).toEqual(['MR130']);
     expect(hasErrors(p)).toBe(false);
     expect(addresses(p)).toEqual(['replace mirror.m.slot', 'create mirror.m.snapshot', 'create mirror.m.stream']);
-    expect(p.actions.find((a) => a.kind === 'snapshot')!.details!.kind).toBe('full');
+    expect(p.actions.find((a) => a.kind === 'snapshot')!.details.kind).toBe('full');
   });
 
   it('refuses a full resync under resync_strategy swap (MR135) instead of truncating what readers see', () => {
@@ -166,7 +169,7 @@ describe('plan for an existing mirror', () => {
     dst.catalog.mirrors.m.phase = 'snapshot';
     const p = plan(config([m]), [src, dst]);
     expect(addresses(p)).toEqual(['create mirror.m.snapshot', 'create mirror.m.stream']);
-    expect((p.actions[0].details!.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual(['orders']);
+    expect((p.actions[0].details.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual(['orders']);
   });
 
   it('refuses a changed source peer', () => {
@@ -239,27 +242,11 @@ describe('preflight diagnostics', () => {
   it('MR141 a wildcard matching nothing is a warning', () => expect(codes(run({}, undefined, mirror('m', ['nothing.*'])))).toEqual(['MR141']));
 });
 
-describe('live fingerprint', () => {
-  it('ignores lag and retained WAL, but not a column change', () => {
-    const m = mirror('m', ['public.users']);
-    const src = livePeer('prod', [table('public.users')]);
-    const dst = livePeer('staging');
-    applied(m, src, dst, ['public.users']);
-    const before = liveFingerprint({ peers: { prod: src, staging: dst } });
-    src.slots.mirrors_m.retainedBytes = '999999';
-    src.slots.mirrors_m.confirmedFlushLsn = '1/0';
-    dst.catalog.mirrors.m.lastAppliedLsn = '1/0';
-    expect(liveFingerprint({ peers: { prod: src, staging: dst } })).toBe(before);
-    src.tables['public\u0000users'].columns.push(col('extra'));
-    expect(liveFingerprint({ peers: { prod: src, staging: dst } })).not.toBe(before);
-  });
-});
-
 describe('read-only guard', () => {
   it('new destination tables get the MIRROR_READ_ONLY guard in the same action', () => {
     const p = plan(config([mirror('m', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
     const t = p.actions.find((a) => a.kind === 'table')!;
-    expect((t.details!.sql as string[]).at(-1)).toBe(
+    expect((t.details.sql as string[]).at(-1)).toBe(
       `CREATE TRIGGER "mirrors_read_only" BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "public"."users" FOR EACH STATEMENT EXECUTE FUNCTION mirrors.read_only_guard('m', 'prod')`,
     );
     expect(t.reason).toContain('read-only (MIRROR_READ_ONLY)');
@@ -281,6 +268,6 @@ describe('read-only guard', () => {
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
     const p = plan(config([]), [src, dst]);
-    expect(p.actions.at(-1)!.details!.sql).toEqual(['DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"']);
+    expect(p.actions.at(-1)!.details.sql).toEqual(['DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"']);
   });
 });

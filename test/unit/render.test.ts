@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import kleur from 'kleur';
-import { buildPlan } from '../../src/plan/build.js';
+import { buildPlan } from '../../src/diff/build.js';
 import { renderPlanText } from '../../src/render/text.js';
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanMarkdown } from '../../src/render/markdown.js';
 import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
 
 const newMirrorPlan = () =>
-  buildPlan(config([mirror('m', ['public.users'])]), { peers: { prod: livePeer('prod', [table('public.users')], { settings: { ...livePeer('x').settings, max_slot_wal_keep_size: -1 } }), staging: livePeer('staging') } }, null, 'test');
+  buildPlan(config([mirror('m', ['public.users'])]), { peers: { prod: livePeer('prod', [table('public.users')], { settings: { ...livePeer('x').settings, max_slot_wal_keep_size: -1 } }), staging: livePeer('staging') } }, { selected: null, createdBy: 'test' });
 
 describe('text rendering', () => {
   const was = kleur.enabled;
@@ -29,7 +29,7 @@ describe('text rendering', () => {
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
     src.slots.mirrors_m.walStatus = 'lost';
-    const text = renderPlanText(buildPlan(config([{ ...m, max_batch_size: 10 }]), { peers: { prod: src, staging: dst } }, null, 't'));
+    const text = renderPlanText(buildPlan(config([{ ...m, max_batch_size: 10 }]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 't' }));
     expect(text).toContain('  ~ mirror.m\n');
     expect(text).toContain('max_batch_size: 1000 -> 10');
     expect(text).toContain('-/+ mirror.m.slot [disruptive]');
@@ -41,7 +41,7 @@ describe('text rendering', () => {
     const src = livePeer('prod', [table('public.users')]);
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
-    expect(renderPlanText(buildPlan(config([m]), { peers: { prod: src, staging: dst } }, null, 't'))).toBe('No changes. The mirrors match the configuration.\n');
+    expect(renderPlanText(buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 't' }))).toBe('No changes. The mirrors match the configuration.\n');
   });
 
   it('colors symbols when color is on', () => {
@@ -59,8 +59,8 @@ describe('json and markdown rendering', () => {
     const plan = newMirrorPlan();
     const parsed = JSON.parse(renderPlanJson(plan));
     expect(parsed).toEqual(JSON.parse(JSON.stringify(plan)));
-    expect(parsed.format_version).toBe(1);
-    expect(Object.keys(parsed)).toEqual(['format_version', 'tool', 'created_by', 'config_file', 'config_hash', 'live_fingerprint', 'selected', 'mirrors', 'diagnostics', 'actions', 'summary']);
+    expect(parsed.format_version).toBe(2);
+    expect(Object.keys(parsed)).toEqual(['format_version', 'tool', 'created_by', 'config_file', 'config_hash', 'project', 'selected', 'mirrors', 'diagnostics', 'actions', 'summary']);
   });
 
   it('markdown has a diagnostics table and an ordered action table for a PR comment', () => {

@@ -4,7 +4,7 @@
  */
 import { tableKey, displayIdent, type QualifiedName } from '../config/names.js';
 import type { Mirror, SourcePos } from '../config/types.js';
-import type { PeerLive } from '../inspect/types.js';
+import type { PeerLive } from './types.js';
 import type { Diagnostic } from '../plan/types.js';
 import { diag } from '../plan/diagnostics.js';
 import { mirrorAddress } from '../plan/address.js';

@@ -1,0 +1,154 @@
+/**
+ * One executor per action kind, in a table the compiler checks: a kind without an executor, or an op an
+ * executor does not handle, fails the build. Each runs exactly what the plan says (its SQL and settings),
+ * on the peer the action names; DDL and its catalog row go in one transaction where Postgres allows it, so
+ * a crash leaves either both or neither.
+ */
+import type pg from 'pg';
+import * as catalog from '../catalog/sql.js';
+import { SQLSTATE } from '../db/sqlstate.js';
+import { MirrorsError } from '../errors.js';
+import type { Action, ActionKind, ActionOfKind } from '../plan/types.js';
+import type { ApplyContext } from './context.js';
+import { createSlotWithSnapshot } from './slot.js';
+import { runSnapshot } from './snapshot.js';
+
+type Executor<K extends ActionKind> = (ctx: ApplyContext, a: ActionOfKind<K>) => Promise<void>;
+
+const EXECUTORS: { [K in ActionKind]: Executor<K> } = {
+  catalog: async (ctx, a) => {
+    await catalog.migrateCatalog(await ctx.db(a.peer));
+  },
+  schema: (ctx, a) => runSql(ctx, a.peer, a.details.sql),
+  extension: (ctx, a) => runSql(ctx, a.peer, a.details.sql),
+  // CREATE TYPE has no IF NOT EXISTS: a type another mirror created since the plan is what we want.
+  type: (ctx, a) => runSql(ctx, a.peer, a.details.sql).catch(ignore(SQLSTATE.duplicateObject)),
+  mirror: mirrorExecutor,
+  publication: async (ctx, a) => {
+    await runSql(ctx, a.peer, a.details.sql);
+  },
+  slot: slotExecutor,
+  table: tableExecutor,
+  snapshot: (ctx, a) => runSnapshot(ctx, a),
+  indexes: async (ctx, a) => {
+    // IF NOT EXISTS is in each statement; one at a time, so a long build holds no other lock.
+    const db = await ctx.db(a.peer);
+    for (const s of a.details.sql) await db.query(s);
+  },
+  foreign_keys: async (ctx, a) => {
+    const db = await ctx.db(a.peer);
+    // A constraint left by an interrupted earlier apply is already what we want.
+    for (const s of a.details.sql) await db.query(s).catch(ignore(SQLSTATE.duplicateObject));
+  },
+  stream: async (ctx, a) => {
+    await catalog.setPhase(await ctx.db(a.peer), ctx.mirrorOf(a), 'ready');
+  },
+};
+
+export function executeAction(ctx: ApplyContext, a: Action): Promise<void> {
+  return (EXECUTORS[a.kind] as (ctx: ApplyContext, a: Action) => Promise<void>)(ctx, a);
+}
+
+async function inTransaction<T>(db: pg.Client, fn: () => Promise<T>): Promise<T> {
+  await db.query('BEGIN');
+  try {
+    const r = await fn();
+    await db.query('COMMIT');
+    return r;
+  } catch (err) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
+async function runSql(ctx: ApplyContext, peer: string, statements: string[]) {
+  const db = await ctx.db(peer);
+  await inTransaction(db, async () => {
+    for (const s of statements) await db.query(s);
+  });
+}
+
+function ignore(code: string) {
+  return (err: unknown) => {
+    if ((err as { code?: string }).code !== code) throw err;
+  };
+}
+
+function unreachable(a: never): never {
+  throw new Error(`internal: no executor for ${JSON.stringify(a)}`);
+}
+
+async function mirrorExecutor(ctx: ApplyContext, a: ActionOfKind<'mirror'>) {
+  const db = await ctx.db(a.peer);
+  const name = ctx.mirrorOf(a);
+  switch (a.op) {
+    case 'create': {
+      const d = a.details;
+      return catalog.insertMirror(db, {
+        name, sourcePeer: d.source_peer, project: d.project, settings: d.settings, configHash: d.config_hash,
+        slot: d.slot, publication: d.publication,
+      });
+    }
+    case 'update':
+      return catalog.updateMirrorSettings(db, name, a.details.settings, a.details.config_hash);
+    case 'delete':
+      return inTransaction(db, async () => {
+        for (const s of a.details.sql) await db.query(s);
+        await catalog.deleteMirror(db, name);
+      });
+    default:
+      return unreachable(a);
+  }
+}
+
+async function tableExecutor(ctx: ApplyContext, a: ActionOfKind<'table'>) {
+  const db = await ctx.db(a.peer);
+  const mirror = ctx.mirrorOf(a);
+  switch (a.op) {
+    case 'create':
+      return inTransaction(db, async () => {
+        for (const s of a.details.sql) await db.query(s);
+        await catalog.insertTable(db, mirror, a.details.spec);
+      });
+    case 'replace':
+      return catalog.replaceTable(db, mirror, a.details.spec);
+    case 'update':
+      return inTransaction(db, async () => {
+        for (const s of a.details.sql) await db.query(s);
+        await catalog.setTablePartitionKey(db, mirror, a.details.spec);
+      });
+    case 'delete':
+      return inTransaction(db, async () => {
+        for (const s of a.details.sql) await db.query(s);
+        await catalog.deleteTable(db, mirror, a.details.destination);
+      });
+    default:
+      return unreachable(a);
+  }
+}
+
+/** Refuses to drop a slot a process is streaming from: the plan was made while it was idle. */
+async function dropSlot(db: pg.Client, name: string, dropSql: string, mirror: string) {
+  const r = (await db.query('SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1::text', [name])).rows[0];
+  if (!r) return;
+  if (r.active) {
+    throw new MirrorsError('APPLY_FAILED', `slot ${name} is in use by process ${r.active_pid} on the source`, {
+      hint: `stop \`mirrors run\` for mirror ${mirror} (or whatever streams from the slot), then apply again`,
+    });
+  }
+  await db.query(dropSql);
+}
+
+async function slotExecutor(ctx: ApplyContext, a: ActionOfKind<'slot'>) {
+  const mirror = ctx.mirrorOf(a);
+  const src = await ctx.db(a.peer);
+  if (a.op === 'delete') return dropSlot(src, a.details.name, a.details.drop_sql, mirror);
+  // A mirror getting a new slot stops streaming first: a worker must not start on the new slot with the
+  // old position (recordSlot then sets the new one). No-op for a new mirror.
+  const dst = await ctx.db(ctx.destinationOf(mirror));
+  await catalog.setPhase(dst, mirror, 'snapshot');
+  if (a.op === 'replace') await dropSlot(src, a.details.name, a.details.drop_sql, mirror);
+  const snap = await createSlotWithSnapshot(ctx.peer(a.peer), a.details.name, { temporary: false });
+  ctx.exported.set(mirror, snap);
+  await catalog.recordSlot(dst, mirror, snap.consistentLsn);
+}
