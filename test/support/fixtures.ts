@@ -49,7 +49,7 @@ export function config(mirrors: Mirror[]): Config {
     project: 'default',
     peers: { prod: peer('prod'), staging: peer('staging') },
     mirrors: Object.fromEntries(mirrors.map((m) => [m.name, m])),
-    hash: 'cafe',
+    hash: 'cafe'.repeat(16),
   };
 }
 

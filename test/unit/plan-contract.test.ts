@@ -1,0 +1,253 @@
+/**
+ * The plan as a typed contract: every action type the diff produces round-trips through the plan file
+ * schema; one change per address (merge or throw, never a silent drop); a saved plan matches only the plan
+ * the tool would make now.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildPlan } from '../../src/diff/build.js';
+import { ActionSet } from '../../src/diff/actions.js';
+import { compareWithFresh, parsePlanFile } from '../../src/apply/saved-plan.js';
+import { planFileProblems } from '../../src/plan/schema.js';
+import { ACTION_OPS, type Action, type Plan } from '../../src/plan/types.js';
+import { renderPlanJson } from '../../src/render/json.js';
+import { renderPlanText } from '../../src/render/text.js';
+import { MirrorsError } from '../../src/errors.js';
+import { applied, col, config, livePeer, mirror, table } from '../support/fixtures.js';
+import type { PeerLive } from '../../src/inspect/types.js';
+import type { Config } from '../../src/config/types.js';
+
+const plan = (c: Config, peers: PeerLive[], selected: string[] | null = null) =>
+  buildPlan(c, { peers: Object.fromEntries(peers.map((p) => [p.peer, p])) }, { selected, createdBy: 'test' });
+
+/** Plans that, together, produce every (kind, op) of the union. */
+function everyKindOfPlan(): Plan[] {
+  const users = table('public.users', [col('id', 'bigint', { notNull: true }), col('mood', 'app.mood', { userType: 'app\u0000mood' }), col('ref', 'bigint')], {
+    indexes: [
+      { name: 'users_pkey', definition: 'CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)', unique: true, primary: true, columns: ['id'] },
+      { name: 'users_ref', definition: 'CREATE INDEX users_ref ON public.users USING btree (ref)', unique: false, primary: false, columns: ['ref'] },
+    ],
+    foreignKeys: [{ name: 'users_ref_fkey', definition: 'FOREIGN KEY (ref) REFERENCES public.users(id)', references: { schema: 'public', name: 'users' } }],
+  });
+  const hstoreT = table('public.kv', [col('id', 'bigint', { notNull: true }), col('h', 'public.hstore', { userType: 'public\u0000hstore' })]);
+  const types = {
+    'app\u0000mood': { schema: 'app', name: 'mood', kind: 'enum' as const, labels: ['sad', 'ok'] },
+    'public\u0000hstore': { schema: 'public', name: 'hstore', kind: 'base' as const, extension: 'hstore' },
+  };
+  const fresh = plan(config([mirror('m', ['public.users', 'public.kv'])]), [
+    livePeer('prod', [users, hstoreT], { types }), livePeer('staging', [], { schemas: ['public'] }),
+  ]);
+  // An existing mirror: catalog migration, settings, table add/replace/update/delete, slot replace, publication update.
+  const m = mirror('m', ['public.users', 'public.orders', 'public.gone']);
+  const src = livePeer('prod', [table('public.users'), table('public.orders'), table('public.gone'), table('public.items'), table('public.other')]);
+  const dst = livePeer('staging');
+  applied(m, src, dst, ['public.users', 'public.orders', 'public.gone']);
+  dst.catalog.version = 1;
+  src.slots.mirrors_m.walStatus = 'lost';
+  dst.catalog.tables[1].partitionKey = 'name';
+  dst.catalog.tables[0].source = { schema: 'public', name: 'other' };
+  const changed = plan(config([{ ...mirror('m', ['public.users', 'public.orders', 'public.items']), max_batch_size: 7 }]), [src, dst]);
+  // A destroyed mirror: slot, publication, mirror deletes.
+  const m2 = mirror('old', ['public.users']);
+  const src2 = livePeer('prod', [table('public.users')]);
+  const dst2 = livePeer('staging');
+  applied(m2, src2, dst2, ['public.users']);
+  const destroyed = plan(config([]), [src2, dst2]);
+  // A new mirror on a destination whose catalog exists: catalog create vs update covered above.
+  const catalogNew = plan(config([mirror('n', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
+  return [fresh, changed, destroyed, catalogNew];
+}
+
+describe('the plan file schema', () => {
+  const plans = everyKindOfPlan();
+  const actions = plans.flatMap((p) => p.actions);
+
+  it('the fixtures produce every (kind, op) of the action union', () => {
+    const seen = new Set(actions.map((a) => `${a.kind}:${a.op}`));
+    const all = Object.entries(ACTION_OPS).flatMap(([k, ops]) => ops.map((o) => `${k}:${o}`));
+    expect([...seen].sort()).toEqual(all.sort());
+  });
+
+  it('every action type round-trips: a saved plan validates and parses back to the same plan', () => {
+    for (const p of plans) {
+      expect(planFileProblems(JSON.parse(renderPlanJson(p)))).toEqual([]);
+      expect(parsePlanFile(renderPlanJson(p), 'plan.json', 'test')).toEqual(JSON.parse(JSON.stringify(p)));
+    }
+  });
+
+  it('refuses a plan whose details carry a key the action type does not have', () => {
+    const p = JSON.parse(renderPlanJson(plans[0]));
+    p.actions.find((a: Action) => a.kind === 'table').details.extra_sql = ['DROP TABLE x'];
+    expect(planFileProblems(p).join('\n')).toMatch(/details.*extra_sql/);
+  });
+
+  it('refuses a (kind, op) pair outside the union and a wrong details shape', () => {
+    const p = JSON.parse(renderPlanJson(plans[0]));
+    p.actions[0].op = 'replace';
+    expect(planFileProblems(p)).not.toEqual([]);
+    const q = JSON.parse(renderPlanJson(plans[0]));
+    q.actions.find((a: Action) => a.kind === 'snapshot').details.parallelism.max_workers = 'many';
+    expect(planFileProblems(q)).not.toEqual([]);
+  });
+
+  it('refuses a truncated file, a foreign JSON file with an actions list, and format 1', () => {
+    const text = renderPlanJson(plans[0]);
+    expect(() => parsePlanFile(text.slice(0, text.length / 2), 'p.json', 't')).toThrow(/invalid JSON/);
+    expect(() => parsePlanFile(JSON.stringify({ actions: [{ kind: 'slot', op: 'delete' }] }), 'p.json', 't')).toThrow(/not a mirrors plan file/);
+    const v1 = { ...JSON.parse(text), format_version: 1 };
+    expect(() => parsePlanFile(JSON.stringify(v1), 'p.json', 't')).toThrow(/format version 1.*reads version 2/);
+    try {
+      parsePlanFile(JSON.stringify(v1), 'p.json', 't');
+    } catch (e) {
+      expect((e as MirrorsError).hint).toMatch(/re-run mirrors plan/);
+    }
+  });
+});
+
+describe('one change per address', () => {
+  const base = {
+    kind: 'table', op: 'update', address: 'mirror.m.table.public.t', peer: 'staging', mirror: 'm', reason_code: 'table_changed',
+    risk: 'safe', depends_on: [],
+  } as const;
+  const spec = { source: { schema: 'public', name: 't' }, destination: { schema: 'public', name: 't' }, columns: [], primary_key: [], exclude_columns: [], partition_key: 'id', estimated_rows: '0', size_bytes: '0' };
+
+  it('merges two updates of one object: both attributes, both statements, one action', () => {
+    const set = new ActionSet();
+    set.add({ ...base, reason: 'partition_key changed', before: { partition_key: null }, after: { partition_key: 'id' }, details: { spec, sql: [] } });
+    set.add({ ...base, reason: 'add the guard', before: { read_only: false }, after: { read_only: true }, details: { spec, sql: ['CREATE TRIGGER g'] } });
+    expect(set.list).toHaveLength(1);
+    const [a] = set.list;
+    expect(a.before).toEqual({ partition_key: null, read_only: false });
+    expect(a.after).toEqual({ partition_key: 'id', read_only: true });
+    expect((a.details as { sql: string[] }).sql).toEqual(['CREATE TRIGGER g']);
+    expect(a.reason).toBe('partition_key changed; add the guard');
+  });
+
+  it('keeps one action for identical adds (a type two tables need) and joins their dependencies', () => {
+    const set = new ActionSet();
+    const t = { kind: 'type', op: 'create', address: 'peer.s.type.public.mood', peer: 's', mirror: null, reason: 'enum', reason_code: 'type_missing', risk: 'safe', before: null, after: { kind: 'enum' }, details: { sql: ['CREATE TYPE'] } } as const;
+    set.add({ ...t, depends_on: ['a'] });
+    set.add({ ...t, depends_on: ['b'] });
+    expect(set.list).toHaveLength(1);
+    expect(set.list[0].depends_on).toEqual(['a', 'b']);
+  });
+
+  it('throws on a real conflict instead of dropping one of the changes', () => {
+    const set = new ActionSet();
+    set.add({ ...base, reason: 'x', before: { partition_key: null }, after: { partition_key: 'id' }, details: { spec, sql: [] } });
+    expect(() => set.add({ ...base, reason: 'y', before: { partition_key: null }, after: { partition_key: 'other' }, details: { spec, sql: [] } }))
+      .toThrow(/two changes planned for mirror\.m\.table\.public\.t/);
+    const t = { kind: 'slot', op: 'create', address: 'mirror.m.slot', peer: 'p', mirror: 'm', reason: 'r', reason_code: 'slot_missing', risk: 'safe', before: null, after: { name: 'mirrors_m', plugin: 'pgoutput' }, depends_on: [] } as const;
+    set.add({ ...t, details: { name: 'mirrors_m' } });
+    expect(() => set.add({ ...t, details: { name: 'mirrors_x' } })).toThrow(/different change/);
+  });
+
+  it('a table whose partition_key changed and whose guard is missing gets both in one update, so one apply converges', () => {
+    const m = mirror('m', ['public.users']);
+    const src = livePeer('prod', [table('public.users')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.users']);
+    dst.tables['public\u0000users'].hasGuard = false;
+    dst.catalog.tables[0].partitionKey = null;
+    const m2 = mirror('m', ['public.users']);
+    m2.tables[0].partition_key = 'id';
+    const p = plan(config([m2]), [src, dst]);
+    expect(p.actions.map((a) => a.id)).toEqual(['update:mirror.m.table.public.users']);
+    const a = p.actions[0];
+    expect(a.after).toEqual({ partition_key: 'id', read_only: true });
+    expect((a.details as { sql: string[] }).sql[0]).toMatch(/^CREATE TRIGGER "mirrors_read_only"/);
+    // After applying it (the guard exists, the catalog has the new key) nothing is left to do.
+    dst.tables['public\u0000users'].hasGuard = true;
+    dst.catalog.tables[0].partitionKey = 'id';
+    expect(plan(config([m2]), [src, dst]).actions).toEqual([]);
+  });
+});
+
+describe('a saved plan runs only what would be planned now', () => {
+  const made = () => {
+    const src = livePeer('prod', [table('public.users'), table('public.orders')]);
+    const dst = livePeer('staging');
+    return { src, dst, p: plan(config([mirror('m', ['public.users', 'public.orders'])]), [src, dst]) };
+  };
+
+  it('matches a fresh plan whose only differences are row and size estimates', () => {
+    const { src, dst, p } = made();
+    src.tables['public\u0000users'].estimatedRows = '123456';
+    src.tables['public\u0000users'].sizeBytes = '99999999';
+    const fresh = plan(config([mirror('m', ['public.users', 'public.orders'])]), [src, dst]);
+    expect(compareWithFresh(p, fresh)).toEqual({ same: true });
+  });
+
+  it('is refused when its SQL was edited, an action was removed, or the databases moved on', () => {
+    const { src, dst, p } = made();
+    const edited = JSON.parse(JSON.stringify(p)) as Plan;
+    const t = edited.actions.find((a) => a.kind === 'table')!;
+    (t.details as { sql: string[] }).sql[0] = 'CREATE TABLE public.evil (x int)';
+    expect(compareWithFresh(edited, p)).toEqual({ same: false, why: `${t.id} differs from what a plan made now says` });
+    const shorter = { ...p, actions: p.actions.slice(0, -1) };
+    expect(compareWithFresh(shorter, p).same).toBe(false);
+    src.tables['public\u0000orders'].columns.push(col('added'));
+    const fresh = plan(config([mirror('m', ['public.users', 'public.orders'])]), [src, dst]);
+    expect(compareWithFresh(p, fresh).same).toBe(false);
+  });
+});
+
+describe('consent and ownership in the plan', () => {
+  const withMirror = (project: string, over: Partial<ReturnType<typeof mirror>> = {}) => {
+    const m = mirror('theirs', ['public.users'], over);
+    const src = livePeer('prod', [table('public.users')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.users']);
+    dst.catalog.mirrors.theirs.project = project;
+    return { src, dst };
+  };
+
+  it("never plans to destroy another project's mirror: it is a note", () => {
+    const { src, dst } = withMirror('team_b');
+    const p = plan({ ...config([]), project: 'team_a' }, [src, dst]);
+    expect(p.actions).toEqual([]);
+    expect(p.diagnostics.map((d) => `${d.code} ${d.severity}`)).toEqual(['MR146 note']);
+  });
+
+  it('refuses to manage a mirror of the same name recorded by another project (MR145)', () => {
+    const { src, dst } = withMirror('team_b');
+    const p = plan({ ...config([mirror('theirs', ['public.users'])]), project: 'team_a' }, [src, dst]);
+    expect(p.diagnostics.map((d) => d.code)).toEqual(['MR145']);
+    expect(p.actions).toEqual([]);
+  });
+
+  it('prevent_destroy blocks a plan that would destroy the mirror (MR136)', () => {
+    const { src, dst } = withMirror('default', { prevent_destroy: true });
+    const p = plan(config([]), [src, dst]);
+    expect(p.diagnostics.map((d) => d.code)).toEqual(['MR136']);
+    expect(p.actions).toEqual([]);
+  });
+
+  it('warns (MR147) before a file without a project destroys a default-project mirror, and marks it irreversible', () => {
+    const { src, dst } = withMirror('default');
+    const p = plan(config([]), [src, dst]);
+    expect(p.diagnostics.map((d) => d.code)).toEqual(['MR147']);
+    expect(p.actions.filter((a) => a.risk === 'irreversible').map((a) => a.id)).toEqual(['delete:mirror.theirs.slot', 'delete:mirror.theirs']);
+  });
+
+  it('--fail-on irreversible turns each irreversible action into an error (MR137); disruptive includes them', () => {
+    const { src, dst } = withMirror('default');
+    const live = { peers: { prod: src, staging: dst } };
+    const p = buildPlan(config([]), live, { selected: null, createdBy: 't', failOn: 'irreversible' });
+    expect(p.diagnostics.filter((d) => d.code === 'MR137').map((d) => d.address)).toEqual(['mirror.theirs', 'mirror.theirs.slot']);
+    const q = buildPlan(config([]), live, { selected: null, createdBy: 't', failOn: 'disruptive' });
+    expect(q.diagnostics.filter((d) => d.code === 'MR137')).toHaveLength(2);
+  });
+});
+
+describe('rendering what changes', () => {
+  it('shows each changed attribute before -> after, and long lists as a unified diff', () => {
+    const m = mirror('m', ['public.a', 'public.b', 'public.c', 'public.d']);
+    const src = livePeer('prod', ['a', 'b', 'c', 'd', 'e'].map((n) => table(`public.${n}`)));
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.a', 'public.b', 'public.c', 'public.d']);
+    const p = plan(config([{ ...mirror('m', ['public.a', 'public.b', 'public.c', 'public.d', 'public.e']), max_batch_size: 50 }]), [src, dst]);
+    const text = renderPlanText(p);
+    expect(text).toContain('max_batch_size: 1000 -> 50');
+    expect(text).toMatch(/tables:\n\s+@@ -2,3 \+2,4 @@\n(.*\n)*\s+\+ public\.e\n/);
+  });
+});
