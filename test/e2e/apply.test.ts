@@ -168,14 +168,14 @@ describe('mirrors apply', () => {
     await clusters.src.query('ALTER TABLE t ADD COLUMN extra int', [], db);
     let r = await cli(p, 'apply', planFile);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('is stale: the databases changed');
+    expect(r.stderr).toContain('is stale or was edited: mirror.m3.table.public.t differs');
     expect(await clusters.dst.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'mirrors'`, [], db)).toEqual([]);
 
     expect((await cli(p, 'plan', '--out', planFile)).code).toBe(0);
     p.rewrite(`  m3: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: u }] }\n`);
     r = await cli(p, 'apply', planFile);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('is stale: the configuration changed');
+    expect(r.stderr).toContain('is stale or was edited: the configuration changed');
 
     p.rewrite(mirrorYaml);
     const file = JSON.parse((await import('node:fs')).readFileSync(planFile, 'utf8'));
@@ -261,7 +261,12 @@ describe('mirrors apply', () => {
     const planned = await cli(p, 'plan');
     expect(planned.stdout).toContain('- mirror.m6.slot [irreversible]');
     expect(planned.stdout).toContain('and their rows are kept');
-    const r = await cli(p, 'apply', '--auto-approve');
+    const refused = await cli(p, 'apply', '--auto-approve');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('the plan has 2 irreversible actions: nothing was changed');
+    expect(refused.stderr).toContain('- mirror.m6.slot:');
+    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toHaveLength(1);
+    const r = await cli(p, 'apply', '--auto-approve', '--allow-irreversible');
     expect(r.code).toBe(0);
     expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toEqual([]);
     expect(await clusters.src.query(`SELECT 1 FROM pg_publication WHERE pubname = 'mirrors_m6'`, [], db)).toEqual([]);

@@ -69,6 +69,7 @@ describe('mirrors plan for a new mirror', () => {
       '+ mirror.shop.table.public.users',
       '+ mirror.shop.table.public.orders',
       '+ mirror.shop.table.public.order_items',
+      '+ peer.staging.schema.reporting',
       '+ mirror.shop.table.reporting.daily',
       '+ mirror.shop.table.reporting.monthly',
       '+ mirror.shop.publication',
@@ -78,7 +79,7 @@ describe('mirrors plan for a new mirror', () => {
       '+ mirror.shop.table.public.orders.foreign_keys',
       '+ mirror.shop.stream',
     ]);
-    expect(r.stdout).toContain('Plan: 14 to create, 0 to update, 0 to replace, 0 to delete.');
+    expect(r.stdout).toContain('Plan: 15 to create, 0 to update, 0 to replace, 0 to delete.');
     // max_slot_wal_keep_size is unlimited by default: a warning, not an error.
     expect(r.stdout).toContain('warning MR105');
 
@@ -86,9 +87,9 @@ describe('mirrors plan for a new mirror', () => {
 
     const json = await plan(p, '--format', 'json');
     const parsed = JSON.parse(json.stdout);
-    expect(parsed.format_version).toBe(1);
+    expect(parsed.format_version).toBe(2);
     const pub = parsed.actions.find((a: any) => a.kind === 'publication');
-    expect(pub.details.sql).toBe(
+    expect(pub.details.sql[0]).toBe(
       'CREATE PUBLICATION "mirrors_shop" FOR TABLE "public"."users", "public"."orders" ("id", "user_id", "total"), "Sales Dept"."Order ""Items""", "reporting"."daily", "reporting"."monthly" WITH (publish_via_partition_root = true)',
     );
 
@@ -100,7 +101,6 @@ describe('mirrors plan for a new mirror', () => {
     expect(saved.code).toBe(0);
     const file = JSON.parse(readFileSync(out, 'utf8'));
     expect(file.config_hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(file.live_fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(readFileSync(out, 'utf8')).not.toContain('postgres@');
 
     // Planning wrote nothing anywhere.
@@ -114,7 +114,7 @@ describe('mirrors plan for a new mirror', () => {
     const p = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n  mb: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`);
     const r = await plan(p, '--mirror', 'mb', '--format', 'json');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).mirrors).toEqual(['mb']);
+    expect(JSON.parse(r.stdout).mirrors).toEqual([{ name: 'mb', source: 'prod', destination: 'staging' }]);
     const bad = await plan(p, '--mirror', 'nope');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('error: unknown mirror nope');
@@ -200,7 +200,7 @@ describe('mirrors plan with identifiers that need quoting', () => {
     const parsed = JSON.parse(r.stdout);
     const table = parsed.actions.find((a: any) => a.kind === 'table');
     expect(table.address).toBe('mirror.m.table."My ""Odd"" Schema"."Tbl; DROP TABLE x"');
-    expect(table.details.sql[1]).toBe('CREATE TABLE "My ""Odd"" Schema"."Tbl; DROP TABLE x" (\n  "Key Col" integer NOT NULL,\n  PRIMARY KEY ("Key Col")\n)');
+    expect(table.details.sql[0]).toBe('CREATE TABLE "My ""Odd"" Schema"."Tbl; DROP TABLE x" (\n  "Key Col" integer NOT NULL,\n  PRIMARY KEY ("Key Col")\n)');
   });
 });
 
