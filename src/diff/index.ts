@@ -12,6 +12,7 @@ import { formatBytes } from '../util/format.js';
 import * as A from '../plan/address.js';
 import { resolveMirrorTables, type ResolvedTable } from './resolve.js';
 import { checkExistingDestination, checkSourcePeer, checkSourceTable } from './checks.js';
+import { checkPrivileges } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import {
   addForeignKeySql, copiedColumns, createExtensionSql, createIndexSql, createPublicationSql, createTableSql,
@@ -44,6 +45,7 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   for (const name of wanted) d.mirror(config.mirrors[name], resolved.get(name)!);
   const destroyed = d.destroyRemoved(selected);
   d.checkSources(wanted.map((n) => config.mirrors[n]));
+  d.diagnostics.push(...checkPrivileges(live, d.actions, wanted.map((n) => config.mirrors[n])));
   return { actions: d.actions, diagnostics: d.diagnostics, mirrors: [...wanted, ...destroyed].sort() };
 }
 
