@@ -212,17 +212,21 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     }
     if (a.op !== 'create' && a.op !== 'update') continue;
     if (a.op === 'update' && !d.sql) continue;
-    const byOwner = new Map<string, string[]>();
+    const byOwner = new Map<string, { tables: string[]; superuser: boolean }>();
     for (const t of (d.tables ?? []) as QualifiedName[]) {
       const live = src.tables[tableKey(t)];
       if (live?.owned !== false) continue;
       const owner = live.owner ?? '?';
-      byOwner.set(owner, [...(byOwner.get(owner) ?? []), displayQualified(t)]);
+      const e = byOwner.get(owner) ?? { tables: [], superuser: !!live.ownerIsSuperuser };
+      e.tables.push(displayQualified(t));
+      byOwner.set(owner, e);
     }
-    for (const [owner, tables] of byOwner) {
+    for (const [owner, { tables, superuser }] of byOwner) {
+      // Membership in the owner role counts as ownership, but membership in a superuser role is superuser power.
+      const alt = superuser ? '' : ` or GRANT ${displayIdent(owner)} TO ${role(src)}; (membership in the owner role counts as ownership)`;
       out.push(diag('MR117', a.address,
         `role ${src.role.name} does not own ${tables.join(', ')} (owner ${owner}) on peer ${src.peer}: Postgres lets only a table's owner add it to publication ${d.name}`,
-        `${tables.map((t) => `ALTER TABLE ${t} OWNER TO ${role(src)};`).join(' ')} or GRANT ${displayIdent(owner)} TO ${role(src)}; (membership in the owner role counts as ownership; never grant a superuser role)`));
+        `${tables.map((t) => `ALTER TABLE ${t} OWNER TO ${role(src)};`).join(' ')}${alt}`));
     }
   }
   for (const [peer, pubs] of creates) {

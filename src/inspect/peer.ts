@@ -107,6 +107,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       persistence: r.persistence,
       owner: r.owner,
       owned: r.owned,
+      ownerIsSuperuser: r.owner_superuser,
       missingPrivileges: r.missing_privileges ?? [],
     };
     if (r.leaf_problems) t.leafProblems = r.leaf_problems;

@@ -29,6 +29,7 @@ SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
        c.relreplident AS replident,
        has_table_privilege(c.oid, 'SELECT') AS can_select,
        c.relpersistence AS persistence, pg_get_userbyid(c.relowner) AS owner, pg_has_role(c.relowner, 'USAGE') AS owned,
+       (SELECT o.rolsuper FROM pg_roles o WHERE o.oid = c.relowner) AS owner_superuser,
        ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']) AS p
               WHERE NOT has_table_privilege(c.oid, p)) AS missing_privileges,
        CASE WHEN c.relkind = 'p'

@@ -66,6 +66,8 @@ export interface LiveTable {
   persistence?: 'p' | 'u';
   /** Owner role name. */
   owner?: string;
+  /** Whether the owner role is a superuser (membership in it must not be suggested). */
+  ownerIsSuperuser?: boolean;
   /** Whether the connecting role owns it: is the owner, a member of the owner role, or a superuser. */
   owned?: boolean;
   /** Of SELECT, INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER: those the connecting role does not hold. */

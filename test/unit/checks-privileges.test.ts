@@ -25,7 +25,12 @@ describe('source privileges', () => {
     expect(find(p, 'MR109')[0].hint).toBe('GRANT CREATE ON DATABASE app TO lim;');
     expect(find(p, 'MR117')[0].address).toBe('mirror.m.publication');
     expect(find(p, 'MR117')[0].message).toContain('public.a, public.b (owner app_owner)');
-    expect(find(p, 'MR117')[0].hint).toBe('ALTER TABLE public.a OWNER TO lim; ALTER TABLE public.b OWNER TO lim; or GRANT app_owner TO lim; (membership in the owner role counts as ownership; never grant a superuser role)');
+    expect(find(p, 'MR117')[0].hint).toBe('ALTER TABLE public.a OWNER TO lim; ALTER TABLE public.b OWNER TO lim; or GRANT app_owner TO lim; (membership in the owner role counts as ownership)');
+  });
+
+  it('MR117 never suggests membership in a superuser owner role', () => {
+    const src = livePeer('prod', [table('public.a', undefined, { owned: false, owner: 'postgres', ownerIsSuperuser: true })], { role: { ...limited, canCreateInDatabase: true } });
+    expect(find(plan(mirror('m', ['public.a']), src, livePeer('staging')), 'MR117')[0].hint).toBe('ALTER TABLE public.a OWNER TO lim;');
   });
 
   it('a superuser source passes however the tables are owned', () => {
