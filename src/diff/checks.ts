@@ -272,7 +272,7 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
       }
     } else if (a.kind === 'table' && spec) {
       const q = spec.destination;
-      if (a.op === 'create' && d.createTable) {
+      if (a.op === 'create' && (d.createTable ?? d.create_table)) {
         if (sqlOf(a).some((s) => /^CREATE SCHEMA /i.test(s)) && !dst.role.canCreateInDatabase) {
           const e = dbCreate.get(dst.peer) ?? { missing: new Set<string>(), existing: new Set<string>() };
           (dst.schemas && !dst.schemas[q.schema] ? e.missing : e.existing).add(q.schema);
@@ -287,8 +287,16 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
       const q = d.destination as QualifiedName | undefined;
       if (q && dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], a.mirror ? tableAddress(a.mirror, q) : a.address);
     } else if (a.kind === 'mirror' && a.op === 'delete' && dropsTrigger(a)) {
-      for (const q of (d.keptTables ?? []) as QualifiedName[]) {
+      for (const q of (d.keptTables ?? d.kept_tables ?? []) as QualifiedName[]) {
         if (dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], a.mirror ? tableAddress(a.mirror, q) : a.address);
+      }
+    } else if ((a.kind as string) === 'schema' && a.op === 'create') {
+      // Plan format 2 (main) creates a missing destination schema in an action of its own.
+      const name = (a.after as { schema?: string } | undefined)?.schema;
+      if (name && !dst.role.canCreateInDatabase) {
+        const e = dbCreate.get(dst.peer) ?? { missing: new Set<string>(), existing: new Set<string>() };
+        e.missing.add(name);
+        dbCreate.set(dst.peer, e);
       }
     } else if (a.kind === 'snapshot') {
       for (const t of (d.tables ?? []) as { destination: QualifiedName }[]) needTable(dst, t.destination, ['INSERT', 'TRUNCATE'], a.mirror ? tableAddress(a.mirror, t.destination) : a.address);
