@@ -2,12 +2,12 @@
  * Preflight checks: what would make applying or streaming a mirror fail, found before anything is
  * changed. Pure: reads Config and Live, returns Diagnostics.
  */
-import { displayIdent, displayQualified } from '../config/names.js';
+import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
 import type { Mirror } from '../config/types.js';
-import type { LiveTable, PeerLive } from '../inspect/types.js';
+import type { Live, LiveOtherRelation, LiveTable, PeerLive } from '../inspect/types.js';
 import { diag } from '../plan/diagnostics.js';
-import type { Diagnostic } from '../plan/types.js';
-import { peerAddress, tableAddress } from '../plan/address.js';
+import type { Action, Diagnostic } from '../plan/types.js';
+import { peerAddress, tableAddress, typeAddress } from '../plan/address.js';
 import { copiedColumns, keyColumns } from './ddl.js';
 import type { ResolvedTable } from '../inspect/resolve.js';
 
@@ -57,14 +57,37 @@ export function checkSourceTable(src: PeerLive, t: ResolvedTable): { table?: Liv
   const at = tableAddress(t.mirror, t.destination);
   const name = displayQualified(t.source);
   const table = src.tables[`${t.source.schema}\u0000${t.source.name}`];
+  const other = table ? undefined : src.otherRelations?.[`${t.source.schema}\u0000${t.source.name}`];
+  if (other) return { diagnostics: [unpublishable(src, at, name, other)] };
   if (!table) {
     return {
       diagnostics: [diag('MR110', at, `source table ${name} does not exist on peer ${src.peer}`, `create it on the source, or fix source_table at ${t.pos.file}:${t.pos.line}:${t.pos.col}`)],
     };
   }
   const out: Diagnostic[] = [];
+  const role = displayIdent(src.role.name);
+  if (src.schemas?.[t.source.schema]?.usage === false) {
+    out.push(diag('MR116', at, `role ${src.role.name} has no USAGE on schema ${displayIdent(t.source.schema)} on peer ${src.peer}, so it can neither read nor publish ${name}`, `GRANT USAGE ON SCHEMA ${displayIdent(t.source.schema)} TO ${role};`));
+  }
   if (!table.canSelect) {
-    out.push(diag('MR116', at, `role ${src.role.name} cannot SELECT ${name}`, `GRANT SELECT ON ${name} TO ${displayIdent(src.role.name)};`));
+    out.push(diag('MR116', at, `role ${src.role.name} cannot SELECT ${name}`, `GRANT SELECT ON ${name} TO ${role};`));
+  }
+  if (table.persistence === 'u') {
+    out.push(diag('MR118', at, `${name} is UNLOGGED: logical decoding never sees its changes, so the mirror would stay as the snapshot left it`, `ALTER TABLE ${name} SET LOGGED; (rewrites the table), or remove it from the mirror`));
+  }
+  const unreadable: string[] = [];
+  for (const leaf of table.leafProblems ?? []) {
+    const leafName = displayQualified(leaf);
+    if (leaf.kind === 'f') {
+      out.push(diag('MR119', at, `${name} has a foreign-table partition ${leafName}: its rows live on another server and no change to them is ever decoded`, `detach it (ALTER TABLE ${name} DETACH PARTITION ${leafName}), or mirror the server that holds it`));
+    } else if (leaf.persistence === 'u') {
+      out.push(diag('MR118', at, `partition ${leafName} of ${name} is UNLOGGED: logical decoding never sees its changes`, `ALTER TABLE ${leafName} SET LOGGED;`));
+    }
+    if (!leaf.canSelect && leaf.kind !== 'f') unreadable.push(leafName);
+  }
+  if (unreadable.length) {
+    // The snapshot reads each leaf partition directly: a grant on the parent does not cover them.
+    out.push(diag('MR116', at, `role ${src.role.name} cannot SELECT partition${unreadable.length === 1 ? '' : 's'} ${unreadable.join(', ')} of ${name} (the snapshot reads each partition)`, unreadable.map((l) => `GRANT SELECT ON ${l} TO ${role};`).join(' ')));
   }
   const colNames = new Set(table.columns.map((c) => c.name));
   const unknown = [...t.excludeColumns, ...(t.partitionKey ? [t.partitionKey] : [])].filter((c) => !colNames.has(c));
@@ -130,6 +153,191 @@ export function checkExistingDestination(
   }
   if (snapshotPlanned && dest.hasRows) {
     out.push(diag('MR122', at, `destination table ${name} already holds rows and a snapshot would copy into it`, `empty it (TRUNCATE ${name}) if its rows are disposable, or set do_initial_snapshot: false if it already matches the source`));
+  }
+  return out;
+}
+
+/** MR119: a mapping names a relation that is not a table Postgres can publish. */
+function unpublishable(src: PeerLive, at: string, name: string, r: LiveOtherRelation): Diagnostic {
+  if (r.partitionOf) {
+    const parent = displayQualified(r.partitionOf);
+    return diag('MR119', at, `${name} is a partition of ${parent}: mirrors publishes a partitioned table through its root, with every partition`, `map the partitioned table instead (source_table: '${parent}')`);
+  }
+  switch (r.kind) {
+    case 'v':
+      return diag('MR119', at, `${name} on peer ${src.peer} is a view: only tables can be published`, 'mirror the tables it reads, and create the view on the destination yourself');
+    case 'm':
+      return diag('MR119', at, `${name} on peer ${src.peer} is a materialized view: Postgres does not publish materialized views`, 'mirror the tables it is computed from, and create and refresh it on the destination');
+    default:
+      return diag('MR119', at, `${name} on peer ${src.peer} is a foreign table: its rows live on another server and no change to them is ever decoded`, 'mirror the server that holds its rows');
+  }
+}
+
+/** Table privileges an existing destination table must grant for the stream and the snapshot to write it. */
+const WRITE = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
+
+/**
+ * Privileges each planned action needs, on the peer it runs on, given what inspection found the roles may
+ * do. Reads the actions (what apply will run), so it follows the plan whatever produced it:
+ *   source: CREATE PUBLICATION needs CREATE on the database; CREATE PUBLICATION ... FOR TABLE and
+ *     ALTER PUBLICATION ... SET TABLE need ownership of every table listed (Postgres 13 to 18 check each one,
+ *     also those already published); ALTER and DROP PUBLICATION need ownership of the publication.
+ *   destination: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists;
+ *     CREATE TABLE and CREATE TYPE need USAGE and CREATE on an existing schema; existing tables it adopts need
+ *     SELECT, INSERT, UPDATE, DELETE, TRUNCATE (snapshot and stream) and TRIGGER (the read-only guard);
+ *     dropping the guard needs ownership; migrations need ownership of the schema `mirrors`; the snapshot and
+ *     the worker connect with session_replication_role = replica.
+ * A superuser passes every check (the inspected has_*_privilege and pg_has_role answers say so too).
+ */
+export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const details = (a: Action) => (a.details ?? {}) as Record<string, any>;
+  const sqlOf = (a: Action): string[] => {
+    const sql = details(a).sql;
+    return Array.isArray(sql) ? sql : typeof sql === 'string' ? [sql] : [];
+  };
+  const role = (p: PeerLive) => displayIdent(p.role.name);
+
+  // Source: publications.
+  const creates = new Map<string, string[]>();
+  for (const a of actions) {
+    if (a.kind !== 'publication') continue;
+    const src = live.peers[a.peer];
+    if (!src || src.role.superuser) continue;
+    const d = details(a);
+    const pub = typeof d.name === 'string' ? src.publications[d.name] : undefined;
+    if (a.op === 'create') creates.set(src.peer, [...(creates.get(src.peer) ?? []), d.name]);
+    if ((a.op === 'update' || a.op === 'delete') && pub?.owned === false) {
+      out.push(diag('MR117', a.address, `publication ${d.name} on peer ${src.peer} is owned by ${pub.owner}, not by role ${src.role.name}: it cannot ${a.op === 'delete' ? 'drop' : 'alter'} it`, `ALTER PUBLICATION ${displayIdent(d.name)} OWNER TO ${role(src)}; (as ${displayIdent(pub.owner)} or a superuser)`));
+    }
+    if (a.op !== 'create' && a.op !== 'update') continue;
+    if (a.op === 'update' && !d.sql) continue;
+    const byOwner = new Map<string, { tables: string[]; superuser: boolean }>();
+    for (const t of (d.tables ?? []) as QualifiedName[]) {
+      const live = src.tables[tableKey(t)];
+      if (live?.owned !== false) continue;
+      const owner = live.owner ?? '?';
+      const e = byOwner.get(owner) ?? { tables: [], superuser: !!live.ownerIsSuperuser };
+      e.tables.push(displayQualified(t));
+      byOwner.set(owner, e);
+    }
+    for (const [owner, { tables, superuser }] of byOwner) {
+      // Membership in the owner role counts as ownership, but membership in a superuser role is superuser power.
+      const alt = superuser ? '' : ` or GRANT ${displayIdent(owner)} TO ${role(src)}; (membership in the owner role counts as ownership)`;
+      out.push(diag('MR117', a.address,
+        `role ${src.role.name} does not own ${tables.join(', ')} (owner ${owner}) on peer ${src.peer}: Postgres lets only a table's owner add it to publication ${d.name}`,
+        `${tables.map((t) => `ALTER TABLE ${t} OWNER TO ${role(src)};`).join(' ')}${alt}`));
+    }
+  }
+  for (const [peer, pubs] of creates) {
+    const src = live.peers[peer];
+    if (src.role.canCreateInDatabase) continue;
+    out.push(diag('MR109', peerAddress(peer), `role ${src.role.name} cannot create publication${pubs.length === 1 ? '' : 's'} ${pubs.join(', ')} on peer ${peer}: CREATE PUBLICATION needs CREATE on database ${src.database}`, `GRANT CREATE ON DATABASE ${displayIdent(src.database)} TO ${role(src)};`));
+  }
+
+  // Destination: schemas, existing tables, the catalog.
+  /** Per destination peer: the schemas the plan creates, which needs CREATE on the database. */
+  const dbCreate = new Map<string, string[]>();
+  const schemaNeeds = new Map<string, { peer: string; schema: string; privs: Set<string>; objects: string[] }>();
+  const tableNeeds = new Map<string, { peer: string; table: LiveTable; privs: Set<string>; address: string }>();
+  const needSchema = (dst: PeerLive, schema: string, privs: string[], object: string) => {
+    if (!dst.schemas?.[schema]) return;
+    const k = `${dst.peer}\u0000${schema}`;
+    const e = schemaNeeds.get(k) ?? { peer: dst.peer, schema, privs: new Set<string>(), objects: [] };
+    privs.forEach((p) => e.privs.add(p));
+    if (!e.objects.includes(object)) e.objects.push(object);
+    schemaNeeds.set(k, e);
+  };
+  const needTable = (dst: PeerLive, q: QualifiedName | undefined, privs: string[], address: string) => {
+    const table = q && dst.tables[tableKey(q)];
+    if (!table) return;
+    needSchema(dst, q.schema, ['USAGE'], displayQualified(q));
+    const k = `${dst.peer}\u0000${tableKey(q)}`;
+    const e = tableNeeds.get(k) ?? { peer: dst.peer, table, privs: new Set<string>(), address };
+    privs.forEach((p) => e.privs.add(p));
+    tableNeeds.set(k, e);
+  };
+  const createsTrigger = (a: Action) => sqlOf(a).some((s) => /^CREATE TRIGGER /i.test(s));
+  const dropsTrigger = (a: Action) => sqlOf(a).some((s) => /^DROP TRIGGER /i.test(s));
+
+  for (const a of actions) {
+    const dst = live.peers[a.peer];
+    if (!dst || dst.role.superuser) continue;
+    const d = details(a);
+    const spec = d.spec as { destination: QualifiedName } | undefined;
+    const address = a.mirror && spec ? tableAddress(a.mirror, spec.destination) : a.address;
+    if (a.kind === 'catalog') {
+      const schema = dst.schemas?.mirrors;
+      if (schema && !schema.owned) {
+        out.push(diag('MR128', a.address, `the catalog schema "mirrors" on peer ${dst.peer} is owned by ${schema.owner}, not by role ${dst.role.name}: its migrations ${dst.catalog.version ? `(${dst.catalog.version} to ${d.to_version ?? 'current'}) ` : ''}cannot run`, `run this plan as ${displayIdent(schema.owner)}, or ALTER SCHEMA mirrors OWNER TO ${role(dst)}; and ALTER TABLE ... OWNER TO ${role(dst)}; for each table in it (as ${displayIdent(schema.owner)} or a superuser)`));
+      }
+    } else if (a.kind === 'table' && spec) {
+      const q = spec.destination;
+      if (a.op === 'create' && d.create_table) {
+        needSchema(dst, q.schema, ['USAGE', 'CREATE'], displayQualified(q));
+      } else if (a.op === 'create' || a.op === 'replace' || (a.op === 'update' && createsTrigger(a))) {
+        const table = dst.tables[tableKey(q)];
+        needTable(dst, q, [...WRITE, ...(createsTrigger(a) && !table?.hasGuard ? ['TRIGGER'] : [])], address);
+      }
+    } else if (a.kind === 'table' && a.op === 'delete' && dropsTrigger(a)) {
+      const q = d.destination as QualifiedName | undefined;
+      if (q && dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], a.mirror ? tableAddress(a.mirror, q) : a.address);
+    } else if (a.kind === 'mirror' && a.op === 'delete' && dropsTrigger(a)) {
+      for (const q of (d.kept_tables ?? []) as QualifiedName[]) {
+        if (dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], a.mirror ? tableAddress(a.mirror, q) : a.address);
+      }
+    } else if (a.kind === 'schema' && !dst.role.canCreateInDatabase) {
+      dbCreate.set(dst.peer, [...(dbCreate.get(dst.peer) ?? []), a.after.schema]);
+    } else if (a.kind === 'snapshot') {
+      for (const t of (d.tables ?? []) as { destination: QualifiedName }[]) needTable(dst, t.destination, ['INSERT', 'TRUNCATE'], a.mirror ? tableAddress(a.mirror, t.destination) : a.address);
+    } else if (a.kind === 'type' && a.op === 'create') {
+      for (const p of Object.values(live.peers)) {
+        const t = Object.values(p.types).find((x) => typeAddress(a.peer, x) === a.address);
+        if (t) {
+          needSchema(dst, t.schema, ['USAGE', 'CREATE'], `type ${displayQualified(t)}`);
+          break;
+        }
+      }
+    }
+  }
+
+  for (const [peer, schemas] of dbCreate) {
+    const dst = live.peers[peer];
+    // The catalog's own MR107 (diff) already asks for the same grant.
+    if (dst.catalog.version === 0 && actions.some((a) => a.kind === 'catalog' && a.peer === peer)) continue;
+    out.push(diag('MR107', peerAddress(peer), `role ${dst.role.name} cannot create schema ${schemas.map(displayIdent).join(', ')} in database ${dst.database} on peer ${peer}, which the destination tables or types need`, `GRANT CREATE ON DATABASE ${displayIdent(dst.database)} TO ${role(dst)};`));
+  }
+  for (const e of schemaNeeds.values()) {
+    const dst = live.peers[e.peer];
+    const s = dst.schemas![e.schema];
+    const missing = ['USAGE', 'CREATE'].filter((p) => e.privs.has(p) && !(p === 'USAGE' ? s.usage : s.create));
+    if (!missing.length) continue;
+    const shown = e.objects.slice(0, 5).join(', ') + (e.objects.length > 5 ? ` and ${e.objects.length - 5} more` : '');
+    out.push(diag('MR125', peerAddress(e.peer), `role ${dst.role.name} has no ${missing.join(' or ')} on schema ${displayIdent(e.schema)} on peer ${e.peer}, which the plan needs for ${shown}`, `GRANT ${missing.join(', ')} ON SCHEMA ${displayIdent(e.schema)} TO ${role(dst)};`));
+  }
+  for (const e of tableNeeds.values()) {
+    const dst = live.peers[e.peer];
+    const name = displayQualified(e.table);
+    const missing = [...e.privs].filter((p) => p !== 'OWNER' && e.table.missingPrivileges?.includes(p));
+    const order = [...WRITE, 'TRIGGER'];
+    missing.sort((x, y) => order.indexOf(x) - order.indexOf(y));
+    const needsOwner = e.privs.has('OWNER') && e.table.owned === false;
+    if (!missing.length && !needsOwner) continue;
+    const what = [...(missing.length ? [`${missing.join(', ')} on it`] : []), ...(needsOwner ? [`ownership of it (to drop the read-only guard trigger; owner ${e.table.owner ?? '?'})`] : [])];
+    const fixes = [...(missing.length ? [`GRANT ${missing.join(', ')} ON ${name} TO ${role(dst)};`] : []), ...(needsOwner ? [`ALTER TABLE ${name} OWNER TO ${role(dst)};`] : [])];
+    out.push(diag('MR127', e.address, `role ${dst.role.name} on peer ${e.peer} needs ${what.join(' and ')}: the existing destination table ${name} is written by the snapshot and the stream${missing.includes('TRIGGER') ? ' and gets the read-only guard trigger' : ''}`, fixes.join(' ')));
+  }
+
+  // The snapshot copy and `mirrors run` connect to the destination with session_replication_role = replica.
+  const seen = new Set<string>();
+  for (const m of mirrors) {
+    const dst = live.peers[m.destination];
+    if (!dst || seen.has(dst.peer) || dst.role.superuser || dst.role.canSetReplicationRole !== false) continue;
+    seen.add(dst.peer);
+    const fix = dst.serverVersionNum >= 150000
+      ? `GRANT SET ON PARAMETER session_replication_role TO ${role(dst)};`
+      : `on PostgreSQL ${dst.serverVersion} only a superuser may set it: ALTER ROLE ${role(dst)} SUPERUSER; (on 15+ GRANT SET ON PARAMETER session_replication_role TO ${role(dst)}; is enough)`;
+    out.push(diag('MR126', peerAddress(dst.peer), `role ${dst.role.name} on peer ${dst.peer} cannot set session_replication_role, which the snapshot copy and \`mirrors run\` set to replica (so that the destination's triggers and the read-only guard do not fire on replicated rows)`, fix));
   }
   return out;
 }

@@ -14,7 +14,7 @@ import type {
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
 import { ActionSet } from './actions.js';
-import { checkExistingDestination, checkSourcePeer, checkSourceTable } from './checks.js';
+import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import {
   addForeignKeySql, copiedColumns, createExtensionSql, createIndexSql, createPublicationSql, createSchemaSql,
@@ -49,6 +49,7 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   d.checkSources(wanted.map((n) => config.mirrors[n]));
   const declared = wanted.map((n) => ({ name: n, source: config.mirrors[n].source, destination: config.mirrors[n].destination }));
   const mirrors = [...declared, ...destroyed].sort((a, b) => (a.name < b.name ? -1 : 1));
+  d.diagnostics.push(...checkPrivileges(live, d.actions.list, wanted.map((n) => config.mirrors[n])));
   return { actions: d.actions.list, diagnostics: d.diagnostics, mirrors };
 }
 
@@ -97,7 +98,7 @@ class Differ {
 
   /** A destination schema that does not exist yet, created once per peer before its tables and types. */
   private schema(dst: PeerLive, schema: string): string[] {
-    if (dst.schemas.includes(schema)) return [];
+    if (dst.schemas[schema]) return [];
     return [this.actions.add({
       kind: 'schema', op: 'create', address: addr.schemaAddress(dst.peer, schema), peer: dst.peer, mirror: null,
       reason: `schema ${displayIdent(schema)} does not exist on peer ${dst.peer}`,

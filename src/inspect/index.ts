@@ -90,6 +90,8 @@ async function probeDestinationRows(config: Config, selected: string[] | null, l
       const k = tableKey(t.destination);
       const table = dst.tables[k];
       if (!table || recorded.has(k) || table.hasRows !== undefined) continue;
+      // A table the role may not read cannot be probed; the plan reports the missing grant (MR127).
+      if (table.missingPrivileges?.includes('SELECT') || dst.schemas?.[table.schema]?.usage === false) continue;
       table.hasRows = false;
       perPeer.set(m.destination, [...(perPeer.get(m.destination) ?? []), table]);
     }

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { tableKey } from '../config/names.js';
 import type {
-  CatalogMirror, CatalogTable, LiveColumn, LiveIndex, LiveTable, LiveType, PeerLive,
+  CatalogMirror, CatalogTable, LiveColumn, LiveIndex, LiveOtherRelation, LiveSchema, LiveTable, LiveType, PeerLive,
 } from './types.js';
 import * as Q from './queries.js';
 
@@ -30,7 +30,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   const server = (await db.query(Q.SERVER_SQL)).rows[0];
   if (!server) throw new Error(`current role not found in pg_roles`);
   const v: number = server.version_num;
-  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes] = [
+  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes, accessRes] = [
     await db.query(Q.TABLES_SQL),
     await db.query(Q.INDEXES_SQL),
     await db.query(Q.FOREIGN_KEYS_SQL),
@@ -38,7 +38,17 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     await db.query(Q.publicationsSql(v)),
     await db.query(Q.slotsSql(v)),
     await db.query(Q.EXTENSIONS_SQL),
+    await db.query(Q.accessSql(v)),
   ];
+  const access = accessRes.rows[0] ?? {};
+  const schemas: Record<string, LiveSchema> = {};
+  for (const x of access.schemas ?? []) schemas[x.name] = { name: x.name, owner: x.owner, owned: x.owned, usage: x.usage, create: x.create };
+  const otherRelations: Record<string, LiveOtherRelation> = {};
+  for (const x of access.relations ?? []) {
+    const o: LiveOtherRelation = { schema: x.schema, name: x.name, kind: x.kind };
+    if (x.partitionOf) o.partitionOf = { schema: x.partitionOf.schema, name: x.partitionOf.name };
+    otherRelations[tableKey(o)] = o;
+  }
 
   const types: Record<string, LiveType> = {};
   const typeKeyByOid = new Map<string, string>();
@@ -94,7 +104,13 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       sizeBytes: r.size_bytes,
       canSelect: r.can_select,
       hasGuard: r.has_guard,
+      persistence: r.persistence,
+      owner: r.owner,
+      owned: r.owned,
+      ownerIsSuperuser: r.owner_superuser,
+      missingPrivileges: r.missing_privileges ?? [],
     };
+    if (r.leaf_problems) t.leafProblems = r.leaf_problems;
     tables[tableKey(t)] = t;
     byOid.set(r.oid, t);
   }
@@ -118,6 +134,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     publications[r.name] = {
       name: r.name,
       owner: r.owner,
+      owned: r.owned,
       allTables: r.all_tables,
       viaRoot: r.via_root,
       comment: r.comment,
@@ -166,14 +183,16 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       superuser: server.superuser,
       replication: server.replication,
       canCreateInDatabase: server.can_create,
+      canSetReplicationRole: access.can_set_replication_role,
     },
-    schemas: server.schemas,
     slotsInUse: server.slots_in_use,
     walSendersInUse: server.wal_senders_in_use,
     publications,
     slots,
     tables,
     types,
+    schemas,
+    otherRelations,
     extensions: { installed: [...new Set(installed)].sort(), available: [...new Set(available)].sort() },
     catalog,
   };

@@ -21,14 +21,25 @@ SELECT current_setting('server_version_num')::int AS version_num,
        has_database_privilege(current_database(), 'CREATE') AS can_create,
        (SELECT count(*) FROM pg_replication_slots)::int AS slots_in_use,
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS wal_senders_in_use,
-       to_regclass('mirrors.schema_migrations') IS NOT NULL AS has_catalog,
-       (SELECT coalesce(array_agg(n.nspname ORDER BY n.nspname), '{}') FROM pg_namespace n WHERE ${USER_SCHEMAS}) AS schemas
+       to_regclass('mirrors.schema_migrations') IS NOT NULL AS has_catalog
 FROM pg_roles r WHERE r.rolname = current_user`;
 
 export const TABLES_SQL = `
 SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
        c.relreplident AS replident,
        has_table_privilege(c.oid, 'SELECT') AS can_select,
+       c.relpersistence AS persistence, pg_get_userbyid(c.relowner) AS owner, pg_has_role(c.relowner, 'USAGE') AS owned,
+       (SELECT o.rolsuper FROM pg_roles o WHERE o.oid = c.relowner) AS owner_superuser,
+       ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']) AS p
+              WHERE NOT has_table_privilege(c.oid, p)) AS missing_privileges,
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT json_agg(json_build_object('schema', ln.nspname, 'name', l.relname, 'kind', l.relkind,
+                                                    'persistence', l.relpersistence, 'canSelect', has_table_privilege(l.oid, 'SELECT'))
+                                  ORDER BY ln.nspname, l.relname)
+                    FROM pg_partition_tree(c.oid) t
+                    JOIN pg_class l ON l.oid = t.relid
+                    JOIN pg_namespace ln ON ln.oid = l.relnamespace
+                   WHERE t.isleaf AND (l.relkind = 'f' OR l.relpersistence <> 'p' OR NOT has_table_privilege(l.oid, 'SELECT'))) END AS leaf_problems,
        EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'mirrors_read_only') AS has_guard,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)::bigint FROM pg_partition_tree(c.oid) t
@@ -117,7 +128,8 @@ export function publicationsSql(versionNum: number): string {
       : 'NULL::json';
   const rowFilter = versionNum >= 150000 ? 'pg_get_expr(pr.prqual, pr.prrelid)' : 'NULL::text';
   return `
-SELECT p.pubname AS name, pg_get_userbyid(p.pubowner) AS owner, p.puballtables AS all_tables, ${viaRoot} AS via_root,
+SELECT p.pubname AS name, pg_get_userbyid(p.pubowner) AS owner, pg_has_role(p.pubowner, 'USAGE') AS owned,
+       p.puballtables AS all_tables, ${viaRoot} AS via_root,
        obj_description(p.oid, 'pg_publication') AS comment,
        (SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname, 'columns', ${columns}, 'rowFilter', ${rowFilter})
                         ORDER BY n.nspname, c.relname)
@@ -139,6 +151,36 @@ SELECT slot_name AS name, plugin, slot_type, database, active, active_pid, tempo
             THEN pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint::text END AS retained_bytes
   FROM pg_replication_slots
  WHERE slot_name LIKE 'mirrors\\_%'`;
+}
+
+/**
+ * What the connecting role may do beyond its attributes (one row): set session_replication_role, use and
+ * create in each schema (user schemas and the catalog `mirrors`), and the relations of user schemas that are
+ * not mirrorable tables (views, materialized views, foreign tables, partitions), so a mapping that names one
+ * is told why. has_parameter_privilege exists from 15; before that only a superuser may set the parameter.
+ * pg_has_role(owner, 'USAGE') is the ownership test Postgres applies: owner, member of it, or superuser.
+ */
+export function accessSql(versionNum: number): string {
+  const setRole = versionNum >= 150000 ? `has_parameter_privilege('session_replication_role', 'SET')` : 'r.rolsuper';
+  return `
+SELECT ${setRole} AS can_set_replication_role,
+       (SELECT json_agg(json_build_object('name', n.nspname, 'owner', pg_get_userbyid(n.nspowner),
+                                          'owned', pg_has_role(n.nspowner, 'USAGE'),
+                                          'usage', has_schema_privilege(n.oid, 'USAGE'), 'create', has_schema_privilege(n.oid, 'CREATE'))
+                        ORDER BY n.nspname)
+          FROM pg_namespace n
+         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%') AS schemas,
+       (SELECT json_agg(json_build_object('schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+                                          'partitionOf', (SELECT json_build_object('schema', pn.nspname, 'name', pc.relname)
+                                                            FROM pg_inherits i
+                                                            JOIN pg_class pc ON pc.oid = i.inhparent
+                                                            JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+                                                           WHERE i.inhrelid = c.oid AND c.relispartition)))
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE (c.relkind IN ('v', 'm', 'f') OR (c.relispartition AND c.relkind IN ('r', 'p'))) AND ${USER_SCHEMAS}) AS relations
+  FROM pg_roles r WHERE r.rolname = current_user`;
 }
 
 export const EXTENSIONS_SQL = `SELECT name, installed_version FROM pg_available_extensions

@@ -46,13 +46,14 @@ export function resolveMirrorTables(mirror: Mirror, source: PeerLive | undefined
           .filter((t) => t.schema === schema && !explicitSources.has(tableKey(t)))
           .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       : [];
-    if (source && matches.length === 0) {
+    // Matching nothing: the schema has no table at all (tables also mapped explicitly still count).
+    if (source && !Object.values(source.tables).some((t) => t.schema === schema)) {
       diagnostics.push(
         diag(
           'MR141',
           mirrorAddress(mirror.name),
           `${displayIdent(schema)}.* matches no table on the source`,
-          `check the schema name at ${m.pos.file}:${m.pos.line}:${m.pos.col}; tables created later are picked up by the next plan`,
+          `check the schema name at ${m.pos.file}:${m.pos.line}:${m.pos.col}; if the schema has no table yet, remove the mapping until it has one (nothing is created meanwhile)`,
         ),
       );
     }

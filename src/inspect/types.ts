@@ -60,6 +60,40 @@ export interface LiveTable {
   hasGuard?: boolean;
   /** Whether it holds at least one row; only probed for destination tables a snapshot would write into. */
   hasRows?: boolean;
+  // Access and persistence, for the privilege preflight. Optional so constructed values (unit tests) may
+  // leave them out: absent means "not inspected", and the checks then assume the role may.
+  /** p permanent, u UNLOGGED (logical decoding never sees its rows). */
+  persistence?: 'p' | 'u';
+  /** Owner role name. */
+  owner?: string;
+  /** Whether the owner role is a superuser (membership in it must not be suggested). */
+  ownerIsSuperuser?: boolean;
+  /** Whether the connecting role owns it: is the owner, a member of the owner role, or a superuser. */
+  owned?: boolean;
+  /** Of SELECT, INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER: those the connecting role does not hold. */
+  missingPrivileges?: string[];
+  /** Partitioned tables: leaf partitions that cannot be mirrored as they are (foreign, UNLOGGED, or not readable). */
+  leafProblems?: { schema: string; name: string; kind: string; persistence: string; canSelect: boolean }[];
+}
+
+/** A schema and what the connecting role may do in it. */
+export interface LiveSchema {
+  name: string;
+  owner: string;
+  /** The role is the owner, a member of the owner role, or a superuser. */
+  owned: boolean;
+  usage: boolean;
+  create: boolean;
+}
+
+/** A relation in a user schema that is not a mirrorable table: a view, materialized view, foreign table or partition. */
+export interface LiveOtherRelation {
+  schema: string;
+  name: string;
+  /** pg_class.relkind: v view, m materialized view, f foreign table, r/p a partition (see partitionOf). */
+  kind: string;
+  /** For a partition: its parent. */
+  partitionOf?: { schema: string; name: string };
 }
 
 /** A user-defined type (or an extension's base type) that a column may depend on. */
@@ -83,6 +117,8 @@ export interface LiveType {
 export interface LivePublication {
   name: string;
   owner: string;
+  /** Whether the connecting role owns it (or is a member of its owner, or a superuser); absent: not inspected. */
+  owned?: boolean;
   allTables: boolean;
   viaRoot: boolean;
   /** Published tables, with their column list (null = all columns). */
@@ -156,9 +192,17 @@ export interface PeerLive {
     max_slot_wal_keep_size: number;
     synchronous_standby_names: string;
   };
-  role: { name: string; superuser: boolean; replication: boolean; canCreateInDatabase: boolean };
-  /** Schemas outside the system's and the catalog's (a table or type in another one needs CREATE SCHEMA). */
-  schemas: string[];
+  role: {
+    name: string;
+    superuser: boolean;
+    replication: boolean;
+    canCreateInDatabase: boolean;
+    /**
+     * Whether it may set session_replication_role (the snapshot copy and the worker connect with
+     * `-c session_replication_role=replica`): a superuser, or on 15+ GRANT SET ON PARAMETER. Absent: not inspected.
+     */
+    canSetReplicationRole?: boolean;
+  };
   /** Slots in use on the whole cluster (every database), and WAL senders in use. */
   slotsInUse: number;
   walSendersInUse: number;
@@ -169,6 +213,11 @@ export interface PeerLive {
   tables: Record<string, LiveTable>;
   /** User-defined types keyed by tableKey({schema, name}). */
   types: Record<string, LiveType>;
+  /** Schemas (user schemas and `mirrors`) keyed by name, with the role's privileges. A destination table or
+   *  type in a schema not listed here needs a schema action first. */
+  schemas: Record<string, LiveSchema>;
+  /** Views, materialized views, foreign tables and partitions keyed by tableKey(); absent: not inspected. */
+  otherRelations?: Record<string, LiveOtherRelation>;
   /** Extensions installed, and those the server could install. */
   extensions: { installed: string[]; available: string[] };
   catalog: LiveCatalog;

@@ -89,7 +89,9 @@ export function livePeer(name: string, tables: LiveTable[] = [], over: Partial<P
     role: { name: 'mirrors', superuser: false, replication: true, canCreateInDatabase: true },
     slotsInUse: 0,
     walSendersInUse: 0,
-    schemas: [...new Set(['public', ...tables.map((t) => t.schema)])].sort(),
+    schemas: Object.fromEntries(
+      [...new Set(['public', ...tables.map((t) => t.schema)])].map((n) => [n, { name: n, owner: 'mirrors', owned: true, usage: true, create: true }]),
+    ),
     publications: {},
     slots: {},
     tables: Object.fromEntries(tables.map((t) => [tableKey(t), t])),

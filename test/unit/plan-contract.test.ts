@@ -34,7 +34,7 @@ function everyKindOfPlan(): Plan[] {
     'public\u0000hstore': { schema: 'public', name: 'hstore', kind: 'base' as const, extension: 'hstore' },
   };
   const fresh = plan(config([mirror('m', ['public.users', 'public.kv'])]), [
-    livePeer('prod', [users, hstoreT], { types }), livePeer('staging', [], { schemas: ['public'] }),
+    livePeer('prod', [users, hstoreT], { types }), livePeer('staging'),
   ]);
   // An existing mirror: catalog migration, settings, table add/replace/update/delete, slot replace, publication update.
   const m = mirror('m', ['public.users', 'public.orders', 'public.gone']);

@@ -239,7 +239,7 @@ describe('preflight diagnostics', () => {
     const p = plan(config([mirror('a', ['public.users']), mirror('b', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
     expect(codes(p)).toEqual(['MR140']);
   });
-  it('MR141 a wildcard matching nothing is a warning', () => expect(codes(run({}, undefined, mirror('m', ['nothing.*'])))).toEqual(['MR141']));
+  it('MR141 a wildcard matching nothing is an error', () => expect(codes(run({}, undefined, mirror('m', ['nothing.*'])))).toEqual(['MR141']));
 });
 
 describe('read-only guard', () => {
