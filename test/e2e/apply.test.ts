@@ -168,7 +168,7 @@ describe('mirrors apply', () => {
     await clusters.src.query('ALTER TABLE t ADD COLUMN extra int', [], db);
     let r = await cli(p, 'apply', planFile);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('is stale or was edited: mirror.m3.table.public.t differs');
+    expect(r.stderr).toContain('is stale or was edited: create:mirror.m3.table.public.t differs');
     expect(await clusters.dst.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'mirrors'`, [], db)).toEqual([]);
 
     expect((await cli(p, 'plan', '--out', planFile)).code).toBe(0);
