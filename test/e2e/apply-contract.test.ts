@@ -1,0 +1,272 @@
+/**
+ * The plan contract end to end: a saved plan runs only what the tool would plan now (tampered and foreign
+ * files change nothing), `show` renders it, concurrent applies cannot both copy a table, irreversible actions
+ * need consent, two projects on one destination leave each other alone, failures come as JSON when asked,
+ * and an interrupted apply says how to resume.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { useClusters } from '../support/clusters.js';
+import { CLI, runCli, type CliResult } from '../support/cli.js';
+import { peerYaml, tempProject } from '../support/project.js';
+
+const env = { PGPASS_TEST: 'postgres' };
+const clusters = useClusters(['src', 'dst']);
+const cleanups: (() => void)[] = [];
+afterAll(() => cleanups.forEach((c) => c()));
+
+let n = 0;
+async function databases(sourceSql: string) {
+  const db = `c${++n}`;
+  await clusters.src.createDatabase(db);
+  await clusters.dst.createDatabase(db);
+  await clusters.src.query(sourceSql, [], db);
+  return db;
+}
+
+function project(db: string, mirrors: string, head = '') {
+  const yaml = (m: string, h: string) =>
+    `version: 1\n${h}peers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
+  const p = tempProject(yaml(mirrors, head));
+  cleanups.push(p.cleanup);
+  return { ...p, rewrite: (m: string, h = head) => writeFileSync(p.file, yaml(m, h)) };
+}
+
+const cli = (p: { dir: string }, ...args: string[]) => runCli(args, { cwd: p.dir, env, timeoutMs: 120_000 });
+
+async function rows(c: (typeof clusters)['src'], db: string, sql: string): Promise<string[]> {
+  return (await c.query(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`, [], db)).map((r: { r: string }) => r.r);
+}
+
+const nothingCreated = async (db: string) => {
+  expect(await clusters.dst.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'mirrors'`, [], db)).toEqual([]);
+  expect(await clusters.src.query(`SELECT 1 FROM pg_publication`, [], db)).toEqual([]);
+  expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE database = $1`, [db])).toEqual([]);
+};
+
+describe('a saved plan', () => {
+  it('whose SQL was edited is refused and changes nothing', async () => {
+    const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
+    const p = project(db, `  m1: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const file = join(p.dir, 'plan.json');
+    expect((await cli(p, 'plan', '--out', file)).code).toBe(0);
+    const plan = JSON.parse(readFileSync(file, 'utf8'));
+    const table = plan.actions.find((a: { kind: string }) => a.kind === 'table');
+    table.peer = 'prod';
+    table.details.sql = ['CREATE TABLE public.evil (x int)'];
+    writeFileSync(file, JSON.stringify(plan));
+    const r = await cli(p, 'apply', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`is stale or was edited: ${table.id} differs from what a plan made now says`);
+    expect(await clusters.src.query(`SELECT 1 FROM pg_class WHERE relname = 'evil'`, [], db)).toEqual([]);
+    await nothingCreated(db);
+  });
+
+  it('a foreign JSON file with an actions list, and a truncated plan, are refused and change nothing', async () => {
+    const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
+    const p = project(db, `  m2: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const foreign = join(p.dir, 'foreign.json');
+    writeFileSync(foreign, JSON.stringify({ tool: 'mirrors', format_version: 2, actions: [{ id: 'x', kind: 'slot', op: 'create', peer: 'prod', details: { name: 'mirrors_m2' } }] }));
+    let r = await cli(p, 'apply', foreign);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is not a valid plan file (edited or truncated)');
+    const file = join(p.dir, 'plan.json');
+    expect((await cli(p, 'plan', '--out', file)).code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    writeFileSync(file, text.slice(0, Math.floor(text.length * 0.6)));
+    r = await cli(p, 'apply', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('invalid JSON: truncated');
+    await nothingCreated(db);
+  });
+
+  it('is rendered by `mirrors show` with every statement it runs, in text, markdown and JSON', async () => {
+    const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
+    const p = project(db, `  m3: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const file = join(p.dir, 'plan.json');
+    expect((await cli(p, 'plan', '--out', file)).code).toBe(0);
+    const text = await cli(p, 'show', file);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('mirrors: m3 (prod -> staging)');
+    expect(text.stdout).toContain('+ mirror.m3.publication');
+    expect(text.stdout).toContain('| CREATE PUBLICATION "mirrors_m3" FOR TABLE "public"."t"');
+    expect(text.stdout).toContain('| CREATE TABLE "public"."t"');
+    expect((await cli(p, 'show', file, '--format', 'markdown')).stdout).toContain('| 1 | `+` create | `peer.staging.catalog` |');
+    expect(JSON.parse((await cli(p, 'show', file, '--format', 'json')).stdout).actions.length).toBeGreaterThan(5);
+    writeFileSync(file, '{"tool":"mirrors","format_version":1,"actions":[]}');
+    const old = await cli(p, 'show', file);
+    expect(old.code).toBe(1);
+    expect(old.stderr).toContain('re-run mirrors plan');
+  });
+});
+
+describe('concurrent applies', () => {
+  it('two applies started together copy the table once: the second finds nothing left to do', async () => {
+    const db = await databases(`CREATE TABLE big (id bigint PRIMARY KEY, pad text);
+      INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 300000) g; ANALYZE;`);
+    const p = project(db, `  m4: { source: prod, destination: staging, tables: [{ source_table: big }] }\n`);
+    const first = cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m');
+    await new Promise((r) => setTimeout(r, 300));
+    const second = cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m');
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    expect(a.stdout + b.stdout).toContain('No changes. The mirrors match the configuration.');
+    const snaps = await clusters.dst.query(
+      `SELECT count(*)::int AS n FROM mirrors.journal WHERE action_id = 'create:mirror.m4.snapshot' AND outcome = 'done'`, [], db);
+    expect(snaps[0].n).toBe(1);
+    expect(await rows(clusters.dst, db, 'SELECT count(*) FROM big')).toEqual(['(300000)']);
+  });
+
+  it('two applies adding the same table to a streaming mirror both succeed and leave it ready', async () => {
+    const db = await databases(`CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE t5 (id int PRIMARY KEY, v text);
+      INSERT INTO t5 SELECT g, md5(g::text) FROM generate_series(1, 100000) g; ANALYZE;`);
+    const p = project(db, `  m5: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`);
+    expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
+    p.rewrite(`  m5: { source: prod, destination: staging, tables: [{ source_table: a }, { source_table: t5 }] }\n`);
+    const [x, y] = await Promise.all([cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'), cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m')]);
+    expect([x.code, y.code], x.stderr + y.stderr).toEqual([0, 0]);
+    const state = await clusters.dst.query(`SELECT m.phase, t.state FROM mirrors.mirrors m JOIN mirrors.tables t ON t.mirror = m.name ORDER BY t.dest_table`, [], db);
+    expect(state).toEqual([{ phase: 'ready', state: 'ready' }, { phase: 'ready', state: 'ready' }]);
+    expect(await rows(clusters.dst, db, 'SELECT * FROM t5')).toEqual(await rows(clusters.src, db, 'SELECT * FROM t5'));
+    expect((await cli(p, 'plan', '--detailed-exitcode')).code).toBe(0);
+  });
+});
+
+describe('consent for irreversible actions', () => {
+  it('a saved destroy plan needs --allow-irreversible; prevent_destroy blocks the plan itself', async () => {
+    const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
+    const p = project(db, `  m6: { source: prod, destination: staging, prevent_destroy: true, tables: [{ source_table: t }] }\n`);
+    expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
+    p.rewrite('');
+    const blocked = await cli(p, 'plan');
+    expect(blocked.code).toBe(1);
+    expect(blocked.stdout).toContain('error MR136');
+    p.rewrite(`  m6: { source: prod, destination: staging, prevent_destroy: false, tables: [{ source_table: t }] }\n`);
+    expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
+    p.rewrite('');
+    expect((await cli(p, 'plan', '--fail-on', 'irreversible')).code).toBe(1);
+    const file = join(p.dir, 'destroy.json');
+    expect((await cli(p, 'plan', '--out', file)).code).toBe(0);
+    const refused = await cli(p, 'apply', file);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('irreversible');
+    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toHaveLength(1);
+    const ok = await cli(p, 'apply', file, '--allow-irreversible');
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toEqual([]);
+  });
+});
+
+describe('ownership', () => {
+  it("two projects on one destination never touch each other's mirrors", async () => {
+    const db = await databases('CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)');
+    const teamA = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`, 'project: team-a\n');
+    const teamB = project(db, `  mb: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`, 'project: team-b\n');
+    expect((await cli(teamA, 'apply', '--auto-approve')).code).toBe(0);
+    const planB = await cli(teamB, 'plan');
+    expect(planB.stdout).toContain('note MR146');
+    expect(planB.stdout).not.toContain('mirror.ma.slot');
+    expect((await cli(teamB, 'apply', '--auto-approve')).code).toBe(0);
+    // Either file, moved anywhere, still owns only its own mirror.
+    const moved = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`, 'project: team-a\n');
+    expect((await cli(moved, 'plan', '--detailed-exitcode')).code).toBe(0);
+    expect((await cli(teamB, 'plan', '--detailed-exitcode')).code).toBe(0);
+    const owners = await clusters.dst.query(`SELECT name, project FROM mirrors.mirrors ORDER BY name`, [], db);
+    expect(owners).toEqual([{ name: 'ma', project: 'team-a' }, { name: 'mb', project: 'team-b' }]);
+    const clash = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`, 'project: team-b\n');
+    const r = await cli(clash, 'plan');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('error MR145');
+  });
+});
+
+describe('destination objects', () => {
+  it('creates a type in a schema the destination does not have yet, before the table that needs it', async () => {
+    const db = await databases(`CREATE SCHEMA types; CREATE TYPE types.mood AS ENUM ('ok', 'sad');
+      CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY, m types.mood); INSERT INTO app.t VALUES (1, 'sad');`);
+    const p = project(db, `  m7: { source: prod, destination: staging, tables: [{ source_table: app.t }] }\n`);
+    const r = await cli(p, 'apply', '--auto-approve');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await rows(clusters.dst, db, 'SELECT * FROM app.t')).toEqual(['(1,sad)']);
+  });
+});
+
+describe('--format json never leaves stdout empty', () => {
+  const parsesAsJson = (r: CliResult) => {
+    const lines = r.stdout.trim().split('\n');
+    for (const l of lines) JSON.parse(l);
+    return lines.map((l) => JSON.parse(l));
+  };
+
+  it('on a bad config, an unreachable peer and a plan with errors, for plan, apply and status', async () => {
+    const bad = tempProject('version: 1\npeers: {}\nmirrors:\n  m: { source: nope }\n');
+    cleanups.push(bad.cleanup);
+    for (const args of [['plan', '--format', 'json'], ['apply', '--format', 'json', '--auto-approve'], ['status', '--format', 'json']]) {
+      const r = await cli(bad, ...args);
+      expect(r.code).toBe(1);
+      const last = parsesAsJson(r).at(-1);
+      expect(last.type).toBe('error');
+      expect(last.error.code).toBe('CONFIG_INVALID');
+      expect(last.error.problems[0]).toMatchObject({ file: bad.file, line: expect.any(Number), col: expect.any(Number), path: expect.any(String) });
+    }
+    const down = tempProject(`version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\n  staging: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\nmirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    cleanups.push(down.cleanup);
+    const unreachable = await cli(down, 'plan', '--format', 'json');
+    expect(unreachable.code).toBe(1);
+    expect(parsesAsJson(unreachable).at(-1).error.code).toBe('PEER_UNREACHABLE');
+
+    const db = await databases('CREATE TABLE nokey (v int)');
+    const p = project(db, `  m8: { source: prod, destination: staging, tables: [{ source_table: nokey }] }\n`);
+    const planned = await cli(p, 'plan', '--format', 'json');
+    expect(planned.code).toBe(1);
+    expect(parsesAsJson(planned)[0].diagnostics[0].code).toBe('MR111');
+    const applied = await cli(p, 'apply', '--format', 'json', '--auto-approve');
+    expect(applied.code).toBe(1);
+    const events = parsesAsJson(applied);
+    expect(events.map((e) => e.type)).toEqual(['version', 'plan', 'error']);
+    expect(events[0]).toMatchObject({ format_version: 1, tool: 'mirrors' });
+    expect(events[2].error.code).toBe('PLAN_HAS_ERRORS');
+    await nothingCreated(db);
+  });
+
+  it('apply streams snake_case events with bytes and rows as strings and integer milliseconds', async () => {
+    const db = await databases('CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 1000)');
+    const p = project(db, `  m9: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const r = await cli(p, 'apply', '--format', 'json', '--auto-approve');
+    expect(r.code).toBe(0);
+    const events = parsesAsJson(r);
+    expect(events[0].type).toBe('version');
+    expect(events.at(-1)).toMatchObject({ type: 'apply_complete', done: expect.any(Number) });
+    const progress = events.find((e) => e.type === 'snapshot_progress' && e.table_done);
+    expect(progress).toMatchObject({ rows_done: '1000', bytes_done: expect.stringMatching(/^\d+$/), table: 'public.t' });
+    for (const e of events.filter((x) => x.type === 'action_done')) expect(Number.isInteger(e.ms)).toBe(true);
+  });
+});
+
+describe('an interrupted apply', () => {
+  it('SIGINT during a snapshot exits 130 with what is done and how to resume; a second apply finishes it', async () => {
+    const db = await databases(`CREATE TABLE big (id bigint PRIMARY KEY, pad text);
+      INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 600000) g; ANALYZE;`);
+    const p = project(db, `  m10: { source: prod, destination: staging, snapshot_max_parallel_workers: 1, tables: [{ source_table: big }] }\n`);
+    const child = spawn(process.execPath, [CLI, 'apply', '--auto-approve'], { cwd: p.dir, env: { ...process.env, ...env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    for (let i = 0; i < 600 && !stdout.includes('mirror.m10.snapshot: copy'); i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted.*actions were applied/);
+    expect(stderr).toContain('run `mirrors apply` again to finish');
+    const r = await cli(p, 'apply', '--auto-approve');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await rows(clusters.dst, db, 'SELECT * FROM big')).toEqual(await rows(clusters.src, db, 'SELECT * FROM big'));
+  });
+});
