@@ -62,7 +62,8 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
       });
     }
     if (plan.actions.length === 0) {
-      reporter({ type: 'apply_complete', done: 0, total: 0 });
+      // The plan printed above already says "No changes"; a saved plan or a JSON stream says it here.
+      if (json || saved) reporter({ type: 'apply_complete', done: 0, total: 0 });
       return 0;
     }
     if (!(await consent(plan, opts, io, saved !== null, stopSignals.signal))) {

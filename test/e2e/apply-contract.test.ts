@@ -213,7 +213,7 @@ describe('--format json never leaves stdout empty', () => {
       expect(last.error.code).toBe('CONFIG_INVALID');
       expect(last.error.problems[0]).toMatchObject({ file: bad.file, line: expect.any(Number), col: expect.any(Number), path: expect.any(String) });
     }
-    const down = tempProject(`version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\n  staging: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\nmirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const down = tempProject(`version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\n  staging: { host: 127.0.0.1, port: 2, database: x, user: u, password: p }\nmirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
     cleanups.push(down.cleanup);
     const unreachable = await cli(down, 'plan', '--format', 'json');
     expect(unreachable.code).toBe(1);
