@@ -1,7 +1,7 @@
 /**
  * The JSON form of a failure, so a `--format json` consumer is never left with an empty stdout: config
  * problems with file, line, column and path, connection errors, Postgres's fields, the hint and the exit
- * code. The same object is the last line of an apply event stream. Documented in docs/json-errors.md.
+ * code. The same object is the last line of an apply event stream. Documented in docs/json-output.md.
  */
 import { ConfigInvalidError } from '../config/problems.js';
 import { MirrorsError } from '../errors.js';
