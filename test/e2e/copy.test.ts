@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { copyTables, SNAPSHOT_APPLICATION_NAME, type CopyOptions, type CopyProgress } from '../../src/apply/copy.js';
+import { copyTables, SNAPSHOT_APPLICATION_NAME, type CopyOptions, type CopyProgress } from '../../src/apply/copy/index.js';
 import type { Peer } from '../../src/config/types.js';
 import type { Cluster } from '../../src/devtools/cluster.js';
 import { quoteQualified } from '../../src/db/quote.js';
