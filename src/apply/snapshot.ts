@@ -8,7 +8,7 @@ import { displayQualified } from '../config/names.js';
 import * as C from '../catalog/sql.js';
 import type { SnapshotCreate } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
-import { copyTables } from './copy.js';
+import { copyTables } from './copy/index.js';
 import { createSlotWithSnapshot, type ExportedSnapshot } from './slot.js';
 
 const PROGRESS_WRITE_MS = 1000;

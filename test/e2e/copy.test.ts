@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { copyTables, SNAPSHOT_APPLICATION_NAME, type CopyOptions, type CopyProgress } from '../../src/apply/copy.js';
+import { copyTables, SNAPSHOT_APPLICATION_NAME, type CopyOptions, type CopyProgress } from '../../src/apply/copy/index.js';
 import type { Peer } from '../../src/config/types.js';
 import type { Cluster } from '../../src/devtools/cluster.js';
 import { quoteQualified } from '../../src/db/quote.js';
@@ -33,8 +33,8 @@ async function createDb(db: string, ddl: string): Promise<void> {
 
 /** A TableSpec as the planner would make it, from the source catalog. */
 async function specFor(db: string, schema: string, name: string, over: Partial<TableSpec> = {}): Promise<TableSpec> {
-  const columns = await pgc.src.query<{ name: string; type: string; notNull: boolean }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull"
+  const columns = await pgc.src.query<{ name: string; type: string; not_null: boolean }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
        FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [quoteQualified(schema, name)],
     db,
@@ -43,11 +43,11 @@ async function specFor(db: string, schema: string, name: string, over: Partial<T
     source: { schema, name },
     destination: { schema, name },
     columns,
-    primaryKey: [],
-    excludeColumns: [],
-    partitionKey: null,
-    estimatedRows: '-1',
-    sizeBytes: '0',
+    primary_key: [],
+    exclude_columns: [],
+    partition_key: null,
+    estimated_rows: '-1',
+    size_bytes: '0',
     ...over,
   };
 }
@@ -196,7 +196,7 @@ describe('snapshot copy', () => {
 
     let rec: Recorded;
     try {
-      rec = await copy(db, [await specFor(db, 'public', 'big', { estimatedRows: '200000' }), await specFor(db, 'public', 'keyed', { estimatedRows: '200000', partitionKey: 'id' })], {
+      rec = await copy(db, [await specFor(db, 'public', 'big', { estimated_rows: '200000' }), await specFor(db, 'public', 'keyed', { estimated_rows: '200000', partition_key: 'id' })], {
         snapshotName: snap.name,
         rowsPerPartition: 20_000,
         maxWorkers: 4,
@@ -263,12 +263,12 @@ describe('snapshot copy', () => {
       rec = await copy(
         db,
         [
-          await specFor(db, 'public', 'nk', { estimatedRows: '50000', partitionKey: 'k' }),
-          await specFor(db, 'public', 'tk', { estimatedRows: '30000', partitionKey: 'name' }),
-          await specFor(db, 'public', 'dup', { estimatedRows: '30000', partitionKey: 'k' }),
-          await specFor(db, 'public', 'blocks', { estimatedRows: '50000' }),
-          await specFor(db, 'public', 'empty_t', { estimatedRows: '0' }),
-          await specFor(db, 'public', 'pt', { estimatedRows: '100100' }),
+          await specFor(db, 'public', 'nk', { estimated_rows: '50000', partition_key: 'k' }),
+          await specFor(db, 'public', 'tk', { estimated_rows: '30000', partition_key: 'name' }),
+          await specFor(db, 'public', 'dup', { estimated_rows: '30000', partition_key: 'k' }),
+          await specFor(db, 'public', 'blocks', { estimated_rows: '50000' }),
+          await specFor(db, 'public', 'empty_t', { estimated_rows: '0' }),
+          await specFor(db, 'public', 'pt', { estimated_rows: '100100' }),
         ],
         { snapshotName: snap.name, rowsPerPartition: 5000, maxWorkers: 3, tablesInParallel: 3 },
       );
@@ -340,11 +340,11 @@ describe('snapshot copy', () => {
       rec = await copy(
         db,
         [
-          await specFor(db, 'Odd Schema', 'Odd "Name"', { estimatedRows: '3000', partitionKey: 'Mixed Case' }),
-          await specFor(db, 'public', 'typed', { estimatedRows: '4000' }),
-          await specFor(db, 'public', 'typed', { estimatedRows: '4000', partitionKey: 'ts' }),
+          await specFor(db, 'Odd Schema', 'Odd "Name"', { estimated_rows: '3000', partition_key: 'Mixed Case' }),
+          await specFor(db, 'public', 'typed', { estimated_rows: '4000' }),
+          await specFor(db, 'public', 'typed', { estimated_rows: '4000', partition_key: 'ts' }),
           // Without the enum column every type is built in: COPY's binary format.
-          await specFor(db, 'public', 'typed', { estimatedRows: '4000', excludeColumns: ['m'] }),
+          await specFor(db, 'public', 'typed', { estimated_rows: '4000', exclude_columns: ['m'] }),
         ].map((s, i) => (i === 2 ? { ...s, destination: { schema: 'public', name: 'typed2' } } : i === 3 ? { ...s, columns: s.columns.filter((c) => c.name !== 'm'), destination: { schema: 'public', name: 'typed3' } } : s)),
         { snapshotName: snap.name, rowsPerPartition: 1000, tablesInParallel: 1 },
       );
@@ -391,7 +391,7 @@ describe('snapshot copy', () => {
     const snap = await exportSnapshot(db);
     let rec: Recorded;
     try {
-      rec = await copy(db, await Promise.all(tables.map((t) => specFor(db, 'public', t, { estimatedRows: '1' }))), { snapshotName: snap.name });
+      rec = await copy(db, await Promise.all(tables.map((t) => specFor(db, 'public', t, { estimated_rows: '1' }))), { snapshotName: snap.name });
     } finally {
       await snap.close();
     }
@@ -415,7 +415,7 @@ describe('snapshot copy', () => {
     const snap = await exportSnapshot(db);
     const seenAtStart: number[] = [];
     try {
-      await copy(db, [await specFor(db, 'public', 'g', { estimatedRows: '30000', partitionKey: 'id' })], {
+      await copy(db, [await specFor(db, 'public', 'g', { estimated_rows: '30000', partition_key: 'id' })], {
         snapshotName: snap.name,
         rowsPerPartition: 5000,
         onTableStart: async () => {
@@ -448,7 +448,7 @@ describe('snapshot copy', () => {
     try {
       await copy(
         db,
-        [await specFor(db, 'public', 'other', { estimatedRows: '300000' }), await specFor(db, 'public', 'bad', { estimatedRows: '100000', partitionKey: 'id' })],
+        [await specFor(db, 'public', 'other', { estimated_rows: '300000' }), await specFor(db, 'public', 'bad', { estimated_rows: '100000', partition_key: 'id' })],
         { snapshotName: snap.name, rowsPerPartition: 10_000, maxWorkers: 4, tablesInParallel: 2 },
       ).catch((e) => {
         error = e;
@@ -473,7 +473,7 @@ describe('snapshot copy', () => {
     const ac = new AbortController();
     let error: any;
     try {
-      await copy(db, [await specFor(db, 'public', 'a', { estimatedRows: '300000' })], {
+      await copy(db, [await specFor(db, 'public', 'a', { estimated_rows: '300000' })], {
         snapshotName: snap.name,
         rowsPerPartition: 50_000,
         signal: ac.signal,
@@ -511,7 +511,7 @@ describe('snapshot copy', () => {
     await pgc.src.query(`INSERT INTO pgbench_accounts SELECT g, (g - 1) / 100000 + 1, 0, '' FROM generate_series(1, 1000000) g`, [], db);
     await pgc.src.query(`VACUUM ANALYZE pgbench_accounts`, [], db);
     const [{ bytes }] = await pgc.src.query<{ bytes: string }>(`SELECT pg_table_size('pgbench_accounts')::text AS bytes`, [], db);
-    const spec = await specFor(db, 'public', 'pgbench_accounts', { estimatedRows: '1000000' });
+    const spec = await specFor(db, 'public', 'pgbench_accounts', { estimated_rows: '1000000' });
     const fresh = async () => {
       await pgc.dst.query(`TRUNCATE pgbench_accounts`, [], db);
       await pgc.dst.query(`CHECKPOINT`, [], db);
