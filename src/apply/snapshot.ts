@@ -58,6 +58,9 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
       tablesInParallel: d.parallelism.tables_in_parallel,
       maxWorkers: d.parallelism.max_workers,
       rowsPerPartition: d.parallelism.rows_per_partition,
+      // SIGINT: the parts in flight roll back; the tables not finished stay 'copying' and the next plan
+      // copies them again, as after kill -9.
+      signal: ctx.signal,
       onTableStart: (t) =>
         serially(() => C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.size_bytes) })),
       onProgress: (p) => {

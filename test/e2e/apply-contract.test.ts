@@ -262,11 +262,12 @@ describe('an interrupted apply', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
     expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted.*actions were applied/);
+    expect(stderr).toMatch(/interrupted during mirror\.m10\.snapshot \(rolled back\): \d+ of \d+ actions were applied/);
     expect(stderr).toContain('run `mirrors apply` again to finish');
     const r = await cli(p, 'apply', '--auto-approve');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    expect(r.stdout).toContain('+ mirror.m10.snapshot');
     expect(await rows(clusters.dst, db, 'SELECT * FROM big')).toEqual(await rows(clusters.src, db, 'SELECT * FROM big'));
   });
 });
