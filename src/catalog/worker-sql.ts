@@ -72,7 +72,3 @@ export async function recordWorker(db: Db, mirror: string, host: string, pid: nu
     [mirror, host, pid],
   );
 }
-
-export async function recordWorkerError(db: Db, mirror: string, error: Record<string, unknown>) {
-  await db.query(`UPDATE mirrors.mirrors SET last_error = $2::jsonb, status = 'Failed' WHERE name = $1::text`, [mirror, JSON.stringify(error)]);
-}

@@ -12,9 +12,3 @@ export function bigIntToLsn(v: bigint): string {
   if (v < 0n) throw new Error('negative LSN');
   return `${(v >> 32n).toString(16).toUpperCase()}/${(v & 0xffffffffn).toString(16).toUpperCase()}`;
 }
-
-export function compareLsn(a: string, b: string): number {
-  const x = lsnToBigInt(a);
-  const y = lsnToBigInt(b);
-  return x < y ? -1 : x > y ? 1 : 0;
-}

@@ -19,16 +19,6 @@ export const SQLSTATE = {
   tooManyConnections: '53300',
 } as const;
 
-/** Errors after which the same statement may succeed on a new attempt or connection. */
-export const RETRYABLE = new Set<string>([
-  SQLSTATE.cannotConnectNow,
-  SQLSTATE.adminShutdown,
-  SQLSTATE.crashShutdown,
-  SQLSTATE.serializationFailure,
-  SQLSTATE.deadlockDetected,
-  SQLSTATE.tooManyConnections,
-  '08000', '08003', '08006', '08001', '08004',
-]);
 
 export const NETWORK_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
 

@@ -6,7 +6,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Ajv as AjvClass, ErrorObject, Options, ValidateFunction } from 'ajv';
-import type { Plan } from './types.js';
 
 const require = createRequire(import.meta.url);
 /** Written by `npm run build` next to the built schema.js. */
@@ -48,10 +47,6 @@ export function planFileProblems(data: unknown): string[] {
   const validate = getValidator();
   if (validate(data)) return [];
   return (validate.errors ?? []).slice(0, 5).map(describe);
-}
-
-export function isPlan(data: unknown): data is Plan {
-  return planFileProblems(data).length === 0;
 }
 
 function describe(e: ErrorObject): string {

@@ -1,5 +1,4 @@
-/** Canonical JSON (sorted keys) and its sha256, for config hashes and live fingerprints. */
-import { createHash } from 'node:crypto';
+/** Canonical JSON (sorted keys), to compare plans and actions whatever their key order. */
 
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
@@ -16,8 +15,4 @@ function sortKeys(v: unknown): unknown {
     return out;
   }
   return v;
-}
-
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -3,13 +3,13 @@
  * for the action that needs the privilege, names the exact grant, and stays quiet for a superuser.
  */
 import { describe, expect, it } from 'vitest';
-import { buildPlan } from '../../src/plan/build.js';
+import { buildPlan } from '../../src/diff/build.js';
 import type { Plan } from '../../src/plan/types.js';
 import type { LiveSchema, PeerLive } from '../../src/inspect/types.js';
 import { CATALOG_VERSION } from '../../src/catalog/migrations.js';
 import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
 
-const plan = (m: ReturnType<typeof mirror>, src: PeerLive, dst: PeerLive, c = config([m])) => buildPlan(c, { peers: { prod: src, staging: dst } }, null, 'test');
+const plan = (m: ReturnType<typeof mirror>, src: PeerLive, dst: PeerLive, c = config([m])) => buildPlan(c, { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 'test' });
 const codes = (p: Plan) => p.diagnostics.map((d) => d.code);
 const find = (p: Plan, code: string) => p.diagnostics.filter((d) => d.code === code);
 const schema = (name: string, over: Partial<LiveSchema> = {}): LiveSchema => ({ name, owner: 'postgres', owned: false, usage: true, create: true, ...over });
@@ -101,12 +101,14 @@ describe('destination privileges', () => {
     expect(find(p, 'MR125')[0].hint).toBe('GRANT CREATE ON SCHEMA public TO lim;');
   });
 
-  it('MR107: with the catalog in place, creating a table still needs CREATE on the database (CREATE SCHEMA IF NOT EXISTS)', () => {
+  it('MR107: with the catalog in place, a table in a schema the destination lacks needs CREATE on the database', () => {
     const dst = livePeer('staging', [], { role: limited, catalog: { version: CATALOG_VERSION, mirrors: {}, tables: [] }, schemas: { public: schema('public'), mirrors: schema('mirrors', { owned: true }) } });
-    const p = plan(mirror('m', ['public.users', 'public.orders'], {}), livePeer('prod', [table('public.users'), table('public.orders')]), dst);
+    const p = plan(mirror('m', ['app.users', 'public.orders'], {}), livePeer('prod', [table('app.users'), table('public.orders')]), dst);
     expect(codes(p)).toEqual(['MR107']);
-    expect(find(p, 'MR107')[0].message).toContain('CREATE SCHEMA IF NOT EXISTS for public');
+    expect(find(p, 'MR107')[0].message).toContain('cannot create schema app in database app');
     expect(find(p, 'MR107')[0].address).toBe('peer.staging');
+    // Existing schemas need no CREATE on the database (a schema action is planned only for a missing one).
+    expect(codes(plan(mirror('m', ['public.orders'], {}), livePeer('prod', [table('public.orders')]), dst))).toEqual([]);
   });
 
   it('MR107 once per peer when the catalog must be created too', () => {
@@ -127,8 +129,8 @@ describe('destination privileges', () => {
     const dst = livePeer('staging', [], { role: { ...limited, canCreateInDatabase: true } });
     applied(m, s, dst, ['public.users']);
     dst.tables['public\u0000users'] = { ...dst.tables['public\u0000users'], hasGuard: true, owned: false, owner: 'postgres' };
-    const p = buildPlan(config([]), { peers: { prod: s, staging: dst } }, null, 'test');
-    expect(codes(p)).toEqual(['MR127']);
+    const p = buildPlan(config([]), { peers: { prod: s, staging: dst } }, { selected: null, createdBy: 'test' });
+    expect(codes(p)).toEqual(['MR127', 'MR147']);
     expect(find(p, 'MR127')[0].hint).toBe('ALTER TABLE public.users OWNER TO lim;');
   });
 
