@@ -182,7 +182,8 @@ const WRITE = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
  *   source: CREATE PUBLICATION needs CREATE on the database; CREATE PUBLICATION ... FOR TABLE and
  *     ALTER PUBLICATION ... SET TABLE need ownership of every table listed (Postgres 13 to 18 check each one,
  *     also those already published); ALTER and DROP PUBLICATION need ownership of the publication.
- *   destination: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists;
+ *   destination: a schema action needs CREATE on the database (Postgres checks it before it looks for the
+ *     schema, even with IF NOT EXISTS: so the plan creates only schemas that do not exist);
  *     CREATE TABLE and CREATE TYPE need USAGE and CREATE on an existing schema; existing tables it adopts need
  *     SELECT, INSERT, UPDATE, DELETE, TRUNCATE (snapshot and stream) and TRIGGER (the read-only guard);
  *     dropping the guard needs ownership; migrations need ownership of the schema `mirrors`; the snapshot and
@@ -191,11 +192,7 @@ const WRITE = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
  */
 export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]): Diagnostic[] {
   const out: Diagnostic[] = [];
-  const details = (a: Action) => (a.details ?? {}) as Record<string, any>;
-  const sqlOf = (a: Action): string[] => {
-    const sql = details(a).sql;
-    return Array.isArray(sql) ? sql : typeof sql === 'string' ? [sql] : [];
-  };
+  const sqlOf = (a: Action): string[] => ('sql' in a.details ? a.details.sql : []);
   const role = (p: PeerLive) => displayIdent(p.role.name);
 
   // Source: publications.
@@ -204,16 +201,15 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     if (a.kind !== 'publication') continue;
     const src = live.peers[a.peer];
     if (!src || src.role.superuser) continue;
-    const d = details(a);
-    const pub = typeof d.name === 'string' ? src.publications[d.name] : undefined;
-    if (a.op === 'create') creates.set(src.peer, [...(creates.get(src.peer) ?? []), d.name]);
+    const name = a.details.name;
+    const pub = src.publications[name];
+    if (a.op === 'create') creates.set(src.peer, [...(creates.get(src.peer) ?? []), name]);
     if ((a.op === 'update' || a.op === 'delete') && pub?.owned === false) {
-      out.push(diag('MR117', a.address, `publication ${d.name} on peer ${src.peer} is owned by ${pub.owner}, not by role ${src.role.name}: it cannot ${a.op === 'delete' ? 'drop' : 'alter'} it`, `ALTER PUBLICATION ${displayIdent(d.name)} OWNER TO ${role(src)}; (as ${displayIdent(pub.owner)} or a superuser)`));
+      out.push(diag('MR117', a.address, `publication ${name} on peer ${src.peer} is owned by ${pub.owner}, not by role ${src.role.name}: it cannot ${a.op === 'delete' ? 'drop' : 'alter'} it`, `ALTER PUBLICATION ${displayIdent(name)} OWNER TO ${role(src)}; (as ${displayIdent(pub.owner)} or a superuser)`));
     }
-    if (a.op !== 'create' && a.op !== 'update') continue;
-    if (a.op === 'update' && !d.sql) continue;
+    if (a.op === 'delete') continue;
     const byOwner = new Map<string, { tables: string[]; superuser: boolean }>();
-    for (const t of (d.tables ?? []) as QualifiedName[]) {
+    for (const t of a.details.tables) {
       const live = src.tables[tableKey(t)];
       if (live?.owned !== false) continue;
       const owner = live.owner ?? '?';
@@ -225,7 +221,7 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
       // Membership in the owner role counts as ownership, but membership in a superuser role is superuser power.
       const alt = superuser ? '' : ` or GRANT ${displayIdent(owner)} TO ${role(src)}; (membership in the owner role counts as ownership)`;
       out.push(diag('MR117', a.address,
-        `role ${src.role.name} does not own ${tables.join(', ')} (owner ${owner}) on peer ${src.peer}: Postgres lets only a table's owner add it to publication ${d.name}`,
+        `role ${src.role.name} does not own ${tables.join(', ')} (owner ${owner}) on peer ${src.peer}: Postgres lets only a table's owner add it to publication ${name}`,
         `${tables.map((t) => `ALTER TABLE ${t} OWNER TO ${role(src)};`).join(' ')}${alt}`));
     }
   }
@@ -263,41 +259,48 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
   for (const a of actions) {
     const dst = live.peers[a.peer];
     if (!dst || dst.role.superuser) continue;
-    const d = details(a);
-    const spec = d.spec as { destination: QualifiedName } | undefined;
-    const address = a.mirror && spec ? tableAddress(a.mirror, spec.destination) : a.address;
-    if (a.kind === 'catalog') {
-      const schema = dst.schemas?.mirrors;
-      if (schema && !schema.owned) {
-        out.push(diag('MR128', a.address, `the catalog schema "mirrors" on peer ${dst.peer} is owned by ${schema.owner}, not by role ${dst.role.name}: its migrations ${dst.catalog.version ? `(${dst.catalog.version} to ${d.to_version ?? 'current'}) ` : ''}cannot run`, `run this plan as ${displayIdent(schema.owner)}, or ALTER SCHEMA mirrors OWNER TO ${role(dst)}; and ALTER TABLE ... OWNER TO ${role(dst)}; for each table in it (as ${displayIdent(schema.owner)} or a superuser)`));
+    const at = (q: QualifiedName) => (a.mirror ? tableAddress(a.mirror, q) : a.address);
+    switch (a.kind) {
+      case 'catalog': {
+        const schema = dst.schemas?.mirrors;
+        if (schema && !schema.owned) {
+          out.push(diag('MR128', a.address, `the catalog schema "mirrors" on peer ${dst.peer} is owned by ${schema.owner}, not by role ${dst.role.name}: its migrations ${dst.catalog.version ? `(${dst.catalog.version} to ${a.details.to_version}) ` : ''}cannot run`, `run this plan as ${displayIdent(schema.owner)}, or ALTER SCHEMA mirrors OWNER TO ${role(dst)}; and ALTER TABLE ... OWNER TO ${role(dst)}; for each table in it (as ${displayIdent(schema.owner)} or a superuser)`));
+        }
+        break;
       }
-    } else if (a.kind === 'table' && spec) {
-      const q = spec.destination;
-      if (a.op === 'create' && d.create_table) {
-        needSchema(dst, q.schema, ['USAGE', 'CREATE'], displayQualified(q));
-      } else if (a.op === 'create' || a.op === 'replace' || (a.op === 'update' && createsTrigger(a))) {
-        const table = dst.tables[tableKey(q)];
-        needTable(dst, q, [...WRITE, ...(createsTrigger(a) && !table?.hasGuard ? ['TRIGGER'] : [])], address);
-      }
-    } else if (a.kind === 'table' && a.op === 'delete' && dropsTrigger(a)) {
-      const q = d.destination as QualifiedName | undefined;
-      if (q && dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], a.mirror ? tableAddress(a.mirror, q) : a.address);
-    } else if (a.kind === 'mirror' && a.op === 'delete' && dropsTrigger(a)) {
-      for (const q of (d.kept_tables ?? []) as QualifiedName[]) {
-        if (dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], a.mirror ? tableAddress(a.mirror, q) : a.address);
-      }
-    } else if (a.kind === 'schema' && !dst.role.canCreateInDatabase) {
-      dbCreate.set(dst.peer, [...(dbCreate.get(dst.peer) ?? []), a.after.schema]);
-    } else if (a.kind === 'snapshot') {
-      for (const t of (d.tables ?? []) as { destination: QualifiedName }[]) needTable(dst, t.destination, ['INSERT', 'TRUNCATE'], a.mirror ? tableAddress(a.mirror, t.destination) : a.address);
-    } else if (a.kind === 'type' && a.op === 'create') {
-      for (const p of Object.values(live.peers)) {
-        const t = Object.values(p.types).find((x) => typeAddress(a.peer, x) === a.address);
-        if (t) {
-          needSchema(dst, t.schema, ['USAGE', 'CREATE'], `type ${displayQualified(t)}`);
+      case 'schema':
+        if (!dst.role.canCreateInDatabase) dbCreate.set(dst.peer, [...(dbCreate.get(dst.peer) ?? []), a.after.schema]);
+        break;
+      case 'table': {
+        if (a.op === 'delete') {
+          const q = a.details.destination;
+          if (dropsTrigger(a) && dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], at(q));
           break;
         }
+        const q = a.details.spec.destination;
+        if (a.op === 'create' && a.details.create_table) needSchema(dst, q.schema, ['USAGE', 'CREATE'], displayQualified(q));
+        else if (a.op !== 'update' || createsTrigger(a)) {
+          needTable(dst, q, [...WRITE, ...(createsTrigger(a) && !dst.tables[tableKey(q)]?.hasGuard ? ['TRIGGER'] : [])], at(q));
+        }
+        break;
       }
+      case 'mirror':
+        if (a.op === 'delete' && dropsTrigger(a)) {
+          for (const q of a.details.kept_tables) if (dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], at(q));
+        }
+        break;
+      case 'snapshot':
+        for (const t of a.details.tables) needTable(dst, t.destination, ['INSERT', 'TRUNCATE'], at(t.destination));
+        break;
+      case 'type':
+        for (const p of Object.values(live.peers)) {
+          const t = Object.values(p.types).find((x) => typeAddress(a.peer, x) === a.address);
+          if (t) {
+            needSchema(dst, t.schema, ['USAGE', 'CREATE'], `type ${displayQualified(t)}`);
+            break;
+          }
+        }
+        break;
     }
   }
 
