@@ -33,6 +33,17 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
   const lockTimeoutMs = parseLockTimeout(opts.lockTimeout ?? '0s');
   const json = opts.format === 'json';
   const reporter = json ? jsonReporter(io) : textReporter(io, io.stdoutIsTty);
+  if (planFile && opts.mirror?.length) {
+    throw new MirrorsError('USAGE', '--mirror cannot be combined with a PLANFILE', {
+      hint: 'a saved plan applies the mirrors it was made for; make it with `mirrors plan --mirror NAME --out FILE`',
+    });
+  }
+  if (json && !planFile && !opts.autoApprove) {
+    // A prompt would interleave with the event stream, as Terraform's -json apply requires -auto-approve.
+    throw new MirrorsError('USAGE', 'apply --format json needs --auto-approve or a PLANFILE', {
+      hint: 'there is no prompt in a JSON stream: approve with --auto-approve, or apply a reviewed plan file',
+    });
+  }
   reporter({ type: 'version', createdBy: CREATED_BY });
   const saved = planFile ? readPlanFile(planFile, VERSION) : null;
   const config = await loadConfig({ configPath: opts.config ?? saved?.config_file, cwd: process.cwd(), env: process.env });
