@@ -1,20 +1,9 @@
 /** The mirror settings the catalog records, and how desired and recorded settings differ. Pure. */
+import { SETTING_KEYS } from '../config/settings.js';
 import type { Mirror, MirrorSettings } from '../config/types.js';
 
-export const SETTING_KEYS: (keyof MirrorSettings)[] = [
-  'mode',
-  'do_initial_snapshot',
-  'snapshot_num_rows_per_partition',
-  'snapshot_max_parallel_workers',
-  'snapshot_num_tables_in_parallel',
-  'max_batch_size',
-  'idle_timeout_seconds',
-  'replicate_indexes',
-  'replicate_foreign_keys',
-  'resync_strategy',
-  'lag_threshold_ms',
-  'paused',
-];
+// The keys come from the settings table (config/settings.ts); re-exported here for the diff's users.
+export { SETTING_KEYS };
 
 export function settingsOf(m: Mirror): MirrorSettings {
   const out: Record<string, unknown> = {};
