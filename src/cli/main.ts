@@ -44,8 +44,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   program
     .command('validate')
-    .description('check mirrors.yaml without connecting to any database (exit 0 valid, 1 invalid)')
+    .description('check mirrors.yaml without connecting to any database or needing its secrets: unset ${env:NAME} is a warning (exit 0 valid, 1 invalid)')
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXIT_CODES.validate)
     .action(run(async (o) => (await import('./validate.js')).validateCommand(o, io)));
 

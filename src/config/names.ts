@@ -1,8 +1,10 @@
 /**
  * SQL qualified names as psql users write them: `public.users`, `users` (schema public),
  * `"Sales Dept"."Order Items"`, `reporting.*`. Unquoted parts fold to lower case as in Postgres.
- * Pure: no I/O.
+ * Also what Postgres itself would refuse or silently change in a name: length, reserved schemas. Pure: no I/O.
  */
+import { clip, quote } from './echo.js';
+
 export interface QualifiedName {
   schema: string;
   name: string;
@@ -68,7 +70,7 @@ function splitParts(text: string): Part[] {
           throw new Error(
             raw === ''
               ? 'empty name part'
-              : `\`${raw}\` is not a plain identifier: double-quote it (e.g. "${raw.replace(/"/g, '""')}")`,
+              : `${quote(raw)} is not a plain identifier: double-quote it (e.g. "${clip(raw.replace(/"/g, '""'))}")`,
           );
         }
         parts.push({ value: folded, wildcard: false });
@@ -81,6 +83,25 @@ function splitParts(text: string): Part[] {
     if (i >= n) throw new Error('name ends with a dot');
   }
   return parts;
+}
+
+/** NAMEDATALEN - 1: Postgres truncates a longer identifier, in UTF-8 bytes, to this many. */
+export const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * Why `name` cannot be used as a Postgres identifier, or undefined when it can (`shown` is how the message
+ * refers to it, for a name that must not be quoted). Postgres would truncate a
+ * longer name (with a NOTICE only), so it would name a different object than the one written.
+ */
+export function identifierProblem(name: string, shown = quote(name)): string | undefined {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes <= MAX_IDENTIFIER_BYTES) return undefined;
+  return `${shown} is ${bytes} bytes long: Postgres names are at most ${MAX_IDENTIFIER_BYTES} bytes (UTF-8), and it would cut this one into another name`;
+}
+
+/** Schemas Postgres reserves: `pg_catalog`, `pg_toast`, any other `pg_*` (CREATE SCHEMA refuses the prefix), `information_schema`. */
+export function isReservedSchema(schema: string): boolean {
+  return schema.startsWith('pg_') || schema === 'information_schema';
 }
 
 /** Formats one identifier as psql shows it: bare when plain lower case, else double-quoted. */

@@ -1,33 +1,20 @@
 /**
  * Builds the typed Config from data that passed the schema and the rules: settings merged
- * built-in defaults < `defaults:` < mirror, tables parsed, peers split into fields, and the hash.
+ * built-in defaults < `defaults:` < mirror (by the table in settings.ts), tables parsed, peers split into
+ * fields, the project defaulted, and the hash.
  * Assumes valid input; validation belongs to schema.ts and rules.ts.
  */
 import { createHash } from 'node:crypto';
 import { parseTableRef } from './names.js';
 import { DEFAULT_PORT, DEFAULT_SSLMODE, makePeer, parsePeerUrl, type PeerFields } from './peer.js';
-import { parseDuration } from './duration.js';
+import { resolveSettings } from './settings.js';
 import type { Segment } from './positions.js';
-import type { Config, Mirror, MirrorSettings, Peer, SourcePos, SslMode, TableMapping } from './types.js';
+import type { Config, Mirror, Peer, SourcePos, SslMode, TableMapping } from './types.js';
 
 type Obj = Record<string, unknown>;
 
-export const BUILTIN_DEFAULTS: Omit<MirrorSettings, 'lag_threshold_ms'> = {
-  mode: 'async',
-  do_initial_snapshot: true,
-  snapshot_num_rows_per_partition: 250_000,
-  snapshot_max_parallel_workers: 4,
-  snapshot_num_tables_in_parallel: 4,
-  max_batch_size: 1000,
-  idle_timeout_seconds: 60,
-  replicate_indexes: true,
-  replicate_foreign_keys: true,
-  resync_strategy: 'truncate',
-  paused: false,
-  prevent_destroy: false,
-};
-
-export const DEFAULT_LAG_MS = { async: 5_000, sync: 100 } as const;
+/** `project:` when the file does not set one. */
+export const DEFAULT_PROJECT = 'default';
 
 export type PosOf = (path: Segment[], at?: 'key' | 'value') => SourcePos;
 
@@ -39,7 +26,7 @@ export function normalize(data: Obj, file: string, posOf: PosOf): Config {
   for (const [name, raw] of Object.entries(data.mirrors as Obj)) {
     mirrors[name] = normalizeMirror(name, raw as Obj, defaults, posOf);
   }
-  const project = typeof data.project === 'string' ? data.project : 'default';
+  const project = typeof data.project === 'string' ? data.project : DEFAULT_PROJECT;
   const config: Omit<Config, 'hash'> = { file, version: 1, project, peers, mirrors };
   return { ...config, hash: configHash(config) };
 }
@@ -62,29 +49,12 @@ function normalizePeer(name: string, raw: Obj): Peer {
 }
 
 function normalizeMirror(name: string, raw: Obj, defaults: Obj, posOf: PosOf): Mirror {
-  const pick = <K extends keyof typeof BUILTIN_DEFAULTS>(k: K): MirrorSettings[K] =>
-    (raw[k] ?? defaults[k] ?? BUILTIN_DEFAULTS[k]) as MirrorSettings[K];
-  const mode = pick('mode');
-  const lag = (raw.lag_threshold ?? defaults.lag_threshold) as string | undefined;
   const base: Segment[] = ['mirrors', name];
   return {
     name,
     source: raw.source as string,
     destination: raw.destination as string,
-    mode,
-    do_initial_snapshot: pick('do_initial_snapshot'),
-    snapshot_num_rows_per_partition: pick('snapshot_num_rows_per_partition'),
-    snapshot_max_parallel_workers: pick('snapshot_max_parallel_workers'),
-    snapshot_num_tables_in_parallel: pick('snapshot_num_tables_in_parallel'),
-    max_batch_size: pick('max_batch_size'),
-    idle_timeout_seconds: pick('idle_timeout_seconds'),
-    replicate_indexes: pick('replicate_indexes'),
-    replicate_foreign_keys: pick('replicate_foreign_keys'),
-    resync_strategy: pick('resync_strategy'),
-    // A sync mirror holds up source commits, so "late" starts much sooner than for an async one.
-    lag_threshold_ms: lag === undefined ? DEFAULT_LAG_MS[mode] : durationMs(lag),
-    paused: pick('paused'),
-    prevent_destroy: pick('prevent_destroy'),
+    ...resolveSettings(raw, defaults),
     tables: (raw.tables as Obj[]).map((t, i) => normalizeTable(t, posOf([...base, 'tables', i]))),
     pos: posOf(base, 'key'),
   };
@@ -108,14 +78,8 @@ function normalizeTable(raw: Obj, pos: SourcePos): TableMapping {
   };
 }
 
-function durationMs(text: string): number {
-  const r = parseDuration(text);
-  if (!r.ok) throw new Error('internal: lag_threshold passed validation but does not parse');
-  return r.ms;
-}
-
 /**
- * sha256 of what the config means: peers without passwords, mirrors with their merged settings, no file
+ * sha256 of what the config means: the project, peers without passwords, mirrors with their merged settings, no file
  * name or positions, so moving the file, adding a comment or rotating a password keeps the hash.
  * Fields are copied by name rather than serialized wholesale, so a secret cannot slip in.
  */

@@ -21,12 +21,28 @@ export interface PeerFields {
 
 export type UrlResult = { ok: true; fields: PeerFields } | { ok: false; message: string };
 
+const SOCKET_MESSAGE = 'Unix-domain sockets are not supported: connect over TCP with a host name or IP address';
+
+/**
+ * Why a host (as libpq and node-postgres read it) is not one TCP host, or undefined when it is one. A host
+ * starting with `/` is a socket directory to both, and `@` an abstract socket to libpq.
+ */
+export function hostProblem(host: string): string | undefined {
+  if (host.startsWith('/') || host.startsWith('@')) return SOCKET_MESSAGE;
+  if (host.includes(',')) return 'names several hosts; give exactly one';
+  return undefined;
+}
+
 export function parsePeerUrl(url: string): UrlResult {
   const bad = (message: string): UrlResult => ({ ok: false, message });
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
   if (scheme !== 'postgres' && scheme !== 'postgresql') {
     return bad('url must start with postgres:// or postgresql://');
   }
+  // Before parsing: `postgres://u@/db?host=/tmp` is not even a valid URL, and that message would mislead.
+  const query = url.indexOf('?');
+  const hostParam = query < 0 ? null : new URLSearchParams(url.slice(query + 1)).get('host');
+  if (hostParam !== null && hostProblem(hostParam) === SOCKET_MESSAGE) return bad('url ' + SOCKET_MESSAGE);
   let u: URL;
   try {
     u = new URL(url);
@@ -35,9 +51,12 @@ export function parsePeerUrl(url: string): UrlResult {
     return bad('url is not a valid URL (check the host and port, and percent-encode special characters in the user and password)');
   }
   if (!url.slice(scheme.length + 1).startsWith('//')) return bad('url must be postgres://user:password@host:port/database');
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
+  // Percent-decoded as libpq does: `%2Fvar%2Frun%2Fpostgresql` is the socket directory /var/run/postgresql.
+  const host = decode(u.hostname.replace(/^\[(.*)\]$/, '$1'));
+  if (host === undefined) return bad('url has an invalid percent-encoding (%XX) in its host');
   if (host === '') return bad('url has no host (Unix-domain sockets are not supported)');
-  if (host.includes(',')) return bad('url names several hosts; give exactly one');
+  const notTcp = hostProblem(host);
+  if (notTcp) return bad('url ' + notTcp);
   const port = u.port === '' ? DEFAULT_PORT : Number(u.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return bad('url port must be between 1 and 65535');
   const user = decode(u.username);

@@ -21,8 +21,15 @@ export interface Finding {
   /** Point at the key of the last path element (unknown keys, bad names) rather than at its value. */
   at?: 'key' | 'value';
   message: string;
-  hint?: string;
+  /**
+   * A function when the hint is costly (a did-you-mean search): it is called only for the problems that
+   * are shown, so a file with a hundred thousand mistakes costs no more than the fifty reported.
+   */
+  hint?: string | (() => string | undefined);
 }
+
+/** How many problems are listed; the rest are counted ("and N more"), so the report stays readable. */
+export const MAX_SHOWN_PROBLEMS = 50;
 
 /** `FILE:LINE:COL  PATH  MESSAGE (hint: HINT)`: the form editors and terminals turn into links. */
 export function formatProblem(p: ConfigProblem): string {
@@ -32,20 +39,28 @@ export function formatProblem(p: ConfigProblem): string {
 }
 
 /** Document order, so the first line printed is the first thing to fix. */
-export function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+export function sortProblems<P extends Pick<ConfigProblem, 'line' | 'col' | 'path'>>(problems: P[]): P[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col || a.path.localeCompare(b.path));
 }
 
-/** CONFIG_INVALID with every problem as a detail line, and the structured list for tools. */
+/** `… and N more problems` after the listed ones, or nothing when every problem is listed. */
+export function moreLine(listed: number, total: number, noun = 'problem'): string[] {
+  const more = total - listed;
+  return more > 0 ? [`… and ${more} more ${noun}${more === 1 ? '' : 's'}`] : [];
+}
+
+/** CONFIG_INVALID with every listed problem as a detail line, and the structured list for tools. */
 export class ConfigInvalidError extends MirrorsError {
   readonly problems: readonly ConfigProblem[];
+  /** How many problems the file has; `problems` lists at most MAX_SHOWN_PROBLEMS of them. */
+  readonly total: number;
 
-  constructor(file: string, problems: ConfigProblem[]) {
-    const n = problems.length;
-    super('CONFIG_INVALID', `${basename(file)} has ${n} problem${n === 1 ? '' : 's'}`, {
-      details: problems.map(formatProblem),
+  constructor(file: string, problems: ConfigProblem[], total = problems.length) {
+    super('CONFIG_INVALID', `${basename(file)} has ${total} problem${total === 1 ? '' : 's'}`, {
+      details: [...problems.map(formatProblem), ...moreLine(problems.length, total)],
       hint: 'docs/config.md describes every key',
     });
     this.problems = problems;
+    this.total = total;
   }
 }

@@ -10,6 +10,8 @@ import type { Ajv as AjvClass, ErrorObject, Options, ValidateFunction } from 'aj
 import type { Finding } from './problems.js';
 import { didYouMean } from './suggest.js';
 import { DURATION_HINT } from './duration.js';
+import { clip, quote } from './echo.js';
+import { SETTING_YAML_KEYS } from './settings.js';
 
 type Segment = string | number;
 
@@ -97,12 +99,14 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
     case 'additionalProperties': {
       const key = String(p.additionalProperty);
       const allowed = Object.keys((e.parentSchema?.properties as object | undefined) ?? {});
-      const guess = didYouMean(key, allowed);
       return {
         path: [...path, key],
         at: 'key',
-        message: `unknown key \`${key}\``,
-        hint: guess ? `did you mean \`${guess}\`?` : (belongsElsewhere(key) ?? `allowed keys here: ${allowed.join(', ')}`),
+        message: `unknown key ${quote(key)}`,
+        hint: () => {
+          const guess = didYouMean(key, allowed);
+          return guess ? `did you mean \`${guess}\`?` : (belongsElsewhere(key) ?? `allowed keys here: ${allowed.join(', ')}`);
+        },
       };
     }
     case 'propertyNames': {
@@ -111,7 +115,7 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
       return {
         path: [...path, name],
         at: 'key',
-        message: `invalid ${isMirror ? 'mirror' : 'peer'} name \`${name}\``,
+        message: `invalid ${isMirror ? 'mirror' : 'peer'} name ${quote(name)}`,
         hint: isMirror
           ? 'use lower-case letters, digits and _, starting with a letter, at most 50 characters (the source publication and slot are named mirrors_NAME)'
           : 'use lower-case letters, digits, _ and -, starting with a letter, at most 63 characters',
@@ -141,7 +145,7 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
     case 'minLength':
       return { path, message: Number(p.limit) === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters` };
     case 'maxLength':
-      return { path, message: `must be at most ${String(p.limit)} characters` };
+      return { path, message: `must be at most ${String(p.limit)} characters`, ...(path.length === 1 && field === 'project' ? { hint: PROJECT_HINT } : {}) };
     case 'minItems':
       if (field === 'tables') {
         return { path, message: 'a mirror needs at least one table', hint: 'add `- source_table: schema.table`' };
@@ -149,10 +153,15 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
       return { path, message: `needs at least ${String(p.limit)} entries` };
     case 'pattern':
       if (field === 'lag_threshold') return { path, message: `${show(e.data, secret, '', true)} is not a duration`, hint: DURATION_HINT };
+      if (path.length === 1 && field === 'project') {
+        return { path, message: `invalid project name${show(e.data, secret)}`, hint: PROJECT_HINT };
+      }
       break;
   }
   return { path, message: e.message ?? `is invalid (${e.keyword})` };
 }
+
+const PROJECT_HINT = 'use lower-case letters, digits, _ and -, starting with a letter, at most 63 characters';
 
 const TYPE_WORDS: Record<string, string> = {
   string: 'a string',
@@ -184,7 +193,7 @@ function typeFinding(path: Segment[], expected: string, data: unknown): Finding 
   const parent = path[path.length - 2];
   let hint: string | undefined;
   if (parent === 'tables' && typeof data === 'string') {
-    hint = `write \`- source_table: ${data.length <= 80 ? data : 'schema.table'}\``;
+    hint = `write \`- source_table: ${data.length <= 80 && !/[\n\r]/.test(data) ? data : 'schema.table'}\``;
   } else if (field === 'lag_threshold') {
     hint = DURATION_HINT;
   } else if (expected === 'string' && (typeof data === 'number' || typeof data === 'boolean')) {
@@ -200,7 +209,7 @@ function show(v: unknown, secret: boolean, prefix = '', bare = false): string {
   if (secret) return bare ? 'the value' : '';
   let text: string | undefined;
   if (typeof v === 'number' || typeof v === 'boolean') text = String(v);
-  else if (typeof v === 'string' && v.length <= 40 && !/[\n\r]/.test(v)) text = v;
+  else if (typeof v === 'string' && v.length <= 40 && !/[\n\r]/.test(v)) text = clip(v);
   if (text === undefined) return bare ? 'the value' : '';
   return bare ? `\`${text}\`` : `${prefix} \`${text}\``;
 }
@@ -224,14 +233,8 @@ const ELSEWHERE: [readonly string[], string][] = [
   [['source', 'destination', 'tables'], 'is set in each mirror'],
   [['source_table', 'destination_table', 'partition_key', 'exclude_columns'], 'belongs in an entry of a mirror\'s `tables`'],
   [['host', 'port', 'database', 'user', 'password', 'sslmode', 'url'], 'belongs in a peer under `peers`'],
-  [
-    [
-      'mode', 'do_initial_snapshot', 'snapshot_num_rows_per_partition', 'snapshot_max_parallel_workers',
-      'snapshot_num_tables_in_parallel', 'max_batch_size', 'idle_timeout_seconds', 'replicate_indexes',
-      'replicate_foreign_keys', 'resync_strategy', 'lag_threshold', 'paused',
-    ],
-    'is a mirror setting: set it in a mirror or under `defaults`',
-  ],
+  [SETTING_YAML_KEYS, 'is a mirror setting: set it in a mirror or under `defaults`'],
+  [['version', 'project', 'peers', 'defaults', 'mirrors'], 'belongs at the top level of the file'],
 ];
 
 /** A key that is valid somewhere else is usually at the wrong indentation; say where it goes. */

@@ -3,6 +3,7 @@
  * pure data except that a peer's password is a non-enumerable property (it never reaches JSON, logs or plans).
  */
 import type { QualifiedName } from './names.js';
+import type { MirrorSettings } from './settings.js';
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
@@ -20,24 +21,8 @@ export interface Peer {
 export type MirrorMode = 'async' | 'sync';
 export type ResyncStrategy = 'truncate' | 'swap';
 
-/** Every per-mirror setting that `defaults:` may also set. Names as in YAML, snake_case. */
-export interface MirrorSettings {
-  mode: MirrorMode;
-  do_initial_snapshot: boolean;
-  snapshot_num_rows_per_partition: number;
-  snapshot_max_parallel_workers: number;
-  snapshot_num_tables_in_parallel: number;
-  max_batch_size: number;
-  idle_timeout_seconds: number;
-  replicate_indexes: boolean;
-  replicate_foreign_keys: boolean;
-  resync_strategy: ResyncStrategy;
-  /** Milliseconds; YAML takes a duration like `5s` or `100ms`. */
-  lag_threshold_ms: number;
-  paused: boolean;
-  /** Like Terraform's lifecycle.prevent_destroy: a plan that would destroy the mirror is an error. */
-  prevent_destroy: boolean;
-}
+/** Every per-mirror setting that `defaults:` may also set: derived from the table in settings.ts. */
+export type { MirrorSettings } from './settings.js';
 
 /** Where a value came from in the YAML, for diagnostics. */
 export interface SourcePos {
@@ -69,7 +54,10 @@ export interface Mirror extends MirrorSettings {
 export interface Config {
   file: string;
   version: 1;
-  /** `project:`, default "default": the owner recorded with each mirror this file creates. */
+  /**
+   * Which mirrors.yaml owns the mirrors it declares on a destination (`project:`, default `default`), so
+   * that two files writing to one destination never touch each other's mirrors.
+   */
   project: string;
   peers: Record<string, Peer>;
   mirrors: Record<string, Mirror>;

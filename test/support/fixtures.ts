@@ -2,6 +2,7 @@
 import type { Config, Mirror, Peer } from '../../src/config/types.js';
 import type { LiveColumn, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../../src/inspect/types.js';
 import { tableKey } from '../../src/config/names.js';
+import { builtinSettings } from '../../src/config/settings.js';
 import { settingsOf } from '../../src/diff/settings.js';
 import { CATALOG_VERSION } from '../../src/catalog/migrations.js';
 
@@ -14,19 +15,7 @@ export function mirror(name: string, tables: string[], over: Partial<Mirror> = {
     name,
     source: 'prod',
     destination: 'staging',
-    mode: 'async',
-    do_initial_snapshot: true,
-    snapshot_num_rows_per_partition: 250000,
-    snapshot_max_parallel_workers: 4,
-    snapshot_num_tables_in_parallel: 4,
-    max_batch_size: 1000,
-    idle_timeout_seconds: 60,
-    replicate_indexes: true,
-    replicate_foreign_keys: true,
-    resync_strategy: 'truncate',
-    lag_threshold_ms: 5000,
-    paused: false,
-    prevent_destroy: false,
+    ...builtinSettings(),
     tables: tables.map((t, i) => {
       const [schema, n] = t.split('.');
       return n === '*'

@@ -32,9 +32,14 @@ describe('YAML syntax', () => {
     expect(ps[0]).toMatchObject({ file: 'mirrors.yaml', line: 4, col: 1, path: '' });
   });
 
-  test('a duplicate key is a syntax error at the second occurrence', () => {
+  test('a duplicate key is a syntax error at the second occurrence, with its path', () => {
     const text = yaml('version: 1', 'version: 1', 'peers: {}', 'mirrors: {}');
-    expect(brief(text)).toEqual([['2:1', '', 'YAML: Map keys must be unique', 'each key may appear once in a map']]);
+    expect(brief(text)).toEqual([['2:1', 'version', 'YAML: the key `version` is given twice in this map', 'each key may appear once in a map']]);
+  });
+
+  test('keys that become the same string clash too, in nested and flow maps', () => {
+    const text = yaml('version: 1', 'peers: {}', 'mirrors: {}', 'defaults: { 1: a, "1": b }');
+    expect(brief(text)).toEqual([['4:19', 'defaults.1', 'YAML: the key `1` is given twice in this map', 'each key may appear once in a map']]);
   });
 
   test('an unknown tag is reported rather than silently read as a string', () => {
@@ -71,7 +76,7 @@ describe('schema', () => {
 
   test('an unknown key with no close match lists the allowed keys', () => {
     const text = yaml('version: 1', 'peers: {}', 'mirrors: {}', 'colour: blue');
-    expect(brief(text)).toEqual([['4:1', 'colour', 'unknown key `colour`', 'allowed keys here: version, peers, defaults, mirrors']]);
+    expect(brief(text)).toEqual([['4:1', 'colour', 'unknown key `colour`', 'allowed keys here: version, project, peers, defaults, mirrors']]);
   });
 
   test('a key valid elsewhere says where it belongs', () => {
@@ -204,6 +209,49 @@ describe('environment variables', () => {
   test('a url from a missing variable is one problem, not also a bad url', () => {
     const text = yaml('version: 1', 'peers:', '  p: { url: "${env:P_URL}" }', 'mirrors: {}');
     expect(brief(text)).toEqual([['3:13', 'peers.p.url', 'environment variable `P_URL` is not set', 'export P_URL=...']]);
+  });
+
+  describe("under missingEnv 'warn' (mirrors validate without secrets)", () => {
+    const FORK = yaml(
+      'version: 1', // 1
+      'peers:', // 2
+      '  prod: { host: db-a, database: app, user: u, password: "${env:PROD_PASSWORD}" }', // 3
+      '  staging: { url: "${env:STAGING_URL}" }', // 4
+      'mirrors:', // 5
+      '  m: { source: prod, destination: staging, tables: [{ source_table: "public.${env:TABLE}" }] }', // 6
+    );
+    const warn = (text: string, env: Record<string, string> = {}) => validateConfigText(text, 'mirrors.yaml', env, { missingEnv: 'warn' });
+
+    test('an unset variable is a warning, the file is valid, and nothing derived from its empty value is reported', () => {
+      const r = warn(FORK);
+      expect(r.problems).toEqual([]);
+      expect(r.errorCount).toBe(0);
+      expect(r.warnings.map((p) => [`${p.line}:${p.col}`, p.path, p.message, p.hint])).toEqual([
+        ['3:57', 'peers.prod.password', 'environment variable `PROD_PASSWORD` is not set: the checks that need its value were skipped', 'export PROD_PASSWORD=... (plan, apply, run and status need it)'],
+        ['4:19', 'peers.staging.url', 'environment variable `STAGING_URL` is not set: the checks that need its value were skipped', 'export STAGING_URL=... (plan, apply, run and status need it)'],
+        ['6:69', 'mirrors.m.tables[0].source_table', 'environment variable `TABLE` is not set: the checks that need its value were skipped', 'export TABLE=... (plan, apply, run and status need it)'],
+      ]);
+      expect(r.warningCount).toBe(3);
+      expect(r.counts).toEqual({ peers: 2, mirrors: 1, tableMappings: 1 });
+    });
+
+    test('no Config is produced while a variable is unset, since it would hold empty values', () => {
+      expect(warn(FORK).config).toBeUndefined();
+      const all = warn(FORK, { PROD_PASSWORD: 'x', STAGING_URL: 'postgres://u@db-b/app', TABLE: 't' });
+      expect(all.warnings).toEqual([]);
+      expect(all.config?.mirrors.m.tables[0].source).toEqual({ kind: 'table', schema: 'public', name: 't' });
+    });
+
+    test('real errors are still errors next to the warnings', () => {
+      const r = warn(FORK.replace('source: prod', 'source: prd').replace('${env:PROD_PASSWORD}', '${PROD_PASSWORD}'));
+      expect(r.problems.map((p) => p.path)).toEqual(['peers.prod.password', 'mirrors.m.source']);
+      expect(r.warnings.map((p) => p.path)).toEqual(['peers.staging.url', 'mirrors.m.tables[0].source_table']);
+    });
+
+    test('every command that connects still refuses the unset variable (parseConfigText has no warn mode)', () => {
+      expect(() => parseConfigText(FORK, 'mirrors.yaml', {})).toThrow('mirrors.yaml has 3 problems');
+      expect(validateConfigText(FORK, 'mirrors.yaml', {}).errorCount).toBe(3);
+    });
   });
 
   test('a placeholder other than ${env:NAME} is reported', () => {

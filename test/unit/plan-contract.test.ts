@@ -251,3 +251,16 @@ describe('rendering what changes', () => {
     expect(text).toMatch(/tables:\n\s+@@ -2,3 \+2,4 @@\n(.*\n)*\s+\+ public\.e\n/);
   });
 });
+
+describe('settings recorded by an older version', () => {
+  it('a setting the catalog has no value for counts as its default: no update for prevent_destroy: false', () => {
+    const m = mirror('m', ['public.users']);
+    const src = livePeer('prod', [table('public.users')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.users']);
+    delete dst.catalog.mirrors.m.settings.prevent_destroy;
+    expect(plan(config([m]), [src, dst]).actions).toEqual([]);
+    const p = plan(config([{ ...m, prevent_destroy: true }]), [src, dst]);
+    expect(p.actions.map((a) => [a.id, a.before, a.after])).toEqual([['update:mirror.m', { prevent_destroy: false }, { prevent_destroy: true }]]);
+  });
+});

@@ -20,6 +20,7 @@ const DOCUMENTS: unknown[] = [
   { version: 1, peers: { a: { hots: 'h' } }, mirrors: { m: { source: 'a', destinaton: 'b', tables: [] } } },
   { version: 1, peers: { a: { url: 'postgres://x', host: 'h' } }, mirrors: { m: { source: 'a', destination: 'b', mode: 'fast', max_batch_size: 0, lag_threshold: 'soon', tables: [{ source_table: '' }, 'x'] } } },
   { version: 1, peers: { a: { host: 'h', port: 'five' } }, defaults: { resync_strategy: 'copy' }, mirrors: [] },
+  { version: 1, project: 'Team A', peers: {}, defaults: { prevent_destroy: 'yes' }, mirrors: {} },
   'not a document',
 ];
 
