@@ -26,7 +26,7 @@ beforeAll(async () => {
   await db.connect();
   await migrateCatalog(db);
   sink = new Sink(db, 'm');
-  await insertMirror(db, { name: 'm', sourcePeer: 'prod', settings: { mode: 'async', paused: false } as never, configHash: 'x', slot: 's', publication: 'p' });
+  await insertMirror(db, { name: 'm', sourcePeer: 'prod', project: 'default', settings: { mode: 'async', paused: false } as never, configHash: 'x', slot: 's', publication: 'p' });
   await db.query(`UPDATE mirrors.mirrors SET phase = 'ready' WHERE name = 'm'`);
 });
 afterAll(async () => {

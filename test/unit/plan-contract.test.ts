@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/diff/build.js';
-import { ActionSet } from '../../src/diff/actions.js';
+import { ActionSet, type NewAction } from '../../src/diff/actions.js';
 import { compareWithFresh, parsePlanFile } from '../../src/apply/saved-plan.js';
 import { planFileProblems } from '../../src/plan/schema.js';
-import { ACTION_OPS, type Action, type Plan } from '../../src/plan/types.js';
+import { ACTION_OPS, type Action, type Plan, type TableAttributes, type TableSpec } from '../../src/plan/types.js';
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanText } from '../../src/render/text.js';
 import { MirrorsError } from '../../src/errors.js';
@@ -104,16 +104,27 @@ describe('the plan file schema', () => {
 });
 
 describe('one change per address', () => {
-  const base = {
+  const spec: TableSpec = {
+    source: { schema: 'public', name: 't' }, destination: { schema: 'public', name: 't' }, columns: [], primary_key: [],
+    exclude_columns: [], partition_key: 'id', estimated_rows: '0', size_bytes: '0',
+  };
+  const tableUpdate = (reason: string, before: TableAttributes, after: TableAttributes, sql: string[]): NewAction => ({
     kind: 'table', op: 'update', address: 'mirror.m.table.public.t', peer: 'staging', mirror: 'm', reason_code: 'table_changed',
-    risk: 'safe', depends_on: [],
-  } as const;
-  const spec = { source: { schema: 'public', name: 't' }, destination: { schema: 'public', name: 't' }, columns: [], primary_key: [], exclude_columns: [], partition_key: 'id', estimated_rows: '0', size_bytes: '0' };
+    risk: 'safe', depends_on: [], reason, before, after, details: { spec, sql },
+  });
+  const typeCreate = (depends_on: string[]): NewAction => ({
+    kind: 'type', op: 'create', address: 'peer.s.type.public.mood', peer: 's', mirror: null, reason: 'enum',
+    reason_code: 'type_missing', risk: 'safe', before: null, after: { kind: 'enum' }, depends_on, details: { sql: ['CREATE TYPE'] },
+  });
+  const slotCreate = (name: string): NewAction => ({
+    kind: 'slot', op: 'create', address: 'mirror.m.slot', peer: 'p', mirror: 'm', reason: 'r', reason_code: 'slot_missing',
+    risk: 'safe', before: null, after: { name: 'mirrors_m', plugin: 'pgoutput' }, depends_on: [], details: { name },
+  });
 
   it('merges two updates of one object: both attributes, both statements, one action', () => {
     const set = new ActionSet();
-    set.add({ ...base, reason: 'partition_key changed', before: { partition_key: null }, after: { partition_key: 'id' }, details: { spec, sql: [] } });
-    set.add({ ...base, reason: 'add the guard', before: { read_only: false }, after: { read_only: true }, details: { spec, sql: ['CREATE TRIGGER g'] } });
+    set.add(tableUpdate('partition_key changed', { partition_key: null }, { partition_key: 'id' }, []));
+    set.add(tableUpdate('add the guard', { read_only: false }, { read_only: true }, ['CREATE TRIGGER g']));
     expect(set.list).toHaveLength(1);
     const [a] = set.list;
     expect(a.before).toEqual({ partition_key: null, read_only: false });
@@ -124,21 +135,19 @@ describe('one change per address', () => {
 
   it('keeps one action for identical adds (a type two tables need) and joins their dependencies', () => {
     const set = new ActionSet();
-    const t = { kind: 'type', op: 'create', address: 'peer.s.type.public.mood', peer: 's', mirror: null, reason: 'enum', reason_code: 'type_missing', risk: 'safe', before: null, after: { kind: 'enum' }, details: { sql: ['CREATE TYPE'] } } as const;
-    set.add({ ...t, depends_on: ['a'] });
-    set.add({ ...t, depends_on: ['b'] });
+    set.add(typeCreate(['a']));
+    set.add(typeCreate(['b']));
     expect(set.list).toHaveLength(1);
     expect(set.list[0].depends_on).toEqual(['a', 'b']);
   });
 
   it('throws on a real conflict instead of dropping one of the changes', () => {
     const set = new ActionSet();
-    set.add({ ...base, reason: 'x', before: { partition_key: null }, after: { partition_key: 'id' }, details: { spec, sql: [] } });
-    expect(() => set.add({ ...base, reason: 'y', before: { partition_key: null }, after: { partition_key: 'other' }, details: { spec, sql: [] } }))
+    set.add(tableUpdate('x', { partition_key: null }, { partition_key: 'id' }, []));
+    expect(() => set.add(tableUpdate('y', { partition_key: null }, { partition_key: 'other' }, [])))
       .toThrow(/two changes planned for mirror\.m\.table\.public\.t/);
-    const t = { kind: 'slot', op: 'create', address: 'mirror.m.slot', peer: 'p', mirror: 'm', reason: 'r', reason_code: 'slot_missing', risk: 'safe', before: null, after: { name: 'mirrors_m', plugin: 'pgoutput' }, depends_on: [] } as const;
-    set.add({ ...t, details: { name: 'mirrors_m' } });
-    expect(() => set.add({ ...t, details: { name: 'mirrors_x' } })).toThrow(/different change/);
+    set.add(slotCreate('mirrors_m'));
+    expect(() => set.add(slotCreate('mirrors_x'))).toThrow(/different change/);
   });
 
   it('a table whose partition_key changed and whose guard is missing gets both in one update, so one apply converges', () => {

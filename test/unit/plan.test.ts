@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildPlan, hasErrors } from '../../src/diff/build.js';
-import type { Plan } from '../../src/plan/types.js';
+import type { Plan, SnapshotDetails } from '../../src/plan/types.js';
 import { applied, col, config, livePeer, mirror, table } from '../support/fixtures.js';
 
 const plan = (c: ReturnType<typeof config>, peers: ReturnType<typeof livePeer>[], selected: string[] | null = null) =>
@@ -169,7 +169,7 @@ describe('plan for an existing mirror', () => {
     dst.catalog.mirrors.m.phase = 'snapshot';
     const p = plan(config([m]), [src, dst]);
     expect(addresses(p)).toEqual(['create mirror.m.snapshot', 'create mirror.m.stream']);
-    expect((p.actions[0].details.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual(['orders']);
+    expect((p.actions[0].details as SnapshotDetails).tables.map((t) => t.destination.name)).toEqual(['orders']);
   });
 
   it('refuses a changed source peer', () => {
@@ -246,7 +246,7 @@ describe('read-only guard', () => {
   it('new destination tables get the MIRROR_READ_ONLY guard in the same action', () => {
     const p = plan(config([mirror('m', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
     const t = p.actions.find((a) => a.kind === 'table')!;
-    expect((t.details.sql as string[]).at(-1)).toBe(
+    expect((t.details as { sql: string[] }).sql.at(-1)).toBe(
       `CREATE TRIGGER "mirrors_read_only" BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "public"."users" FOR EACH STATEMENT EXECUTE FUNCTION mirrors.read_only_guard('m', 'prod')`,
     );
     expect(t.reason).toContain('read-only (MIRROR_READ_ONLY)');
@@ -268,6 +268,6 @@ describe('read-only guard', () => {
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
     const p = plan(config([]), [src, dst]);
-    expect(p.actions.at(-1)!.details.sql).toEqual(['DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"']);
+    expect((p.actions.at(-1)!.details as { sql: string[] }).sql).toEqual(['DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"']);
   });
 });
