@@ -29,7 +29,10 @@ export class ApplyContext {
 
   peer(name: string): Peer {
     const p = this.config.peers[name];
-    if (!p) throw new MirrorsError('APPLY_FAILED', `peer ${name} is not declared in the configuration`, { hint: 'keep peers declared while a plan uses them' });
+    if (!p)
+      throw new MirrorsError('APPLY_FAILED', `peer ${name} is not declared in the configuration`, {
+        hint: 'keep peers declared while a plan uses them',
+      });
     return p;
   }
 

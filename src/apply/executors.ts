@@ -85,8 +85,13 @@ async function mirrorExecutor(ctx: ApplyContext, a: ActionOfKind<'mirror'>) {
     case 'create': {
       const d = a.details;
       return catalog.insertMirror(db, {
-        name, sourcePeer: d.source_peer, project: d.project, settings: d.settings, configHash: d.config_hash,
-        slot: d.slot, publication: d.publication,
+        name,
+        sourcePeer: d.source_peer,
+        project: d.project,
+        settings: d.settings,
+        configHash: d.config_hash,
+        slot: d.slot,
+        publication: d.publication,
       });
     }
     case 'update':
@@ -129,7 +134,8 @@ async function tableExecutor(ctx: ApplyContext, a: ActionOfKind<'table'>) {
 
 /** Refuses to drop a slot a process is streaming from: the plan was made while it was idle. */
 async function dropSlot(db: pg.Client, name: string, dropSql: string, mirror: string) {
-  const r = (await db.query('SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1::text', [name])).rows[0];
+  const r = (await db.query('SELECT active, active_pid FROM pg_replication_slots WHERE slot_name = $1::text', [name]))
+    .rows[0];
   if (!r) return;
   if (r.active) {
     throw new MirrorsError('APPLY_FAILED', `slot ${name} is in use by process ${r.active_pid} on the source`, {

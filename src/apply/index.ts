@@ -47,9 +47,10 @@ export async function applyPlan(config: Config, plan: Plan, opts: ApplyOptions):
         opts.reporter({ type: 'action_failed', action, index: i, total, message, pg });
         await ctx.journal(action, 'failed', { message, ...pg }).catch(() => {});
         throw new MirrorsError('APPLY_FAILED', `${action.address}: ${message}`, {
-          hint: err instanceof MirrorsError && err.hint
-            ? err.hint
-            : `${done} of ${total} actions were applied; fix the cause and run \`mirrors plan\` to see what remains`,
+          hint:
+            err instanceof MirrorsError && err.hint
+              ? err.hint
+              : `${done} of ${total} actions were applied; fix the cause and run \`mirrors plan\` to see what remains`,
           pg,
           cause: err,
         });
@@ -66,8 +67,12 @@ export async function applyPlan(config: Config, plan: Plan, opts: ApplyOptions):
 }
 
 function interrupted(done: number, total: number, during?: string): MirrorsError {
-  return new MirrorsError('INTERRUPTED', `interrupted${during ? ` during ${during} (rolled back)` : ''}: ${done} of ${total} actions were applied`, {
-    hint: 'everything applied is consistent; run `mirrors apply` again to finish (a snapshot resumes with the tables not yet copied)',
-    exitCode: 130,
-  });
+  return new MirrorsError(
+    'INTERRUPTED',
+    `interrupted${during ? ` during ${during} (rolled back)` : ''}: ${done} of ${total} actions were applied`,
+    {
+      hint: 'everything applied is consistent; run `mirrors apply` again to finish (a snapshot resumes with the tables not yet copied)',
+      exitCode: 130,
+    },
+  );
 }

@@ -19,13 +19,21 @@ export interface MirrorLock {
   release(): Promise<void>;
 }
 
-export async function acquireMirrorLock(peer: Peer, mirror: string, command: string, timeoutMs: number, onWait?: (holder: string) => void): Promise<MirrorLock> {
+export async function acquireMirrorLock(
+  peer: Peer,
+  mirror: string,
+  command: string,
+  timeoutMs: number,
+  onWait?: (holder: string) => void,
+): Promise<MirrorLock> {
   const db = await connectPeer(peer, { applicationName: `mirrors lock ${mirror}` });
   const deadline = Date.now() + timeoutMs;
   let warned = false;
   try {
     for (;;) {
-      const ok = (await db.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [LOCK_CLASS_APPLY, mirror])).rows[0].ok;
+      const ok = (
+        await db.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [LOCK_CLASS_APPLY, mirror])
+      ).rows[0].ok;
       if (ok) break;
       const holder = await describeHolder(db, mirror);
       if (Date.now() >= deadline) {
@@ -51,7 +59,13 @@ export async function acquireMirrorLock(peer: Peer, mirror: string, command: str
       );
     },
     release: async () => {
-      await db.query('DELETE FROM mirrors.locks WHERE mirror = $1::text AND host = $2::text AND pid = $3::int', [mirror, os.hostname(), process.pid]).catch(() => {});
+      await db
+        .query('DELETE FROM mirrors.locks WHERE mirror = $1::text AND host = $2::text AND pid = $3::int', [
+          mirror,
+          os.hostname(),
+          process.pid,
+        ])
+        .catch(() => {});
       await db.end().catch(() => {});
     },
   };
@@ -62,7 +76,11 @@ export async function acquireMirrorLock(peer: Peer, mirror: string, command: str
 async function describeHolder(db: pg.Client, mirror: string): Promise<string> {
   const exists = (await db.query(`SELECT to_regclass('mirrors.locks') IS NOT NULL AS ok`)).rows[0].ok;
   if (exists) {
-    const r = (await db.query(`SELECT host, pid, command, since::text AS since FROM mirrors.locks WHERE mirror = $1::text`, [mirror])).rows[0];
+    const r = (
+      await db.query(`SELECT host, pid, command, since::text AS since FROM mirrors.locks WHERE mirror = $1::text`, [
+        mirror,
+      ])
+    ).rows[0];
     if (r) return `\`${r.command}\` (pid ${r.pid} on ${r.host}, since ${r.since})`;
   }
   const r = (
@@ -72,5 +90,7 @@ async function describeHolder(db: pg.Client, mirror: string): Promise<string> {
       [LOCK_CLASS_APPLY, mirror],
     )
   ).rows[0];
-  return r ? `another session (backend pid ${r.pid}, ${r.application_name || 'no application name'})` : 'another session';
+  return r
+    ? `another session (backend pid ${r.pid}, ${r.application_name || 'no application name'})`
+    : 'another session';
 }

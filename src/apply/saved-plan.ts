@@ -28,18 +28,24 @@ export function parsePlanFile(text: string, file: string, version: string): Plan
   try {
     data = JSON.parse(text);
   } catch {
-    throw new MirrorsError('PLAN_FILE_INVALID', `${file} is not a plan file (invalid JSON: truncated or not JSON at all)`, {
-      hint: REMAKE,
-    });
+    throw new MirrorsError(
+      'PLAN_FILE_INVALID',
+      `${file} is not a plan file (invalid JSON: truncated or not JSON at all)`,
+      {
+        hint: REMAKE,
+      },
+    );
   }
   const head = data as { tool?: unknown; format_version?: unknown } | null;
   if (head?.tool !== 'mirrors') {
     throw new MirrorsError('PLAN_FILE_INVALID', `${file} is not a mirrors plan file`, { hint: REMAKE });
   }
   if (head.format_version !== PLAN_FORMAT_VERSION) {
-    throw new MirrorsError('PLAN_FILE_INVALID',
+    throw new MirrorsError(
+      'PLAN_FILE_INVALID',
       `${file} has plan format version ${String(head.format_version)}; mirrors ${version} reads version ${PLAN_FORMAT_VERSION}`,
-      { hint: 're-run mirrors plan with this version: `mirrors plan --out FILE`' });
+      { hint: 're-run mirrors plan with this version: `mirrors plan --out FILE`' },
+    );
   }
   const problems = planFileProblems(data);
   if (problems.length) {
@@ -57,7 +63,11 @@ const ESTIMATES = new Set(['estimated_rows', 'estimated_bytes', 'size_bytes', 'r
 function withoutEstimates(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutEstimates);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).filter(([k]) => !ESTIMATES.has(k)).map(([k, x]) => [k, withoutEstimates(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !ESTIMATES.has(k))
+        .map(([k, x]) => [k, withoutEstimates(x)]),
+    );
   }
   return v;
 }
@@ -68,7 +78,8 @@ export type Comparison = { same: true } | { same: false; why: string };
 
 /** Whether `saved` is exactly what the tool plans now (`fresh`, made under the locks). */
 export function compareWithFresh(saved: Plan, fresh: Plan): Comparison {
-  if (saved.config_hash !== fresh.config_hash) return { same: false, why: 'the configuration changed since it was made' };
+  if (saved.config_hash !== fresh.config_hash)
+    return { same: false, why: 'the configuration changed since it was made' };
   if (canonicalJson(saved.mirrors) !== canonicalJson(fresh.mirrors)) {
     return { same: false, why: 'it covers other mirrors than a plan made now' };
   }
@@ -81,7 +92,10 @@ export function compareWithFresh(saved: Plan, fresh: Plan): Comparison {
     if (identity(s) !== identity(f)) {
       return {
         same: false,
-        why: s.id === f.id ? `${s.id} differs from what a plan made now says` : `action ${i + 1} is ${s.id}; a plan made now has ${f.id}`,
+        why:
+          s.id === f.id
+            ? `${s.id} differs from what a plan made now says`
+            : `action ${i + 1} is ${s.id}; a plan made now has ${f.id}`,
       };
     }
   }

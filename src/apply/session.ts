@@ -34,8 +34,12 @@ export class LockedSession {
       if (this.locks.has(m.name)) continue;
       const peer = this.config.peers[m.destination];
       if (!peer) continue; // a destination no longer declared: the plan reports it (MR142)
-      this.locks.set(m.name, await acquireMirrorLock(peer, m.name, this.opts.command, this.opts.lockTimeoutMs,
-        (holder) => this.opts.onLockWait?.(m.name, holder)));
+      this.locks.set(
+        m.name,
+        await acquireMirrorLock(peer, m.name, this.opts.command, this.opts.lockTimeoutMs, (holder) =>
+          this.opts.onLockWait?.(m.name, holder),
+        ),
+      );
     }
   }
 

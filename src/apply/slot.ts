@@ -15,7 +15,11 @@ export interface ExportedSnapshot {
   close(): Promise<void>;
 }
 
-export async function createSlotWithSnapshot(peer: Peer, slot: string, opts: { temporary: boolean; serverVersionNum?: number }): Promise<ExportedSnapshot> {
+export async function createSlotWithSnapshot(
+  peer: Peer,
+  slot: string,
+  opts: { temporary: boolean; serverVersionNum?: number },
+): Promise<ExportedSnapshot> {
   const conn = new pg.Client(clientConfig(peer, { replication: true, applicationName: `mirrors slot ${slot}` }));
   conn.on('error', () => {});
   try {
@@ -24,10 +28,13 @@ export async function createSlotWithSnapshot(peer: Peer, slot: string, opts: { t
     throw connectionError(peer, err);
   }
   try {
-    const version = opts.serverVersionNum ?? Number((await conn.query('SHOW server_version_num')).rows[0].server_version_num);
+    const version =
+      opts.serverVersionNum ?? Number((await conn.query('SHOW server_version_num')).rows[0].server_version_num);
     // PostgreSQL 15 introduced the parenthesized option syntax; older servers take the keyword form.
     const options = version >= 150000 ? `(SNAPSHOT 'export')` : 'EXPORT_SNAPSHOT';
-    const res = await conn.query(`CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${opts.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${options}`);
+    const res = await conn.query(
+      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${opts.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${options}`,
+    );
     const row = res.rows[0];
     return {
       slot,

@@ -26,14 +26,23 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
     // Before the new snapshot exists: a running worker commits no more changes to these tables (its batches
     // check their state under a share lock), so every change it did commit is older than the snapshot.
     for (const t of d.tables) await C.setTableState(dst, mirror, t.destination, 'pending', { snapshotLsn: null });
-    ownSnap = await createSlotWithSnapshot(ctx.peer(sourcePeer), `mirrors_tmp_${process.pid}_${Date.now() % 1_000_000}`, { temporary: true });
+    ownSnap = await createSlotWithSnapshot(
+      ctx.peer(sourcePeer),
+      `mirrors_tmp_${process.pid}_${Date.now() % 1_000_000}`,
+      { temporary: true },
+    );
     snap = ownSnap;
   }
   try {
     // Tables added to a streaming mirror are copied while the others keep streaming.
     if (d.kind !== 'tables') await C.setPhase(dst, mirror, 'snapshot');
     if (!d.copy) {
-      for (const t of d.tables) await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap.consistentLsn, rows: 0, bytes: 0 });
+      for (const t of d.tables)
+        await C.setTableState(dst, mirror, t.destination, 'ready', {
+          snapshotLsn: snap.consistentLsn,
+          rows: 0,
+          bytes: 0,
+        });
       return;
     }
     const bytesTotal = d.tables.reduce((n, t) => n + Number(t.size_bytes), 0);
@@ -62,13 +71,27 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
       // copies them again, as after kill -9.
       signal: ctx.signal,
       onTableStart: (t) =>
-        serially(() => C.setTableState(dst, mirror, t.destination, 'copying', { snapshotLsn: null, rows: 0, bytes: 0, bytesTotal: Number(t.size_bytes) })),
+        serially(() =>
+          C.setTableState(dst, mirror, t.destination, 'copying', {
+            snapshotLsn: null,
+            rows: 0,
+            bytes: 0,
+            bytesTotal: Number(t.size_bytes),
+          }),
+        ),
       onProgress: (p) => {
         const name = displayQualified(p.table.destination);
         perTable.set(name, p.bytesDone);
         ctx.report({
-          type: 'snapshot_progress', mirror, table: name, rowsDone: p.rowsDone, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
-          tableDone: false, mirrorBytesDone: mirrorBytesDone(), mirrorBytesTotal: bytesTotal,
+          type: 'snapshot_progress',
+          mirror,
+          table: name,
+          rowsDone: p.rowsDone,
+          bytesDone: p.bytesDone,
+          bytesTotal: p.bytesTotal,
+          tableDone: false,
+          mirrorBytesDone: mirrorBytesDone(),
+          mirrorBytesTotal: bytesTotal,
         });
         const now = Date.now();
         if (now - lastWrite >= PROGRESS_WRITE_MS) {
@@ -80,10 +103,19 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
       onTableDone: async (t, rows, bytes) => {
         const name = displayQualified(t.destination);
         perTable.set(name, bytes);
-        await serially(() => C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes }));
+        await serially(() =>
+          C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes }),
+        );
         ctx.report({
-          type: 'snapshot_progress', mirror, table: name, rowsDone: rows, bytesDone: bytes, bytesTotal: bytes,
-          tableDone: true, mirrorBytesDone: mirrorBytesDone(), mirrorBytesTotal: bytesTotal,
+          type: 'snapshot_progress',
+          mirror,
+          table: name,
+          rowsDone: rows,
+          bytesDone: bytes,
+          bytesTotal: bytes,
+          tableDone: true,
+          mirrorBytesDone: mirrorBytesDone(),
+          mirrorBytesTotal: bytesTotal,
         });
       },
     });

@@ -17,10 +17,16 @@ export async function migrateCatalog(db: Db): Promise<number> {
     try {
       await db.query(`SELECT pg_advisory_xact_lock(hashtext('mirrors:catalog'))`);
       const exists = (await db.query(`SELECT to_regclass('mirrors.schema_migrations') IS NOT NULL AS ok`)).rows[0].ok;
-      const done = exists ? (await db.query('SELECT 1 FROM mirrors.schema_migrations WHERE version = $1::int', [m.version])).rows.length > 0 : false;
+      const done = exists
+        ? (await db.query('SELECT 1 FROM mirrors.schema_migrations WHERE version = $1::int', [m.version])).rows.length >
+          0
+        : false;
       if (!done) {
         await db.query(m.sql);
-        await db.query('INSERT INTO mirrors.schema_migrations (version, name) VALUES ($1::int, $2::text)', [m.version, m.name]);
+        await db.query('INSERT INTO mirrors.schema_migrations (version, name) VALUES ($1::int, $2::text)', [
+          m.version,
+          m.name,
+        ]);
         applied++;
       }
       await db.query('COMMIT');
@@ -46,7 +52,17 @@ export async function insertMirror(db: Db, m: NewMirrorRow) {
   await db.query(
     `INSERT INTO mirrors.mirrors (name, source_peer, project, mode, paused, settings, config_hash, slot_name, publication_name)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::boolean, $6::jsonb, $7::text, $8::text, $9::text)`,
-    [m.name, m.sourcePeer, m.project, m.settings.mode, m.settings.paused, JSON.stringify(m.settings), m.configHash, m.slot, m.publication],
+    [
+      m.name,
+      m.sourcePeer,
+      m.project,
+      m.settings.mode,
+      m.settings.paused,
+      JSON.stringify(m.settings),
+      m.configHash,
+      m.slot,
+      m.publication,
+    ],
   );
 }
 
@@ -70,18 +86,32 @@ export async function recordSlot(db: Db, name: string, consistentLsn: string) {
 }
 
 export async function setPhase(db: Db, name: string, phase: string) {
-  await db.query(`UPDATE mirrors.mirrors SET phase = $2::text, updated_at = now() WHERE name = $1::text`, [name, phase]);
+  await db.query(`UPDATE mirrors.mirrors SET phase = $2::text, updated_at = now() WHERE name = $1::text`, [
+    name,
+    phase,
+  ]);
 }
 
 export async function setBootstrapProgress(db: Db, name: string, bytesDone: number, bytesTotal: number) {
-  await db.query(`UPDATE mirrors.mirrors SET bytes_done = $2::bigint, bytes_total = $3::bigint, updated_at = now() WHERE name = $1::text`, [name, bytesDone, bytesTotal]);
+  await db.query(
+    `UPDATE mirrors.mirrors SET bytes_done = $2::bigint, bytes_total = $3::bigint, updated_at = now() WHERE name = $1::text`,
+    [name, bytesDone, bytesTotal],
+  );
 }
 
 export async function insertTable(db: Db, mirror: string, spec: TableSpec) {
   await db.query(
     `INSERT INTO mirrors.tables (mirror, dest_schema, dest_table, source_schema, source_table, exclude_columns, partition_key, state)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, 'pending')`,
-    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.exclude_columns, spec.partition_key],
+    [
+      mirror,
+      spec.destination.schema,
+      spec.destination.name,
+      spec.source.schema,
+      spec.source.name,
+      spec.exclude_columns,
+      spec.partition_key,
+    ],
   );
 }
 
@@ -90,7 +120,15 @@ export async function replaceTable(db: Db, mirror: string, spec: TableSpec) {
     `UPDATE mirrors.tables SET source_schema = $4::text, source_table = $5::text, exclude_columns = $6::text[], partition_key = $7::text,
             state = 'pending', snapshot_lsn = NULL, rows_copied = 0, bytes_copied = 0, updated_at = now()
       WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
-    [mirror, spec.destination.schema, spec.destination.name, spec.source.schema, spec.source.name, spec.exclude_columns, spec.partition_key],
+    [
+      mirror,
+      spec.destination.schema,
+      spec.destination.name,
+      spec.source.schema,
+      spec.source.name,
+      spec.exclude_columns,
+      spec.partition_key,
+    ],
   );
 }
 
@@ -102,7 +140,10 @@ export async function setTablePartitionKey(db: Db, mirror: string, spec: TableSp
 }
 
 export async function deleteTable(db: Db, mirror: string, dest: { schema: string; name: string }) {
-  await db.query(`DELETE FROM mirrors.tables WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`, [mirror, dest.schema, dest.name]);
+  await db.query(
+    `DELETE FROM mirrors.tables WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, dest.schema, dest.name],
+  );
 }
 
 export async function setTableState(
@@ -118,7 +159,17 @@ export async function setTableState(
             rows_copied = coalesce($7::bigint, rows_copied), bytes_copied = coalesce($8::bigint, bytes_copied),
             bytes_total = coalesce($9::bigint, bytes_total), updated_at = now()
       WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
-    [mirror, dest.schema, dest.name, state, extra.snapshotLsn !== undefined, extra.snapshotLsn ?? null, extra.rows ?? null, extra.bytes ?? null, extra.bytesTotal ?? null],
+    [
+      mirror,
+      dest.schema,
+      dest.name,
+      state,
+      extra.snapshotLsn !== undefined,
+      extra.snapshotLsn ?? null,
+      extra.rows ?? null,
+      extra.bytes ?? null,
+      extra.bytesTotal ?? null,
+    ],
   );
 }
 
@@ -139,6 +190,17 @@ export async function journal(db: Db, e: JournalEntry) {
   await db.query(
     `INSERT INTO mirrors.journal (mirror, action_id, address, kind, op, outcome, error, host, pid, command)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text, $9::int, $10::text)`,
-    [e.mirror, e.actionId, e.address, e.kind, e.op, e.outcome, e.error ? JSON.stringify(e.error) : null, e.host, e.pid, e.command],
+    [
+      e.mirror,
+      e.actionId,
+      e.address,
+      e.kind,
+      e.op,
+      e.outcome,
+      e.error ? JSON.stringify(e.error) : null,
+      e.host,
+      e.pid,
+      e.command,
+    ],
   );
 }

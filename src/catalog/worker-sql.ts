@@ -3,7 +3,10 @@ import type pg from 'pg';
 
 type Db = Pick<pg.Client, 'query'>;
 
-export type TableCounts = Map<string, { schema: string; name: string; inserted: number; updated: number; deleted: number; truncated: number }>;
+export type TableCounts = Map<
+  string,
+  { schema: string; name: string; inserted: number; updated: number; deleted: number; truncated: number }
+>;
 
 export interface MirrorState {
   name: string;
@@ -12,7 +15,15 @@ export interface MirrorState {
   lastAppliedLsn: string | null;
   slot: string;
   publication: string;
-  tables: { sourceSchema: string; sourceTable: string; destSchema: string; destTable: string; state: string; snapshotLsn: string | null; types: Record<string, string> }[];
+  tables: {
+    sourceSchema: string;
+    sourceTable: string;
+    destSchema: string;
+    destTable: string;
+    state: string;
+    snapshotLsn: string | null;
+    types: Record<string, string>;
+  }[];
 }
 
 export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorState | null> {
@@ -63,7 +74,10 @@ export async function recordCaughtUp(db: Db, mirror: string, lsn: string) {
 }
 
 export async function recordHeartbeat(db: Db, mirror: string, status: string) {
-  await db.query(`UPDATE mirrors.mirrors SET worker_heartbeat_at = now(), status = $2::text WHERE name = $1::text`, [mirror, status]);
+  await db.query(`UPDATE mirrors.mirrors SET worker_heartbeat_at = now(), status = $2::text WHERE name = $1::text`, [
+    mirror,
+    status,
+  ]);
 }
 
 export async function recordWorker(db: Db, mirror: string, host: string, pid: number) {

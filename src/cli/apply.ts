@@ -11,7 +11,6 @@ import { hasErrors } from '../diff/build.js';
 import { applyPlan } from '../apply/index.js';
 import { compareWithFresh, readPlanFile, staleError } from '../apply/saved-plan.js';
 import { LockedSession } from '../apply/session.js';
-import type { Reporter } from '../apply/events.js';
 import { MirrorsError } from '../errors.js';
 import type { Action, Plan } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
@@ -46,8 +45,13 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
   }
   reporter({ type: 'version', createdBy: CREATED_BY });
   const saved = planFile ? readPlanFile(planFile, VERSION) : null;
-  const config = await loadConfig({ configPath: opts.config ?? saved?.config_file, cwd: process.cwd(), env: process.env });
-  if (saved && saved.config_hash !== config.hash) throw staleError(planFile!, 'the configuration changed since it was made');
+  const config = await loadConfig({
+    configPath: opts.config ?? saved?.config_file,
+    cwd: process.cwd(),
+    env: process.env,
+  });
+  if (saved && saved.config_hash !== config.hash)
+    throw staleError(planFile!, 'the configuration changed since it was made');
   const selected = saved ? saved.selected : selection(opts.mirror);
   const command = ['mirrors', 'apply', ...(planFile ? [planFile] : [])].join(' ');
   const session = new LockedSession(config, {
@@ -102,15 +106,24 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
  * prompt lists them first, in red; without one (--auto-approve, or a saved plan in a pipeline) only
  * --allow-irreversible lets them run.
  */
-async function consent(plan: Plan, opts: ApplyCliOptions, io: Io, savedPlan: boolean, signal: AbortSignal): Promise<boolean> {
+async function consent(
+  plan: Plan,
+  opts: ApplyCliOptions,
+  io: Io,
+  savedPlan: boolean,
+  signal: AbortSignal,
+): Promise<boolean> {
   const irreversible = plan.actions.filter((a) => a.risk === 'irreversible');
   if (savedPlan || opts.autoApprove) {
     if (irreversible.length && !opts.allowIrreversible) {
-      throw new MirrorsError('IRREVERSIBLE_NOT_ALLOWED',
-        `the plan has ${irreversible.length} irreversible action${irreversible.length === 1 ? '' : 's'}: nothing was changed`, {
+      throw new MirrorsError(
+        'IRREVERSIBLE_NOT_ALLOWED',
+        `the plan has ${irreversible.length} irreversible action${irreversible.length === 1 ? '' : 's'}: nothing was changed`,
+        {
           details: irreversible.map(describe),
           hint: 'review them; pass --allow-irreversible to carry them out without a prompt',
-        });
+        },
+      );
     }
     return true;
   }
@@ -125,7 +138,9 @@ async function consent(plan: Plan, opts: ApplyCliOptions, io: Io, savedPlan: boo
   }
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
-    const answer = await rl.question('\nDo you want to perform these actions? Only `yes` will be accepted: ', { signal });
+    const answer = await rl.question('\nDo you want to perform these actions? Only `yes` will be accepted: ', {
+      signal,
+    });
     return answer.trim() === 'yes';
   } catch {
     return false; // interrupted at the prompt
@@ -146,7 +161,9 @@ function onInterrupt(io: Io) {
       io.err(`\n${sig} again: exiting now; run \`mirrors apply\` again to finish\n`);
       process.exit(130);
     }
-    io.err(`\n${sig}: stopping after the action in flight (a snapshot rolls back the tables it is copying); ${sig} again exits at once\n`);
+    io.err(
+      `\n${sig}: stopping after the action in flight (a snapshot rolls back the tables it is copying); ${sig} again exits at once\n`,
+    );
     controller.abort();
   };
   process.on('SIGINT', handler);
@@ -163,6 +180,9 @@ function onInterrupt(io: Io) {
 function parseLockTimeout(text: string): number {
   if (/^0+(ms|s|m|h)?$/.test(text.trim())) return 0;
   const r = parseDuration(text);
-  if (!r.ok) throw new MirrorsError('USAGE', `--lock-timeout ${text}: ${r.message}`, { hint: 'use a duration such as 0s, 30s or 5m' });
+  if (!r.ok)
+    throw new MirrorsError('USAGE', `--lock-timeout ${text}: ${r.message}`, {
+      hint: 'use a duration such as 0s, 30s or 5m',
+    });
   return r.ms;
 }

@@ -24,7 +24,9 @@ export interface JsonError {
 
 export function jsonError(err: unknown, exitCode: number): JsonError {
   if (err instanceof MirrorsError) {
-    const postgres = err.pg ? Object.fromEntries(Object.entries(err.pg).filter(([, v]) => typeof v === 'string')) : undefined;
+    const postgres = err.pg
+      ? Object.fromEntries(Object.entries(err.pg).filter(([, v]) => typeof v === 'string'))
+      : undefined;
     return {
       type: 'error',
       format_version: ERROR_FORMAT_VERSION,
@@ -35,7 +37,16 @@ export function jsonError(err: unknown, exitCode: number): JsonError {
         hint: err.hint ?? null,
         details: err.details,
         ...(err instanceof ConfigInvalidError
-          ? { problems: err.problems.map((p) => ({ file: p.file, line: p.line, col: p.col, path: p.path, message: p.message, hint: p.hint ?? null })) }
+          ? {
+              problems: err.problems.map((p) => ({
+                file: p.file,
+                line: p.line,
+                col: p.col,
+                path: p.path,
+                message: p.message,
+                hint: p.hint ?? null,
+              })),
+            }
           : {}),
         ...(postgres && Object.keys(postgres).length ? { postgres } : {}),
       },

@@ -8,12 +8,15 @@ import { MirrorsError } from '../errors.js';
 import { processIo, setColor, type Io } from './io.js';
 import { VERSION } from './version.js';
 import { jsonError } from './json-error.js';
+import type { ApplyCliOptions } from './apply.js';
+import type { ShowOptions } from './show.js';
 
 const EXIT_CODES = {
   validate: '\nExit codes: 0 valid (warnings allowed), 1 invalid.\n',
   plan: '\nExit codes: 0 success (no changes, or changes without --detailed-exitcode), 1 error (bad config,\nunreachable peer, a diagnostic of severity error, --fail-on matched), 2 changes present with --detailed-exitcode.\n',
   show: '\nExit codes: 0 shown, 1 not a valid plan file.\n',
-  apply: '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
+  apply:
+    '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
   run: '\nExit codes: 0 after SIGTERM/SIGINT (the batch in flight is committed and acknowledged first), 1 configuration error.\n',
   status: '\nExit codes: 0 every selected mirror is Following, 2 otherwise, 1 error.\n',
 };
@@ -32,19 +35,23 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .exitOverride();
 
   // Every command's failure goes through reportError here, so a --format json caller gets a JSON document.
-  const run = (fn: (opts: any) => Promise<number>) => async (opts: any, cmd: Command) => {
-    const all = { ...cmd.optsWithGlobals(), ...opts };
-    setColor(all.color, io);
-    try {
-      done(await fn(all));
-    } catch (err) {
-      done(reportError(err, io, all.format === 'json'));
-    }
-  };
+  const run =
+    <O>(fn: (opts: O) => Promise<number>) =>
+    async (opts: O, cmd: Command) => {
+      const all = { ...cmd.optsWithGlobals(), ...opts } as O & { color?: boolean; format?: string };
+      setColor(all.color, io);
+      try {
+        done(await fn(all));
+      } catch (err) {
+        done(reportError(err, io, all.format === 'json'));
+      }
+    };
 
   program
     .command('validate')
-    .description('check mirrors.yaml without connecting to any database or needing its secrets: unset ${env:NAME} is a warning (exit 0 valid, 1 invalid)')
+    .description(
+      'check mirrors.yaml without connecting to any database or needing its secrets: unset ${env:NAME} is a warning (exit 0 valid, 1 invalid)',
+    )
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXIT_CODES.validate)
@@ -56,38 +63,58 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'plan only this mirror (repeatable)', collect)
     .option('-o, --out <file>', 'save the plan to a file for `mirrors apply FILE`')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .addOption(
+      new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
+    )
     .option('--detailed-exitcode', 'exit 2 when the plan has changes (0 none, 1 error)')
-    .addOption(new Option('--fail-on <risk>', 'exit 1 with a diagnostic (MR137) when an action is this risky or more').choices(['disruptive', 'irreversible']))
+    .addOption(
+      new Option('--fail-on <risk>', 'exit 1 with a diagnostic (MR137) when an action is this risky or more').choices([
+        'disruptive',
+        'irreversible',
+      ]),
+    )
     .addHelpText('after', EXIT_CODES.plan)
     .action(run(async (o) => (await import('./plan.js')).planCommand(o, io)));
 
   program
     .command('show')
-    .description('render a plan saved with `mirrors plan --out`, with every statement it runs (for the approver of a deploy)')
+    .description(
+      'render a plan saved with `mirrors plan --out`, with every statement it runs (for the approver of a deploy)',
+    )
     .argument('<planfile>', 'a plan saved with `mirrors plan --out`')
-    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'))
+    .addOption(
+      new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
+    )
     .addHelpText('after', EXIT_CODES.show)
-    .action(async (planfile: string, opts: any, cmd: Command) =>
-      run(async (o) => (await import('./show.js')).showCommand(planfile, o, io))(opts, cmd));
+    .action(async (planfile: string, opts: ShowOptions, cmd: Command) =>
+      run(async (o: ShowOptions) => (await import('./show.js')).showCommand(planfile, o, io))(opts, cmd),
+    );
 
   program
     .command('apply')
-    .description('carry out a plan: without PLANFILE, plan and ask for approval; with PLANFILE, apply exactly that saved plan')
+    .description(
+      'carry out a plan: without PLANFILE, plan and ask for approval; with PLANFILE, apply exactly that saved plan',
+    )
     .argument('[planfile]', 'a plan saved with `mirrors plan --out`')
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'apply only this mirror (repeatable)', collect)
     .option('--auto-approve', 'do not ask for approval')
-    .option('--allow-irreversible', 'let irreversible actions (dropping a slot, destroying a mirror) run without a prompt')
+    .option(
+      '--allow-irreversible',
+      'let irreversible actions (dropping a slot, destroying a mirror) run without a prompt',
+    )
     .option('--lock-timeout <duration>', 'how long to wait for a mirror locked by another apply', '0s')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXIT_CODES.apply)
-    .action(async (planfile: string | undefined, opts: any, cmd: Command) =>
-      run(async (o) => (await import('./apply.js')).applyCommand(planfile, o, io))(opts, cmd));
+    .action(async (planfile: string | undefined, opts: ApplyCliOptions, cmd: Command) =>
+      run(async (o: ApplyCliOptions) => (await import('./apply.js')).applyCommand(planfile, o, io))(opts, cmd),
+    );
 
   program
     .command('run')
-    .description('stream every bootstrapped mirror until SIGTERM/SIGINT (one active worker per mirror; others wait as standbys)')
+    .description(
+      'stream every bootstrapped mirror until SIGTERM/SIGINT (one active worker per mirror; others wait as standbys)',
+    )
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'run only this mirror (repeatable)', collect)
     .option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz')
@@ -98,7 +125,9 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
 
   program
     .command('status')
-    .description('show what every mirror is doing: status, lag, worker, slot, tables (exit 0 all Following, 2 otherwise, 1 error)')
+    .description(
+      'show what every mirror is doing: status, lag, worker, slot, tables (exit 0 all Following, 2 otherwise, 1 error)',
+    )
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'show only this mirror (repeatable)', collect)
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
@@ -123,14 +152,19 @@ export function reportError(err: unknown, io: Io, json = false): number {
   const e = err as { code?: string; exitCode?: number };
   if (typeof e?.code === 'string' && e.code.startsWith('commander.')) {
     // commander has printed its own message (help, version, usage error).
-    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 1;
+    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
+      ? 0
+      : 1;
   }
   const exitCode = err instanceof MirrorsError ? err.exitCode : 1;
   if (json) io.out(JSON.stringify(jsonError(err, exitCode)) + '\n');
   if (err instanceof MirrorsError) {
     io.err(`error: ${err.message}\n`);
     for (const d of err.details) io.err(`  ${d}\n`);
-    if (err.pg?.code) io.err(`  postgres: SQLSTATE ${err.pg.code}${err.pg.detail ? `, ${err.pg.detail}` : ''}${err.pg.hint ? ` (hint: ${err.pg.hint})` : ''}\n`);
+    if (err.pg?.code)
+      io.err(
+        `  postgres: SQLSTATE ${err.pg.code}${err.pg.detail ? `, ${err.pg.detail}` : ''}${err.pg.hint ? ` (hint: ${err.pg.hint})` : ''}\n`,
+      );
     if (err.hint) io.err(`hint: ${err.hint}\n`);
     return err.exitCode;
   }

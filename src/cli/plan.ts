@@ -27,7 +27,7 @@ export const CREATED_BY = `mirrors ${VERSION}`;
 
 /** --mirror names, deduplicated; null for every mirror. */
 export function selection(mirror: string[] | undefined): string[] | null {
-  return mirror && mirror.length ? [...new Set(mirror)] : null;
+  return mirror?.length ? [...new Set(mirror)] : null;
 }
 
 /** A --mirror name that is neither declared nor recorded in an inspected catalog is a usage error. */
@@ -42,7 +42,11 @@ export function checkSelection(config: Config, plan: Plan, selected: string[] | 
 }
 
 export function renderPlan(plan: Plan, format: PlanFormat): string {
-  return format === 'json' ? renderPlanJson(plan) : format === 'markdown' ? renderPlanMarkdown(plan) : renderPlanText(plan);
+  return format === 'json'
+    ? renderPlanJson(plan)
+    : format === 'markdown'
+      ? renderPlanMarkdown(plan)
+      : renderPlanText(plan);
 }
 
 export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number> {
@@ -58,7 +62,8 @@ export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number>
   }
   if (opts.out) {
     writeFileSync(opts.out, renderPlanJson(plan), { mode: 0o600 });
-    if ((opts.format ?? 'text') === 'text') io.out(`\nSaved the plan to ${opts.out}. Apply it with: mirrors apply ${opts.out}\n`);
+    if ((opts.format ?? 'text') === 'text')
+      io.out(`\nSaved the plan to ${opts.out}. Apply it with: mirrors apply ${opts.out}\n`);
   }
   return opts.detailedExitcode && plan.actions.length > 0 ? 2 : 0;
 }

@@ -103,12 +103,16 @@ export function textReporter(io: Io, opts: { tty: boolean; columns?: number }): 
     if (!opts.tty) {
       if (e.tableDone) {
         const v = t.view(now);
-        print(`    ${v.table}: copied ${formatCount(v.rowsDone)} rows, ${formatBytes(v.bytesDone)} in ${formatDuration(v.elapsedMs ?? 0)} (${rateText(v.rate)}); mirror ${e.mirror} ${pct(e.mirrorBytesDone, e.mirrorBytesTotal)}`);
+        print(
+          `    ${v.table}: copied ${formatCount(v.rowsDone)} rows, ${formatBytes(v.bytesDone)} in ${formatDuration(v.elapsedMs ?? 0)} (${rateText(v.rate)}); mirror ${e.mirror} ${pct(e.mirrorBytesDone, e.mirrorBytesTotal)}`,
+        );
         tables.delete(key);
       } else if (now - t.lastPlainAt >= PLAIN_EVERY_MS) {
         t.lastPlainAt = now;
         const v = t.view(now);
-        print(`    ${v.table}: ${formatCount(v.rowsDone)} rows, ${formatBytes(v.bytesDone)} of ~${formatBytes(v.bytesTotal)} (${rateText(v.rate)}, ETA ${etaText(v.etaMs)})`);
+        print(
+          `    ${v.table}: ${formatCount(v.rowsDone)} rows, ${formatBytes(v.bytesDone)} of ~${formatBytes(v.bytesTotal)} (${rateText(v.rate)}, ETA ${etaText(v.etaMs)})`,
+        );
       }
       return;
     }
@@ -151,13 +155,16 @@ export function textReporter(io: Io, opts: { tty: boolean; columns?: number }): 
         print(kleur.yellow(`waiting for the lock of mirror ${e.mirror}, held by ${e.holder}`));
         return;
       case 'action_start':
-        if (e.action.kind === 'snapshot') print(`${SYMBOL[e.action.op].padStart(3)} ${e.action.address}: ${e.action.reason}`);
+        if (e.action.kind === 'snapshot')
+          print(`${SYMBOL[e.action.op].padStart(3)} ${e.action.address}: ${e.action.reason}`);
         return;
       case 'action_done':
         stopBars();
         // A table copied again by a later action must not inherit this action's estimate or samples.
         tables.clear();
-        print(`${kleur.green(SYMBOL[e.action.op].padStart(3))} ${e.action.address} ${kleur.dim(`done in ${formatDuration(e.ms)} (${e.index + 1}/${e.total})`)}`);
+        print(
+          `${kleur.green(SYMBOL[e.action.op].padStart(3))} ${e.action.address} ${kleur.dim(`done in ${formatDuration(e.ms)} (${e.index + 1}/${e.total})`)}`,
+        );
         return;
       case 'action_failed':
         stopBars();
@@ -218,8 +225,16 @@ class TableProgress {
     if (this.done) {
       const span = last && this.first ? last.t - this.first.t : 0;
       return {
-        table: this.table, rowsDone: this.rowsDone, bytesDone: this.bytesDone, bytesTotal: this.bytesDone, estimated: false, done: true,
-        rate: span >= RATE_MIN_SPAN_MS ? ((last!.bytes - this.first!.bytes) / span) * 1000 : null, etaMs: null, elapsedMs: span, nameWidth,
+        table: this.table,
+        rowsDone: this.rowsDone,
+        bytesDone: this.bytesDone,
+        bytesTotal: this.bytesDone,
+        estimated: false,
+        done: true,
+        rate: span >= RATE_MIN_SPAN_MS ? ((last!.bytes - this.first!.bytes) / span) * 1000 : null,
+        etaMs: null,
+        elapsedMs: span,
+        nameWidth,
       };
     }
     const total = Math.max(this.estimate ?? 0, this.bytesDone);
@@ -230,7 +245,17 @@ class TableProgress {
     // Past the estimate nothing is known about what is left, so the ETA is "?" rather than 0.
     // Between reports the ETA counts down from the last one instead of standing still.
     const etaMs = rate && rate > 0 && left > 0 ? Math.max(0, (left / rate) * 1000 - (now - last!.t)) : null;
-    return { table: this.table, rowsDone: this.rowsDone, bytesDone: this.bytesDone, bytesTotal: total, estimated: true, done: false, rate, etaMs, nameWidth };
+    return {
+      table: this.table,
+      rowsDone: this.rowsDone,
+      bytesDone: this.bytesDone,
+      bytesTotal: total,
+      estimated: true,
+      done: false,
+      rate,
+      etaMs,
+      nameWidth,
+    };
   }
 }
 
@@ -260,20 +285,29 @@ export function formatProgressLine(p: ProgressView, columns: number): string {
   const sep = '  ';
   const build = (parts: Set<Part>, nameText: string, barWidth: number) => {
     const tail = (['rows', 'bytes', 'rate', 'eta'] as const).filter((k) => parts.has(k)).map((k) => sep + fields[k]);
-    const head = indent + nameText + ' ' + (parts.has('bar') ? drawBar(percent / 100, barWidth) + ' ' : '') + kleur.bold(fields.pct);
+    const head =
+      indent +
+      nameText +
+      ' ' +
+      (parts.has('bar') ? drawBar(percent / 100, barWidth) + ' ' : '') +
+      kleur.bold(fields.pct);
     return head + tail.join('');
   };
   const parts = new Set<Part>(['rows', 'rate', 'bar', 'eta', 'bytes']);
   // One name column for all live lines (nameWidth), so their bars line up; capped so that a long name
   // does not squeeze everything else on a wide terminal.
-  const column = Math.min(Math.max(displayWidth(name), p.nameWidth ?? 0), Math.max(NAME_MIN, Math.floor(columns * NAME_SHARE)));
+  const column = Math.min(
+    Math.max(displayWidth(name), p.nameWidth ?? 0),
+    Math.max(NAME_MIN, Math.floor(columns * NAME_SHARE)),
+  );
   for (let drop = 0; drop <= DROP_ORDER.length; drop++) {
     if (drop > 0) parts.delete(DROP_ORDER[drop - 1]);
     // Columns left for the name and the bar, measured with the fields' padding (trailing included) so that
     // every line of the region gets the same bar width whatever its values; trimEnd only tidies the end.
     const space = columns - displayWidth(build(parts, '', 0));
     if (parts.has('bar')) {
-      if (space - column >= BAR_MIN) return build(parts, fit(name, column), Math.min(BAR_MAX, space - column)).trimEnd();
+      if (space - column >= BAR_MIN)
+        return build(parts, fit(name, column), Math.min(BAR_MAX, space - column)).trimEnd();
       if (space - BAR_MIN >= NAME_MIN) return build(parts, fit(name, space - BAR_MIN), BAR_MIN).trimEnd();
     } else {
       if (space >= column) return build(parts, fit(name, column), 0).trimEnd();
@@ -338,9 +372,15 @@ function charWidth(cp: number): number {
   if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) return 0;
   if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0xfe00 && cp <= 0xfe0f)) return 0;
   if (
-    (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3) ||
-    (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
-    (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) || (cp >= 0x20000 && cp <= 0x3fffd)
+    (cp >= 0x1100 && cp <= 0x115f) ||
+    (cp >= 0x2e80 && cp <= 0xa4cf) ||
+    (cp >= 0xac00 && cp <= 0xd7a3) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0xfe30 && cp <= 0xfe4f) ||
+    (cp >= 0xff00 && cp <= 0xff60) ||
+    (cp >= 0xffe0 && cp <= 0xffe6) ||
+    (cp >= 0x1f300 && cp <= 0x1faff) ||
+    (cp >= 0x20000 && cp <= 0x3fffd)
   )
     return 2;
   return 1;

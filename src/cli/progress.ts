@@ -24,7 +24,12 @@ export function jsonReporter(io: Io): StreamReporter {
   return (e) => {
     switch (e.type) {
       case 'version':
-        return line({ type: 'version', format_version: APPLY_STREAM_VERSION, tool: 'mirrors', created_by: e.createdBy });
+        return line({
+          type: 'version',
+          format_version: APPLY_STREAM_VERSION,
+          tool: 'mirrors',
+          created_by: e.createdBy,
+        });
       case 'plan':
         return line({ type: 'plan', plan: e.plan });
       case 'lock_wait':
@@ -32,14 +37,33 @@ export function jsonReporter(io: Io): StreamReporter {
       case 'action_start':
         return line({ type: 'action_start', index: e.index, total: e.total, action: brief(e.action) });
       case 'action_done':
-        return line({ type: 'action_done', index: e.index, total: e.total, action: brief(e.action), ms: Math.round(e.ms) });
+        return line({
+          type: 'action_done',
+          index: e.index,
+          total: e.total,
+          action: brief(e.action),
+          ms: Math.round(e.ms),
+        });
       case 'action_failed':
-        return line({ type: 'action_failed', index: e.index, total: e.total, action: brief(e.action), message: e.message, postgres: e.pg ?? null });
+        return line({
+          type: 'action_failed',
+          index: e.index,
+          total: e.total,
+          action: brief(e.action),
+          message: e.message,
+          postgres: e.pg ?? null,
+        });
       case 'snapshot_progress':
         return line({
-          type: 'snapshot_progress', mirror: e.mirror, table: e.table, table_done: e.tableDone,
-          rows_done: String(e.rowsDone), bytes_done: String(e.bytesDone), bytes_total: String(e.bytesTotal),
-          mirror_bytes_done: String(e.mirrorBytesDone), mirror_bytes_total: String(e.mirrorBytesTotal),
+          type: 'snapshot_progress',
+          mirror: e.mirror,
+          table: e.table,
+          table_done: e.tableDone,
+          rows_done: String(e.rowsDone),
+          bytes_done: String(e.bytesDone),
+          bytes_total: String(e.bytesTotal),
+          mirror_bytes_done: String(e.mirrorBytesDone),
+          mirror_bytes_total: String(e.mirrorBytesTotal),
         });
       case 'apply_complete':
         return line({ type: 'apply_complete', done: e.done, total: e.total });
@@ -61,7 +85,11 @@ export function textReporter(io: Io, tty: boolean): StreamReporter {
       case 'plan':
         return;
       case 'apply_complete':
-        io.out(e.total === 0 ? 'No changes. The mirrors match the configuration.\n' : `\nApply complete: ${e.done} action${e.done === 1 ? '' : 's'} done.\n`);
+        io.out(
+          e.total === 0
+            ? 'No changes. The mirrors match the configuration.\n'
+            : `\nApply complete: ${e.done} action${e.done === 1 ? '' : 's'} done.\n`,
+        );
         return;
       case 'stop':
         apply.stop();

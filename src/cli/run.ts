@@ -20,13 +20,20 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
   const config = await loadConfig({ configPath: opts.config, cwd: process.cwd(), env: process.env });
   const names = opts.mirror?.length ? [...new Set(opts.mirror)] : Object.keys(config.mirrors).sort();
   for (const n of names) {
-    if (!config.mirrors[n]) throw new MirrorsError('USAGE', `unknown mirror ${n}`, { hint: `declared mirrors: ${Object.keys(config.mirrors).join(', ')}` });
+    if (!config.mirrors[n])
+      throw new MirrorsError('USAGE', `unknown mirror ${n}`, {
+        hint: `declared mirrors: ${Object.keys(config.mirrors).join(', ')}`,
+      });
   }
   if (!names.length) throw new MirrorsError('USAGE', 'no mirrors to run', { hint: 'declare mirrors in mirrors.yaml' });
 
   const json = opts.logFormat === 'json';
   const log: WorkerEvents['log'] = (level, msg, fields = {}) => {
-    io.err(json ? JSON.stringify({ at: new Date().toISOString(), level, msg, ...fields }) + '\n' : `${new Date().toISOString()} ${level.padEnd(5)} ${msg}\n`);
+    io.err(
+      json
+        ? JSON.stringify({ at: new Date().toISOString(), level, msg, ...fields }) + '\n'
+        : `${new Date().toISOString()} ${level.padEnd(5)} ${msg}\n`,
+    );
   };
   const metrics = new WorkerMetrics();
   const statuses: Record<string, WorkerStatus | 'Paused'> = {};
@@ -67,13 +74,16 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
   let server: { port: number; close(): Promise<void> } | null = null;
   if (opts.metricsPort !== undefined) {
     const port = Number(opts.metricsPort);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new MirrorsError('USAGE', `--metrics-port ${opts.metricsPort} is not a port number`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new MirrorsError('USAGE', `--metrics-port ${opts.metricsPort} is not a port number`);
     const started = await startMetricsServer(metrics, port, opts.metricsHost ?? '0.0.0.0', () => ({
       ok: Object.values(statuses).every((s) => s !== 'Failed'),
       mirrors: { ...statuses },
     }));
     server = started;
-    log('info', `metrics on http://${opts.metricsHost ?? '0.0.0.0'}:${started.port}/metrics`, { metricsPort: started.port });
+    log('info', `metrics on http://${opts.metricsHost ?? '0.0.0.0'}:${started.port}/metrics`, {
+      metricsPort: started.port,
+    });
   }
 
   const workers = names.map((n) => new MirrorWorker(config, config.mirrors[n], events, controller.signal));

@@ -17,7 +17,9 @@ export async function showCommand(planFile: string, opts: ShowOptions, io: Io): 
   else if (format === 'markdown') io.out(renderPlanMarkdown(plan));
   else {
     const mirrors = plan.mirrors.map((m) => `${m.name} (${m.source} -> ${m.destination})`).join(', ') || '(none)';
-    io.out(`Plan ${planFile}: made by ${plan.created_by} from ${plan.config_file} (project ${plan.project}); mirrors: ${mirrors}\n\n`);
+    io.out(
+      `Plan ${planFile}: made by ${plan.created_by} from ${plan.config_file} (project ${plan.project}); mirrors: ${mirrors}\n\n`,
+    );
     io.out(renderPlanText(plan, { sql: true }));
   }
   return 0;

@@ -21,7 +21,7 @@ export interface StatusOptions {
 export async function statusCommand(opts: StatusOptions, io: Io): Promise<number> {
   const config = await loadConfig({ configPath: opts.config, cwd: process.cwd(), env: process.env });
   const declared = Object.keys(config.mirrors);
-  const selected = opts.mirror && opts.mirror.length ? [...new Set(opts.mirror)] : declared;
+  const selected = opts.mirror?.length ? [...new Set(opts.mirror)] : declared;
   const unknown = selected.filter((n) => !config.mirrors[n]);
   if (unknown.length) {
     throw new MirrorsError('USAGE', `unknown mirror${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`, {
@@ -29,7 +29,12 @@ export async function statusCommand(opts: StatusOptions, io: Io): Promise<number
     });
   }
   const facts = await collectStatus(config, selected);
-  const report = statusReport({ configFile: config.file, createdBy: `mirrors ${VERSION}`, generatedAt: new Date().toISOString(), facts });
+  const report = statusReport({
+    configFile: config.file,
+    createdBy: `mirrors ${VERSION}`,
+    generatedAt: new Date().toISOString(),
+    facts,
+  });
   io.out((opts.format ?? 'text') === 'json' ? renderStatusJson(report) : renderStatusText(report));
   return statusExitCode(report);
 }

@@ -4,7 +4,13 @@
  * command that connects refuses it. Text for people, or one JSON document on stdout (docs/validate-json.md).
  * Exit 0 valid (warnings allowed), 1 invalid or not found.
  */
-import { ConfigInvalidError, formatProblem, validateConfigFile, type ConfigProblem, type ValidationResult } from '../config/load.js';
+import {
+  ConfigInvalidError,
+  formatProblem,
+  validateConfigFile,
+  type ConfigProblem,
+  type ValidationResult,
+} from '../config/load.js';
 import { moreLine } from '../config/problems.js';
 import { MirrorsError } from '../errors.js';
 import type { Io } from './io.js';
@@ -15,7 +21,8 @@ export interface ValidateOptions {
 }
 
 export async function validateCommand(opts: ValidateOptions, io: Io): Promise<number> {
-  const load = () => validateConfigFile({ configPath: opts.config, cwd: process.cwd(), env: process.env, missingEnv: 'warn' });
+  const load = () =>
+    validateConfigFile({ configPath: opts.config, cwd: process.cwd(), env: process.env, missingEnv: 'warn' });
   if (opts.format === 'json') {
     let doc: ValidateJson;
     try {
@@ -32,8 +39,11 @@ export async function validateCommand(opts: ValidateOptions, io: Io): Promise<nu
   for (const line of moreLine(r.warnings.length, r.warningCount, 'warning')) io.err(`warning: ${line}\n`);
   if (r.errorCount > 0 || !r.counts) throw new ConfigInvalidError(r.file, r.problems, r.errorCount);
   const c = r.counts;
-  const warned = r.warningCount > 0 ? ` ${r.warningCount} warning(s): the checks that need unset variables were skipped.` : '';
-  io.out(`${r.file} is valid: ${c.peers} peer(s), ${c.mirrors} mirror(s), ${c.tableMappings} table mapping(s).${warned}\n`);
+  const warned =
+    r.warningCount > 0 ? ` ${r.warningCount} warning(s): the checks that need unset variables were skipped.` : '';
+  io.out(
+    `${r.file} is valid: ${c.peers} peer(s), ${c.mirrors} mirror(s), ${c.tableMappings} table mapping(s).${warned}\n`,
+  );
   return 0;
 }
 
@@ -71,7 +81,9 @@ interface ProblemJson {
 }
 
 function validateJson(r: ValidationResult & { file: string }): ValidateJson {
-  const json = (severity: ProblemJson['severity']) => (p: ConfigProblem): ProblemJson => ({ severity, ...p, hint: p.hint ?? null });
+  const json =
+    (severity: ProblemJson['severity']) =>
+    (p: ConfigProblem): ProblemJson => ({ severity, ...p, hint: p.hint ?? null });
   const valid = r.errorCount === 0 && r.counts !== undefined;
   return {
     format_version: 1,

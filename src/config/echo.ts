@@ -22,6 +22,9 @@ export function quote(text: string): string {
 
 /** `a, b, c` for at most `max` names, then `and N more`, so a list of thousands stays one short line. */
 export function listNames(names: readonly string[], max = 10): string {
-  const shown = names.slice(0, max).map((n) => clip(n)).join(', ');
+  const shown = names
+    .slice(0, max)
+    .map((n) => clip(n))
+    .join(', ');
   return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }

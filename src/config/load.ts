@@ -12,8 +12,14 @@ import { MirrorsError } from '../errors.js';
 import type { Config } from './types.js';
 import { parseConfigText, validateConfigText, type ValidateOptions, type ValidationResult } from './validate.js';
 
-export { parseConfigText, validateConfigText, type Env, type ValidateOptions, type ValidationResult } from './validate.js';
-export { ConfigInvalidError, formatProblem, MAX_SHOWN_PROBLEMS, type ConfigProblem } from './problems.js';
+export {
+  parseConfigText,
+  validateConfigText,
+  type Env,
+  type ValidateOptions,
+  type ValidationResult,
+} from './validate.js';
+export { ConfigInvalidError, formatProblem, type ConfigProblem } from './problems.js';
 
 export interface LoadOptions {
   /** `-c FILE`: wins over discovery; relative to cwd. */
@@ -33,7 +39,9 @@ export async function loadConfig(opts: LoadOptions): Promise<Config> {
 }
 
 /** Every problem of the file, as data; throws only CONFIG_NOT_FOUND. `file` is the absolute path read. */
-export async function validateConfigFile(opts: LoadOptions & ValidateOptions): Promise<ValidationResult & { file: string }> {
+export async function validateConfigFile(
+  opts: LoadOptions & ValidateOptions,
+): Promise<ValidationResult & { file: string }> {
   const { file, text } = await readConfigFile(opts);
   return { ...validateConfigText(text, file, opts.env, { missingEnv: opts.missingEnv }), file };
 }
@@ -48,7 +56,9 @@ async function readConfigFile(opts: LoadOptions): Promise<{ file: string; text: 
     if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') {
       throw new MirrorsError('CONFIG_NOT_FOUND', `config file ${file} not found`, { hint: NOT_FOUND_HINT, cause: err });
     }
-    throw new MirrorsError('CONFIG_NOT_FOUND', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new MirrorsError('CONFIG_NOT_FOUND', `cannot read config file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return { file, text };
 }

@@ -10,9 +10,7 @@ export interface QualifiedName {
   name: string;
 }
 
-export type ParsedTableRef =
-  | { kind: 'table'; schema: string; name: string }
-  | { kind: 'schema'; schema: string }; // `schema.*`
+export type ParsedTableRef = { kind: 'table'; schema: string; name: string } | { kind: 'schema'; schema: string }; // `schema.*`
 
 const PLAIN = /^[a-z_][a-z0-9_$]*$/;
 
@@ -27,7 +25,9 @@ export function parseTableRef(text: string): ParsedTableRef {
     if (parts[1].wildcard) return { kind: 'schema', schema: parts[0].value };
     return { kind: 'table', schema: parts[0].value, name: parts[1].value };
   }
-  throw new Error('expected `table` or `schema.table`, found ' + (parts.length) + ' dotted parts (quote a name containing a dot)');
+  throw new Error(
+    'expected `table` or `schema.table`, found ' + parts.length + ' dotted parts (quote a name containing a dot)',
+  );
 }
 
 interface Part {
@@ -116,8 +116,4 @@ export function displayQualified(q: QualifiedName): string {
 /** A stable map key for a table: schema and name joined by a character that cannot appear in either. */
 export function tableKey(q: QualifiedName): string {
   return `${q.schema}\u0000${q.name}`;
-}
-
-export function sameName(a: QualifiedName, b: QualifiedName): boolean {
-  return a.schema === b.schema && a.name === b.name;
 }

@@ -48,9 +48,12 @@ export function parsePeerUrl(url: string): UrlResult {
     u = new URL(url);
   } catch {
     // The thrown error carries the input (and so the password): drop it.
-    return bad('url is not a valid URL (check the host and port, and percent-encode special characters in the user and password)');
+    return bad(
+      'url is not a valid URL (check the host and port, and percent-encode special characters in the user and password)',
+    );
   }
-  if (!url.slice(scheme.length + 1).startsWith('//')) return bad('url must be postgres://user:password@host:port/database');
+  if (!url.slice(scheme.length + 1).startsWith('//'))
+    return bad('url must be postgres://user:password@host:port/database');
   // Percent-decoded as libpq does: `%2Fvar%2Frun%2Fpostgresql` is the socket directory /var/run/postgresql.
   const host = decode(u.hostname.replace(/^\[(.*)\]$/, '$1'));
   if (host === undefined) return bad('url has an invalid percent-encoding (%XX) in its host');
@@ -96,7 +99,12 @@ function safeParamName(key: string): string {
 export function makePeer(name: string, f: PeerFields): Peer {
   const peer: Peer = { name, host: f.host, port: f.port, database: f.database, user: f.user, sslmode: f.sslmode };
   if (f.password !== undefined) {
-    Object.defineProperty(peer, 'password', { value: f.password, enumerable: false, writable: false, configurable: false });
+    Object.defineProperty(peer, 'password', {
+      value: f.password,
+      enumerable: false,
+      writable: false,
+      configurable: false,
+    });
   }
   return peer;
 }

@@ -2,7 +2,18 @@
  * Where things are in the YAML text: config paths to 1-based line:col, using the yaml CST ranges and a
  * LineCounter, and the walk over string values that interpolation needs. Knows nothing about the schema.
  */
-import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  type Document,
+  type LineCounter,
+  type Node,
+  type Pair,
+  type Scalar,
+  type YAMLMap,
+} from 'yaml';
 import { clip } from './echo.js';
 
 export type Segment = string | number;
@@ -127,7 +138,7 @@ export function walkStringScalars(doc: Document, fn: (scalar: Scalar<string>, pa
     } else if (isMap(node)) {
       for (const pair of node.items) walk(pair.value, [...path, keyString(pair)]);
     } else if (isSeq(node)) {
-      node.items.forEach((item, i) => walk(item, [...path, i]));
+      for (const [i, item] of node.items.entries()) walk(item, [...path, i]);
     }
   };
   walk(doc.contents, []);

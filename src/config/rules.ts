@@ -70,30 +70,55 @@ function peerRules(peers: Obj, out: Finding[], tainted: Tainted): Map<string, st
       }
       if (typeof peer.url === 'string' && !tainted([...base, 'url'])) {
         const r = parsePeerUrl(peer.url);
-        if (!r.ok) out.push({ path: [...base, 'url'], message: r.message, hint: 'postgres://user:password@host:port/database?sslmode=prefer' });
+        if (!r.ok)
+          out.push({
+            path: [...base, 'url'],
+            message: r.message,
+            hint: 'postgres://user:password@host:port/database?sslmode=prefer',
+          });
         else if (urlNameRule(r.fields, [...base, 'url'], out)) identities.set(name, databaseIdentity(r.fields));
       }
     } else {
       for (const k of PEER_REQUIRED) {
         if (!has(peer, k)) {
-          out.push({ path: [...base, k], message: `missing required key \`${k}\``, hint: 'or give the whole connection as `url`' });
+          out.push({
+            path: [...base, k],
+            message: `missing required key \`${k}\``,
+            hint: 'or give the whole connection as `url`',
+          });
         }
       }
       const host = trustedString(peer, 'host', base, tainted);
       const notTcp = host === undefined ? undefined : hostProblem(host);
-      if (notTcp) out.push({ path: [...base, 'host'], message: `host ${notTcp}`, hint: 'give the server\'s host name or address, e.g. localhost' });
+      if (notTcp)
+        out.push({
+          path: [...base, 'host'],
+          message: `host ${notTcp}`,
+          hint: "give the server's host name or address, e.g. localhost",
+        });
       let namesOk = true;
       for (const k of ['database', 'user']) {
         const v = trustedString(peer, k, base, tainted);
         const why = v === undefined ? undefined : identifierProblem(v);
         if (why) {
-          out.push({ path: [...base, k], message: why, hint: `use the ${k} name as the server spells it, at most 63 bytes` });
+          out.push({
+            path: [...base, k],
+            message: why,
+            hint: `use the ${k} name as the server spells it, at most 63 bytes`,
+          });
           namesOk = false;
         }
       }
       const port = peer.port === undefined ? DEFAULT_PORT : peer.port;
       const database = trustedString(peer, 'database', base, tainted);
-      if (host !== undefined && !notTcp && database !== undefined && namesOk && typeof port === 'number' && !tainted([...base, 'port'])) {
+      if (
+        host !== undefined &&
+        !notTcp &&
+        database !== undefined &&
+        namesOk &&
+        typeof port === 'number' &&
+        !tainted([...base, 'port'])
+      ) {
         identities.set(name, databaseIdentity({ host, port, database }));
       }
     }
@@ -103,7 +128,10 @@ function peerRules(peers: Obj, out: Finding[], tainted: Tainted): Map<string, st
 
 /** The database and user of a parsed url are identifiers too; the url itself is never quoted (a secret). */
 function urlNameRule(f: PeerFields, path: Segment[], out: Finding[]): boolean {
-  for (const [what, value] of [['database', f.database], ['user', f.user]] as const) {
+  for (const [what, value] of [
+    ['database', f.database],
+    ['user', f.user],
+  ] as const) {
     const why = identifierProblem(value, `the url's ${what} name`);
     if (why) {
       out.push({ path, message: why, hint: `use the ${what} name as the server spells it` });
@@ -119,7 +147,13 @@ interface Written {
   at: Segment[];
 }
 
-function mirrorRules(mirrors: Obj, peers: Obj | undefined, identities: Map<string, string>, out: Finding[], tainted: Tainted): void {
+function mirrorRules(
+  mirrors: Obj,
+  peers: Obj | undefined,
+  identities: Map<string, string>,
+  out: Finding[],
+  tainted: Tainted,
+): void {
   const peerNames = peers ? Object.keys(peers) : [];
   // Destination database (or peer name, when its address is unknown) + table -> first writer.
   const writers = new Map<string, Written>();
@@ -129,7 +163,11 @@ function mirrorRules(mirrors: Obj, peers: Obj | undefined, identities: Map<strin
     for (const role of ['source', 'destination'] as const) {
       const ref = trustedString(mirror, role, base, tainted);
       if (peers && ref !== undefined && ref !== '' && !has(peers, ref)) {
-        out.push({ path: [...base, role], message: `unknown peer ${quote(ref)}`, hint: () => unknownPeerHint(ref, peerNames) });
+        out.push({
+          path: [...base, role],
+          message: `unknown peer ${quote(ref)}`,
+          hint: () => unknownPeerHint(ref, peerNames),
+        });
       }
     }
     const src = trustedString(mirror, 'source', base, tainted);
@@ -149,7 +187,8 @@ function mirrorRules(mirrors: Obj, peers: Obj | undefined, identities: Map<strin
     }
     durationRule(mirror, base, out);
     if (Array.isArray(mirror.tables)) {
-      const destKey = dst !== undefined && peers && has(peers, dst) ? (identities.get(dst) ?? 'peer:' + dst) : undefined;
+      const destKey =
+        dst !== undefined && peers && has(peers, dst) ? (identities.get(dst) ?? 'peer:' + dst) : undefined;
       tableRules({ mname, destPeer: dst, destKey, writers, out, tainted }, mirror.tables, [...base, 'tables']);
     }
   }
@@ -196,7 +235,11 @@ function tableRules(ctx: TableContext, tables: unknown[], base: Segment[]): void
       } else if (destText) {
         const parsed = usableName(destText, destAt, 'destination_table', out);
         if (parsed?.kind === 'schema') {
-          out.push({ path: destAt, message: 'destination_table cannot be a wildcard', hint: 'name one table, or leave it out to keep the source name' });
+          out.push({
+            path: destAt,
+            message: 'destination_table cannot be a wildcard',
+            hint: 'name one table, or leave it out to keep the source name',
+          });
         }
         dest = parsed?.kind === 'table' ? parsed : undefined;
       }
@@ -205,7 +248,11 @@ function tableRules(ctx: TableContext, tables: unknown[], base: Segment[]): void
       const key = source.kind === 'schema' ? `schema\u0000${source.schema}` : `table\u0000${tableKey(source)}`;
       const first = sources.get(key);
       if (first !== undefined) {
-        out.push({ path: [...at, 'source_table'], message: `\`${showRef(source)}\` is already listed at tables[${first}]`, hint: 'list each source table once' });
+        out.push({
+          path: [...at, 'source_table'],
+          message: `\`${showRef(source)}\` is already listed at tables[${first}]`,
+          hint: 'list each source table once',
+        });
         // Its destination clash, if any, is the same mistake.
         dest = undefined;
       } else sources.set(key, i);
@@ -216,7 +263,14 @@ function tableRules(ctx: TableContext, tables: unknown[], base: Segment[]): void
 }
 
 /** One writer per destination table: within the mirror (`destinations`) and across mirrors (`ctx.writers`). */
-function writerRule(ctx: TableContext, dest: QualifiedName, destAt: Segment[], at: Segment[], i: number, destinations: Map<string, number>): void {
+function writerRule(
+  ctx: TableContext,
+  dest: QualifiedName,
+  destAt: Segment[],
+  at: Segment[],
+  i: number,
+  destinations: Map<string, number>,
+): void {
   const key = tableKey(dest);
   const first = destinations.get(key);
   if (first !== undefined) {
@@ -300,14 +354,21 @@ function usableName(text: string, path: Segment[], key: string, out: Finding[]):
   if (!ref) return undefined;
   const tooLong = identifierProblem(ref.schema) ?? (ref.kind === 'table' ? identifierProblem(ref.name) : undefined);
   if (tooLong) {
-    out.push({ path, message: `invalid ${key}: ${tooLong}`, hint: 'no table can have this name: write it as the catalog spells it' });
+    out.push({
+      path,
+      message: `invalid ${key}: ${tooLong}`,
+      hint: 'no table can have this name: write it as the catalog spells it',
+    });
     return undefined;
   }
   if (isReservedSchema(ref.schema)) {
     out.push({
       path,
       message: `invalid ${key}: schema ${quote(ref.schema)} is reserved by Postgres (pg_catalog, pg_toast, any pg_* and information_schema)`,
-      hint: key === 'source_table' ? 'system catalogs cannot be mirrored: list tables of your own schemas' : 'write into a schema of your own (Postgres refuses to create pg_* schemas)',
+      hint:
+        key === 'source_table'
+          ? 'system catalogs cannot be mirrored: list tables of your own schemas'
+          : 'write into a schema of your own (Postgres refuses to create pg_* schemas)',
     });
     return undefined;
   }
@@ -323,5 +384,5 @@ function isObj(v: unknown): v is Obj {
 }
 
 function has(o: Obj, k: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, k);
+  return Object.hasOwn(o, k);
 }

@@ -105,7 +105,9 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
         message: `unknown key ${quote(key)}`,
         hint: () => {
           const guess = didYouMean(key, allowed);
-          return guess ? `did you mean \`${guess}\`?` : (belongsElsewhere(key) ?? `allowed keys here: ${allowed.join(', ')}`);
+          return guess
+            ? `did you mean \`${guess}\`?`
+            : (belongsElsewhere(key) ?? `allowed keys here: ${allowed.join(', ')}`);
         },
       };
     }
@@ -125,7 +127,11 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
       return typeFinding(path, String(p.type), e.data);
     case 'const':
       if (path.length === 1 && path[0] === 'version') {
-        return { path, message: `unsupported version${show(e.data, secret)}: this mirrors reads version 1`, hint: 'write `version: 1`' };
+        return {
+          path,
+          message: `unsupported version${show(e.data, secret)}: this mirrors reads version 1`,
+          hint: 'write `version: 1`',
+        };
       }
       break;
     case 'enum': {
@@ -143,16 +149,24 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
       return { path, message: `must be at ${word} ${String(p.limit)}${show(e.data, secret, ', found')}` };
     }
     case 'minLength':
-      return { path, message: Number(p.limit) === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters` };
+      return {
+        path,
+        message: Number(p.limit) === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters`,
+      };
     case 'maxLength':
-      return { path, message: `must be at most ${String(p.limit)} characters`, ...(path.length === 1 && field === 'project' ? { hint: PROJECT_HINT } : {}) };
+      return {
+        path,
+        message: `must be at most ${String(p.limit)} characters`,
+        ...(path.length === 1 && field === 'project' ? { hint: PROJECT_HINT } : {}),
+      };
     case 'minItems':
       if (field === 'tables') {
         return { path, message: 'a mirror needs at least one table', hint: 'add `- source_table: schema.table`' };
       }
       return { path, message: `needs at least ${String(p.limit)} entries` };
     case 'pattern':
-      if (field === 'lag_threshold') return { path, message: `${show(e.data, secret, '', true)} is not a duration`, hint: DURATION_HINT };
+      if (field === 'lag_threshold')
+        return { path, message: `${show(e.data, secret, '', true)} is not a duration`, hint: DURATION_HINT };
       if (path.length === 1 && field === 'project') {
         return { path, message: `invalid project name${show(e.data, secret)}`, hint: PROJECT_HINT };
       }
@@ -184,9 +198,13 @@ function describe(v: unknown): string {
 }
 
 function typeFinding(path: Segment[], expected: string, data: unknown): Finding {
-  const want = expected.split(',').map((t) => TYPE_WORDS[t] ?? t).join(' or ');
+  const want = expected
+    .split(',')
+    .map((t) => TYPE_WORDS[t] ?? t)
+    .join(' or ');
   if (path.length === 0) {
-    if (data === null || data === undefined) return { path, message: 'the file is empty', hint: 'start from examples/mirrors.yaml' };
+    if (data === null || data === undefined)
+      return { path, message: 'the file is empty', hint: 'start from examples/mirrors.yaml' };
     return { path, message: `the file must be a map of version, peers, defaults and mirrors, found ${describe(data)}` };
   }
   const field = path[path.length - 1];
@@ -231,7 +249,10 @@ function requiredHint(key: string): string | undefined {
 
 const ELSEWHERE: [readonly string[], string][] = [
   [['source', 'destination', 'tables'], 'is set in each mirror'],
-  [['source_table', 'destination_table', 'partition_key', 'exclude_columns'], 'belongs in an entry of a mirror\'s `tables`'],
+  [
+    ['source_table', 'destination_table', 'partition_key', 'exclude_columns'],
+    "belongs in an entry of a mirror's `tables`",
+  ],
   [['host', 'port', 'database', 'user', 'password', 'sslmode', 'url'], 'belongs in a peer under `peers`'],
   [SETTING_YAML_KEYS, 'is a mirror setting: set it in a mirror or under `defaults`'],
   [['version', 'project', 'peers', 'defaults', 'mirrors'], 'belongs at the top level of the file'],

@@ -37,7 +37,11 @@ const SETTINGS = {
   replicate_foreign_keys: setting<boolean>({ default: true }),
   resync_strategy: setting<ResyncStrategy>({ default: 'truncate' }),
   // A sync mirror holds up source commits, so "late" starts much sooner than for an async one.
-  lag_threshold_ms: setting<number>({ yaml: 'lag_threshold', default: (mode) => DEFAULT_LAG_MS[mode], fromYaml: durationMs }),
+  lag_threshold_ms: setting<number>({
+    yaml: 'lag_threshold',
+    default: (mode) => DEFAULT_LAG_MS[mode],
+    fromYaml: durationMs,
+  }),
   paused: setting<boolean>({ default: false }),
   /** Like Terraform's lifecycle.prevent_destroy: no plan may destroy the mirror while it is set. */
   prevent_destroy: setting<boolean>({ default: false }),
@@ -76,7 +80,9 @@ export function builtinDefault(row: SettingRow, mode: MirrorMode): unknown {
 
 /** Every setting at its built-in default, for a mirror of the given mode. */
 export function builtinSettings(mode: MirrorMode = 'async'): MirrorSettings {
-  return Object.fromEntries(SETTING_TABLE.map((r) => [r.key, r.key === 'mode' ? mode : builtinDefault(r, mode)])) as MirrorSettings;
+  return Object.fromEntries(
+    SETTING_TABLE.map((r) => [r.key, r.key === 'mode' ? mode : builtinDefault(r, mode)]),
+  ) as MirrorSettings;
 }
 
 /**

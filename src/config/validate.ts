@@ -72,7 +72,10 @@ export function validateConfigText(text: string, file: string, env: Env, opts: V
         const shown = issue.text !== undefined && !secret ? ` ${quote(issue.text)}` : '';
         malformed.push({
           path,
-          message: issue.text === undefined ? 'unterminated `${`' : `unsupported placeholder${shown}: only \`\${env:NAME}\` is understood`,
+          message:
+            issue.text === undefined
+              ? 'unterminated `${`'
+              : `unsupported placeholder${shown}: only \`\${env:NAME}\` is understood`,
           hint: 'write $${ for a literal ${',
         });
       }
@@ -84,7 +87,10 @@ export function validateConfigText(text: string, file: string, env: Env, opts: V
     data = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // yaml refuses alias bombs here; nothing else is expected, but a problem beats a crash.
-    return report([...yamlWarnings, { file, line: 1, col: 1, path: '', message: 'YAML: ' + clip((err as Error).message, 200) }], []);
+    return report(
+      [...yamlWarnings, { file, line: 1, col: 1, path: '', message: 'YAML: ' + clip((err as Error).message, 200) }],
+      [],
+    );
   }
   // One problem per path, the first found: a further complaint about a value already reported is noise
   // (a missing env var makes the url empty; a number where an enum is expected fails both type and enum).
@@ -112,7 +118,11 @@ export function validateConfigText(text: string, file: string, env: Env, opts: V
   const result = report([], warnings);
   result.counts = countsOf(data as Record<string, unknown>);
   if (warnings.length === 0) {
-    const posOf = (path: Segment[], at?: 'key' | 'value') => ({ file, ...locator.locate(path, at), path: displayPath(path) });
+    const posOf = (path: Segment[], at?: 'key' | 'value') => ({
+      file,
+      ...locator.locate(path, at),
+      path: displayPath(path),
+    });
     result.config = normalize(data as Record<string, unknown>, resolve(file), posOf);
   }
   return result;
@@ -151,6 +161,9 @@ function countsOf(data: Record<string, unknown>): NonNullable<ValidationResult['
   // Defensive although there is no error: under missingEnv 'warn' an unset variable may stand for a whole map.
   const values = (v: unknown): unknown[] => (v !== null && typeof v === 'object' ? Object.values(v) : []);
   const mirrors = values(data.mirrors);
-  const tableMappings = mirrors.reduce<number>((n, m) => n + values((m as { tables?: unknown } | null)?.tables).length, 0);
+  const tableMappings = mirrors.reduce<number>(
+    (n, m) => n + values((m as { tables?: unknown } | null)?.tables).length,
+    0,
+  );
   return { peers: values(data.peers).length, mirrors: mirrors.length, tableMappings };
 }

@@ -33,7 +33,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   if (bytes > MAX_FILE_BYTES) {
     const doc = [...new Composer({ logLevel: 'silent' }).compose([], true, 0)][0];
     const message = `the file is ${bytes} bytes: mirrors.yaml may be at most ${MAX_FILE_BYTES} bytes (1 MiB)`;
-    return { doc, locator: new YamlLocator(doc, new LineCounter()), problems: [{ file, line: 1, col: 1, path: '', message, hint: 'check that this is the right file' }], warnings: [] };
+    return {
+      doc,
+      locator: new YamlLocator(doc, new LineCounter()),
+      problems: [{ file, line: 1, col: 1, path: '', message, hint: 'check that this is the right file' }],
+      warnings: [],
+    };
   }
   const lineCounter = new LineCounter();
   const tokens = [...new Parser(lineCounter.addNewLine).parse(text)];
@@ -51,7 +56,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
 
   if (long.length > 0) {
     const problems = long.map((t) =>
-      at(t.offset, '', `a string of ${t.source.length} characters: mirrors.yaml takes strings of at most ${MAX_SCALAR_CHARS}`, 'a value this long is not a setting; check what was pasted here'),
+      at(
+        t.offset,
+        '',
+        `a string of ${t.source.length} characters: mirrors.yaml takes strings of at most ${MAX_SCALAR_CHARS}`,
+        'a value this long is not a setting; check what was pasted here',
+      ),
     );
     return { doc, locator, problems, warnings: [] };
   }
@@ -70,7 +80,12 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     for (const { pair, path } of duplicateKeys(doc)) {
       const key = pair.key as { range?: [number, number, number] } | null;
       problems.push(
-        at(key?.range?.[0] ?? 0, displayPath(path), `YAML: the key \`${clip(String(path[path.length - 1]))}\` is given twice in this map`, 'each key may appear once in a map'),
+        at(
+          key?.range?.[0] ?? 0,
+          displayPath(path),
+          `YAML: the key \`${clip(String(path[path.length - 1]))}\` is given twice in this map`,
+          'each key may appear once in a map',
+        ),
       );
     }
   }

@@ -136,7 +136,11 @@ const inFlight = new Set<ChildProcess>();
 function run(cmd: string, args: string[], asPostgres = true): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     // Own process group, so the exit handler can kill initdb together with the postgres it runs.
-    const child = spawn(cmd, args, { ...pgSpawnOptions(asPostgres), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, {
+      ...pgSpawnOptions(asPostgres),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     inFlight.add(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -300,9 +304,23 @@ const HBA = [
 /** initdb into dir, with our pg_hba.conf and an include of the per-cluster settings file. */
 async function initdb(dir: string): Promise<void> {
   const bin = findPgBin();
-  await runOk(path.join(bin, 'initdb'), ['-D', dir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  await runOk(path.join(bin, 'initdb'), [
+    '-D',
+    dir,
+    '-U',
+    'postgres',
+    '-A',
+    'trust',
+    '-E',
+    'UTF8',
+    '--locale=C',
+    '--no-sync',
+  ]);
   fs.writeFileSync(path.join(dir, 'pg_hba.conf'), HBA);
-  fs.appendFileSync(path.join(dir, 'postgresql.conf'), `\n# per-cluster settings written by mirrors\ninclude '${CONF_FILE}'\n`);
+  fs.appendFileSync(
+    path.join(dir, 'postgresql.conf'),
+    `\n# per-cluster settings written by mirrors\ninclude '${CONF_FILE}'\n`,
+  );
 }
 
 /**
@@ -381,7 +399,7 @@ class PgCluster implements Cluster {
     Object.defineProperty(this, 'password', { value: password, enumerable: false });
   }
 
-  private declare readonly password: string;
+  declare private readonly password: string;
 
   url(database = 'postgres'): string {
     return `postgresql://postgres:${encodeURIComponent(this.password)}@127.0.0.1:${this.port}/${encodeURIComponent(database)}`;
@@ -428,7 +446,10 @@ class PgCluster implements Cluster {
   private logTail(from = 0, lines = 30): string {
     try {
       const text = fs.readFileSync(this.logFile).subarray(from).toString();
-      return text.split('\n').slice(-lines - 1).join('\n');
+      return text
+        .split('\n')
+        .slice(-lines - 1)
+        .join('\n');
     } catch {
       return '(no server log)';
     }
@@ -455,7 +476,11 @@ class PgCluster implements Cluster {
       const r = await run(pgCtl, ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60']);
       if (r.code === 0) break;
       const newLog = this.logTail(logFrom, 1000);
-      if (mayMove && attempt < START_ATTEMPTS && /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(newLog)) {
+      if (
+        mayMove &&
+        attempt < START_ATTEMPTS &&
+        /could not bind|Address already in use|could not create any TCP\/IP sockets/.test(newLog)
+      ) {
         portsInUse.delete(this.port);
         this.port = 0;
         continue;
@@ -534,7 +559,13 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dataDir = path.join(rootDir, `${safeName(opts.name)}-${n}`);
   await createDataDir(dataDir);
   const socketDir = makeSocketDir(rootDir, n);
-  const cluster = new PgCluster(opts.name, dataDir, socketDir, opts.settings ?? {}, opts.superuserPassword ?? 'postgres');
+  const cluster = new PgCluster(
+    opts.name,
+    dataDir,
+    socketDir,
+    opts.settings ?? {},
+    opts.superuserPassword ?? 'postgres',
+  );
   try {
     await cluster.start();
   } catch (e) {

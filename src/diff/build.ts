@@ -32,8 +32,12 @@ export function buildPlan(config: Config, live: Live, opts: PlanOptions): Plan {
     const limit = RISK_RANK[opts.failOn];
     for (const a of actions.filter((x) => RISK_RANK[x.risk] >= limit)) {
       diagnostics.push(
-        diag('MR137', a.address, `the plan ${a.op}s ${a.address}, which is ${a.risk} (--fail-on ${opts.failOn})`,
-          `review it: ${a.reason}; run without --fail-on ${opts.failOn} to allow it`),
+        diag(
+          'MR137',
+          a.address,
+          `the plan ${a.op}s ${a.address}, which is ${a.risk} (--fail-on ${opts.failOn})`,
+          `review it: ${a.reason}; run without --fail-on ${opts.failOn} to allow it`,
+        ),
       );
     }
   }

@@ -25,28 +25,77 @@ export function checkSourcePeer(
   const at = peerAddress(src.peer);
   const names = mirrors.map((m) => m.name).join(', ');
   if (src.serverVersionNum < 130000) {
-    out.push(diag('MR108', at, `peer ${src.peer} runs PostgreSQL ${src.serverVersion}; mirrors needs 13 or later on a source`, 'upgrade the source, or mirror from a newer replica'));
+    out.push(
+      diag(
+        'MR108',
+        at,
+        `peer ${src.peer} runs PostgreSQL ${src.serverVersion}; mirrors needs 13 or later on a source`,
+        'upgrade the source, or mirror from a newer replica',
+      ),
+    );
   }
   if (src.settings.wal_level !== 'logical') {
-    out.push(diag('MR101', at, `wal_level is ${src.settings.wal_level} on peer ${src.peer}; logical decoding needs logical`, `ALTER SYSTEM SET wal_level = logical; then restart the source server`));
+    out.push(
+      diag(
+        'MR101',
+        at,
+        `wal_level is ${src.settings.wal_level} on peer ${src.peer}; logical decoding needs logical`,
+        `ALTER SYSTEM SET wal_level = logical; then restart the source server`,
+      ),
+    );
   }
   const freeSlots = src.settings.max_replication_slots - src.slotsInUse;
   if (newSlots > freeSlots) {
-    out.push(diag('MR102', at, `max_replication_slots is ${src.settings.max_replication_slots} with ${src.slotsInUse} in use; the plan needs ${newSlots} more`, `ALTER SYSTEM SET max_replication_slots = ${src.slotsInUse + newSlots + 2}; then restart the source`));
+    out.push(
+      diag(
+        'MR102',
+        at,
+        `max_replication_slots is ${src.settings.max_replication_slots} with ${src.slotsInUse} in use; the plan needs ${newSlots} more`,
+        `ALTER SYSTEM SET max_replication_slots = ${src.slotsInUse + newSlots + 2}; then restart the source`,
+      ),
+    );
   }
   const freeSenders = src.settings.max_wal_senders - src.walSendersInUse;
   if (newWalSenders > freeSenders) {
-    out.push(diag('MR103', at, `max_wal_senders is ${src.settings.max_wal_senders} with ${src.walSendersInUse} in use; the mirrors need ${newWalSenders} more`, `ALTER SYSTEM SET max_wal_senders = ${src.walSendersInUse + newWalSenders + 2}; then restart the source`));
+    out.push(
+      diag(
+        'MR103',
+        at,
+        `max_wal_senders is ${src.settings.max_wal_senders} with ${src.walSendersInUse} in use; the mirrors need ${newWalSenders} more`,
+        `ALTER SYSTEM SET max_wal_senders = ${src.walSendersInUse + newWalSenders + 2}; then restart the source`,
+      ),
+    );
   }
   if (!src.role.superuser && !src.role.replication) {
-    out.push(diag('MR104', at, `role ${src.role.name} on peer ${src.peer} has no REPLICATION privilege (needed by ${names})`, `ALTER ROLE ${displayIdent(src.role.name)} WITH REPLICATION;`));
+    out.push(
+      diag(
+        'MR104',
+        at,
+        `role ${src.role.name} on peer ${src.peer} has no REPLICATION privilege (needed by ${names})`,
+        `ALTER ROLE ${displayIdent(src.role.name)} WITH REPLICATION;`,
+      ),
+    );
   }
   if (src.settings.max_slot_wal_keep_size === -1) {
-    out.push(diag('MR105', at, `max_slot_wal_keep_size is unlimited on peer ${src.peer}: a stopped mirror keeps WAL until the source's disk is full`, `ALTER SYSTEM SET max_slot_wal_keep_size = '50GB'; SELECT pg_reload_conf();`));
+    out.push(
+      diag(
+        'MR105',
+        at,
+        `max_slot_wal_keep_size is unlimited on peer ${src.peer}: a stopped mirror keeps WAL until the source's disk is full`,
+        `ALTER SYSTEM SET max_slot_wal_keep_size = '50GB'; SELECT pg_reload_conf();`,
+      ),
+    );
   }
   for (const m of mirrors) {
     if (m.mode === 'sync' && allSyncMirrorsOfSource === 1 && src.settings.synchronous_standby_names.trim() === '') {
-      out.push(diag('MR106', at, `mirror ${m.name} would be the only synchronous standby of peer ${src.peer}: every commit there waits while it is down`, 'add a second sync mirror or standby, or use mode: async'));
+      out.push(
+        diag(
+          'MR106',
+          at,
+          `mirror ${m.name} would be the only synchronous standby of peer ${src.peer}: every commit there waits while it is down`,
+          'add a second sync mirror or standby, or use mode: async',
+        ),
+      );
     }
   }
   return out;
@@ -61,53 +110,137 @@ export function checkSourceTable(src: PeerLive, t: ResolvedTable): { table?: Liv
   if (other) return { diagnostics: [unpublishable(src, at, name, other)] };
   if (!table) {
     return {
-      diagnostics: [diag('MR110', at, `source table ${name} does not exist on peer ${src.peer}`, `create it on the source, or fix source_table at ${t.pos.file}:${t.pos.line}:${t.pos.col}`)],
+      diagnostics: [
+        diag(
+          'MR110',
+          at,
+          `source table ${name} does not exist on peer ${src.peer}`,
+          `create it on the source, or fix source_table at ${t.pos.file}:${t.pos.line}:${t.pos.col}`,
+        ),
+      ],
     };
   }
   const out: Diagnostic[] = [];
   const role = displayIdent(src.role.name);
   if (src.schemas?.[t.source.schema]?.usage === false) {
-    out.push(diag('MR116', at, `role ${src.role.name} has no USAGE on schema ${displayIdent(t.source.schema)} on peer ${src.peer}, so it can neither read nor publish ${name}`, `GRANT USAGE ON SCHEMA ${displayIdent(t.source.schema)} TO ${role};`));
+    out.push(
+      diag(
+        'MR116',
+        at,
+        `role ${src.role.name} has no USAGE on schema ${displayIdent(t.source.schema)} on peer ${src.peer}, so it can neither read nor publish ${name}`,
+        `GRANT USAGE ON SCHEMA ${displayIdent(t.source.schema)} TO ${role};`,
+      ),
+    );
   }
   if (!table.canSelect) {
     out.push(diag('MR116', at, `role ${src.role.name} cannot SELECT ${name}`, `GRANT SELECT ON ${name} TO ${role};`));
   }
   if (table.persistence === 'u') {
-    out.push(diag('MR118', at, `${name} is UNLOGGED: logical decoding never sees its changes, so the mirror would stay as the snapshot left it`, `ALTER TABLE ${name} SET LOGGED; (rewrites the table), or remove it from the mirror`));
+    out.push(
+      diag(
+        'MR118',
+        at,
+        `${name} is UNLOGGED: logical decoding never sees its changes, so the mirror would stay as the snapshot left it`,
+        `ALTER TABLE ${name} SET LOGGED; (rewrites the table), or remove it from the mirror`,
+      ),
+    );
   }
   const unreadable: string[] = [];
   for (const leaf of table.leafProblems ?? []) {
     const leafName = displayQualified(leaf);
     if (leaf.kind === 'f') {
-      out.push(diag('MR119', at, `${name} has a foreign-table partition ${leafName}: its rows live on another server and no change to them is ever decoded`, `detach it (ALTER TABLE ${name} DETACH PARTITION ${leafName}), or mirror the server that holds it`));
+      out.push(
+        diag(
+          'MR119',
+          at,
+          `${name} has a foreign-table partition ${leafName}: its rows live on another server and no change to them is ever decoded`,
+          `detach it (ALTER TABLE ${name} DETACH PARTITION ${leafName}), or mirror the server that holds it`,
+        ),
+      );
     } else if (leaf.persistence === 'u') {
-      out.push(diag('MR118', at, `partition ${leafName} of ${name} is UNLOGGED: logical decoding never sees its changes`, `ALTER TABLE ${leafName} SET LOGGED;`));
+      out.push(
+        diag(
+          'MR118',
+          at,
+          `partition ${leafName} of ${name} is UNLOGGED: logical decoding never sees its changes`,
+          `ALTER TABLE ${leafName} SET LOGGED;`,
+        ),
+      );
     }
     if (!leaf.canSelect && leaf.kind !== 'f') unreadable.push(leafName);
   }
   if (unreadable.length) {
     // The snapshot reads each leaf partition directly: a grant on the parent does not cover them.
-    out.push(diag('MR116', at, `role ${src.role.name} cannot SELECT partition${unreadable.length === 1 ? '' : 's'} ${unreadable.join(', ')} of ${name} (the snapshot reads each partition)`, unreadable.map((l) => `GRANT SELECT ON ${l} TO ${role};`).join(' ')));
+    out.push(
+      diag(
+        'MR116',
+        at,
+        `role ${src.role.name} cannot SELECT partition${unreadable.length === 1 ? '' : 's'} ${unreadable.join(', ')} of ${name} (the snapshot reads each partition)`,
+        unreadable.map((l) => `GRANT SELECT ON ${l} TO ${role};`).join(' '),
+      ),
+    );
   }
   const colNames = new Set(table.columns.map((c) => c.name));
   const unknown = [...t.excludeColumns, ...(t.partitionKey ? [t.partitionKey] : [])].filter((c) => !colNames.has(c));
   if (unknown.length) {
-    out.push(diag('MR113', at, `${name} has no column ${list(unknown)}`, `column names are exact and case-sensitive; the table has ${list(table.columns.map((c) => c.name))}`));
+    out.push(
+      diag(
+        'MR113',
+        at,
+        `${name} has no column ${list(unknown)}`,
+        `column names are exact and case-sensitive; the table has ${list(table.columns.map((c) => c.name))}`,
+      ),
+    );
   }
   if (t.excludeColumns.length && src.serverVersionNum < 150000) {
-    out.push(diag('MR115', at, `exclude_columns on ${name} needs publication column lists (PostgreSQL 15+); peer ${src.peer} runs ${src.serverVersion}`, 'remove exclude_columns or upgrade the source'));
+    out.push(
+      diag(
+        'MR115',
+        at,
+        `exclude_columns on ${name} needs publication column lists (PostgreSQL 15+); peer ${src.peer} runs ${src.serverVersion}`,
+        'remove exclude_columns or upgrade the source',
+      ),
+    );
   }
   if (table.replicaIdentity === 'n' || (table.replicaIdentity === 'd' && !table.primaryKey)) {
-    out.push(diag('MR111', at, `${name} has no primary key and replica identity ${table.replicaIdentity === 'n' ? 'NOTHING' : 'DEFAULT'}: once published, UPDATE and DELETE on it fail on the source`, `add a primary key, or ALTER TABLE ${name} REPLICA IDENTITY USING INDEX <unique index> (or FULL)`));
+    out.push(
+      diag(
+        'MR111',
+        at,
+        `${name} has no primary key and replica identity ${table.replicaIdentity === 'n' ? 'NOTHING' : 'DEFAULT'}: once published, UPDATE and DELETE on it fail on the source`,
+        `add a primary key, or ALTER TABLE ${name} REPLICA IDENTITY USING INDEX <unique index> (or FULL)`,
+      ),
+    );
   } else if (table.replicaIdentity === 'd' && table.primaryKey?.deferrable) {
-    out.push(diag('MR114', at, `${name}'s primary key ${displayIdent(table.primaryKey.name)} is DEFERRABLE and cannot serve as replica identity`, `make it NOT DEFERRABLE, or ALTER TABLE ${name} REPLICA IDENTITY USING INDEX <unique non-deferrable index>`));
+    out.push(
+      diag(
+        'MR114',
+        at,
+        `${name}'s primary key ${displayIdent(table.primaryKey.name)} is DEFERRABLE and cannot serve as replica identity`,
+        `make it NOT DEFERRABLE, or ALTER TABLE ${name} REPLICA IDENTITY USING INDEX <unique non-deferrable index>`,
+      ),
+    );
   }
   const key = keyColumns(table);
   const excludedKey = t.excludeColumns.filter((c) => key.includes(c));
   if (excludedKey.length) {
-    out.push(diag('MR112', at, `${name}: excluded column ${list(excludedKey)} is part of the replica identity`, 'the key must be published: remove it from exclude_columns'));
+    out.push(
+      diag(
+        'MR112',
+        at,
+        `${name}: excluded column ${list(excludedKey)} is part of the replica identity`,
+        'the key must be published: remove it from exclude_columns',
+      ),
+    );
   } else if (table.replicaIdentity === 'f' && t.excludeColumns.some((c) => colNames.has(c))) {
-    out.push(diag('MR112', at, `${name} has REPLICA IDENTITY FULL, which needs every column published`, 'remove exclude_columns, or give the table a primary key'));
+    out.push(
+      diag(
+        'MR112',
+        at,
+        `${name} has REPLICA IDENTITY FULL, which needs every column published`,
+        'remove exclude_columns, or give the table a primary key',
+      ),
+    );
   }
   return { table, diagnostics: out };
 }
@@ -134,25 +267,53 @@ export function checkExistingDestination(
     if (copied.has(d.name) && !t.excludeColumns.includes(d.name)) continue;
     if (d.notNull && !d.hasDefault && d.identity === '' && d.generated === '') {
       if (t.excludeColumns.includes(d.name)) {
-        out.push(diag('MR121', at, `${name}.${displayIdent(d.name)} is excluded but NOT NULL without a default on the destination: inserts would fail`, `ALTER TABLE ${name} ALTER COLUMN ${displayIdent(d.name)} DROP NOT NULL (or SET DEFAULT ...)`));
+        out.push(
+          diag(
+            'MR121',
+            at,
+            `${name}.${displayIdent(d.name)} is excluded but NOT NULL without a default on the destination: inserts would fail`,
+            `ALTER TABLE ${name} ALTER COLUMN ${displayIdent(d.name)} DROP NOT NULL (or SET DEFAULT ...)`,
+          ),
+        );
       } else {
         problems.push(`column ${displayIdent(d.name)} is not on the source and is NOT NULL without a default`);
       }
     }
   }
   if (problems.length) {
-    out.push(diag('MR120', at, `destination table ${name} does not fit the source ${displayQualified(t.source)}: ${problems.join('; ')}`, 'alter the destination table to match, drop it so mirrors creates it, or map to another destination_table'));
+    out.push(
+      diag(
+        'MR120',
+        at,
+        `destination table ${name} does not fit the source ${displayQualified(t.source)}: ${problems.join('; ')}`,
+        'alter the destination table to match, drop it so mirrors creates it, or map to another destination_table',
+      ),
+    );
   }
   const key = keyColumns(source);
   if (key.length) {
     const sorted = [...key].sort().join('\u0000');
     const hasKey = dest.indexes.some((i) => i.unique && [...i.columns].sort().join('\u0000') === sorted);
     if (!hasKey) {
-      out.push(diag('MR123', at, `destination table ${name} has no primary key or unique index on (${list(key)})`, `ALTER TABLE ${name} ADD PRIMARY KEY (${list(key)})`));
+      out.push(
+        diag(
+          'MR123',
+          at,
+          `destination table ${name} has no primary key or unique index on (${list(key)})`,
+          `ALTER TABLE ${name} ADD PRIMARY KEY (${list(key)})`,
+        ),
+      );
     }
   }
   if (snapshotPlanned && dest.hasRows) {
-    out.push(diag('MR122', at, `destination table ${name} already holds rows and a snapshot would copy into it`, `empty it (TRUNCATE ${name}) if its rows are disposable, or set do_initial_snapshot: false if it already matches the source`));
+    out.push(
+      diag(
+        'MR122',
+        at,
+        `destination table ${name} already holds rows and a snapshot would copy into it`,
+        `empty it (TRUNCATE ${name}) if its rows are disposable, or set do_initial_snapshot: false if it already matches the source`,
+      ),
+    );
   }
   return out;
 }
@@ -161,15 +322,35 @@ export function checkExistingDestination(
 function unpublishable(src: PeerLive, at: string, name: string, r: LiveOtherRelation): Diagnostic {
   if (r.partitionOf) {
     const parent = displayQualified(r.partitionOf);
-    return diag('MR119', at, `${name} is a partition of ${parent}: mirrors publishes a partitioned table through its root, with every partition`, `map the partitioned table instead (source_table: '${parent}')`);
+    return diag(
+      'MR119',
+      at,
+      `${name} is a partition of ${parent}: mirrors publishes a partitioned table through its root, with every partition`,
+      `map the partitioned table instead (source_table: '${parent}')`,
+    );
   }
   switch (r.kind) {
     case 'v':
-      return diag('MR119', at, `${name} on peer ${src.peer} is a view: only tables can be published`, 'mirror the tables it reads, and create the view on the destination yourself');
+      return diag(
+        'MR119',
+        at,
+        `${name} on peer ${src.peer} is a view: only tables can be published`,
+        'mirror the tables it reads, and create the view on the destination yourself',
+      );
     case 'm':
-      return diag('MR119', at, `${name} on peer ${src.peer} is a materialized view: Postgres does not publish materialized views`, 'mirror the tables it is computed from, and create and refresh it on the destination');
+      return diag(
+        'MR119',
+        at,
+        `${name} on peer ${src.peer} is a materialized view: Postgres does not publish materialized views`,
+        'mirror the tables it is computed from, and create and refresh it on the destination',
+      );
     default:
-      return diag('MR119', at, `${name} on peer ${src.peer} is a foreign table: its rows live on another server and no change to them is ever decoded`, 'mirror the server that holds its rows');
+      return diag(
+        'MR119',
+        at,
+        `${name} on peer ${src.peer} is a foreign table: its rows live on another server and no change to them is ever decoded`,
+        'mirror the server that holds its rows',
+      );
   }
 }
 
@@ -205,7 +386,14 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     const pub = src.publications[name];
     if (a.op === 'create') creates.set(src.peer, [...(creates.get(src.peer) ?? []), name]);
     if ((a.op === 'update' || a.op === 'delete') && pub?.owned === false) {
-      out.push(diag('MR117', a.address, `publication ${name} on peer ${src.peer} is owned by ${pub.owner}, not by role ${src.role.name}: it cannot ${a.op === 'delete' ? 'drop' : 'alter'} it`, `ALTER PUBLICATION ${displayIdent(name)} OWNER TO ${role(src)}; (as ${displayIdent(pub.owner)} or a superuser)`));
+      out.push(
+        diag(
+          'MR117',
+          a.address,
+          `publication ${name} on peer ${src.peer} is owned by ${pub.owner}, not by role ${src.role.name}: it cannot ${a.op === 'delete' ? 'drop' : 'alter'} it`,
+          `ALTER PUBLICATION ${displayIdent(name)} OWNER TO ${role(src)}; (as ${displayIdent(pub.owner)} or a superuser)`,
+        ),
+      );
     }
     if (a.op === 'delete') continue;
     const byOwner = new Map<string, { tables: string[]; superuser: boolean }>();
@@ -219,16 +407,30 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     }
     for (const [owner, { tables, superuser }] of byOwner) {
       // Membership in the owner role counts as ownership, but membership in a superuser role is superuser power.
-      const alt = superuser ? '' : ` or GRANT ${displayIdent(owner)} TO ${role(src)}; (membership in the owner role counts as ownership)`;
-      out.push(diag('MR117', a.address,
-        `role ${src.role.name} does not own ${tables.join(', ')} (owner ${owner}) on peer ${src.peer}: Postgres lets only a table's owner add it to publication ${name}`,
-        `${tables.map((t) => `ALTER TABLE ${t} OWNER TO ${role(src)};`).join(' ')}${alt}`));
+      const alt = superuser
+        ? ''
+        : ` or GRANT ${displayIdent(owner)} TO ${role(src)}; (membership in the owner role counts as ownership)`;
+      out.push(
+        diag(
+          'MR117',
+          a.address,
+          `role ${src.role.name} does not own ${tables.join(', ')} (owner ${owner}) on peer ${src.peer}: Postgres lets only a table's owner add it to publication ${name}`,
+          `${tables.map((t) => `ALTER TABLE ${t} OWNER TO ${role(src)};`).join(' ')}${alt}`,
+        ),
+      );
     }
   }
   for (const [peer, pubs] of creates) {
     const src = live.peers[peer];
     if (src.role.canCreateInDatabase) continue;
-    out.push(diag('MR109', peerAddress(peer), `role ${src.role.name} cannot create publication${pubs.length === 1 ? '' : 's'} ${pubs.join(', ')} on peer ${peer}: CREATE PUBLICATION needs CREATE on database ${src.database}`, `GRANT CREATE ON DATABASE ${displayIdent(src.database)} TO ${role(src)};`));
+    out.push(
+      diag(
+        'MR109',
+        peerAddress(peer),
+        `role ${src.role.name} cannot create publication${pubs.length === 1 ? '' : 's'} ${pubs.join(', ')} on peer ${peer}: CREATE PUBLICATION needs CREATE on database ${src.database}`,
+        `GRANT CREATE ON DATABASE ${displayIdent(src.database)} TO ${role(src)};`,
+      ),
+    );
   }
 
   // Destination: schemas, existing tables, the catalog.
@@ -240,7 +442,7 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     if (!dst.schemas?.[schema]) return;
     const k = `${dst.peer}\u0000${schema}`;
     const e = schemaNeeds.get(k) ?? { peer: dst.peer, schema, privs: new Set<string>(), objects: [] };
-    privs.forEach((p) => e.privs.add(p));
+    for (const p of privs) e.privs.add(p);
     if (!e.objects.includes(object)) e.objects.push(object);
     schemaNeeds.set(k, e);
   };
@@ -250,7 +452,7 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     needSchema(dst, q.schema, ['USAGE'], displayQualified(q));
     const k = `${dst.peer}\u0000${tableKey(q)}`;
     const e = tableNeeds.get(k) ?? { peer: dst.peer, table, privs: new Set<string>(), address };
-    privs.forEach((p) => e.privs.add(p));
+    for (const p of privs) e.privs.add(p);
     tableNeeds.set(k, e);
   };
   const createsTrigger = (a: Action) => sqlOf(a).some((s) => /^CREATE TRIGGER /i.test(s));
@@ -264,7 +466,14 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
       case 'catalog': {
         const schema = dst.schemas?.mirrors;
         if (schema && !schema.owned) {
-          out.push(diag('MR128', a.address, `the catalog schema "mirrors" on peer ${dst.peer} is owned by ${schema.owner}, not by role ${dst.role.name}: its migrations ${dst.catalog.version ? `(${dst.catalog.version} to ${a.details.to_version}) ` : ''}cannot run`, `run this plan as ${displayIdent(schema.owner)}, or ALTER SCHEMA mirrors OWNER TO ${role(dst)}; and ALTER TABLE ... OWNER TO ${role(dst)}; for each table in it (as ${displayIdent(schema.owner)} or a superuser)`));
+          out.push(
+            diag(
+              'MR128',
+              a.address,
+              `the catalog schema "mirrors" on peer ${dst.peer} is owned by ${schema.owner}, not by role ${dst.role.name}: its migrations ${dst.catalog.version ? `(${dst.catalog.version} to ${a.details.to_version}) ` : ''}cannot run`,
+              `run this plan as ${displayIdent(schema.owner)}, or ALTER SCHEMA mirrors OWNER TO ${role(dst)}; and ALTER TABLE ... OWNER TO ${role(dst)}; for each table in it (as ${displayIdent(schema.owner)} or a superuser)`,
+            ),
+          );
         }
         break;
       }
@@ -278,15 +487,22 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
           break;
         }
         const q = a.details.spec.destination;
-        if (a.op === 'create' && a.details.create_table) needSchema(dst, q.schema, ['USAGE', 'CREATE'], displayQualified(q));
+        if (a.op === 'create' && a.details.create_table)
+          needSchema(dst, q.schema, ['USAGE', 'CREATE'], displayQualified(q));
         else if (a.op !== 'update' || createsTrigger(a)) {
-          needTable(dst, q, [...WRITE, ...(createsTrigger(a) && !dst.tables[tableKey(q)]?.hasGuard ? ['TRIGGER'] : [])], at(q));
+          needTable(
+            dst,
+            q,
+            [...WRITE, ...(createsTrigger(a) && !dst.tables[tableKey(q)]?.hasGuard ? ['TRIGGER'] : [])],
+            at(q),
+          );
         }
         break;
       }
       case 'mirror':
         if (a.op === 'delete' && dropsTrigger(a)) {
-          for (const q of a.details.kept_tables) if (dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], at(q));
+          for (const q of a.details.kept_tables)
+            if (dst.tables[tableKey(q)]?.hasGuard) needTable(dst, q, ['OWNER'], at(q));
         }
         break;
       case 'snapshot':
@@ -308,7 +524,14 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     const dst = live.peers[peer];
     // The catalog's own MR107 (diff) already asks for the same grant.
     if (dst.catalog.version === 0 && actions.some((a) => a.kind === 'catalog' && a.peer === peer)) continue;
-    out.push(diag('MR107', peerAddress(peer), `role ${dst.role.name} cannot create schema ${schemas.map(displayIdent).join(', ')} in database ${dst.database} on peer ${peer}, which the destination tables or types need`, `GRANT CREATE ON DATABASE ${displayIdent(dst.database)} TO ${role(dst)};`));
+    out.push(
+      diag(
+        'MR107',
+        peerAddress(peer),
+        `role ${dst.role.name} cannot create schema ${schemas.map(displayIdent).join(', ')} in database ${dst.database} on peer ${peer}, which the destination tables or types need`,
+        `GRANT CREATE ON DATABASE ${displayIdent(dst.database)} TO ${role(dst)};`,
+      ),
+    );
   }
   for (const e of schemaNeeds.values()) {
     const dst = live.peers[e.peer];
@@ -316,7 +539,14 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     const missing = ['USAGE', 'CREATE'].filter((p) => e.privs.has(p) && !(p === 'USAGE' ? s.usage : s.create));
     if (!missing.length) continue;
     const shown = e.objects.slice(0, 5).join(', ') + (e.objects.length > 5 ? ` and ${e.objects.length - 5} more` : '');
-    out.push(diag('MR125', peerAddress(e.peer), `role ${dst.role.name} has no ${missing.join(' or ')} on schema ${displayIdent(e.schema)} on peer ${e.peer}, which the plan needs for ${shown}`, `GRANT ${missing.join(', ')} ON SCHEMA ${displayIdent(e.schema)} TO ${role(dst)};`));
+    out.push(
+      diag(
+        'MR125',
+        peerAddress(e.peer),
+        `role ${dst.role.name} has no ${missing.join(' or ')} on schema ${displayIdent(e.schema)} on peer ${e.peer}, which the plan needs for ${shown}`,
+        `GRANT ${missing.join(', ')} ON SCHEMA ${displayIdent(e.schema)} TO ${role(dst)};`,
+      ),
+    );
   }
   for (const e of tableNeeds.values()) {
     const dst = live.peers[e.peer];
@@ -326,9 +556,22 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     missing.sort((x, y) => order.indexOf(x) - order.indexOf(y));
     const needsOwner = e.privs.has('OWNER') && e.table.owned === false;
     if (!missing.length && !needsOwner) continue;
-    const what = [...(missing.length ? [`${missing.join(', ')} on it`] : []), ...(needsOwner ? [`ownership of it (to drop the read-only guard trigger; owner ${e.table.owner ?? '?'})`] : [])];
-    const fixes = [...(missing.length ? [`GRANT ${missing.join(', ')} ON ${name} TO ${role(dst)};`] : []), ...(needsOwner ? [`ALTER TABLE ${name} OWNER TO ${role(dst)};`] : [])];
-    out.push(diag('MR127', e.address, `role ${dst.role.name} on peer ${e.peer} needs ${what.join(' and ')}: the existing destination table ${name} is written by the snapshot and the stream${missing.includes('TRIGGER') ? ' and gets the read-only guard trigger' : ''}`, fixes.join(' ')));
+    const what = [
+      ...(missing.length ? [`${missing.join(', ')} on it`] : []),
+      ...(needsOwner ? [`ownership of it (to drop the read-only guard trigger; owner ${e.table.owner ?? '?'})`] : []),
+    ];
+    const fixes = [
+      ...(missing.length ? [`GRANT ${missing.join(', ')} ON ${name} TO ${role(dst)};`] : []),
+      ...(needsOwner ? [`ALTER TABLE ${name} OWNER TO ${role(dst)};`] : []),
+    ];
+    out.push(
+      diag(
+        'MR127',
+        e.address,
+        `role ${dst.role.name} on peer ${e.peer} needs ${what.join(' and ')}: the existing destination table ${name} is written by the snapshot and the stream${missing.includes('TRIGGER') ? ' and gets the read-only guard trigger' : ''}`,
+        fixes.join(' '),
+      ),
+    );
   }
 
   // The snapshot copy and `mirrors run` connect to the destination with session_replication_role = replica.
@@ -337,10 +580,18 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     const dst = live.peers[m.destination];
     if (!dst || seen.has(dst.peer) || dst.role.superuser || dst.role.canSetReplicationRole !== false) continue;
     seen.add(dst.peer);
-    const fix = dst.serverVersionNum >= 150000
-      ? `GRANT SET ON PARAMETER session_replication_role TO ${role(dst)};`
-      : `on PostgreSQL ${dst.serverVersion} only a superuser may set it: ALTER ROLE ${role(dst)} SUPERUSER; (on 15+ GRANT SET ON PARAMETER session_replication_role TO ${role(dst)}; is enough)`;
-    out.push(diag('MR126', peerAddress(dst.peer), `role ${dst.role.name} on peer ${dst.peer} cannot set session_replication_role, which the snapshot copy and \`mirrors run\` set to replica (so that the destination's triggers and the read-only guard do not fire on replicated rows)`, fix));
+    const fix =
+      dst.serverVersionNum >= 150000
+        ? `GRANT SET ON PARAMETER session_replication_role TO ${role(dst)};`
+        : `on PostgreSQL ${dst.serverVersion} only a superuser may set it: ALTER ROLE ${role(dst)} SUPERUSER; (on 15+ GRANT SET ON PARAMETER session_replication_role TO ${role(dst)}; is enough)`;
+    out.push(
+      diag(
+        'MR126',
+        peerAddress(dst.peer),
+        `role ${dst.role.name} on peer ${dst.peer} cannot set session_replication_role, which the snapshot copy and \`mirrors run\` set to replica (so that the destination's triggers and the read-only guard do not fire on replicated rows)`,
+        fix,
+      ),
+    );
   }
   return out;
 }

@@ -29,7 +29,11 @@ export function createTableSql(source: LiveTable, dest: QualifiedName, exclude: 
   if (source.primaryKey) lines.push(`PRIMARY KEY (${source.primaryKey.columns.map(quoteIdent).join(', ')})`);
   // The stream identifies rows by the replica identity: the destination needs a unique index on exactly it.
   const pk = source.primaryKey?.columns ?? [];
-  if (key.length > 0 && source.replicaIdentity === 'i' && (key.length !== pk.length || key.some((c) => !pk.includes(c)))) {
+  if (
+    key.length > 0 &&
+    source.replicaIdentity === 'i' &&
+    (key.length !== pk.length || key.some((c) => !pk.includes(c)))
+  ) {
     lines.push(`UNIQUE (${key.map(quoteIdent).join(', ')})`);
   }
   return `CREATE TABLE ${quoteQualified(dest.schema, dest.name)} (\n  ${lines.join(',\n  ')}\n)`;
@@ -86,7 +90,9 @@ export function indexUsesColumns(idx: LiveIndex, columns: string[]): boolean {
   if (idx.columns.length > 0 && idx.columns.some((c) => columns.includes(c))) return true;
   // Expression or partial index: look for the column as an identifier in the definition.
   const body = idx.definition.slice(idx.definition.indexOf(' USING '));
-  return columns.some((c) => new RegExp(`(^|[^A-Za-z0-9_"$])(${escapeRe(c)}|${escapeRe(quoteIdent(c))})([^A-Za-z0-9_"$]|$)`).test(body));
+  return columns.some((c) =>
+    new RegExp(`(^|[^A-Za-z0-9_"$])(${escapeRe(c)}|${escapeRe(quoteIdent(c))})([^A-Za-z0-9_"$]|$)`).test(body),
+  );
 }
 
 /** Foreign key on the destination, with the referenced table renamed to its destination name. */
@@ -109,7 +115,10 @@ function scanQualifiedName(s: string, i: number): number {
       for (;;) {
         if (i >= s.length) return -1;
         if (s[i] === '"') {
-          if (s[i + 1] === '"') { i += 2; continue; }
+          if (s[i + 1] === '"') {
+            i += 2;
+            continue;
+          }
           i++;
           break;
         }
@@ -133,7 +142,6 @@ export function fkColumns(fk: LiveForeignKey): string[] {
     return t.startsWith('"') ? t.slice(1, -1).replace(/""/g, '"') : t;
   });
 }
-
 
 export function publicationTablesSql(tables: PublishedTable[]): string {
   return tables

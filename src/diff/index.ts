@@ -9,7 +9,13 @@ import type { Live, LiveTable, PeerLive, CatalogTable } from '../inspect/types.j
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION } from '../catalog/migrations.js';
 import type {
-  Action, Diagnostic, PlannedMirror, PublishedTable, ReasonCode, SnapshotDetails, TableSpec,
+  Action,
+  Diagnostic,
+  PlannedMirror,
+  PublishedTable,
+  ReasonCode,
+  SnapshotDetails,
+  TableSpec,
 } from '../plan/types.js';
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
@@ -17,9 +23,24 @@ import { ActionSet } from './actions.js';
 import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import {
-  addForeignKeySql, copiedColumns, createExtensionSql, createIndexSql, createPublicationSql, createSchemaSql,
-  createTableSql, createTypeSql, fkColumns, indexUsesColumns, keyColumns, setPublicationTablesSql,
-  createGuardSql, dropGuardSql, publicationCommentSql, dropPublicationSql, dropSlotSql, emptyPublicationSql,
+  addForeignKeySql,
+  copiedColumns,
+  createExtensionSql,
+  createIndexSql,
+  createPublicationSql,
+  createSchemaSql,
+  createTableSql,
+  createTypeSql,
+  fkColumns,
+  indexUsesColumns,
+  keyColumns,
+  setPublicationTablesSql,
+  createGuardSql,
+  dropGuardSql,
+  publicationCommentSql,
+  dropPublicationSql,
+  dropSlotSql,
+  emptyPublicationSql,
 } from './ddl.js';
 
 export interface DiffResult {
@@ -47,9 +68,19 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   for (const name of wanted) d.mirror(config.mirrors[name], resolved.get(name)!);
   const destroyed = d.destroyRemoved(selected);
   d.checkSources(wanted.map((n) => config.mirrors[n]));
-  const declared = wanted.map((n) => ({ name: n, source: config.mirrors[n].source, destination: config.mirrors[n].destination }));
+  const declared = wanted.map((n) => ({
+    name: n,
+    source: config.mirrors[n].source,
+    destination: config.mirrors[n].destination,
+  }));
   const mirrors = [...declared, ...destroyed].sort((a, b) => (a.name < b.name ? -1 : 1));
-  d.diagnostics.push(...checkPrivileges(live, d.actions.list, wanted.map((n) => config.mirrors[n])));
+  d.diagnostics.push(
+    ...checkPrivileges(
+      live,
+      d.actions.list,
+      wanted.map((n) => config.mirrors[n]),
+    ),
+  );
   return { actions: d.actions.list, diagnostics: d.diagnostics, mirrors };
 }
 
@@ -76,35 +107,63 @@ class Differ {
     const v = dst.catalog.version;
     if (v >= CATALOG_VERSION) return [];
     if (v === 0 && !dst.role.canCreateInDatabase && !dst.role.superuser) {
-      this.diagnostics.push(diag('MR107', addr.peerAddress(dst.peer),
-        `role ${dst.role.name} cannot create the catalog schema "mirrors" in database ${dst.database} on peer ${dst.peer}`,
-        `GRANT CREATE ON DATABASE ${dst.database} TO ${dst.role.name};`));
+      this.diagnostics.push(
+        diag(
+          'MR107',
+          addr.peerAddress(dst.peer),
+          `role ${dst.role.name} cannot create the catalog schema "mirrors" in database ${dst.database} on peer ${dst.peer}`,
+          `GRANT CREATE ON DATABASE ${dst.database} TO ${dst.role.name};`,
+        ),
+      );
     }
     const versions = { from_version: v, to_version: CATALOG_VERSION };
     const common = { address: addr.catalogAddress(dst.peer), peer: dst.peer, mirror: null, risk: 'safe' } as const;
-    const a = v === 0
-      ? this.actions.add({
-        ...common, kind: 'catalog', op: 'create', reason_code: 'catalog_missing',
-        reason: `create the catalog schema "mirrors" (migrations 1..${CATALOG_VERSION})`,
-        before: null, after: { version: CATALOG_VERSION }, details: versions, depends_on: [],
-      })
-      : this.actions.add({
-        ...common, kind: 'catalog', op: 'update', reason_code: 'catalog_outdated',
-        reason: `migrate the catalog from version ${v} to ${CATALOG_VERSION}`,
-        before: { version: v }, after: { version: CATALOG_VERSION }, details: versions, depends_on: [],
-      });
+    const a =
+      v === 0
+        ? this.actions.add({
+            ...common,
+            kind: 'catalog',
+            op: 'create',
+            reason_code: 'catalog_missing',
+            reason: `create the catalog schema "mirrors" (migrations 1..${CATALOG_VERSION})`,
+            before: null,
+            after: { version: CATALOG_VERSION },
+            details: versions,
+            depends_on: [],
+          })
+        : this.actions.add({
+            ...common,
+            kind: 'catalog',
+            op: 'update',
+            reason_code: 'catalog_outdated',
+            reason: `migrate the catalog from version ${v} to ${CATALOG_VERSION}`,
+            before: { version: v },
+            after: { version: CATALOG_VERSION },
+            details: versions,
+            depends_on: [],
+          });
     return [a.id];
   }
 
   /** A destination schema that does not exist yet, created once per peer before its tables and types. */
   private schema(dst: PeerLive, schema: string): string[] {
     if (dst.schemas[schema]) return [];
-    return [this.actions.add({
-      kind: 'schema', op: 'create', address: addr.schemaAddress(dst.peer, schema), peer: dst.peer, mirror: null,
-      reason: `schema ${displayIdent(schema)} does not exist on peer ${dst.peer}`,
-      reason_code: 'schema_missing', risk: 'safe', before: null, after: { schema }, depends_on: [],
-      details: { sql: [createSchemaSql(schema)] },
-    }).id];
+    return [
+      this.actions.add({
+        kind: 'schema',
+        op: 'create',
+        address: addr.schemaAddress(dst.peer, schema),
+        peer: dst.peer,
+        mirror: null,
+        reason: `schema ${displayIdent(schema)} does not exist on peer ${dst.peer}`,
+        reason_code: 'schema_missing',
+        risk: 'safe',
+        before: null,
+        after: { schema },
+        depends_on: [],
+        details: { sql: [createSchemaSql(schema)] },
+      }).id,
+    ];
   }
 
   checkDestinationOverlaps(resolved: Map<string, ResolvedTable[]>) {
@@ -121,17 +180,36 @@ class Differ {
         const at = addr.tableAddress(name, t.destination);
         const dest = displayQualified(t.destination);
         if (t.destination.schema === 'mirrors') {
-          this.diagnostics.push(diag('MR144', at, `destination ${dest} is in the schema "mirrors", which holds the tool's catalog`,
-            'map the table to another schema with destination_table'));
+          this.diagnostics.push(
+            diag(
+              'MR144',
+              at,
+              `destination ${dest} is in the schema "mirrors", which holds the tool's catalog`,
+              'map the table to another schema with destination_table',
+            ),
+          );
         }
         if (seen.has(k)) {
-          this.diagnostics.push(diag('MR140', at, `mirror ${name} maps two source tables to ${dest}`, 'give one of them another destination_table'));
+          this.diagnostics.push(
+            diag(
+              'MR140',
+              at,
+              `mirror ${name} maps two source tables to ${dest}`,
+              'give one of them another destination_table',
+            ),
+          );
         }
         seen.add(k);
         const other = owner.get(k);
         if (other && other !== name) {
-          this.diagnostics.push(diag('MR140', at, `${dest} on peer ${m.destination} is also written by mirror ${other}`,
-            'map one of them to another destination_table'));
+          this.diagnostics.push(
+            diag(
+              'MR140',
+              at,
+              `${dest} on peer ${m.destination} is also written by mirror ${other}`,
+              'map one of them to another destination_table',
+            ),
+          );
         } else owner.set(k, name);
       }
     }
@@ -144,7 +222,9 @@ class Differ {
       const src = this.live.peers[peer];
       if (!src) continue;
       const sync = Object.values(this.config.mirrors).filter((m) => m.source === peer && m.mode === 'sync').length;
-      this.diagnostics.push(...checkSourcePeer(src, ms, this.newSlots.get(peer) ?? 0, this.newSenders.get(peer) ?? 0, sync));
+      this.diagnostics.push(
+        ...checkSourcePeer(src, ms, this.newSlots.get(peer) ?? 0, this.newSenders.get(peer) ?? 0, sync),
+      );
     }
   }
 
@@ -154,15 +234,25 @@ class Differ {
     if (!src || !dst) return; // inspection failed: the CLI has already reported it
     const recorded = dst.catalog.mirrors[m.name];
     if (recorded && recorded.project !== this.config.project) {
-      this.diagnostics.push(diag('MR145', addr.mirrorAddress(m.name),
-        `mirror ${m.name} on peer ${dst.peer} belongs to project ${recorded.project}, not to this file's project ${this.config.project}`,
-        `give this mirror another name, or set \`project: ${recorded.project}\` if this file now manages it`));
+      this.diagnostics.push(
+        diag(
+          'MR145',
+          addr.mirrorAddress(m.name),
+          `mirror ${m.name} on peer ${dst.peer} belongs to project ${recorded.project}, not to this file's project ${this.config.project}`,
+          `give this mirror another name, or set \`project: ${recorded.project}\` if this file now manages it`,
+        ),
+      );
       return;
     }
     if (recorded && recorded.sourcePeer !== m.source) {
-      this.diagnostics.push(diag('MR143', addr.mirrorAddress(m.name),
-        `mirror ${m.name} streams from peer ${recorded.sourcePeer}; the config now says ${m.source}`,
-        'a mirror cannot change its source: give the new one another name (the old one is then destroyed)'));
+      this.diagnostics.push(
+        diag(
+          'MR143',
+          addr.mirrorAddress(m.name),
+          `mirror ${m.name} streams from peer ${recorded.sourcePeer}; the config now says ${m.source}`,
+          'a mirror cannot change its source: give the new one another name (the old one is then destroyed)',
+        ),
+      );
       return;
     }
     const catalogDeps = this.catalog(dst);
@@ -174,43 +264,85 @@ class Differ {
     const pubName = addr.publicationName(m.name);
     const slotName = addr.slotName(m.name);
     if (src.publications[pubName]) {
-      this.diagnostics.push(diag('MR131', addr.publicationAddress(m.name),
-        `publication ${pubName} exists on peer ${src.peer} but peer ${dst.peer}'s catalog has no mirror ${m.name}`,
-        `if it is a leftover of this mirror, DROP PUBLICATION ${pubName}; on the source; mirrors never takes over objects it did not create`));
+      this.diagnostics.push(
+        diag(
+          'MR131',
+          addr.publicationAddress(m.name),
+          `publication ${pubName} exists on peer ${src.peer} but peer ${dst.peer}'s catalog has no mirror ${m.name}`,
+          `if it is a leftover of this mirror, DROP PUBLICATION ${pubName}; on the source; mirrors never takes over objects it did not create`,
+        ),
+      );
     }
     const existingSlot = src.slots[slotName];
     if (existingSlot) {
-      const other = existingSlot.database && existingSlot.database !== src.database ? ` (for database ${existingSlot.database})` : '';
-      this.diagnostics.push(diag('MR132', addr.slotAddress(m.name),
-        `replication slot ${slotName} exists on peer ${src.peer}${other} but peer ${dst.peer}'s catalog has no mirror ${m.name}`,
-        `if it is a leftover, SELECT pg_drop_replication_slot('${slotName}'); on the source (it retains WAL while it exists)`));
+      const other =
+        existingSlot.database && existingSlot.database !== src.database
+          ? ` (for database ${existingSlot.database})`
+          : '';
+      this.diagnostics.push(
+        diag(
+          'MR132',
+          addr.slotAddress(m.name),
+          `replication slot ${slotName} exists on peer ${src.peer}${other} but peer ${dst.peer}'s catalog has no mirror ${m.name}`,
+          `if it is a leftover, SELECT pg_drop_replication_slot('${slotName}'); on the source (it retains WAL while it exists)`,
+        ),
+      );
     }
     const settings = settingsOf(m);
     const mirrorAction = this.actions.add({
-      kind: 'mirror', op: 'create', address: addr.mirrorAddress(m.name), peer: dst.peer, mirror: m.name,
+      kind: 'mirror',
+      op: 'create',
+      address: addr.mirrorAddress(m.name),
+      peer: dst.peer,
+      mirror: m.name,
       reason: `new mirror ${m.source} -> ${m.destination} (${m.mode}, ${plural(tables.length, 'table')})`,
-      reason_code: 'new_mirror', risk: 'safe', before: null,
+      reason_code: 'new_mirror',
+      risk: 'safe',
+      before: null,
       after: { source: m.source, destination: m.destination, ...settings },
       depends_on: catalogDeps,
       details: {
-        source_peer: m.source, destination_peer: m.destination, project: this.config.project, settings,
-        config_hash: this.config.hash, slot: slotName, publication: pubName,
+        source_peer: m.source,
+        destination_peer: m.destination,
+        project: this.config.project,
+        settings,
+        config_hash: this.config.hash,
+        slot: slotName,
+        publication: pubName,
       },
     });
     const specs = this.tables(m, tables, src, dst, [mirrorAction.id], m.do_initial_snapshot, null);
     const pub = this.actions.add({
-      kind: 'publication', op: 'create', address: addr.publicationAddress(m.name), peer: src.peer, mirror: m.name,
+      kind: 'publication',
+      op: 'create',
+      address: addr.publicationAddress(m.name),
+      peer: src.peer,
+      mirror: m.name,
       reason: `publish ${plural(specs.published.length, 'table')} on peer ${src.peer}`,
-      reason_code: 'new_mirror', risk: 'safe', before: null,
+      reason_code: 'new_mirror',
+      risk: 'safe',
+      before: null,
       after: { name: pubName, tables: specs.published.map(pubDisplay) },
       depends_on: [mirrorAction.id],
-      details: { name: pubName, tables: specs.published, sql: this.createPublication(pubName, m.name, specs.published) },
+      details: {
+        name: pubName,
+        tables: specs.published,
+        sql: this.createPublication(pubName, m.name, specs.published),
+      },
     });
     const slot = this.actions.add({
-      kind: 'slot', op: 'create', address: addr.slotAddress(m.name), peer: src.peer, mirror: m.name,
+      kind: 'slot',
+      op: 'create',
+      address: addr.slotAddress(m.name),
+      peer: src.peer,
+      mirror: m.name,
       reason: `logical slot ${slotName} (pgoutput) with an exported snapshot: the mirror's consistent point`,
-      reason_code: 'new_mirror', risk: 'safe', before: null, after: { name: slotName, plugin: 'pgoutput' },
-      depends_on: [pub.id], details: { name: slotName },
+      reason_code: 'new_mirror',
+      risk: 'safe',
+      before: null,
+      after: { name: slotName, plugin: 'pgoutput' },
+      depends_on: [pub.id],
+      details: { name: slotName },
     });
     this.bump(this.newSlots, src.peer);
     this.bump(this.newSenders, src.peer);
@@ -230,9 +362,17 @@ class Differ {
     const changed = changedSettings(recorded.settings, settingsOf(m));
     if (changed) {
       const u = this.actions.add({
-        kind: 'mirror', op: 'update', address: addr.mirrorAddress(m.name), peer: dst.peer, mirror: m.name,
-        reason: `settings changed: ${Object.keys(changed.after).join(', ')}`, reason_code: 'setting_changed', risk: 'safe',
-        before: changed.before, after: changed.after, depends_on: catalogDeps,
+        kind: 'mirror',
+        op: 'update',
+        address: addr.mirrorAddress(m.name),
+        peer: dst.peer,
+        mirror: m.name,
+        reason: `settings changed: ${Object.keys(changed.after).join(', ')}`,
+        reason_code: 'setting_changed',
+        risk: 'safe',
+        before: changed.before,
+        after: changed.after,
+        depends_on: catalogDeps,
         details: { settings: settingsOf(m), config_hash: this.config.hash },
       });
       base.push(u.id);
@@ -243,68 +383,126 @@ class Differ {
     const fullResync: 'missing' | 'lost' | null = !slot ? 'missing' : slot.walStatus === 'lost' ? 'lost' : null;
     let slotActionId: string | null = null;
     if (fullResync && m.resync_strategy === 'swap') {
-      this.diagnostics.push(diag('MR135', addr.snapshotAddress(m.name),
-        `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`,
-        'set resync_strategy: truncate for this mirror to copy them again now (readers see each table empty while it is copied); nothing is changed until then'));
+      this.diagnostics.push(
+        diag(
+          'MR135',
+          addr.snapshotAddress(m.name),
+          `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`,
+          'set resync_strategy: truncate for this mirror to copy them again now (readers see each table empty while it is copied); nothing is changed until then',
+        ),
+      );
     }
-    const slotCommon = { address: addr.slotAddress(m.name), peer: src.peer, mirror: m.name, risk: 'disruptive', depends_on: base } as const;
+    const slotCommon = {
+      address: addr.slotAddress(m.name),
+      peer: src.peer,
+      mirror: m.name,
+      risk: 'disruptive',
+      depends_on: base,
+    } as const;
     if (fullResync === 'lost') {
-      this.diagnostics.push(diag('MR130', addr.slotAddress(m.name),
-        `slot ${slotName} on peer ${src.peer} lost WAL the mirror had not applied; the mirror needs a full resync`,
-        'the plan replaces the slot and copies every table again; raise max_slot_wal_keep_size to avoid this'));
+      this.diagnostics.push(
+        diag(
+          'MR130',
+          addr.slotAddress(m.name),
+          `slot ${slotName} on peer ${src.peer} lost WAL the mirror had not applied; the mirror needs a full resync`,
+          'the plan replaces the slot and copies every table again; raise max_slot_wal_keep_size to avoid this',
+        ),
+      );
       slotActionId = this.actions.add({
-        ...slotCommon, kind: 'slot', op: 'replace', reason_code: 'slot_lost',
+        ...slotCommon,
+        kind: 'slot',
+        op: 'replace',
+        reason_code: 'slot_lost',
         reason: 'the slot lost required WAL (wal_status = lost): drop it, create a new one, copy every table again',
-        before: { wal_status: 'lost' }, after: { name: slotName, plugin: 'pgoutput' },
+        before: { wal_status: 'lost' },
+        after: { name: slotName, plugin: 'pgoutput' },
         details: { name: slotName, drop_sql: dropSlotSql(slotName) },
       }).id;
     } else if (fullResync === 'missing') {
       slotActionId = this.actions.add({
-        ...slotCommon, kind: 'slot', op: 'create', reason_code: 'slot_missing',
+        ...slotCommon,
+        kind: 'slot',
+        op: 'create',
+        reason_code: 'slot_missing',
         reason: `slot ${slotName} is missing on peer ${src.peer}: create it and copy every table again`,
-        before: null, after: { name: slotName, plugin: 'pgoutput' }, details: { name: slotName },
+        before: null,
+        after: { name: slotName, plugin: 'pgoutput' },
+        details: { name: slotName },
       }).id;
       this.bump(this.newSlots, src.peer);
     }
 
-    const recordedTables = new Map(dst.catalog.tables.filter((t) => t.mirror === m.name).map((t) => [tableKey(t.destination), t]));
+    const recordedTables = new Map(
+      dst.catalog.tables.filter((t) => t.mirror === m.name).map((t) => [tableKey(t.destination), t]),
+    );
     const specs = this.tables(m, tables, src, dst, base, true, recordedTables);
     const desiredKeys = new Set(tables.map((t) => tableKey(t.destination)));
     const removed: string[] = [];
     for (const [k, t] of recordedTables) {
       if (desiredKeys.has(k)) continue;
-      removed.push(this.actions.add({
-        kind: 'table', op: 'delete', address: addr.tableAddress(m.name, t.destination), peer: dst.peer, mirror: m.name,
-        reason: `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it becomes writable`,
-        reason_code: 'table_removed', risk: 'safe', before: { source: displayQualified(t.source) }, after: null, depends_on: base,
-        details: { destination: t.destination, sql: dst.tables[k] ? [dropGuardSql(t.destination)] : [] },
-      }).id);
+      removed.push(
+        this.actions.add({
+          kind: 'table',
+          op: 'delete',
+          address: addr.tableAddress(m.name, t.destination),
+          peer: dst.peer,
+          mirror: m.name,
+          reason: `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it becomes writable`,
+          reason_code: 'table_removed',
+          risk: 'safe',
+          before: { source: displayQualified(t.source) },
+          after: null,
+          depends_on: base,
+          details: { destination: t.destination, sql: dst.tables[k] ? [dropGuardSql(t.destination)] : [] },
+        }).id,
+      );
     }
 
     // The publication: created if missing, its table list set when it differs.
     const pub = src.publications[pubName];
     let pubActionId: string | null = null;
-    const pubCommon = { address: addr.publicationAddress(m.name), peer: src.peer, mirror: m.name, risk: 'safe' } as const;
+    const pubCommon = {
+      address: addr.publicationAddress(m.name),
+      peer: src.peer,
+      mirror: m.name,
+      risk: 'safe',
+    } as const;
     if (!pub) {
       pubActionId = this.actions.add({
-        ...pubCommon, kind: 'publication', op: 'create', reason_code: 'publication_missing',
+        ...pubCommon,
+        kind: 'publication',
+        op: 'create',
+        reason_code: 'publication_missing',
         reason: `publication ${pubName} is missing on peer ${src.peer}`,
-        before: null, after: { name: pubName, tables: specs.published.map(pubDisplay) }, depends_on: base,
-        details: { name: pubName, tables: specs.published, sql: this.createPublication(pubName, m.name, specs.published) },
+        before: null,
+        after: { name: pubName, tables: specs.published.map(pubDisplay) },
+        depends_on: base,
+        details: {
+          name: pubName,
+          tables: specs.published,
+          sql: this.createPublication(pubName, m.name, specs.published),
+        },
       }).id;
     } else {
       const want = specs.published.map(pubDisplay).sort();
       const have = pub.tables
-        .map((t) => pubDisplay({ schema: t.schema, name: t.name, columns: t.columns && sameColumns(t, src) ? null : t.columns }))
+        .map((t) =>
+          pubDisplay({ schema: t.schema, name: t.name, columns: t.columns && sameColumns(t, src) ? null : t.columns }),
+        )
         .sort();
       if (JSON.stringify(want) !== JSON.stringify(have)) {
         const sql = specs.published.length
           ? [setPublicationTablesSql(pubName, specs.published)]
           : [emptyPublicationSql(pubName, pub.tables)];
         pubActionId = this.actions.add({
-          ...pubCommon, kind: 'publication', op: 'update', reason_code: 'publication_changed',
+          ...pubCommon,
+          kind: 'publication',
+          op: 'update',
+          reason_code: 'publication_changed',
           reason: 'published tables or column lists differ',
-          before: { tables: have }, after: { tables: want }, depends_on: [...base, ...specs.tableActionIds, ...removed],
+          before: { tables: have },
+          after: { tables: want },
+          depends_on: [...base, ...specs.tableActionIds, ...removed],
           details: { name: pubName, tables: specs.published, sql },
         }).id;
       }
@@ -314,12 +512,17 @@ class Differ {
     const toCopy = specs.specs.filter((s) => fullResync || specs.needCopy.has(tableKey(s.destination)));
     let snapId: string | null = null;
     if (toCopy.length) {
-      const deps = [...(slotActionId ? [slotActionId] : []), ...(pubActionId ? [pubActionId] : []), ...specs.tableActionIds];
+      const deps = [
+        ...(slotActionId ? [slotActionId] : []),
+        ...(pubActionId ? [pubActionId] : []),
+        ...specs.tableActionIds,
+      ];
       const why = fullResync === 'lost' ? 'slot_lost' : fullResync === 'missing' ? 'slot_missing' : 'table_not_copied';
       snapId = this.snapshot(m, toCopy, deps, fullResync ? 'full' : 'tables', why);
     }
     // A mirror whose bootstrap an earlier apply left unfinished is handed over once what remains is done.
-    if (snapId || recorded.phase !== 'ready') this.postSnapshot(m, specs, snapId, snapId ? 'table_not_copied' : 'new_mirror');
+    if (snapId || recorded.phase !== 'ready')
+      this.postSnapshot(m, specs, snapId, snapId ? 'table_not_copied' : 'new_mirror');
   }
 
   /**
@@ -327,7 +530,12 @@ class Differ {
    * need a copy. `recorded` is null for a new mirror (every table is new to the stream).
    */
   private tables(
-    m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, deps: string[], copy: boolean,
+    m: Mirror,
+    tables: ResolvedTable[],
+    src: PeerLive,
+    dst: PeerLive,
+    deps: string[],
+    copy: boolean,
     recorded: Map<string, CatalogTable> | null,
   ) {
     const specs: TableSpec[] = [];
@@ -357,34 +565,58 @@ class Differ {
       const common = { address: addr.tableAddress(m.name, t.destination), peer: dst.peer, mirror: m.name } as const;
       if (rec) {
         const sourceChanged = tableKey(rec.source) !== tableKey(t.source);
-        const excludesChanged = JSON.stringify([...rec.excludeColumns].sort()) !== JSON.stringify([...t.excludeColumns].sort());
+        const excludesChanged =
+          JSON.stringify([...rec.excludeColumns].sort()) !== JSON.stringify([...t.excludeColumns].sort());
         if (sourceChanged || excludesChanged) {
-          tableActionIds.push(this.actions.add({
-            ...common, kind: 'table', op: 'replace', reason_code: 'table_source_changed', risk: 'disruptive',
-            reason: sourceChanged
-              ? `source changed from ${displayQualified(rec.source)} to ${displayQualified(t.source)}: copy it again`
-              : 'exclude_columns changed: copy the table again',
-            before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
-            after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
-            depends_on: deps, details: { spec },
-          }).id);
+          tableActionIds.push(
+            this.actions.add({
+              ...common,
+              kind: 'table',
+              op: 'replace',
+              reason_code: 'table_source_changed',
+              risk: 'disruptive',
+              reason: sourceChanged
+                ? `source changed from ${displayQualified(rec.source)} to ${displayQualified(t.source)}: copy it again`
+                : 'exclude_columns changed: copy the table again',
+              before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
+              after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+              depends_on: deps,
+              details: { spec },
+            }).id,
+          );
           needCopy.add(key);
           if (dest) this.diagnostics.push(...checkExistingDestination(dest, source, t, false));
           continue;
         }
-        const update = { ...common, kind: 'table', op: 'update', reason_code: 'table_changed', risk: 'safe', depends_on: deps } as const;
+        const update = {
+          ...common,
+          kind: 'table',
+          op: 'update',
+          reason_code: 'table_changed',
+          risk: 'safe',
+          depends_on: deps,
+        } as const;
         if ((rec.partitionKey ?? null) !== t.partitionKey) {
-          tableActionIds.push(this.actions.add({
-            ...update, reason: 'partition_key changed (used by the next copy of this table)',
-            before: { partition_key: rec.partitionKey }, after: { partition_key: t.partitionKey }, details: { spec, sql: [] },
-          }).id);
+          tableActionIds.push(
+            this.actions.add({
+              ...update,
+              reason: 'partition_key changed (used by the next copy of this table)',
+              before: { partition_key: rec.partitionKey },
+              after: { partition_key: t.partitionKey },
+              details: { spec, sql: [] },
+            }).id,
+          );
         }
         if (dest && dest.hasGuard === false) {
-          tableActionIds.push(this.actions.add({
-            ...update, reason: 'add the read-only guard: writes by anyone but the worker fail with MIRROR_READ_ONLY',
-            before: { read_only: false }, after: { read_only: true },
-            details: { spec, sql: [createGuardSql(t.destination, m.name, m.source)] },
-          }).id);
+          tableActionIds.push(
+            this.actions.add({
+              ...update,
+              reason: 'add the read-only guard: writes by anyone but the worker fail with MIRROR_READ_ONLY',
+              before: { read_only: false },
+              after: { read_only: true },
+              details: { spec, sql: [createGuardSql(t.destination, m.name, m.source)] },
+            }).id,
+          );
         }
         if (rec.state !== 'ready') needCopy.add(key);
         continue;
@@ -398,21 +630,32 @@ class Differ {
         ? `mirror ${displayQualified(t.source)} into the existing ${displayQualified(t.destination)} (columns fit)`
         : `create ${displayQualified(t.destination)} ${sameQ(t.source, t.destination) ? 'as on the source' : `from ${displayQualified(t.source)}`}` +
           (t.excludeColumns.length ? `, without ${t.excludeColumns.join(', ')}` : '');
-      tableActionIds.push(this.actions.add({
-        ...common, kind: 'table', op: 'create', reason_code: 'table_added', risk: 'safe',
-        reason: `${what}; read-only (MIRROR_READ_ONLY) until promotion`,
-        before: null,
-        after: { source: displayQualified(t.source), columns: spec.columns.length, key: spec.primary_key, exclude_columns: t.excludeColumns },
-        depends_on: [...deps, ...createDeps],
-        details: {
-          spec,
-          create_table: !dest,
-          sql: [
-            ...(dest ? [] : [createTableSql(source, t.destination, t.excludeColumns)]),
-            ...(dest?.hasGuard ? [] : [createGuardSql(t.destination, m.name, m.source)]),
-          ],
-        },
-      }).id);
+      tableActionIds.push(
+        this.actions.add({
+          ...common,
+          kind: 'table',
+          op: 'create',
+          reason_code: 'table_added',
+          risk: 'safe',
+          reason: `${what}; read-only (MIRROR_READ_ONLY) until promotion`,
+          before: null,
+          after: {
+            source: displayQualified(t.source),
+            columns: spec.columns.length,
+            key: spec.primary_key,
+            exclude_columns: t.excludeColumns,
+          },
+          depends_on: [...deps, ...createDeps],
+          details: {
+            spec,
+            create_table: !dest,
+            sql: [
+              ...(dest ? [] : [createTableSql(source, t.destination, t.excludeColumns)]),
+              ...(dest?.hasGuard ? [] : [createGuardSql(t.destination, m.name, m.source)]),
+            ],
+          },
+        }).id,
+      );
     }
     return { specs, published, tableActionIds, needCopy, created, sourceToDest };
   }
@@ -427,24 +670,48 @@ class Differ {
       if (t.extension) {
         if (dst.extensions.installed.includes(t.extension)) return null;
         if (!dst.extensions.available.includes(t.extension)) {
-          this.diagnostics.push(diag('MR124', addr.extensionAddress(dst.peer, t.extension),
-            `type ${displayQualified(t)} comes from extension ${t.extension}, which peer ${dst.peer} does not have`,
-            `install the ${t.extension} extension's package on the destination server`));
+          this.diagnostics.push(
+            diag(
+              'MR124',
+              addr.extensionAddress(dst.peer, t.extension),
+              `type ${displayQualified(t)} comes from extension ${t.extension}, which peer ${dst.peer} does not have`,
+              `install the ${t.extension} extension's package on the destination server`,
+            ),
+          );
           return null;
         }
         return this.actions.add({
-          kind: 'extension', op: 'create', address: addr.extensionAddress(dst.peer, t.extension), peer: dst.peer, mirror: null,
-          reason: `type ${displayQualified(t)} needs extension ${t.extension}`, reason_code: 'extension_missing', risk: 'safe',
-          before: null, after: { extension: t.extension }, depends_on: [], details: { sql: [createExtensionSql(t.extension)] },
+          kind: 'extension',
+          op: 'create',
+          address: addr.extensionAddress(dst.peer, t.extension),
+          peer: dst.peer,
+          mirror: null,
+          reason: `type ${displayQualified(t)} needs extension ${t.extension}`,
+          reason_code: 'extension_missing',
+          risk: 'safe',
+          before: null,
+          after: { extension: t.extension },
+          depends_on: [],
+          details: { sql: [createExtensionSql(t.extension)] },
         }).id;
       }
       if (dst.types[key]) return null;
-      const inner = [visit(t.baseUserType), ...(t.attributes ?? []).map((a) => visit(a.userType))].filter((x): x is string => !!x);
+      const inner = [visit(t.baseUserType), ...(t.attributes ?? []).map((a) => visit(a.userType))].filter(
+        (x): x is string => !!x,
+      );
       return this.actions.add({
-        kind: 'type', op: 'create', address: addr.typeAddress(dst.peer, t), peer: dst.peer, mirror: null,
-        reason: `${t.kind} type used by mirrored columns`, reason_code: 'type_missing', risk: 'safe',
-        before: null, after: { kind: t.kind, ...(t.labels ? { labels: t.labels } : {}) },
-        depends_on: [...this.schema(dst, t.schema), ...inner], details: { sql: [createTypeSql(t)] },
+        kind: 'type',
+        op: 'create',
+        address: addr.typeAddress(dst.peer, t),
+        peer: dst.peer,
+        mirror: null,
+        reason: `${t.kind} type used by mirrored columns`,
+        reason_code: 'type_missing',
+        risk: 'safe',
+        before: null,
+        after: { kind: t.kind, ...(t.labels ? { labels: t.labels } : {}) },
+        depends_on: [...this.schema(dst, t.schema), ...inner],
+        details: { sql: [createTypeSql(t)] },
       }).id;
     };
     for (const c of source.columns) {
@@ -454,7 +721,13 @@ class Differ {
     return ids;
   }
 
-  private snapshot(m: Mirror, specs: TableSpec[], deps: string[], kind: SnapshotDetails['kind'], why: ReasonCode): string {
+  private snapshot(
+    m: Mirror,
+    specs: TableSpec[],
+    deps: string[],
+    kind: SnapshotDetails['kind'],
+    why: ReasonCode,
+  ): string {
     const copy = kind !== 'initial' || m.do_initial_snapshot;
     const rows = specs.reduce((n, s) => n + BigInt(s.estimated_rows === '-1' ? '0' : s.estimated_rows), 0n);
     const bytes = specs.reduce((n, s) => n + BigInt(s.size_bytes), 0n);
@@ -466,14 +739,25 @@ class Differ {
         : `copy ${plural(specs.length, 'table')} at the slot's consistent point, ${m.snapshot_num_tables_in_parallel} tables at a time`;
     if (kind === 'tables') this.bump(this.newSlots, m.source);
     return this.actions.add({
-      kind: 'snapshot', op: 'create', address: addr.snapshotAddress(m.name), peer: m.destination, mirror: m.name,
-      reason, reason_code: why,
+      kind: 'snapshot',
+      op: 'create',
+      address: addr.snapshotAddress(m.name),
+      peer: m.destination,
+      mirror: m.name,
+      reason,
+      reason_code: why,
       risk: kind === 'full' ? 'disruptive' : 'safe',
       before: null,
-      after: { tables: specs.map((s) => displayQualified(s.destination)), estimated_rows: rows.toString(), estimated_bytes: bytes.toString() },
+      after: {
+        tables: specs.map((s) => displayQualified(s.destination)),
+        estimated_rows: rows.toString(),
+        estimated_bytes: bytes.toString(),
+      },
       depends_on: deps,
       details: {
-        kind, copy, tables: specs,
+        kind,
+        copy,
+        tables: specs,
         parallelism: {
           tables_in_parallel: m.snapshot_num_tables_in_parallel,
           max_workers: m.snapshot_max_parallel_workers,
@@ -488,20 +772,33 @@ class Differ {
     const after: string[] = [];
     const deps = snapId ? [snapId] : [];
     const indexIds = new Map<string, string>();
-    const common = { peer: m.destination, mirror: m.name, reason_code: 'table_added', risk: 'safe', before: null } as const;
+    const common = {
+      peer: m.destination,
+      mirror: m.name,
+      reason_code: 'table_added',
+      risk: 'safe',
+      before: null,
+    } as const;
     if (m.replicate_indexes) {
       for (const { t, source } of specs.created) {
         const key = keyColumns(source).join('\u0000');
         const sql = source.indexes
-          .filter((i) => !i.primary && !(i.unique && i.columns.join('\u0000') === key && source.replicaIdentity === 'i'))
+          .filter(
+            (i) => !i.primary && !(i.unique && i.columns.join('\u0000') === key && source.replicaIdentity === 'i'),
+          )
           .filter((i) => !indexUsesColumns(i, t.excludeColumns))
           .map((i) => createIndexSql(i, t.destination))
           .filter((s): s is string => !!s);
         if (!sql.length) continue;
         const a = this.actions.add({
-          ...common, kind: 'indexes', op: 'create', address: addr.indexesAddress(m.name, t.destination),
+          ...common,
+          kind: 'indexes',
+          op: 'create',
+          address: addr.indexesAddress(m.name, t.destination),
           reason: `${sql.length} secondary ${sql.length === 1 ? 'index' : 'indexes'}, built after the copy`,
-          after: { count: sql.length }, depends_on: deps, details: { sql },
+          after: { count: sql.length },
+          depends_on: deps,
+          details: { sql },
         });
         indexIds.set(tableKey(t.destination), a.id);
         after.push(a.id);
@@ -523,18 +820,31 @@ class Differ {
           }
         }
         if (!sql.length) continue;
-        after.push(this.actions.add({
-          ...common, kind: 'foreign_keys', op: 'create', address: addr.foreignKeysAddress(m.name, t.destination),
-          reason: `${plural(sql.length, 'foreign key')} to mirrored tables`,
-          after: { count: sql.length }, depends_on: [...fkDeps], details: { sql },
-        }).id);
+        after.push(
+          this.actions.add({
+            ...common,
+            kind: 'foreign_keys',
+            op: 'create',
+            address: addr.foreignKeysAddress(m.name, t.destination),
+            reason: `${plural(sql.length, 'foreign key')} to mirrored tables`,
+            after: { count: sql.length },
+            depends_on: [...fkDeps],
+            details: { sql },
+          }).id,
+        );
       }
     }
     const mirrorActions = this.actions.list.filter((a) => a.mirror === m.name && a.kind !== 'stream').map((a) => a.id);
     this.actions.add({
-      ...common, kind: 'stream', op: 'create', address: addr.streamAddress(m.name), reason_code: why,
+      ...common,
+      kind: 'stream',
+      op: 'create',
+      address: addr.streamAddress(m.name),
+      reason_code: why,
       reason: 'mark the mirror bootstrapped: `mirrors run` streams it from its consistent point',
-      after: null, depends_on: [...deps, ...after, ...mirrorActions], details: {},
+      after: null,
+      depends_on: [...deps, ...after, ...mirrorActions],
+      details: {},
     });
   }
 
@@ -548,21 +858,36 @@ class Differ {
         if (selected && !selected.includes(rec.name)) continue;
         const at = addr.mirrorAddress(rec.name);
         if (rec.project !== this.config.project) {
-          this.diagnostics.push(diag('MR146', at,
-            `mirror ${rec.name} on peer ${peer} belongs to project ${rec.project}; this file (project ${this.config.project}) leaves it alone`,
-            'nothing to do: the mirrors.yaml of that project manages it'));
+          this.diagnostics.push(
+            diag(
+              'MR146',
+              at,
+              `mirror ${rec.name} on peer ${peer} belongs to project ${rec.project}; this file (project ${this.config.project}) leaves it alone`,
+              'nothing to do: the mirrors.yaml of that project manages it',
+            ),
+          );
           continue;
         }
         if (rec.settings.prevent_destroy === true) {
-          this.diagnostics.push(diag('MR136', at,
-            `mirror ${rec.name} on peer ${peer} is not in the config, and it has prevent_destroy: the plan would destroy it`,
-            `declare it again, or apply prevent_destroy: false for it first and then remove it`));
+          this.diagnostics.push(
+            diag(
+              'MR136',
+              at,
+              `mirror ${rec.name} on peer ${peer} is not in the config, and it has prevent_destroy: the plan would destroy it`,
+              `declare it again, or apply prevent_destroy: false for it first and then remove it`,
+            ),
+          );
           continue;
         }
         if (this.config.project === 'default') {
-          this.diagnostics.push(diag('MR147', at,
-            `mirror ${rec.name} of project default on peer ${peer} is not declared in this file and will be destroyed (every file without \`project:\` is project default)`,
-            'if another mirrors.yaml manages it, give each file its own `project:` name'));
+          this.diagnostics.push(
+            diag(
+              'MR147',
+              at,
+              `mirror ${rec.name} of project default on peer ${peer} is not declared in this file and will be destroyed (every file without \`project:\` is project default)`,
+              'if another mirrors.yaml manages it, give each file its own `project:` name',
+            ),
+          );
         }
         out.push({ name: rec.name, source: rec.sourcePeer, destination: peer });
         this.destroy(rec.name, rec.sourcePeer, peer);
@@ -575,9 +900,14 @@ class Differ {
     const src = this.live.peers[sourcePeer];
     const mirrorDeps: string[] = [];
     if (!this.config.peers[sourcePeer] || !src) {
-      this.diagnostics.push(diag('MR142', addr.mirrorAddress(name),
-        `mirror ${name} was removed from the config, and so was its source peer ${sourcePeer}: its slot and publication cannot be dropped`,
-        `keep peer ${sourcePeer} declared until this destroy is applied`));
+      this.diagnostics.push(
+        diag(
+          'MR142',
+          addr.mirrorAddress(name),
+          `mirror ${name} was removed from the config, and so was its source peer ${sourcePeer}: its slot and publication cannot be dropped`,
+          `keep peer ${sourcePeer} declared until this destroy is applied`,
+        ),
+      );
       return;
     }
     const slotName = addr.slotName(name);
@@ -586,30 +916,57 @@ class Differ {
     const common = { peer: sourcePeer, mirror: name, reason_code: 'mirror_removed', after: null } as const;
     if (slot) {
       if (slot.active) {
-        this.diagnostics.push(diag('MR134', addr.slotAddress(name), `slot ${slotName} is in use (pid ${slot.activePid}) by a running worker`,
-          `stop \`mirrors run\` for ${name} before applying; apply refuses to drop an active slot`));
+        this.diagnostics.push(
+          diag(
+            'MR134',
+            addr.slotAddress(name),
+            `slot ${slotName} is in use (pid ${slot.activePid}) by a running worker`,
+            `stop \`mirrors run\` for ${name} before applying; apply refuses to drop an active slot`,
+          ),
+        );
       }
-      mirrorDeps.push(this.actions.add({
-        ...common, kind: 'slot', op: 'delete', address: addr.slotAddress(name), risk: 'irreversible',
-        reason: `mirror ${name} was removed from the config: drop its slot (releases retained WAL; its position is lost)`,
-        before: { name: slotName, retained_bytes: slot.retainedBytes }, depends_on: [],
-        details: { name: slotName, drop_sql: dropSlotSql(slotName) },
-      }).id);
+      mirrorDeps.push(
+        this.actions.add({
+          ...common,
+          kind: 'slot',
+          op: 'delete',
+          address: addr.slotAddress(name),
+          risk: 'irreversible',
+          reason: `mirror ${name} was removed from the config: drop its slot (releases retained WAL; its position is lost)`,
+          before: { name: slotName, retained_bytes: slot.retainedBytes },
+          depends_on: [],
+          details: { name: slotName, drop_sql: dropSlotSql(slotName) },
+        }).id,
+      );
     }
     if (src.publications[pubName]) {
-      mirrorDeps.push(this.actions.add({
-        ...common, kind: 'publication', op: 'delete', address: addr.publicationAddress(name), risk: 'safe',
-        reason: `mirror ${name} was removed from the config: drop its publication`,
-        before: { name: pubName }, depends_on: [...mirrorDeps], details: { name: pubName, sql: [dropPublicationSql(pubName)] },
-      }).id);
+      mirrorDeps.push(
+        this.actions.add({
+          ...common,
+          kind: 'publication',
+          op: 'delete',
+          address: addr.publicationAddress(name),
+          risk: 'safe',
+          reason: `mirror ${name} was removed from the config: drop its publication`,
+          before: { name: pubName },
+          depends_on: [...mirrorDeps],
+          details: { name: pubName, sql: [dropPublicationSql(pubName)] },
+        }).id,
+      );
     }
     const dst = this.live.peers[destPeer];
     const tables = dst.catalog.tables.filter((t) => t.mirror === name);
     const kept = tables.length ? ` (${tables.map((t) => displayQualified(t.destination)).join(', ')})` : '';
     this.actions.add({
-      ...common, kind: 'mirror', op: 'delete', address: addr.mirrorAddress(name), peer: destPeer, risk: 'irreversible',
+      ...common,
+      kind: 'mirror',
+      op: 'delete',
+      address: addr.mirrorAddress(name),
+      peer: destPeer,
+      risk: 'irreversible',
       reason: `mirror ${name} was removed from the config: forget it; destination tables${kept} and their rows are kept, and become writable`,
-      before: { source: sourcePeer, tables: tables.length }, depends_on: mirrorDeps,
+      before: { source: sourcePeer, tables: tables.length },
+      depends_on: mirrorDeps,
       details: {
         kept_tables: tables.map((t) => t.destination),
         sql: tables.filter((t) => dst.tables[tableKey(t.destination)]).map((t) => dropGuardSql(t.destination)),
@@ -647,6 +1004,9 @@ function pubDisplay(t: PublishedTable): string {
 function sameColumns(t: { schema: string; name: string; columns: string[] | null }, src: PeerLive): boolean {
   const live = src.tables[tableKey(t)];
   if (!live || !t.columns) return false;
-  const all = live.columns.filter((c) => c.generated === '').map((c) => c.name).sort();
+  const all = live.columns
+    .filter((c) => c.generated === '')
+    .map((c) => c.name)
+    .sort();
   return JSON.stringify(all) === JSON.stringify([...t.columns].sort());
 }

@@ -41,7 +41,10 @@ export async function inspect(config: Config, selected: string[] | null): Promis
   try {
     const settled = await Promise.allSettled(
       names.map(async (name) => {
-        clients[name] = await connectPeer(config.peers[name], { applicationName: 'mirrors plan', options: '-c search_path=pg_catalog' });
+        clients[name] = await connectPeer(config.peers[name], {
+          applicationName: 'mirrors plan',
+          options: '-c search_path=pg_catalog',
+        });
       }),
     );
     const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
@@ -77,7 +80,12 @@ export async function inspect(config: Config, selected: string[] | null): Promis
  * Whether existing destination tables that are not yet recorded in the catalog hold rows (a snapshot
  * into them would mix data). One query per destination peer, whatever the number of tables.
  */
-async function probeDestinationRows(config: Config, selected: string[] | null, live: Live, db: Record<string, Queryable>) {
+async function probeDestinationRows(
+  config: Config,
+  selected: string[] | null,
+  live: Live,
+  db: Record<string, Queryable>,
+) {
   const perPeer = new Map<string, PeerLive['tables'][string][]>();
   for (const name of selected ?? Object.keys(config.mirrors)) {
     const m = config.mirrors[name];

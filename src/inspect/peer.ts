@@ -1,11 +1,14 @@
-/**
- * Inspects one peer: a constant number of catalog queries (see queries.ts), mapped to PeerLive.
- * Read-only: runs in a READ ONLY transaction so inspection can never change a database.
- */
-import type pg from 'pg';
 import { tableKey } from '../config/names.js';
 import type {
-  CatalogMirror, CatalogTable, LiveColumn, LiveIndex, LiveOtherRelation, LiveSchema, LiveTable, LiveType, PeerLive,
+  CatalogMirror,
+  CatalogTable,
+  LiveColumn,
+  LiveIndex,
+  LiveOtherRelation,
+  LiveSchema,
+  LiveTable,
+  LiveType,
+  PeerLive,
 } from './types.js';
 import * as Q from './queries.js';
 
@@ -42,7 +45,8 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   ];
   const access = accessRes.rows[0] ?? {};
   const schemas: Record<string, LiveSchema> = {};
-  for (const x of access.schemas ?? []) schemas[x.name] = { name: x.name, owner: x.owner, owned: x.owned, usage: x.usage, create: x.create };
+  for (const x of access.schemas ?? [])
+    schemas[x.name] = { name: x.name, owner: x.owner, owned: x.owned, usage: x.usage, create: x.create };
   const otherRelations: Record<string, LiveOtherRelation> = {};
   for (const x of access.relations ?? []) {
     const o: LiveOtherRelation = { schema: x.schema, name: x.name, kind: x.kind };
@@ -118,7 +122,13 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     const t = byOid.get(r.table_oid);
     if (!t) continue;
     const columns: string[] = r.has_expressions ? [] : (r.columns ?? []);
-    const idx: LiveIndex = { name: r.name, definition: r.definition, unique: r.is_unique, primary: r.is_primary, columns };
+    const idx: LiveIndex = {
+      name: r.name,
+      definition: r.definition,
+      unique: r.is_unique,
+      primary: r.is_primary,
+      columns,
+    };
     t.indexes.push(idx);
     if (r.is_primary) t.primaryKey = { name: r.constraint_name ?? r.name, columns, deferrable: r.deferrable };
     if (r.is_replident) t.replicaIdentityColumns = columns;
@@ -126,7 +136,11 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   for (const r of fksRes.rows) {
     const t = byOid.get(r.table_oid);
     if (!t) continue;
-    t.foreignKeys.push({ name: r.name, definition: r.definition, references: { schema: r.ref_schema, name: r.ref_name } });
+    t.foreignKeys.push({
+      name: r.name,
+      definition: r.definition,
+      references: { schema: r.ref_schema, name: r.ref_name },
+    });
   }
 
   const publications: PeerLive['publications'] = {};
@@ -138,7 +152,12 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       allTables: r.all_tables,
       viaRoot: r.via_root,
       comment: r.comment,
-      tables: (r.tables ?? []).map((x: any) => ({ schema: x.schema, name: x.name, columns: x.columns ?? null, rowFilter: x.rowFilter ?? null })),
+      tables: (r.tables ?? []).map((x: any) => ({
+        schema: x.schema,
+        name: x.name,
+        columns: x.columns ?? null,
+        rowFilter: x.rowFilter ?? null,
+      })),
     };
   }
   const slots: PeerLive['slots'] = {};

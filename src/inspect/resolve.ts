@@ -19,7 +19,10 @@ export interface ResolvedTable {
   fromWildcard: boolean;
 }
 
-export function resolveMirrorTables(mirror: Mirror, source: PeerLive | undefined): { tables: ResolvedTable[]; diagnostics: Diagnostic[] } {
+export function resolveMirrorTables(
+  mirror: Mirror,
+  source: PeerLive | undefined,
+): { tables: ResolvedTable[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const explicit: ResolvedTable[] = [];
   const explicitSources = new Set<string>();

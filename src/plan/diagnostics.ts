@@ -45,7 +45,7 @@ export const DIAGNOSTICS = {
   MR142: { severity: 'error', title: "removed mirror's source peer is no longer declared" },
   MR143: { severity: 'error', title: "mirror's source peer changed" },
   MR144: { severity: 'error', title: 'destination schema `mirrors` is reserved' },
-  MR145: { severity: 'error', title: "mirror belongs to another project" },
+  MR145: { severity: 'error', title: 'mirror belongs to another project' },
   MR146: { severity: 'note', title: "another project's mirror on the destination" },
   MR147: { severity: 'warning', title: 'a mirror of project default will be destroyed' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;

@@ -51,6 +51,7 @@ export function planFileProblems(data: unknown): string[] {
 
 function describe(e: ErrorObject): string {
   const at = e.instancePath || '(top level)';
-  const extra = e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : '';
+  const extra =
+    e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : '';
   return `${at}: ${e.message ?? e.keyword}${extra}`;
 }

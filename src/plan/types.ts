@@ -48,7 +48,6 @@ export type ReasonCode =
   | 'slot_missing'
   | 'slot_lost';
 
-
 export interface TableSpec {
   source: QualifiedName;
   destination: QualifiedName;
@@ -102,7 +101,13 @@ type Sql = { sql: string[] };
 type Version = { version: number };
 
 export type CatalogCreate = ActionOf<'catalog', 'create', { from_version: number; to_version: number }, null, Version>;
-export type CatalogUpdate = ActionOf<'catalog', 'update', { from_version: number; to_version: number }, Version, Version>;
+export type CatalogUpdate = ActionOf<
+  'catalog',
+  'update',
+  { from_version: number; to_version: number },
+  Version,
+  Version
+>;
 export type SchemaCreate = ActionOf<'schema', 'create', Sql, null, { schema: string }>;
 export type ExtensionCreate = ActionOf<'extension', 'create', Sql, null, { extension: string }>;
 export type TypeCreate = ActionOf<'type', 'create', Sql, null, { kind: string; labels?: string[] }>;
@@ -116,23 +121,68 @@ export interface MirrorCreateDetails {
   slot: string;
   publication: string;
 }
-export type MirrorCreate = ActionOf<'mirror', 'create', MirrorCreateDetails, null, { source: string; destination: string } & MirrorSettings>;
-export type MirrorUpdate = ActionOf<'mirror', 'update', { settings: MirrorSettings; config_hash: string }, Partial<MirrorSettings>, Partial<MirrorSettings>>;
-export type MirrorDelete = ActionOf<'mirror', 'delete', Sql & { kept_tables: QualifiedName[] }, { source: string; tables: number }, null>;
+export type MirrorCreate = ActionOf<
+  'mirror',
+  'create',
+  MirrorCreateDetails,
+  null,
+  { source: string; destination: string } & MirrorSettings
+>;
+export type MirrorUpdate = ActionOf<
+  'mirror',
+  'update',
+  { settings: MirrorSettings; config_hash: string },
+  Partial<MirrorSettings>,
+  Partial<MirrorSettings>
+>;
+export type MirrorDelete = ActionOf<
+  'mirror',
+  'delete',
+  Sql & { kept_tables: QualifiedName[] },
+  { source: string; tables: number },
+  null
+>;
 
 type PublicationDetails = Sql & { name: string; tables: PublishedTable[] };
-export type PublicationCreate = ActionOf<'publication', 'create', PublicationDetails, null, { name: string; tables: string[] }>;
-export type PublicationUpdate = ActionOf<'publication', 'update', PublicationDetails, { tables: string[] }, { tables: string[] }>;
+export type PublicationCreate = ActionOf<
+  'publication',
+  'create',
+  PublicationDetails,
+  null,
+  { name: string; tables: string[] }
+>;
+export type PublicationUpdate = ActionOf<
+  'publication',
+  'update',
+  PublicationDetails,
+  { tables: string[] },
+  { tables: string[] }
+>;
 export type PublicationDelete = ActionOf<'publication', 'delete', Sql & { name: string }, { name: string }, null>;
 
 type SlotAfter = { name: string; plugin: 'pgoutput' };
 export type SlotCreate = ActionOf<'slot', 'create', { name: string }, null, SlotAfter>;
 /** Drops the slot with `drop_sql` (refused while it is active), then creates a new one. */
-export type SlotReplace = ActionOf<'slot', 'replace', { name: string; drop_sql: string }, { wal_status: string }, SlotAfter>;
-export type SlotDelete = ActionOf<'slot', 'delete', { name: string; drop_sql: string }, { name: string; retained_bytes: string | null }, null>;
+export type SlotReplace = ActionOf<
+  'slot',
+  'replace',
+  { name: string; drop_sql: string },
+  { wal_status: string },
+  SlotAfter
+>;
+export type SlotDelete = ActionOf<
+  'slot',
+  'delete',
+  { name: string; drop_sql: string },
+  { name: string; retained_bytes: string | null },
+  null
+>;
 
 export type TableCreate = ActionOf<
-  'table', 'create', Sql & { spec: TableSpec; create_table: boolean }, null,
+  'table',
+  'create',
+  Sql & { spec: TableSpec; create_table: boolean },
+  null,
   { source: string; columns: number; key: string[]; exclude_columns: string[] }
 >;
 /** Attributes of a recorded table that change without a copy; several merge into one update. */
@@ -155,7 +205,10 @@ export interface SnapshotDetails {
   parallelism: SnapshotParallelism;
 }
 export type SnapshotCreate = ActionOf<
-  'snapshot', 'create', SnapshotDetails, null,
+  'snapshot',
+  'create',
+  SnapshotDetails,
+  null,
   { tables: string[]; estimated_rows: string; estimated_bytes: string }
 >;
 export type IndexesCreate = ActionOf<'indexes', 'create', Sql, null, { count: number }>;
@@ -163,13 +216,28 @@ export type ForeignKeysCreate = ActionOf<'foreign_keys', 'create', Sql, null, { 
 export type StreamCreate = ActionOf<'stream', 'create', Record<string, never>, null, null>;
 
 export type Action =
-  | CatalogCreate | CatalogUpdate
-  | SchemaCreate | ExtensionCreate | TypeCreate
-  | MirrorCreate | MirrorUpdate | MirrorDelete
-  | PublicationCreate | PublicationUpdate | PublicationDelete
-  | SlotCreate | SlotReplace | SlotDelete
-  | TableCreate | TableUpdate | TableReplace | TableDelete
-  | SnapshotCreate | IndexesCreate | ForeignKeysCreate | StreamCreate;
+  | CatalogCreate
+  | CatalogUpdate
+  | SchemaCreate
+  | ExtensionCreate
+  | TypeCreate
+  | MirrorCreate
+  | MirrorUpdate
+  | MirrorDelete
+  | PublicationCreate
+  | PublicationUpdate
+  | PublicationDelete
+  | SlotCreate
+  | SlotReplace
+  | SlotDelete
+  | TableCreate
+  | TableUpdate
+  | TableReplace
+  | TableDelete
+  | SnapshotCreate
+  | IndexesCreate
+  | ForeignKeysCreate
+  | StreamCreate;
 
 export type ActionKind = Action['kind'];
 export type ActionOfKind<K extends ActionKind> = Extract<Action, { kind: K }>;

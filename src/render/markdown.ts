@@ -12,27 +12,49 @@ export function renderPlanMarkdown(plan: Plan): string {
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
   const out: string[] = [];
   out.push(`### ${errors ? '❌' : plan.actions.length ? '📝' : '✅'} mirrors plan`, '');
-  out.push(`**${summaryLine(plan)}**${errors ? ` ${errors} error${errors === 1 ? '' : 's'} must be fixed before apply.` : ''}`, '');
+  out.push(
+    `**${summaryLine(plan)}**${errors ? ` ${errors} error${errors === 1 ? '' : 's'} must be fixed before apply.` : ''}`,
+    '',
+  );
   if (plan.diagnostics.length) {
     out.push('| | code | address | problem | fix |', '|---|---|---|---|---|');
     for (const d of plan.diagnostics) {
-      out.push(`| ${LABEL[d.severity]} | [${d.code}](${docsAnchor(d.code)}) | ${code(d.address)} | ${cell(d.message)} | ${cell(d.hint)} |`);
+      out.push(
+        `| ${LABEL[d.severity]} | [${d.code}](${docsAnchor(d.code)}) | ${code(d.address)} | ${cell(d.message)} | ${cell(d.hint)} |`,
+      );
     }
     out.push('');
   }
   if (plan.actions.length) {
     out.push('| # | | address | reason | risk |', '|---|---|---|---|---|');
     plan.actions.forEach((a, i) => {
-      out.push(`| ${i + 1} | ${code(SYMBOL[a.op])} ${a.op} | ${code(a.address)} | ${cell(a.reason)} | ${a.risk === 'safe' ? '' : `**${a.risk}**`} |`);
+      out.push(
+        `| ${i + 1} | ${code(SYMBOL[a.op])} ${a.op} | ${code(a.address)} | ${cell(a.reason)} | ${a.risk === 'safe' ? '' : `**${a.risk}**`} |`,
+      );
     });
     out.push('');
     for (const a of plan.actions.filter((x) => x.op === 'update' || x.op === 'replace')) {
-      const lines = attributeChanges(a.before as Record<string, unknown>, a.after as Record<string, unknown>).map((c) =>
-        c.type === 'attribute' ? `~ ${c.key}: ${c.before} -> ${c.after}` : c.type === 'diff_header' ? `  ${c.key}:` : `${c.sign === '@' ? '' : c.sign} ${c.text}`,
+      const lines = attributeChanges(a.before as Record<string, unknown>, a.after as Record<string, unknown>).map(
+        (c) =>
+          c.type === 'attribute'
+            ? `~ ${c.key}: ${c.before} -> ${c.after}`
+            : c.type === 'diff_header'
+              ? `  ${c.key}:`
+              : `${c.sign === '@' ? '' : c.sign} ${c.text}`,
       );
-      out.push(`<details><summary>${code(a.address)} changes</summary>`, '', '```diff', ...lines, '```', '</details>', '');
+      out.push(
+        `<details><summary>${code(a.address)} changes</summary>`,
+        '',
+        '```diff',
+        ...lines,
+        '```',
+        '</details>',
+        '',
+      );
     }
   }
-  out.push(`<sub>project ${plan.project} · config ${plan.config_hash.slice(0, 12)} · plan format ${plan.format_version}</sub>`);
+  out.push(
+    `<sub>project ${plan.project} · config ${plan.config_hash.slice(0, 12)} · plan format ${plan.format_version}</sub>`,
+  );
   return out.join('\n') + '\n';
 }

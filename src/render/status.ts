@@ -34,7 +34,14 @@ export function paintStatus(name: StatusName, text: string = name): string {
 /** Pads cells to column widths measured on the uncolored text; numeric columns align right. */
 function table(rows: string[][], rightAligned: Set<number>, indent: string): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => indent + r.map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd());
+  return rows.map(
+    (r) =>
+      indent +
+      r
+        .map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd(),
+  );
 }
 
 const or = (v: string | null | undefined, dash = '-') => (v === null || v === undefined ? dash : v);
@@ -48,7 +55,8 @@ function ago(at: string | null, now: string): string {
 function statusLine(m: MirrorReport): string {
   const s = m.status;
   let extra = '';
-  if (s.name === 'Bootstrapping' && s.bytes_total !== '0') extra = ` ${formatBytes(s.bytes_done)} of ${formatBytes(s.bytes_total)}`;
+  if (s.name === 'Bootstrapping' && s.bytes_total !== '0')
+    extra = ` ${formatBytes(s.bytes_done)} of ${formatBytes(s.bytes_total)}`;
   if (s.name === 'Degraded') extra = ` lag ${formatDuration(s.lag_ms)}`;
   return `${kleur.bold(m.name)}  ${m.source} -> ${m.destination}  ${m.mode}  ${paintStatus(s.name, kleur.bold(s.name))}${extra}  ${kleur.dim(s.reason)}`;
 }
@@ -65,16 +73,23 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
 
   const lag = m.lag_ms === null ? '-' : formatDuration(m.lag_ms);
   const lagBytes = m.lag_bytes === null ? '-' : formatBytes(m.lag_bytes);
-  out.push(`  ${label('applied')}  ${or(m.last_applied_lsn)}  lag ${lag}, ${lagBytes} of WAL (threshold ${formatDuration(m.lag_threshold_ms)})`);
+  out.push(
+    `  ${label('applied')}  ${or(m.last_applied_lsn)}  lag ${lag}, ${lagBytes} of WAL (threshold ${formatDuration(m.lag_threshold_ms)})`,
+  );
   out.push(`  ${label('')}  last commit ${ago(m.last_commit_time, now)}, last apply ${ago(m.last_apply_at, now)}`);
   out.push(
     `  ${label('rows')}  ${or(m.rows_applied, '0')} applied (tables: ${m.rows.inserted} inserted, ${m.rows.updated} updated, ${m.rows.deleted} deleted)`,
   );
   if (m.status.name === 'Bootstrapping' && m.bootstrap) {
-    out.push(`  ${label('snapshot')}  phase ${m.phase}, ${formatBytes(m.bootstrap.bytes_done)} of ${formatBytes(m.bootstrap.bytes_total)} copied`);
+    out.push(
+      `  ${label('snapshot')}  phase ${m.phase}, ${formatBytes(m.bootstrap.bytes_done)} of ${formatBytes(m.bootstrap.bytes_total)} copied`,
+    );
   }
   const w = m.worker;
-  const who = w.host !== null ? `${w.host} pid ${or(w.pid === null ? null : String(w.pid))} since ${or(w.since)}` : 'none recorded';
+  const who =
+    w.host !== null
+      ? `${w.host} pid ${or(w.pid === null ? null : String(w.pid))} since ${or(w.since)}`
+      : 'none recorded';
   const beat = w.heartbeat_age_ms === null ? '' : `, heartbeat ${formatDuration(w.heartbeat_age_ms)} ago`;
   out.push(`  ${label('worker')}  ${w.lease_held ? 'holds the lease' : 'no lease holder'}; last: ${who}${beat}`);
   if (m.slot) {
@@ -85,7 +100,10 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
         : `  ${label('slot')}  ${kleur.red(`${s.name} missing`)}`,
     );
   }
-  if (m.last_error !== null) out.push(`  ${label('last err')}  ${kleur.red(typeof m.last_error === 'string' ? m.last_error : JSON.stringify(m.last_error))}`);
+  if (m.last_error !== null)
+    out.push(
+      `  ${label('last err')}  ${kleur.red(typeof m.last_error === 'string' ? m.last_error : JSON.stringify(m.last_error))}`,
+    );
   if (m.tables.length) {
     const rows = [
       ['SOURCE', 'DESTINATION', 'STATE', 'SNAPSHOT LSN', 'COPIED', 'INSERTED', 'UPDATED', 'DELETED'],
@@ -109,7 +127,9 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
 export function summaryText(report: StatusReport): string {
   const n = report.summary.total;
   if (n === 0) return 'No mirrors selected.';
-  const parts = STATUS_NAMES.filter((s) => report.summary.by_status[s] > 0).map((s) => paintStatus(s, `${report.summary.by_status[s]} ${s}`));
+  const parts = STATUS_NAMES.filter((s) => report.summary.by_status[s] > 0).map((s) =>
+    paintStatus(s, `${report.summary.by_status[s]} ${s}`),
+  );
   return `${n} mirror${n === 1 ? '' : 's'}: ${parts.join(', ')}.`;
 }
 

@@ -69,8 +69,13 @@ function changeLine(c: ChangeLine): string {
     case 'diff_header':
       return kleur.dim(`${c.key}:`);
     case 'diff':
-      return c.sign === '+' ? kleur.green(`  + ${c.text}`) : c.sign === '-' ? kleur.red(`  - ${c.text}`)
-        : c.sign === '@' ? kleur.cyan(`  ${c.text}`) : `    ${c.text}`;
+      return c.sign === '+'
+        ? kleur.green(`  + ${c.text}`)
+        : c.sign === '-'
+          ? kleur.red(`  - ${c.text}`)
+          : c.sign === '@'
+            ? kleur.cyan(`  ${c.text}`)
+            : `    ${c.text}`;
   }
 }
 
@@ -93,7 +98,11 @@ export function renderPlanText(plan: Plan, opts: TextOptions = {}): string {
   out.push(kleur.bold(summaryLine(plan)));
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
   if (errors) {
-    out.push(kleur.red(`${errors} error${errors === 1 ? '' : 's'} above: this plan cannot be saved or applied until ${errors === 1 ? 'it is' : 'they are'} fixed.`));
+    out.push(
+      kleur.red(
+        `${errors} error${errors === 1 ? '' : 's'} above: this plan cannot be saved or applied until ${errors === 1 ? 'it is' : 'they are'} fixed.`,
+      ),
+    );
   }
   return out.join('\n') + '\n';
 }

@@ -23,8 +23,10 @@ const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || 3;
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const STEADY_SECONDS = args.includes('--steady-seconds') ? Number(args[args.indexOf('--steady-seconds') + 1]) : 60;
-if (ONLY && !['snapshot', 'plan', 'catchup', 'steady'].includes(ONLY)) throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup or steady`);
-if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1) throw new Error('--steady-seconds expects a whole number of seconds >= 1');
+if (ONLY && !['snapshot', 'plan', 'catchup', 'steady'].includes(ONLY))
+  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup or steady`);
+if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1)
+  throw new Error('--steady-seconds expects a whole number of seconds >= 1');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -35,8 +37,13 @@ const secs = (ms: number) => (ms / 1000).toFixed(2) + ' s';
 function sh(cmd: string, env: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn('bash', ['-o', 'pipefail', '-c', cmd], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} exited ${code}`))));
+    const child = spawn('bash', ['-o', 'pipefail', '-c', cmd], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    child.on('exit', (code) =>
+      code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} exited ${code}`)),
+    );
   });
 }
 
@@ -53,14 +60,29 @@ async function snapshotBench(src: Cluster, dst: Cluster) {
   await src.createDatabase('bench');
   const pgbench = join(findPgBin(), 'pgbench');
   await sh(`${pgbench} -i -s 10 -q -I dtgp ${psqlUrl(src, 'bench')} >/dev/null 2>&1`);
-  await src.query(`CREATE TABLE wide (id bigint PRIMARY KEY, title text, body text, tags text[], doc jsonb, created_at timestamptz);
+  await src.query(
+    `CREATE TABLE wide (id bigint PRIMARY KEY, title text, body text, tags text[], doc jsonb, created_at timestamptz);
     INSERT INTO wide SELECT g, 'title ' || g, repeat(md5(g::text), 12), ARRAY['a' || g % 10, 'b' || g % 7],
       jsonb_build_object('id', g, 'name', 'n' || g, 'attrs', jsonb_build_object('x', g % 100, 'y', md5(g::text))), now() - g * interval '1 second'
-    FROM generate_series(1, 200000) g; ANALYZE;`, [], 'bench');
-  const size = (await src.query(`SELECT pg_size_pretty(sum(pg_table_size(c))::bigint) AS s FROM unnest(ARRAY['pgbench_accounts'::regclass, 'wide'::regclass]) c`, [], 'bench'))[0].s;
+    FROM generate_series(1, 200000) g; ANALYZE;`,
+    [],
+    'bench',
+  );
+  const size = (
+    await src.query(
+      `SELECT pg_size_pretty(sum(pg_table_size(c))::bigint) AS s FROM unnest(ARRAY['pgbench_accounts'::regclass, 'wide'::regclass]) c`,
+      [],
+      'bench',
+    )
+  )[0].s;
   console.log(`source data: ${size}`);
 
-  const times = { mirrors: [] as number[], snapshotAction: [] as number[], pipe: [] as number[], native: [] as number[] };
+  const times = {
+    mirrors: [] as number[],
+    snapshotAction: [] as number[],
+    pipe: [] as number[],
+    native: [] as number[],
+  };
   for (let run = 1; run <= RUNS; run++) {
     // psql pipe, one table after the other
     const pipeDb = `pipe${run}`;
@@ -68,7 +90,9 @@ async function snapshotBench(src: Cluster, dst: Cluster) {
     await dst.query(TABLE_DDL, [], pipeDb);
     let pipe = 0;
     for (const t of ['pgbench_accounts', 'wide']) {
-      pipe += await sh(`psql -X -q ${psqlUrl(src, 'bench')} -c "COPY ${t} TO STDOUT" | psql -X -q ${psqlUrl(dst, pipeDb)} -c "COPY ${t} FROM STDIN"`);
+      pipe += await sh(
+        `psql -X -q ${psqlUrl(src, 'bench')} -c "COPY ${t} TO STDOUT" | psql -X -q ${psqlUrl(dst, pipeDb)} -c "COPY ${t} FROM STDIN"`,
+      );
     }
     times.pipe.push(pipe);
 
@@ -76,7 +100,9 @@ async function snapshotBench(src: Cluster, dst: Cluster) {
     const mDb = `mirrors${run}`;
     await dst.createDatabase(mDb);
     const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-'));
-    writeFileSync(join(dir, 'mirrors.yaml'), `version: 1
+    writeFileSync(
+      join(dir, 'mirrors.yaml'),
+      `version: 1
 peers:
   src: { host: 127.0.0.1, port: ${src.port}, database: bench, user: postgres, password: postgres }
   dst: { host: 127.0.0.1, port: ${dst.port}, database: ${mDb}, user: postgres, password: postgres }
@@ -86,15 +112,25 @@ mirrors:
     destination: dst
     replicate_indexes: false
     tables: [{ source_table: pgbench_accounts }, { source_table: wide }]
-`);
+`,
+    );
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, [CLI, 'apply', '--auto-approve', '--format', 'json'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const r = spawnSync(process.execPath, [CLI, 'apply', '--auto-approve', '--format', 'json'], {
+      cwd: dir,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     times.mirrors.push(performance.now() - t0);
     if (r.status !== 0) throw new Error(`mirrors apply failed: ${r.stderr}`);
-    const events = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const events = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     const snapEvent = events.find((e) => e.type === 'action_done' && e.action.kind === 'snapshot');
     // Where the rest of the command's time goes: every action's own time.
-    const actions = events.filter((e) => e.type === 'action_done').map((e) => `${e.action.kind} ${Math.round(e.ms)} ms`);
+    const actions = events
+      .filter((e) => e.type === 'action_done')
+      .map((e) => `${e.action.kind} ${Math.round(e.ms)} ms`);
     console.log(`run ${run}: mirrors apply actions: ${actions.join(', ')}`);
     times.snapshotAction.push(snapEvent.ms);
     await src.query(`SELECT pg_drop_replication_slot('mirrors_bench${run}')`);
@@ -106,9 +142,17 @@ mirrors:
     await dst.query(TABLE_DDL, [], nDb);
     await src.query(`CREATE PUBLICATION native${run} FOR TABLE pgbench_accounts, wide`, [], 'bench');
     const n0 = performance.now();
-    await dst.query(`CREATE SUBSCRIPTION native${run} CONNECTION 'host=127.0.0.1 port=${src.port} dbname=bench user=postgres password=postgres' PUBLICATION native${run} WITH (copy_data = true)`, [], nDb);
+    await dst.query(
+      `CREATE SUBSCRIPTION native${run} CONNECTION 'host=127.0.0.1 port=${src.port} dbname=bench user=postgres password=postgres' PUBLICATION native${run} WITH (copy_data = true)`,
+      [],
+      nDb,
+    );
     for (;;) {
-      const pending = await dst.query(`SELECT count(*)::int AS n FROM pg_subscription_rel WHERE srsubstate <> 'r'`, [], nDb);
+      const pending = await dst.query(
+        `SELECT count(*)::int AS n FROM pg_subscription_rel WHERE srsubstate <> 'r'`,
+        [],
+        nDb,
+      );
       const total = await dst.query(`SELECT count(*)::int AS n FROM pg_subscription_rel`, [], nDb);
       if (total[0].n === 2 && pending[0].n === 0) break;
       await new Promise((res) => setTimeout(res, 20));
@@ -117,25 +161,38 @@ mirrors:
     await dst.query(`DROP SUBSCRIPTION native${run}`, [], nDb);
     await src.query(`DROP PUBLICATION native${run}`, [], 'bench');
     for (const db of [pipeDb, mDb, nDb]) await dst.query(`DROP DATABASE ${db}`);
-    console.log(`run ${run}: pipe ${secs(pipe)}, mirrors apply ${secs(times.mirrors.at(-1)!)} (snapshot action ${secs(snapEvent.ms)}), native ${secs(times.native.at(-1)!)}`);
+    console.log(
+      `run ${run}: pipe ${secs(pipe)}, mirrors apply ${secs(times.mirrors.at(-1)!)} (snapshot action ${secs(snapEvent.ms)}), native ${secs(times.native.at(-1)!)}`,
+    );
   }
   const m = median(times.mirrors);
   const s = median(times.snapshotAction);
   const p = median(times.pipe);
   const n = median(times.native);
-  console.log(`\nmedians over ${RUNS} runs: psql pipe ${secs(p)} | mirrors apply ${secs(m)} (snapshot action ${secs(s)}) | native subscription ${secs(n)}`);
-  console.log(`throughput vs psql pipe: whole apply ${(p / m).toFixed(2)}x, snapshot action ${(p / s).toFixed(2)}x   (target >= 0.9x)`);
-  console.log(`speed vs native initial sync: whole apply ${(n / m).toFixed(2)}x, snapshot action ${(n / s).toFixed(2)}x   (target > 1x)`);
+  console.log(
+    `\nmedians over ${RUNS} runs: psql pipe ${secs(p)} | mirrors apply ${secs(m)} (snapshot action ${secs(s)}) | native subscription ${secs(n)}`,
+  );
+  console.log(
+    `throughput vs psql pipe: whole apply ${(p / m).toFixed(2)}x, snapshot action ${(p / s).toFixed(2)}x   (target >= 0.9x)`,
+  );
+  console.log(
+    `speed vs native initial sync: whole apply ${(n / m).toFixed(2)}x, snapshot action ${(n / s).toFixed(2)}x   (target > 1x)`,
+  );
 }
 
 async function planBench(src: Cluster, dst: Cluster) {
   console.log('\n# plan: 1,000 source tables');
   await src.createDatabase('plan1000');
   await dst.createDatabase('plan1000');
-  const ddl = Array.from({ length: 1000 }, (_, i) => `CREATE TABLE t${i} (id bigint PRIMARY KEY, a text, b int, c timestamptz); CREATE INDEX ON t${i} (b);`).join('\n');
+  const ddl = Array.from(
+    { length: 1000 },
+    (_, i) => `CREATE TABLE t${i} (id bigint PRIMARY KEY, a text, b int, c timestamptz); CREATE INDEX ON t${i} (b);`,
+  ).join('\n');
   await src.query(ddl, [], 'plan1000');
   const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-'));
-  writeFileSync(join(dir, 'mirrors.yaml'), `version: 1
+  writeFileSync(
+    join(dir, 'mirrors.yaml'),
+    `version: 1
 peers:
   src: { host: 127.0.0.1, port: ${src.port}, database: plan1000, user: postgres, password: postgres }
   dst: { host: 127.0.0.1, port: ${dst.port}, database: plan1000, user: postgres, password: postgres }
@@ -144,7 +201,8 @@ mirrors:
     source: src
     destination: dst
     tables: [{ source_table: "public.*" }]
-`);
+`,
+  );
   const wall: number[] = [];
   const cpu: number[] = [];
   const node: number[] = [];
@@ -153,13 +211,19 @@ mirrors:
     spawnSync(process.execPath, ['-e', ''], {});
     node.push(performance.now() - t0);
     const t1 = performance.now();
-    const r = spawnSync('bash', ['-c', `TIMEFORMAT='%U %S'; time ${process.execPath} ${CLI} plan --format json > /dev/null`], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync(
+      'bash',
+      ['-c', `TIMEFORMAT='%U %S'; time ${process.execPath} ${CLI} plan --format json > /dev/null`],
+      { cwd: dir, encoding: 'utf8' },
+    );
     wall.push(performance.now() - t1);
     const [u, s] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
     cpu.push((u + s) * 1000);
   }
   rmSync(dir, { recursive: true, force: true });
-  console.log(`mirrors plan over 1,000 tables: median wall ${Math.round(median(wall))} ms, median CPU (user+sys) ${Math.round(median(cpu))} ms; node start-up alone ${Math.round(median(node))} ms  (target < 1000 ms of its own time)`);
+  console.log(
+    `mirrors plan over 1,000 tables: median wall ${Math.round(median(wall))} ms, median CPU (user+sys) ${Math.round(median(cpu))} ms; node start-up alone ${Math.round(median(node))} ms  (target < 1000 ms of its own time)`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -203,7 +267,8 @@ function pgbench(pgArgs: string[]): Promise<{ ms: number; tps: number; out: stri
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`pgbench ${pgArgs.slice(0, -1).join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      if (code !== 0)
+        return reject(new Error(`pgbench ${pgArgs.slice(0, -1).join(' ')} exited ${code}: ${err.slice(-2000)}`));
       const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? NaN);
       resolve({ ms: performance.now() - t0, tps, out });
     });
@@ -268,7 +333,23 @@ interface Worker {
 /** `mirrors run -m <mirror>` as a child process, with JSON logs on stderr and metrics on a free port. */
 function startWorker(dir: string, mirror: string): Worker {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...WORKER_NODE_ARGS, CLI, 'run', '-m', mirror, '--log-format', 'json', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      ...WORKER_NODE_ARGS,
+      CLI,
+      'run',
+      '-m',
+      mirror,
+      '--log-format',
+      'json',
+      '--metrics-port',
+      '0',
+      '--metrics-host',
+      '127.0.0.1',
+    ],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   liveWorkers.add(child);
   let log = '';
   let buf = '';
@@ -284,7 +365,7 @@ function startWorker(dir: string, mirror: string): Worker {
   child.stderr!.on('data', (d: Buffer) => {
     log = (log + d.toString()).slice(-20000);
     buf += d.toString();
-    let nl;
+    let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + 1);
@@ -300,11 +381,13 @@ function startWorker(dir: string, mirror: string): Worker {
       }
     }
   });
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => {
-    liveWorkers.delete(child);
-    fail(new Error(`mirrors run exited ${code}:\n${log.slice(-3000)}`));
-    r(code);
-  }));
+  const exited = new Promise<number | null>((r) =>
+    child.on('exit', (code) => {
+      liveWorkers.delete(child);
+      fail(new Error(`mirrors run exited ${code}:\n${log.slice(-3000)}`));
+      r(code);
+    }),
+  );
   const worker: Worker = {
     child,
     pid: child.pid!,
@@ -334,9 +417,17 @@ function waitSampler(client: pg.Client, where: string, params: unknown[]) {
   const done = (async () => {
     while (!stopped) {
       try {
-        const rows = (await client.query(`SELECT backend_type, state, wait_event_type, wait_event FROM pg_stat_activity WHERE ${where}`, params)).rows;
+        const rows = (
+          await client.query(
+            `SELECT backend_type, state, wait_event_type, wait_event FROM pg_stat_activity WHERE ${where}`,
+            params,
+          )
+        ).rows;
         for (const r of rows) {
-          const what = r.state === 'active' && !r.wait_event ? 'active, on CPU' : `${r.state ?? r.backend_type}${r.wait_event ? ` ${r.wait_event_type}:${r.wait_event}` : ''}`;
+          const what =
+            r.state === 'active' && !r.wait_event
+              ? 'active, on CPU'
+              : `${r.state ?? r.backend_type}${r.wait_event ? ` ${r.wait_event_type}:${r.wait_event}` : ''}`;
           counts.set(what, (counts.get(what) ?? 0) + 1);
         }
       } catch {
@@ -361,10 +452,20 @@ function mergeCounts(into: Map<string, number>, from: Map<string, number>) {
 function topCounts(counts: Map<string, number>, n = 4): string {
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
   if (!total) return '(no samples)';
-  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${Math.round((100 * v) / total)}%`).join(', ');
+  return [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${k} ${Math.round((100 * v) / total)}%`)
+    .join(', ');
 }
 
-function mirrorsYaml(src: Cluster, srcDb: string, dst: Cluster, mirrors: { name: string; db: string; maxBatch: number }[], tables: string[]): string {
+function mirrorsYaml(
+  src: Cluster,
+  srcDb: string,
+  dst: Cluster,
+  mirrors: { name: string; db: string; maxBatch: number }[],
+  tables: string[],
+): string {
   return `version: 1
 peers:
   src: { host: 127.0.0.1, port: ${src.port}, database: ${srcDb}, user: postgres, password: postgres }
@@ -384,17 +485,36 @@ ${mirrors
 }
 
 function mirrorsApply(dir: string) {
-  const r = spawnSync(process.execPath, [CLI, 'apply', '--auto-approve', '--format', 'json'], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [CLI, 'apply', '--auto-approve', '--format', 'json'], {
+    cwd: dir,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`mirrors apply failed (exit ${r.status}): ${r.stderr}\n${r.stdout.slice(-3000)}`);
 }
 
 /** A subscription (copy_data = true) of `tables` into dstDb, once every table is synchronised ('r'). */
-async function nativeSubscription(src: Cluster, srcDb: string, dst: Cluster, dstDb: string, name: string, tables: string[]) {
+async function nativeSubscription(
+  src: Cluster,
+  srcDb: string,
+  dst: Cluster,
+  dstDb: string,
+  name: string,
+  tables: string[],
+) {
   await src.query(`CREATE PUBLICATION ${name} FOR TABLE ${tables.join(', ')}`, [], srcDb);
-  await dst.query(`CREATE SUBSCRIPTION ${name} CONNECTION 'host=127.0.0.1 port=${src.port} dbname=${srcDb} user=postgres password=postgres' PUBLICATION ${name} WITH (copy_data = true)`, [], dstDb);
+  await dst.query(
+    `CREATE SUBSCRIPTION ${name} CONNECTION 'host=127.0.0.1 port=${src.port} dbname=${srcDb} user=postgres password=postgres' PUBLICATION ${name} WITH (copy_data = true)`,
+    [],
+    dstDb,
+  );
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
-    const r = await dst.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE srsubstate = 'r')::int AS ready FROM pg_subscription_rel`, [], dstDb);
+    const r = await dst.query(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE srsubstate = 'r')::int AS ready FROM pg_subscription_rel`,
+      [],
+      dstDb,
+    );
     if (r[0].n === tables.length && r[0].ready === tables.length) break;
     if (Date.now() > deadline) throw new Error(`subscription ${name}: initial sync not done after 10 minutes`);
     await sleep(50);
@@ -403,7 +523,9 @@ async function nativeSubscription(src: Cluster, srcDb: string, dst: Cluster, dst
 
 /** Drops the logical slots of a source database that nobody dropped (the mirrors'), then the database. */
 async function dropSourceDb(src: Cluster, db: string) {
-  await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1::text`, [db]);
+  await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1::text`, [
+    db,
+  ]);
   await src.query(`DROP DATABASE ${db}`);
 }
 
@@ -435,7 +557,14 @@ interface CatchupRun {
   srcWaits: Map<string, number>;
 }
 
-async function catchupMirror(src: Cluster, dst: Cluster, dir: string, name: string, srcDb: string, dstDb: string, target: string): Promise<CatchupRun> {
+async function catchupMirror(
+  src: Cluster,
+  dst: Cluster,
+  dir: string,
+  name: string,
+  dstDb: string,
+  target: string,
+): Promise<CatchupRun> {
   const waiter = await connect(dst.url(dstDb));
   const dstMon = await connect(dst.url('postgres'));
   const srcMon = await connect(src.url('postgres'));
@@ -446,16 +575,30 @@ async function catchupMirror(src: Cluster, dst: Cluster, dir: string, name: stri
   try {
     const t0 = performance.now();
     w = startWorker(dir, name);
-    await Promise.race([waiter.query(`SELECT mirrors.wait_for_lsn($1::text, $2::pg_lsn, '10 minutes')`, [name, target]), w.died]);
+    await Promise.race([
+      waiter.query(`SELECT mirrors.wait_for_lsn($1::text, $2::pg_lsn, '10 minutes')`, [name, target]),
+      w.died,
+    ]);
     const wall = performance.now() - t0;
     const startMs = await w.streaming;
     const [dstPid, walsenderPid] = await Promise.all([
-      dstMon.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1::text AND application_name = $2::text`, [dstDb, app]).then((r) => r.rows[0]?.pid),
-      srcMon.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = $1::text`, [app]).then((r) => r.rows[0]?.pid),
+      dstMon
+        .query(`SELECT pid FROM pg_stat_activity WHERE datname = $1::text AND application_name = $2::text`, [
+          dstDb,
+          app,
+        ])
+        .then((r) => r.rows[0]?.pid),
+      srcMon
+        .query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = $1::text`, [
+          app,
+        ])
+        .then((r) => r.rows[0]?.pid),
     ]);
     const cpu = { consumer: cpuMs(w.pid), dstBackend: cpuMs(dstPid), walsender: cpuMs(walsenderPid) };
     const rss = peakRssKb(w.pid);
-    const metricsText = await fetch(`http://127.0.0.1:${await w.metricsPort}/metrics`).then((r) => r.text()).catch(() => '');
+    const metricsText = await fetch(`http://127.0.0.1:${await w.metricsPort}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
     await Promise.all([dstSampler.stop(), srcSampler.stop()]);
     const startCpu = w.startCpuMs;
     await w.stop();
@@ -478,7 +621,13 @@ async function catchupMirror(src: Cluster, dst: Cluster, dir: string, name: stri
   }
 }
 
-async function catchupNative(src: Cluster, dst: Cluster, name: string, dstDb: string, target: string): Promise<CatchupRun> {
+async function catchupNative(
+  src: Cluster,
+  dst: Cluster,
+  name: string,
+  dstDb: string,
+  target: string,
+): Promise<CatchupRun> {
   const sub = await connect(dst.url(dstDb));
   const srcMon = await connect(src.url('postgres'));
   const dstSampler = waitSampler(sub, `datname = $1::text AND backend_type = 'logical replication worker'`, [dstDb]);
@@ -488,14 +637,24 @@ async function catchupNative(src: Cluster, dst: Cluster, name: string, dstDb: st
     await sub.query(`ALTER SUBSCRIPTION ${name} ENABLE`);
     let applyPid: number | null = null;
     for (;;) {
-      const r = (await sub.query(`SELECT pid, latest_end_lsn >= $2::pg_lsn AS done FROM pg_stat_subscription WHERE subname = $1::text AND relid IS NULL`, [name, target])).rows[0];
+      const r = (
+        await sub.query(
+          `SELECT pid, latest_end_lsn >= $2::pg_lsn AS done FROM pg_stat_subscription WHERE subname = $1::text AND relid IS NULL`,
+          [name, target],
+        )
+      ).rows[0];
       applyPid = r?.pid ?? null;
       if (r?.done) break;
       if (performance.now() - t0 > 10 * 60_000) throw new Error(`subscription ${name} did not catch up in 10 minutes`);
       await sleep(10);
     }
     const wall = performance.now() - t0;
-    const walsenderPid = (await srcMon.query(`SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = $1::text`, [name])).rows[0]?.pid;
+    const walsenderPid = (
+      await srcMon.query(
+        `SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = $1::text`,
+        [name],
+      )
+    ).rows[0]?.pid;
     // The apply worker is both the consumer and the destination backend.
     const cpu = { consumer: cpuMs(applyPid), dstBackend: 0, walsender: cpuMs(walsenderPid) };
     await Promise.all([dstSampler.stop(), srcSampler.stop()]);
@@ -511,60 +670,121 @@ async function checkCaughtUp(src: Cluster, srcDb: string, dst: Cluster, dstDb: s
   const q = `SELECT (SELECT count(*) FROM pgbench_history)::int AS h, (SELECT sum(abalance) FROM pgbench_accounts)::bigint AS a, (SELECT sum(tbalance) FROM pgbench_tellers)::bigint AS t`;
   const [s, d] = await Promise.all([src.query(q, [], srcDb), dst.query(q, [], dstDb)]);
   if (s[0].h !== BACKLOG || JSON.stringify(s[0]) !== JSON.stringify(d[0])) {
-    throw new Error(`${what}: destination ${JSON.stringify(d[0])} differs from source ${JSON.stringify(s[0])} after catching up`);
+    throw new Error(
+      `${what}: destination ${JSON.stringify(d[0])} differs from source ${JSON.stringify(s[0])} after catching up`,
+    );
   }
 }
 
 type Contender = 'native' | 'm1000' | 'm5000';
-const LABEL: Record<Contender, string> = { native: 'native subscription', m1000: 'mirrors run (batch 1000)', m5000: 'mirrors run (batch 5000)' };
+const LABEL: Record<Contender, string> = {
+  native: 'native subscription',
+  m1000: 'mirrors run (batch 1000)',
+  m5000: 'mirrors run (batch 5000)',
+};
 
 async function catchupBench(src: Cluster, dst: Cluster) {
-  console.log(`\n# catch-up: a backlog of ${BACKLOG.toLocaleString('en')} pgbench transactions (TPC-B, scale 10), built while the consumer is stopped`);
+  console.log(
+    `\n# catch-up: a backlog of ${BACKLOG.toLocaleString('en')} pgbench transactions (TPC-B, scale 10), built while the consumer is stopped`,
+  );
   await ensurePgbenchTemplate(src);
   const results: Record<Contender, CatchupRun[]> = { native: [], m1000: [], m5000: [] };
   const backlogTps: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
     const srcDb = `cu_src${run}`;
-    const dbs: Record<Contender, string> = { native: `cu_native${run}`, m1000: `cu_m1000_${run}`, m5000: `cu_m5000_${run}` };
+    const dbs: Record<Contender, string> = {
+      native: `cu_native${run}`,
+      m1000: `cu_m1000_${run}`,
+      m5000: `cu_m5000_${run}`,
+    };
     const names = { m1000: `cu1000_r${run}`, m5000: `cu5000_r${run}`, native: `cu_native${run}` };
     await src.query(`CREATE DATABASE ${srcDb} TEMPLATE cu_tpl STRATEGY FILE_COPY`);
     for (const db of Object.values(dbs)) await dst.createDatabase(db);
     const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-'));
     try {
       // Bootstrap both mirrors (max_batch_size 1000 and 5000) and the subscription, then stop every consumer.
-      writeFileSync(join(dir, 'mirrors.yaml'), mirrorsYaml(src, srcDb, dst, [{ name: names.m1000, db: dbs.m1000, maxBatch: 1000 }, { name: names.m5000, db: dbs.m5000, maxBatch: 5000 }], PGBENCH_TABLES));
+      writeFileSync(
+        join(dir, 'mirrors.yaml'),
+        mirrorsYaml(
+          src,
+          srcDb,
+          dst,
+          [
+            { name: names.m1000, db: dbs.m1000, maxBatch: 1000 },
+            { name: names.m5000, db: dbs.m5000, maxBatch: 5000 },
+          ],
+          PGBENCH_TABLES,
+        ),
+      );
       mirrorsApply(dir);
       await dst.query(PGBENCH_DDL, [], dbs.native);
       await nativeSubscription(src, srcDb, dst, dbs.native, names.native, PGBENCH_TABLES);
       await dst.query(`ALTER SUBSCRIPTION ${names.native} DISABLE`, [], dbs.native);
       for (;;) {
-        const w = await dst.query(`SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = $1::text AND pid IS NOT NULL`, [names.native], dbs.native);
-        const s = await src.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1::text AND active`, [srcDb]);
+        const w = await dst.query(
+          `SELECT count(*)::int AS n FROM pg_stat_subscription WHERE subname = $1::text AND pid IS NOT NULL`,
+          [names.native],
+          dbs.native,
+        );
+        const s = await src.query(
+          `SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = $1::text AND active`,
+          [srcDb],
+        );
         if (w[0].n === 0 && s[0].n === 0) break;
         await sleep(50);
       }
 
       // The same backlog for all three consumers: every slot is behind it.
-      const backlog = await pgbench(['-n', '-t', String(BACKLOG_PER_CLIENT), '-c', String(BACKLOG_CLIENTS), '-j', '2', src.url(srcDb)]);
+      const backlog = await pgbench([
+        '-n',
+        '-t',
+        String(BACKLOG_PER_CLIENT),
+        '-c',
+        String(BACKLOG_CLIENTS),
+        '-j',
+        '2',
+        src.url(srcDb),
+      ]);
       backlogTps.push(backlog.tps);
       const srcClient = await connect(src.url(srcDb));
       const target = await sourceEndLsn(srcClient);
-      const wal = (await srcClient.query(`SELECT pg_size_pretty($1::pg_lsn - min(confirmed_flush_lsn)) AS s FROM pg_replication_slots WHERE database = $2::text`, [target, srcDb])).rows[0].s;
+      const wal = (
+        await srcClient.query(
+          `SELECT pg_size_pretty($1::pg_lsn - min(confirmed_flush_lsn)) AS s FROM pg_replication_slots WHERE database = $2::text`,
+          [target, srcDb],
+        )
+      ).rows[0].s;
       await srcClient.end();
 
       // Rotate the order, so no consumer always goes first.
-      const order: Contender[][] = [['native', 'm1000', 'm5000'], ['m1000', 'm5000', 'native'], ['m5000', 'native', 'm1000']];
+      const order: Contender[][] = [
+        ['native', 'm1000', 'm5000'],
+        ['m1000', 'm5000', 'native'],
+        ['m5000', 'native', 'm1000'],
+      ];
       const line: string[] = [];
       for (const c of order[(run - 1) % 3]) {
-        const r = c === 'native' ? await catchupNative(src, dst, names.native, dbs.native, target) : await catchupMirror(src, dst, dir, names[c], srcDb, dbs[c], target);
+        const r =
+          c === 'native'
+            ? await catchupNative(src, dst, names.native, dbs.native, target)
+            : await catchupMirror(src, dst, dir, names[c], dbs[c], target);
         await checkCaughtUp(src, srcDb, dst, dbs[c], LABEL[c]);
         results[c].push(r);
-        line.push(`${LABEL[c]} ${secs(r.ms)}` + (r.peakRssKb ? ` (streaming after ${secs(r.startMs!)}, peak RSS ${mb(r.peakRssKb)}, ${r.batches} batches)` : ''));
+        line.push(
+          `${LABEL[c]} ${secs(r.ms)}` +
+            (r.peakRssKb
+              ? ` (streaming after ${secs(r.startMs!)}, peak RSS ${mb(r.peakRssKb)}, ${r.batches} batches)`
+              : ''),
+        );
       }
-      console.log(`run ${run}: backlog ${secs(backlog.ms)} at ${Math.round(backlog.tps)} tps, ${wal} of WAL; ${line.join(', ')}`);
+      console.log(
+        `run ${run}: backlog ${secs(backlog.ms)} at ${Math.round(backlog.tps)} tps, ${wal} of WAL; ${line.join(', ')}`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
-      await dst.query(`DROP SUBSCRIPTION IF EXISTS ${names.native}`, [], dbs.native).catch((e) => console.error(`drop subscription: ${e.message}`));
+      await dst
+        .query(`DROP SUBSCRIPTION IF EXISTS ${names.native}`, [], dbs.native)
+        .catch((e) => console.error(`drop subscription: ${e.message}`));
       for (const db of Object.values(dbs)) await dst.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
       await dropSourceDb(src, srcDb);
     }
@@ -575,22 +795,34 @@ async function catchupBench(src: Cluster, dst: Cluster) {
   const m1 = med('m1000', (r) => r.ms);
   const m5 = med('m5000', (r) => r.ms);
   const tps = (x: number) => `${Math.round(BACKLOG / (x / 1000)).toLocaleString('en')} tps`;
-  console.log(`\nbacklog built at a median ${Math.round(median(backlogTps))} tps (pgbench -n -t ${BACKLOG_PER_CLIENT} -c ${BACKLOG_CLIENTS} -j 2; no consumer running)`);
-  console.log(`medians over ${RUNS} runs: native subscription ${secs(n)} (${tps(n)}) | mirrors run batch 1000 ${secs(m1)} (${tps(m1)}) | batch 5000 ${secs(m5)} (${tps(m5)})`);
-  console.log(`speed vs native (native time / mirrors time): batch 1000 ${(n / m1).toFixed(2)}x, batch 5000 ${(n / m5).toFixed(2)}x   (target >= 1.5x)`);
+  console.log(
+    `\nbacklog built at a median ${Math.round(median(backlogTps))} tps (pgbench -n -t ${BACKLOG_PER_CLIENT} -c ${BACKLOG_CLIENTS} -j 2; no consumer running)`,
+  );
+  console.log(
+    `medians over ${RUNS} runs: native subscription ${secs(n)} (${tps(n)}) | mirrors run batch 1000 ${secs(m1)} (${tps(m1)}) | batch 5000 ${secs(m5)} (${tps(m5)})`,
+  );
+  console.log(
+    `speed vs native (native time / mirrors time): batch 1000 ${(n / m1).toFixed(2)}x, batch 5000 ${(n / m5).toFixed(2)}x   (target >= 1.5x)`,
+  );
   // Load from other processes varies between runs; the ratio within a run (same moment) is steadier.
   const perRun = (c: Contender) => median(results[c].map((r, i) => results.native[i].ms / r.ms));
-  console.log(`  median of the per-run ratios: batch 1000 ${perRun('m1000').toFixed(2)}x, batch 5000 ${perRun('m5000').toFixed(2)}x`);
+  console.log(
+    `  median of the per-run ratios: batch 1000 ${perRun('m1000').toFixed(2)}x, batch 5000 ${perRun('m5000').toFixed(2)}x`,
+  );
   const s1 = med('m1000', (r) => r.ms - r.startMs!);
   const s5 = med('m5000', (r) => r.ms - r.startMs!);
-  console.log(`  counting only from "streaming from" (process start-up and connections left out): batch 1000 ${secs(s1)} (${(n / s1).toFixed(2)}x), batch 5000 ${secs(s5)} (${(n / s5).toFixed(2)}x)`);
+  console.log(
+    `  counting only from "streaming from" (process start-up and connections left out): batch 1000 ${secs(s1)} (${(n / s1).toFixed(2)}x), batch 5000 ${secs(s5)} (${(n / s5).toFixed(2)}x)`,
+  );
   for (const c of ['m1000', 'm5000'] as const) {
     console.log(
       `${LABEL[c]}: median start-up to streaming ${secs(med(c, (r) => r.startMs!))}, peak RSS ${mb(med(c, (r) => r.peakRssKb!))} (max ${mb(Math.max(...results[c].map((r) => r.peakRssKb!)))}), ` +
         `${Math.round(med(c, (r) => r.batches!))} batches, time inside applyBatch ${secs(med(c, (r) => r.applyMs!))}`,
     );
   }
-  console.log('where the time goes (median CPU seconds during the catch-up, and what the backends were doing, sampled every 100 ms):');
+  console.log(
+    'where the time goes (median CPU seconds during the catch-up, and what the backends were doing, sampled every 100 ms):',
+  );
   for (const c of ['native', 'm1000', 'm5000'] as const) {
     const dstWaits = new Map<string, number>();
     const srcWaits = new Map<string, number>();
@@ -598,9 +830,10 @@ async function catchupBench(src: Cluster, dst: Cluster) {
       mergeCounts(dstWaits, r.dstWaits);
       mergeCounts(srcWaits, r.srcWaits);
     }
-    const cpu = c === 'native'
-      ? `apply worker ${secs(med(c, (r) => r.cpu.consumer))}, source walsender ${secs(med(c, (r) => r.cpu.walsender))}`
-      : `node worker ${secs(med(c, (r) => r.cpu.consumer))} (${secs(med(c, (r) => r.startCpu!))} of it start-up, then ${(med(c, (r) => r.cpu.consumer - r.startCpu!) * 1000 / (BACKLOG * 4)).toFixed(1)} µs per row change), destination backend ${secs(med(c, (r) => r.cpu.dstBackend))}, source walsender ${secs(med(c, (r) => r.cpu.walsender))}`;
+    const cpu =
+      c === 'native'
+        ? `apply worker ${secs(med(c, (r) => r.cpu.consumer))}, source walsender ${secs(med(c, (r) => r.cpu.walsender))}`
+        : `node worker ${secs(med(c, (r) => r.cpu.consumer))} (${secs(med(c, (r) => r.startCpu!))} of it start-up, then ${((med(c, (r) => r.cpu.consumer - r.startCpu!) * 1000) / (BACKLOG * 4)).toFixed(1)} µs per row change), destination backend ${secs(med(c, (r) => r.cpu.dstBackend))}, source walsender ${secs(med(c, (r) => r.cpu.walsender))}`;
     console.log(`  ${LABEL[c]}: CPU ${cpu} (wall ${secs(med(c, (r) => r.ms))})`);
     console.log(`    destination: ${topCounts(dstWaits)}`);
     console.log(`    source walsender: ${topCounts(srcWaits)}`);
@@ -618,7 +851,11 @@ interface ProbeResult {
  * the destination every 5 ms for the highest id it sees: a probe's lag is the time from its INSERT
  * returning (committed) on the source to a destination query that sees it returning.
  */
-async function probe(srcUrl: string, dstUrl: string, load: (() => Promise<{ tps: number }>) | { idleMs: number }): Promise<ProbeResult> {
+async function probe(
+  srcUrl: string,
+  dstUrl: string,
+  load: (() => Promise<{ tps: number }>) | { idleMs: number },
+): Promise<ProbeResult> {
   // The bench clusters run with synchronous_commit = off, so WAL reaches a walsender only when the WAL writer
   // flushes it (wal_writer_delay, 200 ms). The probe commits as an application with default settings would:
   // its commit flushes, so its lag is the replication's, not the WAL writer's.
@@ -680,18 +917,27 @@ function lagLine(r: ProbeResult) {
 
 async function steadyBench(src: Cluster, dst: Cluster) {
   const loadArgs = ['-n', '-R', '1000', '-T', String(STEADY_SECONDS), '-c', '4', '-j', '2'];
-  console.log(`\n# steady: pgbench ${loadArgs.join(' ')} on the source (TPC-B, scale 10); end-to-end lag of a probe row inserted every 100 ms`);
+  console.log(
+    `\n# steady: pgbench ${loadArgs.join(' ')} on the source (TPC-B, scale 10); end-to-end lag of a probe row inserted every 100 ms`,
+  );
   await ensurePgbenchTemplate(src);
   const srcDb = 'steady_src';
   const tables = [...PGBENCH_TABLES, 'bench_probe'];
   await src.query(`CREATE DATABASE ${srcDb} TEMPLATE cu_tpl STRATEGY FILE_COPY`);
-  await src.query(`CREATE TABLE bench_probe (id serial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())`, [], srcDb);
+  await src.query(
+    `CREATE TABLE bench_probe (id serial PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())`,
+    [],
+    srcDb,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-'));
   const load = () => pgbench([...loadArgs, src.url(srcDb)]);
   try {
     // mirrors run
     await dst.createDatabase('steady_m');
-    writeFileSync(join(dir, 'mirrors.yaml'), mirrorsYaml(src, srcDb, dst, [{ name: 'steady', db: 'steady_m', maxBatch: 1000 }], tables));
+    writeFileSync(
+      join(dir, 'mirrors.yaml'),
+      mirrorsYaml(src, srcDb, dst, [{ name: 'steady', db: 'steady_m', maxBatch: 1000 }], tables),
+    );
     mirrorsApply(dir);
     const w = startWorker(dir, 'steady');
     let m: { idle: ProbeResult; busy: ProbeResult; cpu: number; backendCpu: number; rss: number; lagMaxMs: number };
@@ -699,7 +945,10 @@ async function steadyBench(src: Cluster, dst: Cluster) {
       const c = await connect(src.url(srcDb));
       const target = await sourceEndLsn(c);
       await c.end();
-      await Promise.race([dst.query(`SELECT mirrors.wait_for_lsn('steady', $1::pg_lsn, '5 minutes')`, [target], 'steady_m'), w.died]);
+      await Promise.race([
+        dst.query(`SELECT mirrors.wait_for_lsn('steady', $1::pg_lsn, '5 minutes')`, [target], 'steady_m'),
+        w.died,
+      ]);
       const idle = await probe(src.url(srcDb), dst.url('steady_m'), { idleMs: 5000 });
       // The worker's own lag metric, sampled every 100 ms alongside the probe (for comparison only).
       const port = await w.metricsPort;
@@ -707,13 +956,19 @@ async function steadyBench(src: Cluster, dst: Cluster) {
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()).catch(() => '');
+          const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+            .then((r) => r.text())
+            .catch(() => '');
           const v = metric(text, 'mirrors_lag_milliseconds');
           if (v > lagMaxMs) lagMaxMs = v;
           await sleep(100);
         }
       })();
-      const backendPid = (await dst.query(`SELECT pid FROM pg_stat_activity WHERE datname = 'steady_m' AND application_name = 'mirrors run steady'`))[0]?.pid;
+      const backendPid = (
+        await dst.query(
+          `SELECT pid FROM pg_stat_activity WHERE datname = 'steady_m' AND application_name = 'mirrors run steady'`,
+        )
+      )[0]?.pid;
       const cpu0 = cpuMs(w.pid);
       const backendCpu0 = cpuMs(backendPid);
       const busy = await probe(src.url(srcDb), dst.url('steady_m'), load);
@@ -725,25 +980,39 @@ async function steadyBench(src: Cluster, dst: Cluster) {
     } finally {
       await w.stop();
     }
-    await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1::text`, [srcDb]);
+    await src.query(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1::text`, [
+      srcDb,
+    ]);
     console.log(`mirrors run (batch 1000, idle_timeout 1 s): idle ${lagLine(m.idle)}`);
     console.log(`  under load: ${lagLine(m.busy)}; pgbench achieved ${Math.round(m.busy.tps)} tps`);
-    console.log(`  worker CPU ${secs(m.cpu)} over ${STEADY_SECONDS} s (${Math.round(m.cpu / (STEADY_SECONDS * 10))}% of a core) + its destination backend ${secs(m.backendCpu)}, peak RSS ${mb(m.rss)}, highest mirrors_lag_milliseconds seen ${ms(m.lagMaxMs)}`);
+    console.log(
+      `  worker CPU ${secs(m.cpu)} over ${STEADY_SECONDS} s (${Math.round(m.cpu / (STEADY_SECONDS * 10))}% of a core) + its destination backend ${secs(m.backendCpu)}, peak RSS ${mb(m.rss)}, highest mirrors_lag_milliseconds seen ${ms(m.lagMaxMs)}`,
+    );
 
     // Postgres's own subscription, same load and probe
     await dst.createDatabase('steady_native');
     await dst.query(PGBENCH_DDL + PROBE_DDL, [], 'steady_native');
     await nativeSubscription(src, srcDb, dst, 'steady_native', 'steady_native', tables);
     const idle = await probe(src.url(srcDb), dst.url('steady_native'), { idleMs: 5000 });
-    const applyPid = (await dst.query(`SELECT pid FROM pg_stat_subscription WHERE subname = 'steady_native' AND relid IS NULL`, [], 'steady_native'))[0]?.pid;
+    const applyPid = (
+      await dst.query(
+        `SELECT pid FROM pg_stat_subscription WHERE subname = 'steady_native' AND relid IS NULL`,
+        [],
+        'steady_native',
+      )
+    )[0]?.pid;
     const cpu0 = cpuMs(applyPid);
     const busy = await probe(src.url(srcDb), dst.url('steady_native'), load);
     const cpu = cpuMs(applyPid) - cpu0;
     await dst.query(`DROP SUBSCRIPTION steady_native`, [], 'steady_native');
     console.log(`native subscription: idle ${lagLine(idle)}`);
     console.log(`  under load: ${lagLine(busy)}; pgbench achieved ${Math.round(busy.tps)} tps`);
-    console.log(`  apply worker CPU ${secs(cpu)} over ${STEADY_SECONDS} s (${Math.round(cpu / (STEADY_SECONDS * 10))}% of a core)`);
-    console.log(`probe lag under load, mirrors vs native: p50 ${ms(pct(m.busy.lags, 50))} vs ${ms(pct(busy.lags, 50))}, p99 ${ms(pct(m.busy.lags, 99))} vs ${ms(pct(busy.lags, 99))}, max ${ms(Math.max(...m.busy.lags))} vs ${ms(Math.max(...busy.lags))}`);
+    console.log(
+      `  apply worker CPU ${secs(cpu)} over ${STEADY_SECONDS} s (${Math.round(cpu / (STEADY_SECONDS * 10))}% of a core)`,
+    );
+    console.log(
+      `probe lag under load, mirrors vs native: p50 ${ms(pct(m.busy.lags, 50))} vs ${ms(pct(busy.lags, 50))}, p99 ${ms(pct(m.busy.lags, 99))} vs ${ms(pct(busy.lags, 99))}, max ${ms(Math.max(...m.busy.lags))} vs ${ms(Math.max(...busy.lags))}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await dst.query(`DROP DATABASE IF EXISTS steady_native WITH (FORCE)`);
@@ -753,9 +1022,16 @@ async function steadyBench(src: Cluster, dst: Cluster) {
 }
 
 async function main() {
-  const [src, dst] = await Promise.all([startCluster({ name: 'bench-src', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } }), startCluster({ name: 'bench-dst', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } })]);
+  const [src, dst] = await Promise.all([
+    startCluster({ name: 'bench-src', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } }),
+    startCluster({ name: 'bench-dst', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } }),
+  ]);
   try {
-    console.log(`machine: ${(await import('node:os')).cpus().length} cores; PostgreSQL ${(await src.query('SHOW server_version'))[0].server_version}; node ${process.version}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at start`);
+    console.log(
+      `machine: ${(await import('node:os')).cpus().length} cores; PostgreSQL ${(await src.query('SHOW server_version'))[0].server_version}; node ${process.version}; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')} at start`,
+    );
     if (!ONLY || ONLY === 'plan') await planBench(src, dst);
     if (!ONLY || ONLY === 'snapshot') await snapshotBench(src, dst);
     if (!ONLY || ONLY === 'catchup') await catchupBench(src, dst);

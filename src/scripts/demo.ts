@@ -39,13 +39,22 @@ function cli(args: string[], cwd: string, env: Record<string, string>, allowed: 
 }
 
 async function fingerprint(c: Cluster, sql: string): Promise<string> {
-  return (await c.query<{ h: string }>(`SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM (${sql}) x`, [], 'shop'))[0].h;
+  return (
+    await c.query<{ h: string }>(
+      `SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM (${sql}) x`,
+      [],
+      'shop',
+    )
+  )[0].h;
 }
 
 async function main() {
   const t0 = Date.now();
   step('starting a source and a destination PostgreSQL');
-  const [source, destination] = await Promise.all([startCluster({ name: 'source', settings: { max_slot_wal_keep_size: '1GB' } }), startCluster({ name: 'destination' })]);
+  const [source, destination] = await Promise.all([
+    startCluster({ name: 'source', settings: { max_slot_wal_keep_size: '1GB' } }),
+    startCluster({ name: 'destination' }),
+  ]);
   const dir = mkdtempSync(join(tmpdir(), 'mirrors-demo-'));
   try {
     console.log(`source on 127.0.0.1:${source.port}, destination on 127.0.0.1:${destination.port}`);
@@ -86,7 +95,11 @@ mirrors:
     step('run: stream changes while the source keeps writing');
     console.log('$ mirrors run   (in the background; its logs go to run.log)');
     const logFile = join(dir, 'run.log');
-    const worker = spawn(process.execPath, [CLI, 'run'], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', (await import('node:fs')).openSync(logFile, 'w')] });
+    const worker = spawn(process.execPath, [CLI, 'run'], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', (await import('node:fs')).openSync(logFile, 'w')],
+    });
     const exited = new Promise<number>((r) => worker.once('exit', (code) => r(code ?? 1)));
     let writing = true;
     let writes = 0;
@@ -139,8 +152,14 @@ mirrors:
       if (a !== b) throw new Error(`${name} differs between source and destination`);
       console.log(`${name}: identical (md5 ${a})`);
     }
-    const notes = await destination.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'internal_notes'`, [], 'shop');
-    console.log(`orders.internal_notes on the destination: ${notes[0].n ? 'present (unexpected!)' : 'excluded, as configured'}`);
+    const notes = await destination.query(
+      `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'internal_notes'`,
+      [],
+      'shop',
+    );
+    console.log(
+      `orders.internal_notes on the destination: ${notes[0].n ? 'present (unexpected!)' : 'excluded, as configured'}`,
+    );
     step(`done in ${((Date.now() - t0) / 1000).toFixed(1)}s; cleaning up`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

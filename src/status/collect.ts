@@ -12,7 +12,14 @@ import { MirrorsError } from '../errors.js';
 import { slotName } from '../plan/address.js';
 import { LEASE_CLASS } from '../worker/lease-key.js';
 import type {
-  CatalogMirrorFacts, CatalogTableFacts, DestinationFacts, MirrorFacts, PeerError, PeerRead, SlotFacts, SourceFacts,
+  CatalogMirrorFacts,
+  CatalogTableFacts,
+  DestinationFacts,
+  MirrorFacts,
+  PeerError,
+  PeerRead,
+  SlotFacts,
+  SourceFacts,
 } from './model.js';
 
 /** The minimal client surface; tests wrap it to count and check queries. */
@@ -81,7 +88,8 @@ SELECT s.slot_name AS name, s.active, s.active_pid, s.confirmed_flush_lsn::text 
        (SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END AS lsn) w
  WHERE s.slot_name = ANY ($1::text[]) AND s.database = current_database()`;
 
-const iso = (v: unknown): string | null => (v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v));
+const iso = (v: unknown): string | null =>
+  v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v);
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 function mapMirror(r: any): CatalogMirrorFacts {
@@ -162,7 +170,10 @@ export async function readDestination(db: Queryable, mirrors: string[]): Promise
     for (const r of lease) out.get(r.name)!.leaseHeld = r.held;
     if (!probe.has_catalog) return out;
     const has = probe.has_worker_columns as boolean;
-    const [rows, tables] = [(await db.query(catalogMirrorsSql(has), [mirrors])).rows, (await db.query(catalogTablesSql(has), [mirrors])).rows];
+    const [rows, tables] = [
+      (await db.query(catalogMirrorsSql(has), [mirrors])).rows,
+      (await db.query(catalogTablesSql(has), [mirrors])).rows,
+    ];
     for (const r of rows) out.get(r.name)!.mirror = mapMirror(r);
     for (const t of tables) out.get(t.mirror)?.tables.push(mapTable(t));
     return out;
@@ -186,7 +197,12 @@ function peerError(peer: Peer, role: PeerError['role'], err: unknown): PeerError
   return { peer: peer.name, role, code: e.code, message: e.message, hint: e.hint ?? null };
 }
 
-async function withPeer<T>(peer: Peer, role: PeerError['role'], opts: CollectOptions, fn: (db: pg.Client) => Promise<T>): Promise<PeerRead<T>> {
+async function withPeer<T>(
+  peer: Peer,
+  role: PeerError['role'],
+  opts: CollectOptions,
+  fn: (db: pg.Client) => Promise<T>,
+): Promise<PeerRead<T>> {
   let client: pg.Client | undefined;
   try {
     client = await connectPeer(peer, {
@@ -213,20 +229,33 @@ function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
  * the sources of the mirrors that exist and are not promoted (a promoted mirror's source may be gone for
  * good, and must not make status wait for a connection timeout), in parallel.
  */
-export async function collectStatus(config: Config, names: string[], opts: CollectOptions = {}): Promise<MirrorFacts[]> {
+export async function collectStatus(
+  config: Config,
+  names: string[],
+  opts: CollectOptions = {},
+): Promise<MirrorFacts[]> {
   const mirrors: Mirror[] = names.map((n) => config.mirrors[n]);
 
   const dest = new Map<string, PeerRead<Map<string, DestinationFacts>>>();
   await Promise.all(
     [...groupBy(mirrors, (m) => m.destination)].map(async ([peer, ms]) => {
-      dest.set(peer, await withPeer(config.peers[peer], 'destination', opts, (db) => readDestination(db, ms.map((m) => m.name))));
+      dest.set(
+        peer,
+        await withPeer(config.peers[peer], 'destination', opts, (db) =>
+          readDestination(
+            db,
+            ms.map((m) => m.name),
+          ),
+        ),
+      );
     }),
   );
   const destOf = (m: Mirror): PeerRead<DestinationFacts> => {
     const r = dest.get(m.destination)!;
     return r.ok ? { ok: true, value: r.value.get(m.name)! } : r;
   };
-  const slotOf = (m: Mirror, d: PeerRead<DestinationFacts>) => (d.ok && d.value.mirror ? d.value.mirror.slotName : slotName(m.name));
+  const slotOf = (m: Mirror, d: PeerRead<DestinationFacts>) =>
+    d.ok && d.value.mirror ? d.value.mirror.slotName : slotName(m.name);
 
   const needSource = mirrors.filter((m) => {
     const d = destOf(m);
@@ -235,14 +264,20 @@ export async function collectStatus(config: Config, names: string[], opts: Colle
   const src = new Map<string, PeerRead<Map<string, SlotFacts>>>();
   await Promise.all(
     [...groupBy(needSource, (m) => m.source)].map(async ([peer, ms]) => {
-      src.set(peer, await withPeer(config.peers[peer], 'source', opts, (db) => readSource(db, [...new Set(ms.map((m) => slotOf(m, destOf(m))))])));
+      src.set(
+        peer,
+        await withPeer(config.peers[peer], 'source', opts, (db) =>
+          readSource(db, [...new Set(ms.map((m) => slotOf(m, destOf(m))))]),
+        ),
+      );
     }),
   );
 
   return mirrors.map((m) => {
     const d = destOf(m);
     const s = needSource.includes(m) ? src.get(m.source)! : null;
-    const source: PeerRead<SourceFacts> | null = s === null ? null : s.ok ? { ok: true, value: { slot: s.value.get(slotOf(m, d)) ?? null } } : s;
+    const source: PeerRead<SourceFacts> | null =
+      s === null ? null : s.ok ? { ok: true, value: { slot: s.value.get(slotOf(m, d)) ?? null } } : s;
     return {
       name: m.name,
       sourcePeer: m.source,

@@ -15,7 +15,14 @@ export const HEARTBEAT_GRACE_MS = 5_000;
 export const DEFAULT_LAG_THRESHOLD_MS: Record<string, number> = { async: 5000, sync: 100 };
 
 export const STATUS_NAMES = [
-  'NotCreated', 'Bootstrapping', 'Following', 'Degraded', 'Disconnected', 'Paused', 'Failed', 'Promoted',
+  'NotCreated',
+  'Bootstrapping',
+  'Following',
+  'Degraded',
+  'Disconnected',
+  'Paused',
+  'Failed',
+  'Promoted',
 ] as const;
 export type StatusName = (typeof STATUS_NAMES)[number];
 
@@ -230,7 +237,12 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
   if (!m) return { name: 'NotCreated', reason: `not in the catalog of peer ${f.destinationPeer}; run mirrors apply` };
   if (m.promotedAt) return { name: 'Promoted', reason: `promoted at ${m.promotedAt}`, promoted_at: m.promotedAt };
   if (f.configured.paused || m.paused) {
-    return { name: 'Paused', reason: f.configured.paused ? 'paused in the configuration' : 'paused in the catalog (the configuration no longer says so: run mirrors apply)' };
+    return {
+      name: 'Paused',
+      reason: f.configured.paused
+        ? 'paused in the configuration'
+        : 'paused in the catalog (the configuration no longer says so: run mirrors apply)',
+    };
   }
   if (m.phase !== 'ready') {
     return {
@@ -249,11 +261,19 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
     const slot = f.source.value.slot;
     if (!slot) {
       const error = `replication slot ${m.slotName} does not exist on peer ${f.sourcePeer}`;
-      return { name: 'Failed', reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`, error };
+      return {
+        name: 'Failed',
+        reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`,
+        error,
+      };
     }
     if (slot.walStatus === 'lost') {
       const error = `replication slot ${slot.name} on peer ${f.sourcePeer} lost WAL it still needed`;
-      return { name: 'Failed', reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`, error };
+      return {
+        name: 'Failed',
+        reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`,
+        error,
+      };
     }
   }
   if (f.source && !f.source.ok) return { name: 'Disconnected', reason: f.source.error.message };
@@ -262,13 +282,21 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
   if (age === null || age > HEARTBEAT_STALE_MS) {
     return {
       name: 'Disconnected',
-      reason: age === null ? 'the worker holding the lease has never sent a heartbeat' : `the worker's last heartbeat is ${Math.round(age / 1000)}s old`,
+      reason:
+        age === null
+          ? 'the worker holding the lease has never sent a heartbeat'
+          : `the worker's last heartbeat is ${Math.round(age / 1000)}s old`,
     };
   }
   const lag = effectiveLagMs(m);
   const threshold = lagThresholdMs(f);
   if (lag !== null && lag > threshold) {
-    return { name: 'Degraded', reason: `lag ${lag} ms is over the threshold of ${threshold} ms`, lag_ms: lag, lag_threshold_ms: threshold };
+    return {
+      name: 'Degraded',
+      reason: `lag ${lag} ms is over the threshold of ${threshold} ms`,
+      lag_ms: lag,
+      lag_threshold_ms: threshold,
+    };
   }
   return { name: 'Following', reason: lag === null ? 'streaming' : `streaming, lag ${lag} ms` };
 }
@@ -345,7 +373,12 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
   };
 }
 
-export function statusReport(input: { configFile: string; createdBy: string; generatedAt: string; facts: MirrorFacts[] }): StatusReport {
+export function statusReport(input: {
+  configFile: string;
+  createdBy: string;
+  generatedAt: string;
+  facts: MirrorFacts[];
+}): StatusReport {
   const mirrors = [...input.facts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map(mirrorReport);
   const byStatus = Object.fromEntries(STATUS_NAMES.map((n) => [n, 0])) as Record<StatusName, number>;
   for (const m of mirrors) byStatus[m.status.name]++;

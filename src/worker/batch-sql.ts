@@ -41,7 +41,10 @@ export function exactStatements(changes: Change[]): Statement[] {
       const idx = present(c.row);
       const set = idx.map((i, n) => `${col(t, i)} = $${n + 1}::${cast(t, i)}`).join(', ');
       const w = whereClause(t, match, c.oldIsFull, idx.length);
-      out.push({ text: `UPDATE ${tableSql(t)} SET ${set} WHERE ${w.sql}`, values: [...idx.map((i) => c.row[i]), ...w.values] });
+      out.push({
+        text: `UPDATE ${tableSql(t)} SET ${set} WHERE ${w.sql}`,
+        values: [...idx.map((i) => c.row[i]), ...w.values],
+      });
     } else {
       const w = whereClause(t, match, c.oldIsFull, 0);
       out.push({ text: `DELETE FROM ${tableSql(t)} WHERE ${w.sql}`, values: w.values });
@@ -66,7 +69,12 @@ function present(row: TupleValue[]): number[] {
  * that type: a raw comparison misses rows whose ::text differs from the type's output (bool::text is 'true'
  * where pgoutput sends 't', bpchar::text drops the padding, inet::text adds /32, ...).
  */
-function whereClause(t: TargetTable, match: TupleValue[], full: boolean, offset: number): { sql: string; values: unknown[] } {
+function whereClause(
+  t: TargetTable,
+  match: TupleValue[],
+  full: boolean,
+  offset: number,
+): { sql: string; values: unknown[] } {
   if (t.key.length && !(full && t.key.some((k) => match[k] === undefined))) {
     return {
       sql: t.key.map((k, n) => `${col(t, k)} = $${offset + n + 1}::${cast(t, k)}`).join(' AND '),
@@ -74,7 +82,9 @@ function whereClause(t: TargetTable, match: TupleValue[], full: boolean, offset:
     };
   }
   const idx = present(match);
-  const cond = idx.map((i, n) => `${col(t, i)}::text IS NOT DISTINCT FROM $${offset + n + 1}::text::${cast(t, i)}::text`).join(' AND ');
+  const cond = idx
+    .map((i, n) => `${col(t, i)}::text IS NOT DISTINCT FROM $${offset + n + 1}::text::${cast(t, i)}::text`)
+    .join(' AND ');
   return {
     sql: `ctid = (SELECT ctid FROM ${tableSql(t)} WHERE ${cond || 'true'} LIMIT 1)`,
     values: idx.map((i) => match[i]),
@@ -134,7 +144,8 @@ function coalesceSegment(changes: Change[]): Statement[] | null {
       if (newKey === null || oldKey === null) return null;
       const prev = rows.get(oldKey);
       let row = c.row;
-      if (row.some((v) => v === undefined) && prev?.kind === 'upsert') row = row.map((v, i) => (v === undefined ? prev.row[i] : v));
+      if (row.some((v) => v === undefined) && prev?.kind === 'upsert')
+        row = row.map((v, i) => (v === undefined ? prev.row[i] : v));
       // A moved row is written as delete(old key) + upsert(new key): its unchanged TOAST values, if still
       // unknown after merging with an earlier change in the batch, are only on the destination row under the
       // old key, which the delete removes. Only exact order (UPDATE ... WHERE key = old) keeps them.
@@ -201,7 +212,12 @@ export function arrayLiteral(rows: TupleValue[][], i: number): string {
 
 /** A text[] value in SQL text: the array's text, quoted as a string literal, cast. */
 export function textArrayLiteral(values: (string | null)[]): string {
-  return `${quoteText(arrayLiteral(values.map((v) => [v]), 0))}::text[]`;
+  return `${quoteText(
+    arrayLiteral(
+      values.map((v) => [v]),
+      0,
+    ),
+  )}::text[]`;
 }
 
 function unnestFrom(t: TargetTable, idx: number[], rows: TupleValue[][]): string {

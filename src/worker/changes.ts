@@ -21,7 +21,13 @@ export interface TargetTable {
 
 export type Change =
   | { op: 'insert'; table: TargetTable; row: TupleValue[] }
-  | { op: 'update'; table: TargetTable; row: TupleValue[]; /** Old key or old full row when the key changed / identity FULL. */ old?: TupleValue[]; oldIsFull: boolean }
+  | {
+      op: 'update';
+      table: TargetTable;
+      row: TupleValue[] /** Old key or old full row when the key changed / identity FULL. */;
+      old?: TupleValue[];
+      oldIsFull: boolean;
+    }
   | { op: 'delete'; table: TargetTable; old: TupleValue[]; oldIsFull: boolean }
   | { op: 'truncate'; tables: TargetTable[] };
 

@@ -84,7 +84,8 @@ function timestampText(micros: bigint): string | undefined {
 /** {@link timestampText} for callers outside the decoder; throws RangeError outside the range of a Date. */
 export function pgTimestampToIso(micros: bigint): string {
   const text = timestampText(micros);
-  if (text === undefined) throw new RangeError(`timestamp ${micros} µs since 2000-01-01 is outside the range of a Date`);
+  if (text === undefined)
+    throw new RangeError(`timestamp ${micros} µs since 2000-01-01 is outside the range of a Date`);
   return text;
 }
 
@@ -229,13 +230,16 @@ function tuple(c: Cursor): TupleValue[] {
     else if (kind === COL_NULL) values.push(null);
     else if (kind === COL_UNCHANGED) values.push(undefined);
     else if (kind === COL_BINARY) {
-      throw new DecodeError(`column ${i + 1} is in binary format; the stream must be requested with binary off`, kindAt);
+      throw new DecodeError(
+        `column ${i + 1} is in binary format; the stream must be requested with binary off`,
+        kindAt,
+      );
     } else throw new DecodeError(`unknown column kind ${describeByte(kind)} in column ${i + 1}`, kindAt);
   }
   return values;
 }
 
-function expectNewTuple(c: Cursor, kind: number, at: number): void {
+function expectNewTuple(kind: number, at: number): void {
   if (kind !== TUPLE_NEW) throw new DecodeError(`expected new tuple marker 'N', got ${describeByte(kind)}`, at);
 }
 
@@ -297,7 +301,7 @@ function decodeBody(c: Cursor, tag: number): PgoutputMessage {
     case TAG_INSERT: {
       const relationOid = c.u32('insert relation OID');
       const at = c.pos;
-      expectNewTuple(c, c.u8('insert tuple marker'), at);
+      expectNewTuple(c.u8('insert tuple marker'), at);
       return { tag: 'insert', relationOid, newTuple: tuple(c) };
     }
     case TAG_UPDATE: {
@@ -312,7 +316,7 @@ function decodeBody(c: Cursor, tag: number): PgoutputMessage {
         at = c.pos;
         kind = c.u8('update new tuple marker');
       }
-      expectNewTuple(c, kind, at);
+      expectNewTuple(kind, at);
       const newTuple = tuple(c);
       if (keyTuple) return { tag: 'update', relationOid, keyTuple, newTuple };
       if (oldTuple) return { tag: 'update', relationOid, oldTuple, newTuple };

@@ -10,7 +10,16 @@ import { MirrorsError } from '../errors.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Every status a mirror may report; setStatus sets one of them to 1 and the others to 0. */
-export const METRIC_STATUSES = ['Bootstrapping', 'Following', 'Degraded', 'Disconnected', 'Paused', 'Failed', 'Promoted', 'Standby'];
+export const METRIC_STATUSES = [
+  'Bootstrapping',
+  'Following',
+  'Degraded',
+  'Disconnected',
+  'Paused',
+  'Failed',
+  'Promoted',
+  'Standby',
+];
 
 /** 1 ms .. 10 s: a batch of one small transaction to a large batch under load. */
 export const APPLY_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -36,18 +45,79 @@ export class WorkerMetrics {
     this.registry = new Registry();
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'mirrors_' });
-    this.status = new Gauge({ name: 'mirrors_status', help: 'Current status of the mirror: 1 for the status it is in, 0 for the others', labelNames: ['mirror', 'status'], registers });
-    this.lagMs = new Gauge({ name: 'mirrors_lag_milliseconds', help: 'Replication lag: age of the last applied source commit when behind, 0 when caught up', labelNames: ['mirror'], registers });
-    this.lagBytes = new Gauge({ name: 'mirrors_lag_bytes', help: 'WAL bytes between the source position and the last applied position', labelNames: ['mirror'], registers });
-    this.rows = new Counter({ name: 'mirrors_rows_applied_total', help: 'Rows applied to the destination, by table and operation', labelNames: ['mirror', 'table', 'op'], registers });
-    this.batches = new Counter({ name: 'mirrors_batches_total', help: 'Destination transactions (batches) committed', labelNames: ['mirror'], registers });
-    this.changes = new Counter({ name: 'mirrors_changes_applied_total', help: 'Row changes applied, all tables and operations', labelNames: ['mirror'], registers });
-    this.transactions = new Counter({ name: 'mirrors_transactions_applied_total', help: 'Source transactions applied', labelNames: ['mirror'], registers });
-    this.applySeconds = new Histogram({ name: 'mirrors_apply_duration_seconds', help: 'Time to apply and commit one batch', labelNames: ['mirror'], buckets: APPLY_DURATION_BUCKETS, registers });
-    this.reconnects = new Counter({ name: 'mirrors_reconnects_total', help: 'Reconnections after a lost connection, by peer', labelNames: ['mirror', 'peer'], registers });
-    this.missingRows = new Counter({ name: 'mirrors_missing_rows_total', help: 'Updates and deletes that found no row on the destination (it differs from the source)', labelNames: ['mirror'], registers });
-    this.lastLsn = new Gauge({ name: 'mirrors_last_applied_lsn', help: 'Last applied source LSN as a number (precise to 2^53 only: for graphs and rates, not for positions)', labelNames: ['mirror'], registers });
-    this.lastCommit = new Gauge({ name: 'mirrors_last_commit_timestamp_seconds', help: 'Source commit time of the last applied transaction (Unix seconds)', labelNames: ['mirror'], registers });
+    this.status = new Gauge({
+      name: 'mirrors_status',
+      help: 'Current status of the mirror: 1 for the status it is in, 0 for the others',
+      labelNames: ['mirror', 'status'],
+      registers,
+    });
+    this.lagMs = new Gauge({
+      name: 'mirrors_lag_milliseconds',
+      help: 'Replication lag: age of the last applied source commit when behind, 0 when caught up',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.lagBytes = new Gauge({
+      name: 'mirrors_lag_bytes',
+      help: 'WAL bytes between the source position and the last applied position',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.rows = new Counter({
+      name: 'mirrors_rows_applied_total',
+      help: 'Rows applied to the destination, by table and operation',
+      labelNames: ['mirror', 'table', 'op'],
+      registers,
+    });
+    this.batches = new Counter({
+      name: 'mirrors_batches_total',
+      help: 'Destination transactions (batches) committed',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.changes = new Counter({
+      name: 'mirrors_changes_applied_total',
+      help: 'Row changes applied, all tables and operations',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.transactions = new Counter({
+      name: 'mirrors_transactions_applied_total',
+      help: 'Source transactions applied',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.applySeconds = new Histogram({
+      name: 'mirrors_apply_duration_seconds',
+      help: 'Time to apply and commit one batch',
+      labelNames: ['mirror'],
+      buckets: APPLY_DURATION_BUCKETS,
+      registers,
+    });
+    this.reconnects = new Counter({
+      name: 'mirrors_reconnects_total',
+      help: 'Reconnections after a lost connection, by peer',
+      labelNames: ['mirror', 'peer'],
+      registers,
+    });
+    this.missingRows = new Counter({
+      name: 'mirrors_missing_rows_total',
+      help: 'Updates and deletes that found no row on the destination (it differs from the source)',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.lastLsn = new Gauge({
+      name: 'mirrors_last_applied_lsn',
+      help: 'Last applied source LSN as a number (precise to 2^53 only: for graphs and rates, not for positions)',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.lastCommit = new Gauge({
+      name: 'mirrors_last_commit_timestamp_seconds',
+      help: 'Source commit time of the last applied transaction (Unix seconds)',
+      labelNames: ['mirror'],
+      registers,
+    });
   }
 
   setStatus(mirror: string, status: string): void {
@@ -107,7 +177,12 @@ export async function startMetricsServer(
     if (req.method === 'GET' && path === '/metrics') {
       metrics.registry.metrics().then(
         (body) => send(200, metrics.registry.contentType, body),
-        (err: unknown) => send(500, 'text/plain; charset=utf-8', `cannot collect metrics: ${err instanceof Error ? err.message : String(err)}\n`),
+        (err: unknown) =>
+          send(
+            500,
+            'text/plain; charset=utf-8',
+            `cannot collect metrics: ${err instanceof Error ? err.message : String(err)}\n`,
+          ),
       );
       return;
     }
@@ -127,7 +202,10 @@ export async function startMetricsServer(
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         new MirrorsError('USAGE', `cannot serve metrics on ${host}:${port}: ${err.code ?? err.message}`, {
-          hint: err.code === 'EADDRINUSE' ? 'another process uses this port: choose another one' : 'check the metrics host and port',
+          hint:
+            err.code === 'EADDRINUSE'
+              ? 'another process uses this port: choose another one'
+              : 'check the metrics host and port',
           cause: err,
         }),
       ),

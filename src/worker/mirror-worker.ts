@@ -16,12 +16,35 @@ import { LEASE_CLASS } from './lease-key.js';
 import { Sink } from './sink.js';
 import { ReplicationStream, TEXT_IO_OPTIONS } from './stream.js';
 
-export type WorkerStatus = 'Starting' | 'Standby' | 'Bootstrapping' | 'Following' | 'Degraded' | 'Disconnected' | 'Paused' | 'Failed' | 'Stopped';
+export type WorkerStatus =
+  | 'Starting'
+  | 'Standby'
+  | 'Bootstrapping'
+  | 'Following'
+  | 'Degraded'
+  | 'Disconnected'
+  | 'Paused'
+  | 'Failed'
+  | 'Stopped';
 
 export interface WorkerEvents {
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
   status?(mirror: string, status: WorkerStatus): void;
-  batch?(mirror: string, r: { changes: number; transactions: number; seconds: number; lagMs: number; lagBytes: bigint; lsn: bigint; commitTimeMs: number; counts: W.TableCounts; exactOrder: boolean; missingRows: number }): void;
+  batch?(
+    mirror: string,
+    r: {
+      changes: number;
+      transactions: number;
+      seconds: number;
+      lagMs: number;
+      lagBytes: bigint;
+      lsn: bigint;
+      commitTimeMs: number;
+      counts: W.TableCounts;
+      exactOrder: boolean;
+      missingRows: number;
+    },
+  ): void;
   caughtUp?(mirror: string, lsn: bigint): void;
   reconnect?(mirror: string, peer: 'source' | 'destination'): void;
 }
@@ -90,7 +113,10 @@ export class MirrorWorker {
         const e = err as Error;
         this.setStatus('Disconnected');
         const delay = backoff(attempt++);
-        this.events.log('warn', `mirror ${this.mirror.name}: ${e.message}; reconnecting in ${Math.round(delay)} ms`, { mirror: this.mirror.name, ...pgFields(err) });
+        this.events.log('warn', `mirror ${this.mirror.name}: ${e.message}; reconnecting in ${Math.round(delay)} ms`, {
+          mirror: this.mirror.name,
+          ...pgFields(err),
+        });
         this.events.reconnect?.(this.mirror.name, (e as { peer?: 'source' | 'destination' }).peer ?? 'source');
         await sleep(delay, this.signal);
       }
@@ -145,7 +171,7 @@ export class MirrorWorker {
       let batchChanges = 0;
       /** Batches handed to the destination chain and not yet committed (see `room`). */
       let inFlight = 0;
-      let roomWaiters: (() => void)[] = [];
+      const roomWaiters: (() => void)[] = [];
       let idleTimer: NodeJS.Timeout | null = null;
       let lastCommitAt = 0;
 
@@ -164,9 +190,24 @@ export class MirrorWorker {
         if (r.missingRows > 0) {
           // Postgres's own apply worker logs the same ("did not find row to be updated"): the destination
           // differs from the source; a resync of the table (`mirrors apply` after removing and re-adding it) repairs it.
-          this.events.log('warn', `mirror ${m.name}: ${r.missingRows} UPDATE or DELETE applied in exact order found no row on the destination: it differs from the source`, { mirror: m.name, missingRows: r.missingRows });
+          this.events.log(
+            'warn',
+            `mirror ${m.name}: ${r.missingRows} UPDATE or DELETE applied in exact order found no row on the destination: it differs from the source`,
+            { mirror: m.name, missingRows: r.missingRows },
+          );
         }
-        this.events.batch?.(m.name, { changes: r.changes, transactions: r.transactions, seconds: (performance.now() - t0) / 1000, lagMs, lagBytes, lsn: last.endLsn, commitTimeMs: last.commitTimeMs, counts: r.counts, exactOrder: r.exactOrder, missingRows: r.missingRows });
+        this.events.batch?.(m.name, {
+          changes: r.changes,
+          transactions: r.transactions,
+          seconds: (performance.now() - t0) / 1000,
+          lagMs,
+          lagBytes,
+          lsn: last.endLsn,
+          commitTimeMs: last.commitTimeMs,
+          counts: r.counts,
+          exactOrder: r.exactOrder,
+          missingRows: r.missingRows,
+        });
       };
 
       /**
@@ -222,12 +263,19 @@ export class MirrorWorker {
         }
         const t = tablesBySource.get(`${msg.schema}\u0000${msg.name}`);
         if (!t) {
-          this.events.log('warn', `mirror ${m.name}: the publication sends ${msg.schema}.${msg.name}, which the mirror does not map; its changes are not applied`, { mirror: m.name });
+          this.events.log(
+            'warn',
+            `mirror ${m.name}: the publication sends ${msg.schema}.${msg.name}, which the mirror does not map; its changes are not applied`,
+            { mirror: m.name },
+          );
           relations.set(msg.relationOid, { target: null, identity: msg.replicaIdentity, snapshotLsn: 0n });
           return;
         }
         const missing = msg.columns.filter((c) => !t.types[c.name]).map((c) => c.name);
-        if (missing.length) throw new Error(`destination table ${t.destSchema}.${t.destTable} has no column ${missing.join(', ')} that the source publishes`);
+        if (missing.length)
+          throw new Error(
+            `destination table ${t.destSchema}.${t.destTable} has no column ${missing.join(', ')} that the source publishes`,
+          );
         const target: TargetTable = {
           schema: t.destSchema,
           name: t.destTable,
@@ -238,7 +286,12 @@ export class MirrorWorker {
           key: msg.replicaIdentity === 'f' ? [] : msg.columns.flatMap((c, i) => (c.isKey ? [i] : [])),
           snapshotLsn: t.snapshotLsn,
         };
-        relations.set(msg.relationOid, { target, table: t, identity: msg.replicaIdentity, snapshotLsn: t.snapshotLsn ? lsnToBigInt(t.snapshotLsn) : 0n });
+        relations.set(msg.relationOid, {
+          target,
+          table: t,
+          identity: msg.replicaIdentity,
+          snapshotLsn: t.snapshotLsn ? lsnToBigInt(t.snapshotLsn) : 0n,
+        });
       };
 
       /** A table whose copy is still running elsewhere: apply what came before, then wait for the copy. */
@@ -246,7 +299,9 @@ export class MirrorWorker {
         dispatch();
         for (;;) {
           const fresh = await serial(() => W.loadMirrorState(dst, m.name));
-          const t = fresh?.tables.find((x) => x.destSchema === rel.table!.destSchema && x.destTable === rel.table!.destTable);
+          const t = fresh?.tables.find(
+            (x) => x.destSchema === rel.table!.destSchema && x.destTable === rel.table!.destTable,
+          );
           if (!t) {
             rel.target = null;
             return;
@@ -281,7 +336,13 @@ export class MirrorWorker {
         switch (msg.tag) {
           case 'begin':
             // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
-            open = { finalLsn: msg.finalLsn, commitTime: msg.commitTime, commitTimeMs: isoToMs(msg.commitTime), changes: [], skip: msg.finalLsn < this.lastAppliedEnd };
+            open = {
+              finalLsn: msg.finalLsn,
+              commitTime: msg.commitTime,
+              commitTimeMs: isoToMs(msg.commitTime),
+              changes: [],
+              skip: msg.finalLsn < this.lastAppliedEnd,
+            };
             return;
           case 'relation':
             return serial(() => onRelation(msg));
@@ -313,7 +374,13 @@ export class MirrorWorker {
             const txn = open;
             open = null;
             if (!txn || txn.skip) return;
-            batch.push({ finalLsn: txn.finalLsn, endLsn: msg.endLsn, commitTime: txn.commitTime, commitTimeMs: txn.commitTimeMs, changes: txn.changes });
+            batch.push({
+              finalLsn: txn.finalLsn,
+              endLsn: msg.endLsn,
+              commitTime: txn.commitTime,
+              commitTimeMs: txn.commitTimeMs,
+              changes: txn.changes,
+            });
             batchChanges += txn.changes.length;
             lastCommitAt = Date.now();
             if (batchChanges >= m.max_batch_size) {
@@ -355,25 +422,38 @@ export class MirrorWorker {
         }).catch((e) => fail(e));
       };
 
-      stream = new ReplicationStream(this.config.peers[m.source], state.slot, state.publication, {
-        onMessage,
-        onKeepalive,
-        // Answer now, not behind a long batch in the chain: the walsender cuts the stream after
-        // wal_sender_timeout without a reply. lastAcked only ever holds committed positions.
-        onReplyRequested: () => void stream!.feedback(lastAcked).catch((e) => fail(e)),
-        onError: (e) => fail(e),
-      }, `mirrors run ${m.name}`);
+      stream = new ReplicationStream(
+        this.config.peers[m.source],
+        state.slot,
+        state.publication,
+        {
+          onMessage,
+          onKeepalive,
+          // Answer now, not behind a long batch in the chain: the walsender cuts the stream after
+          // wal_sender_timeout without a reply. lastAcked only ever holds committed positions.
+          onReplyRequested: () => void stream!.feedback(lastAcked).catch((e) => fail(e)),
+          onError: (e) => fail(e),
+        },
+        `mirrors run ${m.name}`,
+      );
 
       // Not through `serial`: status updates must keep flowing while a batch or a wait for a table copy runs
       // (and while the library holds the socket paused, when incoming keepalives are not even read).
       timers.push(setInterval(() => void stream!.feedback(lastAcked).catch((e) => fail(e)), FEEDBACK_MS));
-      timers.push(setInterval(() => void serial(() => W.recordHeartbeat(dst, m.name, this.status)).catch((e) => fail(e)), HEARTBEAT_MS));
+      timers.push(
+        setInterval(
+          () => void serial(() => W.recordHeartbeat(dst, m.name, this.status)).catch((e) => fail(e)),
+          HEARTBEAT_MS,
+        ),
+      );
 
       const streaming = stream.start(this.lastAppliedEnd).then(() => {
         throw new Error('the source ended the replication stream');
       });
       this.setStatus('Following');
-      this.events.log('info', `mirror ${m.name}: streaming from ${bigIntToLsn(this.lastAppliedEnd)}`, { mirror: m.name });
+      this.events.log('info', `mirror ${m.name}: streaming from ${bigIntToLsn(this.lastAppliedEnd)}`, {
+        mirror: m.name,
+      });
       try {
         await Promise.race([streaming, failed]);
       } catch (err) {
@@ -397,9 +477,17 @@ export class MirrorWorker {
   /** One active worker per mirror (invariant 9): a standby waits here until the lease is free. */
   private async acquireLease(dst: pg.Client, failed: Promise<never>) {
     for (;;) {
-      const ok = (await dst.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [LEASE_CLASS, this.mirror.name])).rows[0].ok;
+      const ok = (
+        await dst.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [
+          LEASE_CLASS,
+          this.mirror.name,
+        ])
+      ).rows[0].ok;
       if (ok) break;
-      if (this.status !== 'Standby') this.events.log('info', `mirror ${this.mirror.name}: another worker holds the lease; waiting as a standby`, { mirror: this.mirror.name });
+      if (this.status !== 'Standby')
+        this.events.log('info', `mirror ${this.mirror.name}: another worker holds the lease; waiting as a standby`, {
+          mirror: this.mirror.name,
+        });
       this.setStatus('Standby');
       await Promise.race([sleep(POLL_MS, this.signal), failed]);
     }
@@ -415,7 +503,8 @@ export class MirrorWorker {
       let wait = '';
       if (!state) wait = 'not applied yet (run `mirrors apply`)';
       else if (state.paused || this.mirror.paused) wait = 'paused';
-      else if (state.phase !== 'ready') wait = `bootstrapping (phase ${state.phase}): waiting for \`mirrors apply\` to finish`;
+      else if (state.phase !== 'ready')
+        wait = `bootstrapping (phase ${state.phase}): waiting for \`mirrors apply\` to finish`;
       if (!wait) return state!;
       if (wait !== said) this.events.log('info', `mirror ${this.mirror.name}: ${wait}`, { mirror: this.mirror.name });
       said = wait;

@@ -52,7 +52,13 @@ export class Sink {
     const changes = txns.flatMap((t) => t.changes);
     const last = txns[txns.length - 1];
     const { counts, touched } = countChanges(txns);
-    const result = (exactOrder: boolean, missingRows = 0): BatchResult => ({ changes: changes.length, transactions: txns.length, counts, exactOrder, missingRows });
+    const result = (exactOrder: boolean, missingRows = 0): BatchResult => ({
+      changes: changes.length,
+      transactions: txns.length,
+      counts,
+      exactOrder,
+      missingRows,
+    });
     // Values are inlined as literals (a multi-statement query takes no parameters), each through quoteText.
     const begin = `BEGIN;\n${this.beginBatch(touched)}`;
     const record = `${this.recordBatch(last, lagMs, changes.length, counts)};\nCOMMIT`;
@@ -128,12 +134,13 @@ function countChanges(txns: SourceTransaction[]): { counts: TableCounts; touched
   const perTable = new Map<TargetTable, TableCount>();
   const bump = (t: TargetTable, op: 'inserted' | 'updated' | 'deleted' | 'truncated') => {
     let c = perTable.get(t);
-    if (!c) perTable.set(t, (c = { schema: t.schema, name: t.name, inserted: 0, updated: 0, deleted: 0, truncated: 0 }));
+    if (!c)
+      perTable.set(t, (c = { schema: t.schema, name: t.name, inserted: 0, updated: 0, deleted: 0, truncated: 0 }));
     c[op]++;
   };
   for (const t of txns) {
     for (const c of t.changes) {
-      if (c.op === 'truncate') c.tables.forEach((x) => bump(x, 'truncated'));
+      if (c.op === 'truncate') for (const x of c.tables) bump(x, 'truncated');
       else bump(c.table, c.op === 'insert' ? 'inserted' : c.op === 'update' ? 'updated' : 'deleted');
     }
   }

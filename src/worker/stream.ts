@@ -75,8 +75,17 @@ export class ReplicationStream {
   private waiting = false;
   private failed = false;
 
-  constructor(peer: Peer, private slot: string, private publication: string, private handlers: StreamHandlers, applicationName: string) {
-    const cfg = { ...clientConfig(peer, { replication: true, applicationName, options: TEXT_IO_OPTIONS }), replication: 'database' as const };
+  constructor(
+    peer: Peer,
+    private slot: string,
+    private publication: string,
+    private handlers: StreamHandlers,
+    applicationName: string,
+  ) {
+    const cfg = {
+      ...clientConfig(peer, { replication: true, applicationName, options: TEXT_IO_OPTIONS }),
+      replication: 'database' as const,
+    };
     this.service = new LogicalReplicationService(cfg, {
       acknowledge: { auto: false, timeoutSeconds: 0 },
       flowControl: { enabled: false },
@@ -134,12 +143,15 @@ export class ReplicationStream {
   /** The replication connection's socket; pausing it makes the walsender wait (TCP backpressure). */
   private socket(): { pause(): void; resume(): void } | undefined {
     // pg-logical-replication 2.5 pauses this same socket for its own flow control (pinned ~2.5).
-    return (this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection?.stream;
+    return (this.service as unknown as { _connection?: { stream?: { pause(): void; resume(): void } } })._connection
+      ?.stream;
   }
 
   /** Starts streaming from `fromLsn` (the server starts at the slot's confirmed position if that is later). */
   start(fromLsn: bigint): Promise<void> {
-    this.ended = this.service.subscribe(new MirrorsPgoutputPlugin(this.publication) as never, this.slot, bigIntToLsn(fromLsn)).then(() => undefined);
+    this.ended = this.service
+      .subscribe(new MirrorsPgoutputPlugin(this.publication) as never, this.slot, bigIntToLsn(fromLsn))
+      .then(() => undefined);
     return this.ended;
   }
 

@@ -15,7 +15,9 @@ import { peerYaml, tempProject } from '../support/project.js';
 const env = { PGPASS_TEST: 'postgres' };
 const clusters = useClusters(['src', 'dst']);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((c) => c()));
+afterAll(() => {
+  for (const c of cleanups) c();
+});
 
 let n = 0;
 async function databases(sourceSql: string) {
@@ -68,7 +70,14 @@ describe('a saved plan', () => {
     const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
     const p = project(db, `  m2: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
     const foreign = join(p.dir, 'foreign.json');
-    writeFileSync(foreign, JSON.stringify({ tool: 'mirrors', format_version: 2, actions: [{ id: 'x', kind: 'slot', op: 'create', peer: 'prod', details: { name: 'mirrors_m2' } }] }));
+    writeFileSync(
+      foreign,
+      JSON.stringify({
+        tool: 'mirrors',
+        format_version: 2,
+        actions: [{ id: 'x', kind: 'slot', op: 'create', peer: 'prod', details: { name: 'mirrors_m2' } }],
+      }),
+    );
     let r = await cli(p, 'apply', foreign);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('is not a valid plan file (edited or truncated)');
@@ -93,7 +102,9 @@ describe('a saved plan', () => {
     expect(text.stdout).toContain('+ mirror.m3.publication');
     expect(text.stdout).toContain('| CREATE PUBLICATION "mirrors_m3" FOR TABLE "public"."t"');
     expect(text.stdout).toContain('| CREATE TABLE "public"."t"');
-    expect((await cli(p, 'show', file, '--format', 'markdown')).stdout).toContain('| 1 | `+` create | `peer.staging.catalog` |');
+    expect((await cli(p, 'show', file, '--format', 'markdown')).stdout).toContain(
+      '| 1 | `+` create | `peer.staging.catalog` |',
+    );
     expect(JSON.parse((await cli(p, 'show', file, '--format', 'json')).stdout).actions.length).toBeGreaterThan(5);
     writeFileSync(file, '{"tool":"mirrors","format_version":1,"actions":[]}');
     const old = await cli(p, 'show', file);
@@ -114,7 +125,10 @@ describe('concurrent applies', () => {
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(a.stdout + b.stdout).toContain('No changes. The mirrors match the configuration.');
     const snaps = await clusters.dst.query(
-      `SELECT count(*)::int AS n FROM mirrors.journal WHERE action_id = 'create:mirror.m4.snapshot' AND outcome = 'done'`, [], db);
+      `SELECT count(*)::int AS n FROM mirrors.journal WHERE action_id = 'create:mirror.m4.snapshot' AND outcome = 'done'`,
+      [],
+      db,
+    );
     expect(snaps[0].n).toBe(1);
     expect(await rows(clusters.dst, db, 'SELECT count(*) FROM big')).toEqual(['(300000)']);
   });
@@ -125,10 +139,20 @@ describe('concurrent applies', () => {
     const p = project(db, `  m5: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`);
     expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
     p.rewrite(`  m5: { source: prod, destination: staging, tables: [{ source_table: a }, { source_table: t5 }] }\n`);
-    const [x, y] = await Promise.all([cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'), cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m')]);
+    const [x, y] = await Promise.all([
+      cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'),
+      cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'),
+    ]);
     expect([x.code, y.code], x.stderr + y.stderr).toEqual([0, 0]);
-    const state = await clusters.dst.query(`SELECT m.phase, t.state FROM mirrors.mirrors m JOIN mirrors.tables t ON t.mirror = m.name ORDER BY t.dest_table`, [], db);
-    expect(state).toEqual([{ phase: 'ready', state: 'ready' }, { phase: 'ready', state: 'ready' }]);
+    const state = await clusters.dst.query(
+      `SELECT m.phase, t.state FROM mirrors.mirrors m JOIN mirrors.tables t ON t.mirror = m.name ORDER BY t.dest_table`,
+      [],
+      db,
+    );
+    expect(state).toEqual([
+      { phase: 'ready', state: 'ready' },
+      { phase: 'ready', state: 'ready' },
+    ]);
     expect(await rows(clusters.dst, db, 'SELECT * FROM t5')).toEqual(await rows(clusters.src, db, 'SELECT * FROM t5'));
     expect((await cli(p, 'plan', '--detailed-exitcode')).code).toBe(0);
   });
@@ -137,7 +161,10 @@ describe('concurrent applies', () => {
 describe('consent for irreversible actions', () => {
   it('a saved destroy plan needs --allow-irreversible; prevent_destroy blocks the plan itself', async () => {
     const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
-    const p = project(db, `  m6: { source: prod, destination: staging, prevent_destroy: true, tables: [{ source_table: t }] }\n`);
+    const p = project(
+      db,
+      `  m6: { source: prod, destination: staging, prevent_destroy: true, tables: [{ source_table: t }] }\n`,
+    );
     expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
     p.rewrite('');
     const blocked = await cli(p, 'plan');
@@ -152,7 +179,9 @@ describe('consent for irreversible actions', () => {
     const refused = await cli(p, 'apply', file);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('irreversible');
-    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toHaveLength(1);
+    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toHaveLength(
+      1,
+    );
     const ok = await cli(p, 'apply', file, '--allow-irreversible');
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
@@ -163,20 +192,39 @@ describe('consent for irreversible actions', () => {
 describe('ownership', () => {
   it("two projects on one destination never touch each other's mirrors", async () => {
     const db = await databases('CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)');
-    const teamA = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`, 'project: team-a\n');
-    const teamB = project(db, `  mb: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`, 'project: team-b\n');
+    const teamA = project(
+      db,
+      `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`,
+      'project: team-a\n',
+    );
+    const teamB = project(
+      db,
+      `  mb: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`,
+      'project: team-b\n',
+    );
     expect((await cli(teamA, 'apply', '--auto-approve')).code).toBe(0);
     const planB = await cli(teamB, 'plan');
     expect(planB.stdout).toContain('note MR146');
     expect(planB.stdout).not.toContain('mirror.ma.slot');
     expect((await cli(teamB, 'apply', '--auto-approve')).code).toBe(0);
     // Either file, moved anywhere, still owns only its own mirror.
-    const moved = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`, 'project: team-a\n');
+    const moved = project(
+      db,
+      `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`,
+      'project: team-a\n',
+    );
     expect((await cli(moved, 'plan', '--detailed-exitcode')).code).toBe(0);
     expect((await cli(teamB, 'plan', '--detailed-exitcode')).code).toBe(0);
     const owners = await clusters.dst.query(`SELECT name, project FROM mirrors.mirrors ORDER BY name`, [], db);
-    expect(owners).toEqual([{ name: 'ma', project: 'team-a' }, { name: 'mb', project: 'team-b' }]);
-    const clash = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`, 'project: team-b\n');
+    expect(owners).toEqual([
+      { name: 'ma', project: 'team-a' },
+      { name: 'mb', project: 'team-b' },
+    ]);
+    const clash = project(
+      db,
+      `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`,
+      'project: team-b\n',
+    );
     const r = await cli(clash, 'plan');
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('error MR145');
@@ -201,22 +249,36 @@ describe('--format json never leaves stdout empty', () => {
     try {
       return [JSON.parse(r.stdout)];
     } catch {
-      return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      return r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
     }
   };
 
   it('on a bad config, an unreachable peer and a plan with errors, for plan, apply and status', async () => {
     const bad = tempProject('version: 1\npeers: {}\nmirrors:\n  m: { source: nope }\n');
     cleanups.push(bad.cleanup);
-    for (const args of [['plan', '--format', 'json'], ['apply', '--format', 'json', '--auto-approve'], ['status', '--format', 'json']]) {
+    for (const args of [
+      ['plan', '--format', 'json'],
+      ['apply', '--format', 'json', '--auto-approve'],
+      ['status', '--format', 'json'],
+    ]) {
       const r = await cli(bad, ...args);
       expect(r.code).toBe(1);
       const last = parsesAsJson(r).at(-1);
       expect(last.type).toBe('error');
       expect(last.error.code).toBe('CONFIG_INVALID');
-      expect(last.error.problems[0]).toMatchObject({ file: bad.file, line: expect.any(Number), col: expect.any(Number), path: expect.any(String) });
+      expect(last.error.problems[0]).toMatchObject({
+        file: bad.file,
+        line: expect.any(Number),
+        col: expect.any(Number),
+        path: expect.any(String),
+      });
     }
-    const down = tempProject(`version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\n  staging: { host: 127.0.0.1, port: 2, database: x, user: u, password: p }\nmirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const down = tempProject(
+      `version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\n  staging: { host: 127.0.0.1, port: 2, database: x, user: u, password: p }\nmirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`,
+    );
     cleanups.push(down.cleanup);
     const unreachable = await cli(down, 'plan', '--format', 'json');
     expect(unreachable.code).toBe(1);
@@ -245,7 +307,11 @@ describe('--format json never leaves stdout empty', () => {
     expect(events[0].type).toBe('version');
     expect(events.at(-1)).toMatchObject({ type: 'apply_complete', done: expect.any(Number) });
     const progress = events.find((e) => e.type === 'snapshot_progress' && e.table_done);
-    expect(progress).toMatchObject({ rows_done: '1000', bytes_done: expect.stringMatching(/^\d+$/), table: 'public.t' });
+    expect(progress).toMatchObject({
+      rows_done: '1000',
+      bytes_done: expect.stringMatching(/^\d+$/),
+      table: 'public.t',
+    });
     for (const e of events.filter((x) => x.type === 'action_done')) expect(Number.isInteger(e.ms)).toBe(true);
   });
 });
@@ -254,13 +320,20 @@ describe('an interrupted apply', () => {
   it('SIGINT during a snapshot exits 130 with what is done and how to resume; a second apply finishes it', async () => {
     const db = await databases(`CREATE TABLE big (id bigint PRIMARY KEY, pad text);
       INSERT INTO big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 600000) g; ANALYZE;`);
-    const p = project(db, `  m10: { source: prod, destination: staging, snapshot_max_parallel_workers: 1, tables: [{ source_table: big }] }\n`);
-    const child = spawn(process.execPath, [CLI, 'apply', '--auto-approve'], { cwd: p.dir, env: { ...process.env, ...env, NO_COLOR: '1' } });
+    const p = project(
+      db,
+      `  m10: { source: prod, destination: staging, snapshot_max_parallel_workers: 1, tables: [{ source_table: big }] }\n`,
+    );
+    const child = spawn(process.execPath, [CLI, 'apply', '--auto-approve'], {
+      cwd: p.dir,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    for (let i = 0; i < 600 && !stdout.includes('mirror.m10.snapshot: copy'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && !stdout.includes('mirror.m10.snapshot: copy'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
     const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
@@ -271,6 +344,8 @@ describe('an interrupted apply', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('+ mirror.m10.snapshot');
-    expect(await rows(clusters.dst, db, 'SELECT * FROM big')).toEqual(await rows(clusters.src, db, 'SELECT * FROM big'));
+    expect(await rows(clusters.dst, db, 'SELECT * FROM big')).toEqual(
+      await rows(clusters.src, db, 'SELECT * FROM big'),
+    );
   });
 });

@@ -14,7 +14,9 @@ import { peerYaml, tempProject } from '../support/project.js';
 const env = { PGPASS_TEST: 'postgres' };
 const clusters = useClusters(['src', 'dst']);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((c) => c()));
+afterAll(() => {
+  for (const c of cleanups) c();
+});
 
 let n = 0;
 async function databases(sourceSql: string) {
@@ -26,7 +28,8 @@ async function databases(sourceSql: string) {
 }
 
 function project(db: string, mirrors: string) {
-  const yaml = (m: string) => `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
+  const yaml = (m: string) =>
+    `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
   const p = tempProject(yaml(mirrors));
   cleanups.push(p.cleanup);
   return { ...p, rewrite: (m: string) => writeFileSync(p.file, yaml(m)) };
@@ -96,7 +99,7 @@ describe('mirrors apply', () => {
         await writer.query('INSERT INTO feed VALUES ($1, $2)', [written, `row ${written}`]);
       }
     })();
-    let r;
+    let r: Awaited<ReturnType<typeof cli>>;
     try {
       await new Promise((res) => setTimeout(res, 200));
       r = await cli(p, 'apply', '--auto-approve');
@@ -111,17 +114,27 @@ describe('mirrors apply', () => {
     expect(r.stdout).toContain('Apply complete: ');
 
     // Every fully static table is identical.
-    const same = async (srcSql: string, dstSql = srcSql) => expect(await rows(clusters.dst, db, dstSql)).toEqual(await rows(clusters.src, db, srcSql));
+    const same = async (srcSql: string, dstSql = srcSql) =>
+      expect(await rows(clusters.dst, db, dstSql)).toEqual(await rows(clusters.src, db, srcSql));
     await same('SELECT * FROM analytics.events', 'SELECT * FROM public.events');
-    await same('SELECT n, r, d, j, js, arr, tarr, b, ts, t, iv, u, m, bool, inet, id FROM kinds', 'SELECT * FROM kinds');
+    await same(
+      'SELECT n, r, d, j, js, arr, tarr, b, ts, t, iv, u, m, bool, inet, id FROM kinds',
+      'SELECT * FROM kinds',
+    );
     await same('SELECT * FROM line_items');
     await same('SELECT * FROM measurements');
     await same('SELECT * FROM "Sales Dept"."Order ""Items"""');
     // timestamptz microseconds survive.
-    expect((await clusters.dst.query(`SELECT ts::text AS t FROM kinds WHERE id = 1`, [], db))[0].t).toBe('2026-03-04 05:06:07.891011+00');
+    expect((await clusters.dst.query(`SELECT ts::text AS t FROM kinds WHERE id = 1`, [], db))[0].t).toBe(
+      '2026-03-04 05:06:07.891011+00',
+    );
 
     // feed: the destination holds exactly the commits before the consistent point: a prefix 1..K...
-    const dstFeed = await clusters.dst.query(`SELECT count(*)::int AS k, coalesce(max(id), 0)::int AS mx FROM feed`, [], db);
+    const dstFeed = await clusters.dst.query(
+      `SELECT count(*)::int AS k, coalesce(max(id), 0)::int AS mx FROM feed`,
+      [],
+      db,
+    );
     const k = dstFeed[0].k;
     expect(dstFeed[0].mx).toBe(k);
     await same(`SELECT * FROM feed WHERE id <= ${k}`, 'SELECT * FROM feed');
@@ -136,13 +149,27 @@ describe('mirrors apply', () => {
     expect(written - k).toBeGreaterThan(0);
 
     // The catalog records every table ready, with its snapshot LSN; the journal has every action.
-    const tables = await clusters.dst.query(`SELECT state, snapshot_lsn::text AS lsn FROM mirrors.tables WHERE mirror = 'm'`, [], db);
+    const tables = await clusters.dst.query(
+      `SELECT state, snapshot_lsn::text AS lsn FROM mirrors.tables WHERE mirror = 'm'`,
+      [],
+      db,
+    );
     expect(tables).toHaveLength(6);
     expect(new Set(tables.map((t: { state: string }) => t.state))).toEqual(new Set(['ready']));
-    const journal = await clusters.dst.query(`SELECT count(*)::int AS n FROM mirrors.journal WHERE outcome = 'done'`, [], db);
+    const journal = await clusters.dst.query(
+      `SELECT count(*)::int AS n FROM mirrors.journal WHERE outcome = 'done'`,
+      [],
+      db,
+    );
     expect(journal[0].n).toBeGreaterThan(10);
     // excluded column not created; destination enum, index and foreign keys as the source.
-    expect(await clusters.dst.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'kinds' AND column_name = 'secret'`, [], db)).toEqual([]);
+    expect(
+      await clusters.dst.query(
+        `SELECT 1 FROM information_schema.columns WHERE table_name = 'kinds' AND column_name = 'secret'`,
+        [],
+        db,
+      ),
+    ).toEqual([]);
 
     const again = await cli(p, 'plan', '--detailed-exitcode');
     expect(again.stdout).toContain('No changes.');
@@ -218,19 +245,32 @@ describe('mirrors apply', () => {
       INSERT INTO big2 SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g;
       INSERT INTO small SELECT generate_series(1, 10);
       ANALYZE;`);
-    const p = project(db, `  m5:
+    const p = project(
+      db,
+      `  m5:
     source: prod
     destination: staging
     snapshot_num_tables_in_parallel: 1
     snapshot_max_parallel_workers: 1
     snapshot_num_rows_per_partition: 20000
     tables: [{ source_table: small }, { source_table: big1 }, { source_table: big2 }]
-`);
-    const child = spawn(process.execPath, [CLI, 'apply', '--auto-approve'], { cwd: p.dir, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: 'ignore' });
+`,
+    );
+    const child = spawn(process.execPath, [CLI, 'apply', '--auto-approve'], {
+      cwd: p.dir,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+      stdio: 'ignore',
+    });
     // Kill it once the copy of big1 is under way.
     for (let i = 0; i < 600; i++) {
       await new Promise((res) => setTimeout(res, 50));
-      const s = await clusters.dst.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'mirrors snapshot' AND state = 'active' AND query ILIKE 'COPY%big%'`, [], 'postgres').catch(() => []);
+      const s = await clusters.dst
+        .query(
+          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'mirrors snapshot' AND state = 'active' AND query ILIKE 'COPY%big%'`,
+          [],
+          'postgres',
+        )
+        .catch(() => []);
       if (s.length) break;
     }
     child.kill('SIGKILL');
@@ -248,7 +288,9 @@ describe('mirrors apply', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const t of ['small', 'big1', 'big2']) {
-      expect(await rows(clusters.dst, db, `SELECT * FROM ${t}`)).toEqual(await rows(clusters.src, db, `SELECT * FROM ${t}`));
+      expect(await rows(clusters.dst, db, `SELECT * FROM ${t}`)).toEqual(
+        await rows(clusters.src, db, `SELECT * FROM ${t}`),
+      );
     }
     expect((await cli(p, 'plan', '--detailed-exitcode')).code).toBe(0);
   });
@@ -265,7 +307,9 @@ describe('mirrors apply', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('the plan has 2 irreversible actions: nothing was changed');
     expect(refused.stderr).toContain('- mirror.m6.slot:');
-    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toHaveLength(1);
+    expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toHaveLength(
+      1,
+    );
     const r = await cli(p, 'apply', '--auto-approve', '--allow-irreversible');
     expect(r.code).toBe(0);
     expect(await clusters.src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'mirrors_m6'`)).toEqual([]);

@@ -30,7 +30,13 @@ describe('devtools cluster', () => {
     await client.end();
     expect(rows[0]).toEqual({ u: 'postgres', addr: '127.0.0.1/32', auth_method: 'scram-sha-256' });
 
-    const bad = new pg.Client({ host: '127.0.0.1', port: c.a.port, user: 'postgres', password: 'wrong', database: 'postgres' });
+    const bad = new pg.Client({
+      host: '127.0.0.1',
+      port: c.a.port,
+      user: 'postgres',
+      password: 'wrong',
+      database: 'postgres',
+    });
     await expect(bad.connect()).rejects.toThrow(/password authentication failed/);
   });
 

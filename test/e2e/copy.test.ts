@@ -6,7 +6,12 @@
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { copyTables, SNAPSHOT_APPLICATION_NAME, type CopyOptions, type CopyProgress } from '../../src/apply/copy/index.js';
+import {
+  copyTables,
+  SNAPSHOT_APPLICATION_NAME,
+  type CopyOptions,
+  type CopyProgress,
+} from '../../src/apply/copy/index.js';
 import type { Peer } from '../../src/config/types.js';
 import type { Cluster } from '../../src/devtools/cluster.js';
 import { quoteQualified } from '../../src/db/quote.js';
@@ -59,7 +64,9 @@ async function exportSnapshot(db: string): Promise<{ name: string; close(): Prom
   const repl = new pg.Client({ connectionString: pgc.src.url(db), replication: 'database' } as pg.ClientConfig);
   repl.on('error', () => {});
   await repl.connect();
-  const res = await repl.query(`CREATE_REPLICATION_SLOT copy_test_${++slotCounter} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')`);
+  const res = await repl.query(
+    `CREATE_REPLICATION_SLOT copy_test_${++slotCounter} TEMPORARY LOGICAL pgoutput (SNAPSHOT 'export')`,
+  );
   return { name: res.rows[0].snapshot_name, close: () => repl.end() };
 }
 
@@ -80,7 +87,10 @@ async function expectSameContents(db: string, schema: string, name: string, expe
 }
 
 async function snapshotBackends(c: Cluster): Promise<number> {
-  const [row] = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`, [SNAPSHOT_APPLICATION_NAME]);
+  const [row] = await c.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1`,
+    [SNAPSHOT_APPLICATION_NAME],
+  );
   return row.n;
 }
 
@@ -114,7 +124,11 @@ interface Recorded {
   progress: CopyProgress[];
 }
 
-async function copy(db: string, tables: TableSpec[], over: Partial<CopyOptions> & { snapshotName: string }): Promise<Recorded> {
+async function copy(
+  db: string,
+  tables: TableSpec[],
+  over: Partial<CopyOptions> & { snapshotName: string },
+): Promise<Recorded> {
   const rec: Recorded = { starts: new Map(), done: new Map(), progress: [] };
   await copyTables({
     source: peerOf(pgc.src, db),
@@ -153,7 +167,10 @@ describe('snapshot copy', () => {
       db,
     );
     const snap = await exportSnapshot(db);
-    const expected = { big: await digest(pgc.src, db, 'public', 'big'), keyed: await digest(pgc.src, db, 'public', 'keyed') };
+    const expected = {
+      big: await digest(pgc.src, db, 'public', 'big'),
+      keyed: await digest(pgc.src, db, 'public', 'keyed'),
+    };
 
     // Another session changes every part of both tables, before and during the copy.
     const writer = new pg.Client({ connectionString: pgc.src.url(db) });
@@ -196,11 +213,18 @@ describe('snapshot copy', () => {
 
     let rec: Recorded;
     try {
-      rec = await copy(db, [await specFor(db, 'public', 'big', { estimated_rows: '200000' }), await specFor(db, 'public', 'keyed', { estimated_rows: '200000', partition_key: 'id' })], {
-        snapshotName: snap.name,
-        rowsPerPartition: 20_000,
-        maxWorkers: 4,
-      });
+      rec = await copy(
+        db,
+        [
+          await specFor(db, 'public', 'big', { estimated_rows: '200000' }),
+          await specFor(db, 'public', 'keyed', { estimated_rows: '200000', partition_key: 'id' }),
+        ],
+        {
+          snapshotName: snap.name,
+          rowsPerPartition: 20_000,
+          maxWorkers: 4,
+        },
+      );
     } finally {
       writing = false;
       await writing$;
@@ -221,7 +245,11 @@ describe('snapshot copy', () => {
     expect(rec.done.get('big')).toEqual({ rows: 200000, bytes: expect.any(Number) });
     expect(rec.done.get('keyed')?.rows).toBe(200000);
     const last = lastProgress(rec, 'big')!;
-    expect(last).toMatchObject({ rowsDone: 200000, partsDone: rec.starts.get('big'), partsTotal: rec.starts.get('big') });
+    expect(last).toMatchObject({
+      rowsDone: 200000,
+      partsDone: rec.starts.get('big'),
+      partsTotal: rec.starts.get('big'),
+    });
     expect(last.bytesDone).toBe(rec.done.get('big')!.bytes);
     expect(last.bytesTotal).toBe(last.bytesDone);
     expect(maxSeen).toBeLessThanOrEqual(4);
@@ -256,7 +284,11 @@ describe('snapshot copy', () => {
       [],
       db,
     );
-    await pgc.dst.query(`CREATE TABLE pt (id bigint NOT NULL, region int NOT NULL, v text); INSERT INTO empty_t VALUES (1, 'stale')`, [], db);
+    await pgc.dst.query(
+      `CREATE TABLE pt (id bigint NOT NULL, region int NOT NULL, v text); INSERT INTO empty_t VALUES (1, 'stale')`,
+      [],
+      db,
+    );
     const snap = await exportSnapshot(db);
     let rec: Recorded;
     try {
@@ -345,7 +377,17 @@ describe('snapshot copy', () => {
           await specFor(db, 'public', 'typed', { estimated_rows: '4000', partition_key: 'ts' }),
           // Without the enum column every type is built in: COPY's binary format.
           await specFor(db, 'public', 'typed', { estimated_rows: '4000', exclude_columns: ['m'] }),
-        ].map((s, i) => (i === 2 ? { ...s, destination: { schema: 'public', name: 'typed2' } } : i === 3 ? { ...s, columns: s.columns.filter((c) => c.name !== 'm'), destination: { schema: 'public', name: 'typed3' } } : s)),
+        ].map((s, i) =>
+          i === 2
+            ? { ...s, destination: { schema: 'public', name: 'typed2' } }
+            : i === 3
+              ? {
+                  ...s,
+                  columns: s.columns.filter((c) => c.name !== 'm'),
+                  destination: { schema: 'public', name: 'typed3' },
+                }
+              : s,
+        ),
         { snapshotName: snap.name, rowsPerPartition: 1000, tablesInParallel: 1 },
       );
     } finally {
@@ -365,7 +407,10 @@ describe('snapshot copy', () => {
     expect(await rowsWith(pgc.dst, db, reset, dump.replace('FROM typed tbl', 'FROM typed2 tbl'))).toEqual(srcRows);
     expect(rec.starts.get('typed2')).toBe(5); // 4 timestamptz ranges + the NULL part
     expect(rec.done.get('typed2')?.rows).toBe(40);
-    const noEnum = dump.replace('tbl::text AS row', 'ROW(id, n, nn, j, ia, ta, b, ts, t, f, r, iv, u, d, x, mo)::text AS row');
+    const noEnum = dump.replace(
+      'tbl::text AS row',
+      'ROW(id, n, nn, j, ia, ta, b, ts, t, f, r, iv, u, d, x, mo)::text AS row',
+    );
     const srcNoEnum = await rowsWith(pgc.src, db, reset, noEnum);
     expect(srcNoEnum[0].row).toContain('漢');
     expect(await rowsWith(pgc.dst, db, reset, noEnum.replace('FROM typed tbl', 'FROM typed3 tbl'))).toEqual(srcNoEnum);
@@ -391,7 +436,9 @@ describe('snapshot copy', () => {
     const snap = await exportSnapshot(db);
     let rec: Recorded;
     try {
-      rec = await copy(db, await Promise.all(tables.map((t) => specFor(db, 'public', t, { estimated_rows: '1' }))), { snapshotName: snap.name });
+      rec = await copy(db, await Promise.all(tables.map((t) => specFor(db, 'public', t, { estimated_rows: '1' }))), {
+        snapshotName: snap.name,
+      });
     } finally {
       await snap.close();
     }
@@ -411,7 +458,11 @@ describe('snapshot copy', () => {
     const db = 'garbage';
     await createDb(db, `CREATE TABLE g (id int PRIMARY KEY, v text);`);
     await pgc.src.query(`INSERT INTO g SELECT i, 'fresh ' || i FROM generate_series(1, 30000) i; ANALYZE g;`, [], db);
-    await pgc.dst.query(`INSERT INTO g SELECT i, 'stale' FROM generate_series(1, 500) i UNION ALL SELECT i, 'stale' FROM generate_series(100000, 100100) i`, [], db);
+    await pgc.dst.query(
+      `INSERT INTO g SELECT i, 'stale' FROM generate_series(1, 500) i UNION ALL SELECT i, 'stale' FROM generate_series(100000, 100100) i`,
+      [],
+      db,
+    );
     const snap = await exportSnapshot(db);
     const seenAtStart: number[] = [];
     try {
@@ -433,7 +484,8 @@ describe('snapshot copy', () => {
     const db = 'failure';
     await pgc.src.createDatabase(db);
     await pgc.dst.createDatabase(db);
-    const ddl = (vType: string) => `CREATE TABLE bad (id int PRIMARY KEY, v ${vType}); CREATE TABLE other (id int PRIMARY KEY, v text);`;
+    const ddl = (vType: string) =>
+      `CREATE TABLE bad (id int PRIMARY KEY, v ${vType}); CREATE TABLE other (id int PRIMARY KEY, v text);`;
     await pgc.src.query(ddl('int'), [], db);
     await pgc.dst.query(ddl('smallint'), [], db);
     await pgc.src.query(
@@ -448,7 +500,10 @@ describe('snapshot copy', () => {
     try {
       await copy(
         db,
-        [await specFor(db, 'public', 'other', { estimated_rows: '300000' }), await specFor(db, 'public', 'bad', { estimated_rows: '100000', partition_key: 'id' })],
+        [
+          await specFor(db, 'public', 'other', { estimated_rows: '300000' }),
+          await specFor(db, 'public', 'bad', { estimated_rows: '100000', partition_key: 'id' }),
+        ],
         { snapshotName: snap.name, rowsPerPartition: 10_000, maxWorkers: 4, tablesInParallel: 2 },
       ).catch((e) => {
         error = e;
@@ -461,14 +516,20 @@ describe('snapshot copy', () => {
     await expectNoSnapshotBackends();
 
     // A snapshot whose exporting connection is gone.
-    await expect(copy(db, [await specFor(db, 'public', 'other')], { snapshotName: snap.name })).rejects.toMatchObject({ code: '22023' });
+    await expect(copy(db, [await specFor(db, 'public', 'other')], { snapshotName: snap.name })).rejects.toMatchObject({
+      code: '22023',
+    });
     await expectNoSnapshotBackends();
   });
 
   it('stops on the abort signal, rejecting with its reason, and leaves no connection open', async () => {
     const db = 'abort';
     await createDb(db, `CREATE TABLE a (id int PRIMARY KEY, v text);`);
-    await pgc.src.query(`INSERT INTO a SELECT g, repeat('a', 300) FROM generate_series(1, 300000) g; ANALYZE a;`, [], db);
+    await pgc.src.query(
+      `INSERT INTO a SELECT g, repeat('a', 300) FROM generate_series(1, 300000) g; ANALYZE a;`,
+      [],
+      db,
+    );
     const snap = await exportSnapshot(db);
     const ac = new AbortController();
     let error: any;
@@ -508,9 +569,17 @@ describe('snapshot copy', () => {
   it('prints its throughput on 1M pgbench_accounts rows next to a psql COPY pipe', async () => {
     const db = 'bench';
     await createDb(db, `CREATE TABLE pgbench_accounts (id int PRIMARY KEY, bid int, abalance int, filler char(84));`);
-    await pgc.src.query(`INSERT INTO pgbench_accounts SELECT g, (g - 1) / 100000 + 1, 0, '' FROM generate_series(1, 1000000) g`, [], db);
+    await pgc.src.query(
+      `INSERT INTO pgbench_accounts SELECT g, (g - 1) / 100000 + 1, 0, '' FROM generate_series(1, 1000000) g`,
+      [],
+      db,
+    );
     await pgc.src.query(`VACUUM ANALYZE pgbench_accounts`, [], db);
-    const [{ bytes }] = await pgc.src.query<{ bytes: string }>(`SELECT pg_table_size('pgbench_accounts')::text AS bytes`, [], db);
+    const [{ bytes }] = await pgc.src.query<{ bytes: string }>(
+      `SELECT pg_table_size('pgbench_accounts')::text AS bytes`,
+      [],
+      db,
+    );
     const spec = await specFor(db, 'public', 'pgbench_accounts', { estimated_rows: '1000000' });
     const fresh = async () => {
       await pgc.dst.query(`TRUNCATE pgbench_accounts`, [], db);
@@ -530,7 +599,12 @@ describe('snapshot copy', () => {
       new Promise<void>((resolve, reject) => {
         const sh = spawn(
           'bash',
-          ['-o', 'pipefail', '-c', `/usr/bin/psql "$SRC" -qX -c "COPY public.pgbench_accounts TO STDOUT" | /usr/bin/psql "$DST" -qX -v ON_ERROR_STOP=1 -c "COPY public.pgbench_accounts FROM STDIN"`],
+          [
+            '-o',
+            'pipefail',
+            '-c',
+            `/usr/bin/psql "$SRC" -qX -c "COPY public.pgbench_accounts TO STDOUT" | /usr/bin/psql "$DST" -qX -v ON_ERROR_STOP=1 -c "COPY public.pgbench_accounts FROM STDIN"`,
+          ],
           { env: { ...process.env, SRC: pgc.src.url(db), DST: pgc.dst.url(db) }, stdio: ['ignore', 'ignore', 'pipe'] },
         );
         let err = '';
@@ -572,7 +646,10 @@ describe('snapshot copy', () => {
       `snapshot copy of 1,000,000 pgbench_accounts rows (${mb.toFixed(0)} MB on disk, destination with its primary key), best of 2:\n` +
         Object.entries(results)
           .map(([k, runs]) => [k, Math.min(...runs), runs] as const)
-          .map(([k, s, runs]) => `  ${k.padEnd(30)} ${s.toFixed(2)} s  ${(1e6 / s / 1000).toFixed(0)}k rows/s  ${(mb / s).toFixed(0)} MB/s  (runs: ${runs.map((r) => r.toFixed(2)).join(', ')} s)`)
+          .map(
+            ([k, s, runs]) =>
+              `  ${k.padEnd(30)} ${s.toFixed(2)} s  ${(1e6 / s / 1000).toFixed(0)}k rows/s  ${(mb / s).toFixed(0)} MB/s  (runs: ${runs.map((r) => r.toFixed(2)).join(', ')} s)`,
+          )
           .join('\n'),
     );
   });

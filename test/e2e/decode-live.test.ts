@@ -43,7 +43,22 @@ CREATE PUBLICATION pub FOR TABLE "Schéma".kinds, full_rows;
 `;
 
 /** Columns pgoutput publishes, in order: no dropped or generated columns. */
-const PUBLISHED = ['id', 'n', 'j', 'tarr', 'b', 'ts', 'f', 'iv', 'm', 'Ünï cøde "col"', 'nothing', 'empty', 'note', 'big'];
+const PUBLISHED = [
+  'id',
+  'n',
+  'j',
+  'tarr',
+  'b',
+  'ts',
+  'f',
+  'iv',
+  'm',
+  'Ünï cøde "col"',
+  'nothing',
+  'empty',
+  'note',
+  'big',
+];
 
 const BIG = `SELECT string_agg(md5(g::text) || 'é✓', '') FROM generate_series(1, 400) g`; // ~14 kB
 
@@ -68,7 +83,11 @@ const started = Date.now();
 
 async function textOfKinds(): Promise<TupleValue[][]> {
   const cols = PUBLISHED.map((c, i) => `${quoteIdent(c)}::text AS c${i}`).join(', ');
-  const got = await clusters.pg.query<Record<string, string | null>>(`SELECT ${cols} FROM "Schéma".kinds ORDER BY id`, [], DB);
+  const got = await clusters.pg.query<Record<string, string | null>>(
+    `SELECT ${cols} FROM "Schéma".kinds ORDER BY id`,
+    [],
+    DB,
+  );
   return got.map((r) => PUBLISHED.map((_c, i) => r[`c${i}`]));
 }
 
@@ -93,7 +112,11 @@ beforeAll(async () => {
   await clusters.pg.query(`UPDATE "Schéma".kinds SET note = 'changed' WHERE id = 1`, [], DB); // txn 2
   await clusters.pg.query(`UPDATE "Schéma".kinds SET id = 3 WHERE id = 2`, [], DB); // txn 3
   await clusters.pg.query(`DELETE FROM "Schéma".kinds WHERE id = 3`, [], DB); // txn 4
-  await clusters.pg.query(`INSERT INTO full_rows VALUES (1, 'a'); UPDATE full_rows SET v = NULL WHERE id = 1; DELETE FROM full_rows`, [], DB); // txn 5
+  await clusters.pg.query(
+    `INSERT INTO full_rows VALUES (1, 'a'); UPDATE full_rows SET v = NULL WHERE id = 1; DELETE FROM full_rows`,
+    [],
+    DB,
+  ); // txn 5
   // txn 6, with a replication origin: an Origin message follows its Begin.
   const client = new pg.Client({ connectionString: clusters.pg.url(DB) });
   await client.connect();
@@ -137,7 +160,10 @@ function transactions(): PgoutputMessage[][] {
   return txns;
 }
 
-function only<T extends PgoutputMessage['tag']>(m: PgoutputMessage | undefined, tag: T): Extract<PgoutputMessage, { tag: T }> {
+function only<T extends PgoutputMessage['tag']>(
+  m: PgoutputMessage | undefined,
+  tag: T,
+): Extract<PgoutputMessage, { tag: T }> {
   if (!m || m.tag !== tag) throw new Error(`expected ${tag}, got ${m?.tag}`);
   return m as Extract<PgoutputMessage, { tag: T }>;
 }
@@ -163,13 +189,20 @@ describe('decodePgoutput on a live pgoutput stream', () => {
     expect(rel).toMatchObject({ relationOid: kindsOid, schema: 'Schéma', name: 'kinds', replicaIdentity: 'd' });
     expect(rel.columns.map((c) => c.name)).toEqual(PUBLISHED);
     expect(rel.columns.filter((c) => c.isKey).map((c) => c.name)).toEqual(['id']);
-    expect(rel.columns.find((c) => c.name === 'n')).toEqual({ name: 'n', typeOid: 1700, typmod: (30 << 16) + 10 + 4, isKey: false });
+    expect(rel.columns.find((c) => c.name === 'n')).toEqual({
+      name: 'n',
+      typeOid: 1700,
+      typmod: (30 << 16) + 10 + 4,
+      isKey: false,
+    });
     expect(rel.columns.find((c) => c.name === 'm')?.typeOid).toBe(moodOid);
     expect(rel.columns.find((c) => c.name === 'tarr')).toMatchObject({ typeOid: 1009, typmod: -1 });
   });
 
   it('sends inserted values exactly as the source prints them', () => {
-    const inserted = messages.filter((m) => m.tag === 'insert' && m.relationOid === kindsOid).map((m) => only(m, 'insert').newTuple);
+    const inserted = messages
+      .filter((m) => m.tag === 'insert' && m.relationOid === kindsOid)
+      .map((m) => only(m, 'insert').newTuple);
     expect(inserted).toEqual(sourceText);
     expect(inserted[0][PUBLISHED.indexOf('ts')]).toBe('2026-03-04 10:36:07.891011+05:30');
     expect((inserted[0][PUBLISHED.indexOf('big')] as string).length).toBeGreaterThan(10_000);
@@ -199,7 +232,11 @@ describe('decodePgoutput on a live pgoutput stream', () => {
 
   it('deletes by key under REPLICA IDENTITY DEFAULT', () => {
     const del = only(transactions()[3][1], 'delete');
-    expect(del).toEqual({ tag: 'delete', relationOid: kindsOid, keyTuple: PUBLISHED.map((c) => (c === 'id' ? '3' : null)) });
+    expect(del).toEqual({
+      tag: 'delete',
+      relationOid: kindsOid,
+      keyTuple: PUBLISHED.map((c) => (c === 'id' ? '3' : null)),
+    });
   });
 
   it('carries the whole old row under REPLICA IDENTITY FULL', () => {
@@ -229,12 +266,22 @@ describe('decodePgoutput on a live pgoutput stream', () => {
 
   it('decodes a non-transactional logical message', () => {
     const msg = messages.find((m) => m.tag === 'message');
-    expect(msg).toEqual({ tag: 'message', transactional: false, lsn: emitLsn, prefix: 'mirrors', content: Buffer.from([0, 255]) });
+    expect(msg).toEqual({
+      tag: 'message',
+      transactional: false,
+      lsn: emitLsn,
+      prefix: 'mirrors',
+      content: Buffer.from([0, 255]),
+    });
   });
 
   it('decodes a truncate of several relations', () => {
     const txn = transactions()[6];
-    expect(txn.slice(1, 4).map((m) => (m.tag === 'relation' ? m.relationOid : m.tag))).toEqual(['type', kindsOid, fullRowsOid]);
+    expect(txn.slice(1, 4).map((m) => (m.tag === 'relation' ? m.relationOid : m.tag))).toEqual([
+      'type',
+      kindsOid,
+      fullRowsOid,
+    ]);
     const t = only(txn[4], 'truncate');
     expect(t).toMatchObject({ cascade: false, restartIdentity: true });
     expect([...t.relationOids].sort()).toEqual([kindsOid, fullRowsOid].sort());

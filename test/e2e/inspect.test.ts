@@ -27,11 +27,25 @@ ${Array.from({ length: tables }, (_, i) => `      - { source_table: public.t${i}
 async function makeTables(db: string, n: number) {
   await pg.src.createDatabase(db);
   await pg.dst.createDatabase(db);
-  const ddl = Array.from({ length: n }, (_, i) => `CREATE TABLE t${i} (id bigint PRIMARY KEY, a text, b int REFERENCES t0(id)); CREATE INDEX ON t${i} (b);`).join('\n');
+  const ddl = Array.from(
+    { length: n },
+    (_, i) => `CREATE TABLE t${i} (id bigint PRIMARY KEY, a text, b int REFERENCES t0(id)); CREATE INDEX ON t${i} (b);`,
+  ).join('\n');
   // t0 first: the others reference it.
-  await pg.src.query(`CREATE TABLE t0 (id bigint PRIMARY KEY, a text, b int); ${ddl.split('\n').slice(1).join('\n')}`, [], db);
+  await pg.src.query(
+    `CREATE TABLE t0 (id bigint PRIMARY KEY, a text, b int); ${ddl.split('\n').slice(1).join('\n')}`,
+    [],
+    db,
+  );
   // Existing destination tables are probed for rows: make half of them exist.
-  await pg.dst.query(Array.from({ length: Math.ceil(n / 2) }, (_, i) => `CREATE TABLE t${i} (id bigint PRIMARY KEY, a text, b int);`).join('\n'), [], db);
+  await pg.dst.query(
+    Array.from(
+      { length: Math.ceil(n / 2) },
+      (_, i) => `CREATE TABLE t${i} (id bigint PRIMARY KEY, a text, b int);`,
+    ).join('\n'),
+    [],
+    db,
+  );
 }
 
 describe('inspection', () => {

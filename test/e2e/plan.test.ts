@@ -12,7 +12,9 @@ import { peerYaml, tempProject } from '../support/project.js';
 const env = { PGPASS_TEST: 'postgres' };
 const pg = useClusters(['src', 'dst']);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((c) => c()));
+afterAll(() => {
+  for (const c of cleanups) c();
+});
 
 let dbCounter = 0;
 /** A fresh source and destination database pair, with `sourceSql` run on the source. */
@@ -49,7 +51,9 @@ CREATE TABLE reporting.monthly (month date PRIMARY KEY, n int);
 describe('mirrors plan for a new mirror', () => {
   it('prints the ordered actions, exits 0 (2 with --detailed-exitcode), and changes nothing', async () => {
     const db = await databases(SHOP);
-    const p = project(db, `  shop:
+    const p = project(
+      db,
+      `  shop:
     source: prod
     destination: staging
     tables:
@@ -57,11 +61,15 @@ describe('mirrors plan for a new mirror', () => {
       - { source_table: public.orders, exclude_columns: [internal_notes] }
       - { source_table: '"Sales Dept"."Order ""Items"""', destination_table: public.order_items }
       - { source_table: "reporting.*" }
-`);
+`,
+    );
     const r = await plan(p);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const lines = r.stdout.split('\n').filter((l) => /^\s+(\+|~|-|-\/\+) /.test(l)).map((l) => l.trim());
+    const lines = r.stdout
+      .split('\n')
+      .filter((l) => /^\s+(\+|~|-|-\/\+) /.test(l))
+      .map((l) => l.trim());
     expect(lines).toEqual([
       '+ peer.staging.catalog',
       '+ mirror.shop',
@@ -111,7 +119,10 @@ describe('mirrors plan for a new mirror', () => {
 
   it('plans only the mirrors named with --mirror, and rejects an unknown one', async () => {
     const db = await databases('CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);');
-    const p = project(db, `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n  mb: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`);
+    const p = project(
+      db,
+      `  ma: { source: prod, destination: staging, tables: [{ source_table: a }] }\n  mb: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`,
+    );
     const r = await plan(p, '--mirror', 'mb', '--format', 'json');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).mirrors).toEqual([{ name: 'mb', source: 'prod', destination: 'staging' }]);
@@ -122,7 +133,8 @@ describe('mirrors plan for a new mirror', () => {
 });
 
 describe('mirrors plan preflight diagnostics', () => {
-  const oneTable = (table: string, extra = '') => `  m:\n    source: prod\n    destination: staging\n    tables:\n      - { source_table: ${table}${extra} }\n`;
+  const oneTable = (table: string, extra = '') =>
+    `  m:\n    source: prod\n    destination: staging\n    tables:\n      - { source_table: ${table}${extra} }\n`;
 
   async function expectDiagnostic(sourceSql: string, mirrorYaml: string, code: string, destSql = '', exit = 1) {
     const db = await databases(sourceSql, destSql);
@@ -143,7 +155,12 @@ describe('mirrors plan preflight diagnostics', () => {
   it('accepts REPLICA IDENTITY FULL and USING INDEX', async () => {
     const db = await databases(`CREATE TABLE f (a int, b text); ALTER TABLE f REPLICA IDENTITY FULL;
       CREATE TABLE u (a int NOT NULL, b text); CREATE UNIQUE INDEX u_a ON u (a); ALTER TABLE u REPLICA IDENTITY USING INDEX u_a;`);
-    const r = await plan(project(db, `  m:\n    source: prod\n    destination: staging\n    tables: [{ source_table: f }, { source_table: u }]\n`));
+    const r = await plan(
+      project(
+        db,
+        `  m:\n    source: prod\n    destination: staging\n    tables: [{ source_table: f }, { source_table: u }]\n`,
+      ),
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('error MR');
   });
@@ -154,13 +171,31 @@ describe('mirrors plan preflight diagnostics', () => {
   it('MR114: a DEFERRABLE primary key', () =>
     expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY DEFERRABLE)', oneTable('t'), 'MR114'));
   it('MR120: an existing destination table whose types do not fit', () =>
-    expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY, x text)', oneTable('t'), 'MR120', 'CREATE TABLE t (id int PRIMARY KEY, x int)'));
+    expectDiagnostic(
+      'CREATE TABLE t (id int PRIMARY KEY, x text)',
+      oneTable('t'),
+      'MR120',
+      'CREATE TABLE t (id int PRIMARY KEY, x int)',
+    ));
   it('MR121: an excluded column NOT NULL without default on an existing destination table', () =>
-    expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY, secret text)', oneTable('t', ', exclude_columns: [secret]'), 'MR121', 'CREATE TABLE t (id int PRIMARY KEY, secret text NOT NULL)'));
+    expectDiagnostic(
+      'CREATE TABLE t (id int PRIMARY KEY, secret text)',
+      oneTable('t', ', exclude_columns: [secret]'),
+      'MR121',
+      'CREATE TABLE t (id int PRIMARY KEY, secret text NOT NULL)',
+    ));
   it('MR122: an existing destination table that already holds rows', () =>
-    expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY)', oneTable('t'), 'MR122', 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)'));
+    expectDiagnostic(
+      'CREATE TABLE t (id int PRIMARY KEY)',
+      oneTable('t'),
+      'MR122',
+      'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)',
+    ));
   it('an existing empty destination table that fits is used as is', async () => {
-    const db = await databases('CREATE TABLE t (id int PRIMARY KEY, x text)', 'CREATE TABLE t (id int PRIMARY KEY, x text, extra int)');
+    const db = await databases(
+      'CREATE TABLE t (id int PRIMARY KEY, x text)',
+      'CREATE TABLE t (id int PRIMARY KEY, x text, extra int)',
+    );
     const r = await plan(project(db, oneTable('t')));
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('into the existing public.t (columns fit)');
@@ -178,8 +213,12 @@ describe('mirrors plan preflight diagnostics', () => {
     }
   });
   it('MR104: a source role without REPLICATION', async () => {
-    const db = await databases(`CREATE TABLE t (id int PRIMARY KEY); CREATE ROLE app LOGIN PASSWORD 'app'; GRANT SELECT ON t TO app;`);
-    const p = tempProject(`version: 1\npeers:\n${peerYaml('prod', pg.src, db, 'APP_PW', 'app')}${peerYaml('staging', pg.dst, db)}mirrors:\n${oneTable('t')}`);
+    const db = await databases(
+      `CREATE TABLE t (id int PRIMARY KEY); CREATE ROLE app LOGIN PASSWORD 'app'; GRANT SELECT ON t TO app;`,
+    );
+    const p = tempProject(
+      `version: 1\npeers:\n${peerYaml('prod', pg.src, db, 'APP_PW', 'app')}${peerYaml('staging', pg.dst, db)}mirrors:\n${oneTable('t')}`,
+    );
     cleanups.push(p.cleanup);
     const r = await runCli(['plan'], { cwd: p.dir, env: { ...env, APP_PW: 'app' } });
     expect(r.stdout).toContain('error MR104');
@@ -187,42 +226,65 @@ describe('mirrors plan preflight diagnostics', () => {
     expect(r.code).toBe(1);
   });
   it('MR106: a sync mirror that would be the only synchronous standby', () =>
-    expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY)', `  m: { source: prod, destination: staging, mode: sync, tables: [{ source_table: t }] }\n`, 'warning MR106', '', 0));
+    expectDiagnostic(
+      'CREATE TABLE t (id int PRIMARY KEY)',
+      `  m: { source: prod, destination: staging, mode: sync, tables: [{ source_table: t }] }\n`,
+      'warning MR106',
+      '',
+      0,
+    ));
 });
 
 describe('mirrors plan with identifiers that need quoting', () => {
   it('handles mixed case, spaces and quotes in schema, table and column names', async () => {
-    const db = await databases(`CREATE SCHEMA "My ""Odd"" Schema"; CREATE TABLE "My ""Odd"" Schema"."Tbl; DROP TABLE x" ("Key Col" int PRIMARY KEY, "sEcret" text)`);
-    const p = project(db, `  m:\n    source: prod\n    destination: staging\n    tables:\n      - { source_table: '"My ""Odd"" Schema"."Tbl; DROP TABLE x"', exclude_columns: [sEcret] }\n`);
+    const db = await databases(
+      `CREATE SCHEMA "My ""Odd"" Schema"; CREATE TABLE "My ""Odd"" Schema"."Tbl; DROP TABLE x" ("Key Col" int PRIMARY KEY, "sEcret" text)`,
+    );
+    const p = project(
+      db,
+      `  m:\n    source: prod\n    destination: staging\n    tables:\n      - { source_table: '"My ""Odd"" Schema"."Tbl; DROP TABLE x"', exclude_columns: [sEcret] }\n`,
+    );
     const r = await plan(p, '--format', 'json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const parsed = JSON.parse(r.stdout);
     const table = parsed.actions.find((a: any) => a.kind === 'table');
     expect(table.address).toBe('mirror.m.table."My ""Odd"" Schema"."Tbl; DROP TABLE x"');
-    expect(table.details.sql[0]).toBe('CREATE TABLE "My ""Odd"" Schema"."Tbl; DROP TABLE x" (\n  "Key Col" integer NOT NULL,\n  PRIMARY KEY ("Key Col")\n)');
+    expect(table.details.sql[0]).toBe(
+      'CREATE TABLE "My ""Odd"" Schema"."Tbl; DROP TABLE x" (\n  "Key Col" integer NOT NULL,\n  PRIMARY KEY ("Key Col")\n)',
+    );
   });
 });
 
 describe('mirrors plan when a peer cannot be used', () => {
   it('names the peer and host of an unreachable server in one line, exit 1, no stack trace', async () => {
-    const p = tempProject(`version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: app, user: postgres, password: x }\n${peerYaml('staging', pg.dst, 'postgres')}mirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const p = tempProject(
+      `version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: app, user: postgres, password: x }\n${peerYaml('staging', pg.dst, 'postgres')}mirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`,
+    );
     cleanups.push(p.cleanup);
     const r = await runCli(['plan'], { cwd: p.dir, env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^error: peer prod \(127\.0\.0\.1:1\/app as postgres\): cannot connect \(ECONNREFUSED\)\n/);
+    expect(r.stderr).toMatch(
+      /^error: peer prod \(127\.0\.0\.1:1\/app as postgres\): cannot connect \(ECONNREFUSED\)\n/,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
   it('reports a wrong password without echoing it', async () => {
-    const p = tempProject(`version: 1\npeers:\n${peerYaml('prod', pg.src, 'postgres', 'BAD')}${peerYaml('staging', pg.dst, 'postgres')}mirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const p = tempProject(
+      `version: 1\npeers:\n${peerYaml('prod', pg.src, 'postgres', 'BAD')}${peerYaml('staging', pg.dst, 'postgres')}mirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`,
+    );
     cleanups.push(p.cleanup);
     const r = await runCli(['plan'], { cwd: p.dir, env: { ...env, BAD: 'hunter2-wrong' } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`error: peer prod (127.0.0.1:${pg.src.port}/postgres as postgres): authentication failed`);
+    expect(r.stderr).toContain(
+      `error: peer prod (127.0.0.1:${pg.src.port}/postgres as postgres): authentication failed`,
+    );
     expect(r.stderr + r.stdout).not.toContain('hunter2-wrong');
   });
   it('reports a missing database', async () => {
-    const p = tempProject(`version: 1\npeers:\n${peerYaml('prod', pg.src, 'nosuchdb')}${peerYaml('staging', pg.dst, 'postgres')}mirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
+    const p = tempProject(
+      `version: 1\npeers:\n${peerYaml('prod', pg.src, 'nosuchdb')}${peerYaml('staging', pg.dst, 'postgres')}mirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`,
+    );
     cleanups.push(p.cleanup);
     const r = await runCli(['plan'], { cwd: p.dir, env });
     expect(r.code).toBe(1);

@@ -11,10 +11,14 @@ import { peerYaml, tempProject } from '../support/project.js';
 const env = { PGPASS_TEST: 'postgres' };
 const pg = useClusters(['replica', 'src', 'dst']);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((c) => c()));
+afterAll(() => {
+  for (const c of cleanups) c();
+});
 
 function project(srcCluster: (typeof pg)['src'], db: string, mirror: string) {
-  const p = tempProject(`version: 1\npeers:\n${peerYaml('prod', srcCluster, db)}${peerYaml('staging', pg.dst, db)}mirrors:\n${mirror}`);
+  const p = tempProject(
+    `version: 1\npeers:\n${peerYaml('prod', srcCluster, db)}${peerYaml('staging', pg.dst, db)}mirrors:\n${mirror}`,
+  );
   cleanups.push(p.cleanup);
   return p;
 }
@@ -53,13 +57,26 @@ describe('types the destination needs', () => {
       [],
       'p2',
     );
-    const p = project(pg.src, 'p2', `  types: { source: prod, destination: staging, tables: [{ source_table: people }] }\n`);
+    const p = project(
+      pg.src,
+      'p2',
+      `  types: { source: prod, destination: staging, tables: [{ source_table: people }] }\n`,
+    );
     const planned = await runCli(['plan'], { cwd: p.dir, env });
     expect(planned.code).toBe(0);
-    const order = planned.stdout.split('\n').filter((l) => /^\s+\+ /.test(l)).map((l) => l.trim());
-    expect(order.indexOf('+ peer.staging.extension.citext')).toBeLessThan(order.indexOf('+ mirror.types.table.public.people'));
-    expect(order.indexOf('+ peer.staging.type.public.posint')).toBeLessThan(order.indexOf('+ mirror.types.table.public.people'));
-    expect(order.indexOf('+ peer.staging.type.public.addr')).toBeLessThan(order.indexOf('+ mirror.types.table.public.people'));
+    const order = planned.stdout
+      .split('\n')
+      .filter((l) => /^\s+\+ /.test(l))
+      .map((l) => l.trim());
+    expect(order.indexOf('+ peer.staging.extension.citext')).toBeLessThan(
+      order.indexOf('+ mirror.types.table.public.people'),
+    );
+    expect(order.indexOf('+ peer.staging.type.public.posint')).toBeLessThan(
+      order.indexOf('+ mirror.types.table.public.people'),
+    );
+    expect(order.indexOf('+ peer.staging.type.public.addr')).toBeLessThan(
+      order.indexOf('+ mirror.types.table.public.people'),
+    );
     const r = await runCli(['apply', '--auto-approve'], { cwd: p.dir, env, timeoutMs: 120_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -73,7 +90,11 @@ describe('a slot that lost its WAL', () => {
   it('MR130: plan replaces the slot and copies every table again; apply does it', async () => {
     await pg.src.createDatabase('p3');
     await pg.dst.createDatabase('p3');
-    await pg.src.query(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g;`, [], 'p3');
+    await pg.src.query(
+      `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g;`,
+      [],
+      'p3',
+    );
     const p = project(pg.src, 'p3', `  lossy: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
     expect((await runCli(['apply', '--auto-approve'], { cwd: p.dir, env, timeoutMs: 120_000 })).code).toBe(0);
     // Changes the destination never receives, then WAL past the slot's limit, then a checkpoint removes it.
@@ -81,10 +102,16 @@ describe('a slot that lost its WAL', () => {
     await pg.src.query(`SELECT pg_reload_conf()`);
     await pg.src.query(`UPDATE t SET v = 'b' WHERE id <= 50`, [], 'p3');
     for (let i = 0; i < 6; i++) {
-      await pg.src.query(`CREATE TABLE IF NOT EXISTS filler (x text); INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 2000); SELECT pg_switch_wal();`, [], 'p3');
+      await pg.src.query(
+        `CREATE TABLE IF NOT EXISTS filler (x text); INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 2000); SELECT pg_switch_wal();`,
+        [],
+        'p3',
+      );
     }
     await pg.src.query('CHECKPOINT');
-    const [{ wal_status }] = await pg.src.query(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'mirrors_lossy'`);
+    const [{ wal_status }] = await pg.src.query(
+      `SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'mirrors_lossy'`,
+    );
     expect(wal_status).toBe('lost');
     try {
       const planned = await runCli(['plan'], { cwd: p.dir, env });
@@ -96,7 +123,9 @@ describe('a slot that lost its WAL', () => {
       expect(r.code).toBe(0);
       const q = `SELECT x::text AS r FROM (SELECT * FROM t) x ORDER BY 1`;
       expect(await pg.dst.query(q, [], 'p3')).toEqual(await pg.src.query(q, [], 'p3'));
-      const [{ wal_status: after }] = await pg.src.query(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'mirrors_lossy'`);
+      const [{ wal_status: after }] = await pg.src.query(
+        `SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'mirrors_lossy'`,
+      );
       expect(after).toBe('reserved');
     } finally {
       await pg.src.query(`ALTER SYSTEM RESET max_slot_wal_keep_size`);

@@ -11,7 +11,9 @@ import { peerYaml, tempProject } from '../support/project.js';
 
 const pg = useClusters(['src', 'dst']);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((c) => c()));
+afterAll(() => {
+  for (const c of cleanups) c();
+});
 
 const env = { PGPASS_TEST: 'postgres', SRC_PW: 'srcpw', DST_PW: 'dstpw' };
 let n = 0;
@@ -40,7 +42,12 @@ function project(db: string, mirror: string, roles: { src?: string; dst?: string
 const plan = (p: { dir: string }, ...args: string[]) => runCli(['plan', ...args], { cwd: p.dir, env });
 const apply = (p: { dir: string }) => runCli(['apply', '--auto-approve'], { cwd: p.dir, env, timeoutMs: 120_000 });
 const diagnostics = async (p: { dir: string }) =>
-  JSON.parse((await plan(p, '--format', 'json')).stdout).diagnostics as { code: string; severity: string; message: string; hint: string }[];
+  JSON.parse((await plan(p, '--format', 'json')).stdout).diagnostics as {
+    code: string;
+    severity: string;
+    message: string;
+    hint: string;
+  }[];
 
 /** Nothing of the mirror exists on either peer: no publication, no slot, no catalog schema. */
 async function expectNothingCreated(db: string) {
@@ -64,7 +71,9 @@ describe('source role privileges', () => {
     expect(r.stdout).toContain(`GRANT CREATE ON DATABASE ${db} TO src_lim;`);
     expect(r.stdout).toContain('error MR117');
     // The tables belong to postgres, a superuser: membership in it is not offered as the fix.
-    expect(r.stdout).toContain('ALTER TABLE public.orders OWNER TO src_lim; ALTER TABLE public.items OWNER TO src_lim;  (docs/diagnostics.md#mr117)');
+    expect(r.stdout).toContain(
+      'ALTER TABLE public.orders OWNER TO src_lim; ALTER TABLE public.items OWNER TO src_lim;  (docs/diagnostics.md#mr117)',
+    );
     expect((await diagnostics(p)).map((d) => d.code)).toEqual(['MR109', 'MR117', 'MR105']);
     const a = await apply(p);
     expect(a.code).toBe(1);
@@ -76,7 +85,11 @@ describe('source role privileges', () => {
       CREATE ROLE src_ok LOGIN REPLICATION PASSWORD 'srcpw'; GRANT SELECT ON orders, items TO src_ok;`);
     const p = project(db, shopMirror, { src: 'src_ok' });
     expect((await plan(p)).code).toBe(1);
-    await pg.src.query(`GRANT CREATE ON DATABASE ${db} TO src_ok; ALTER TABLE orders OWNER TO src_ok; ALTER TABLE items OWNER TO src_ok;`, [], db);
+    await pg.src.query(
+      `GRANT CREATE ON DATABASE ${db} TO src_ok; ALTER TABLE orders OWNER TO src_ok; ALTER TABLE items OWNER TO src_ok;`,
+      [],
+      db,
+    );
     const r = await plan(p);
     expect(r.stdout).not.toContain('error MR');
     expect(r.code).toBe(0);
@@ -85,14 +98,18 @@ describe('source role privileges', () => {
     expect(a.code).toBe(0);
     const q = `SELECT x::text AS r FROM (SELECT * FROM orders) x ORDER BY 1`;
     expect(await pg.dst.query(q, [], db)).toEqual(await pg.src.query(q, [], db));
-    expect(await pg.src.query(`SELECT pg_get_userbyid(pubowner) AS owner FROM pg_publication`, [], db)).toEqual([{ owner: 'src_ok' }]);
+    expect(await pg.src.query(`SELECT pg_get_userbyid(pubowner) AS owner FROM pg_publication`, [], db)).toEqual([
+      { owner: 'src_ok' },
+    ]);
     await pg.src.query(`SELECT pg_drop_replication_slot('mirrors_shop')`);
   });
 
   it('MR116: a source role without USAGE on the table schema is told to grant it', async () => {
     const db = await databases(`CREATE SCHEMA hidden; CREATE TABLE hidden.t (id int PRIMARY KEY);
       CREATE ROLE src_nousage LOGIN REPLICATION PASSWORD 'srcpw'; GRANT SELECT ON hidden.t TO src_nousage;`);
-    const p = project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: hidden.t }] }\n`, { src: 'src_nousage' });
+    const p = project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: hidden.t }] }\n`, {
+      src: 'src_nousage',
+    });
     const r = await plan(p);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('error MR116');
@@ -108,8 +125,12 @@ describe('destination role privileges', () => {
     await pg.src.query(SHOP, [], db);
     // dst_lim may create the catalog (CREATE on the database) but not tables in public (PostgreSQL 15
     // grants PUBLIC only USAGE there); items already exists on the destination, owned by postgres.
-    await pg.dst.query(`DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dst_lim') THEN CREATE ROLE dst_lim LOGIN PASSWORD 'dstpw'; END IF; END$$;
-      GRANT CREATE ON DATABASE ${db} TO dst_lim; CREATE TABLE items (id int PRIMARY KEY, sku text);`, [], db);
+    await pg.dst.query(
+      `DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dst_lim') THEN CREATE ROLE dst_lim LOGIN PASSWORD 'dstpw'; END IF; END$$;
+      GRANT CREATE ON DATABASE ${db} TO dst_lim; CREATE TABLE items (id int PRIMARY KEY, sku text);`,
+      [],
+      db,
+    );
     const p = project(db, shopMirror, { dst: 'dst_lim' });
     const r = await plan(p);
     expect(r.code).toBe(1);
@@ -123,8 +144,12 @@ describe('destination role privileges', () => {
     expect((await apply(p)).code).toBe(1);
     await expectNothingCreated(db);
 
-    await pg.dst.query(`GRANT CREATE ON SCHEMA public TO dst_lim; GRANT SET ON PARAMETER session_replication_role TO dst_lim;
-      GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER ON public.items TO dst_lim;`, [], db);
+    await pg.dst.query(
+      `GRANT CREATE ON SCHEMA public TO dst_lim; GRANT SET ON PARAMETER session_replication_role TO dst_lim;
+      GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER ON public.items TO dst_lim;`,
+      [],
+      db,
+    );
     const clean = await plan(p);
     expect(clean.stdout).not.toContain('error MR');
     expect(clean.code).toBe(0);
@@ -136,16 +161,24 @@ describe('destination role privileges', () => {
       expect(await pg.dst.query(q, [], db)).toEqual(await pg.src.query(q, [], db));
     }
     // The adopted table got the read-only guard from a role that holds only TRIGGER on it.
-    expect(await pg.dst.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.items'::regclass`, [], db)).toEqual([{ tgname: 'mirrors_read_only' }]);
+    expect(
+      await pg.dst.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.items'::regclass`, [], db),
+    ).toEqual([{ tgname: 'mirrors_read_only' }]);
     await pg.src.query(`SELECT pg_drop_replication_slot('mirrors_shop')`);
     await pg.dst.query(`REVOKE SET ON PARAMETER session_replication_role FROM dst_lim`, [], db);
   });
 
   it('MR107: a destination role without CREATE on the database cannot create the catalog, nor run CREATE SCHEMA IF NOT EXISTS for an existing schema', async () => {
     const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
-    await pg.dst.query(`DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dst_nodb') THEN CREATE ROLE dst_nodb LOGIN PASSWORD 'dstpw'; END IF; END$$;
-      GRANT CREATE ON SCHEMA public TO dst_nodb; GRANT SET ON PARAMETER session_replication_role TO dst_nodb;`, [], db);
-    const p = project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`, { dst: 'dst_nodb' });
+    await pg.dst.query(
+      `DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'dst_nodb') THEN CREATE ROLE dst_nodb LOGIN PASSWORD 'dstpw'; END IF; END$$;
+      GRANT CREATE ON SCHEMA public TO dst_nodb; GRANT SET ON PARAMETER session_replication_role TO dst_nodb;`,
+      [],
+      db,
+    );
+    const p = project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`, {
+      dst: 'dst_nodb',
+    });
     const ds = await diagnostics(p);
     expect(ds.map((d) => d.code)).toEqual(['MR107', 'MR105']);
     expect(ds[0].hint).toBe(`GRANT CREATE ON DATABASE ${db} TO dst_nodb;`);
@@ -180,7 +213,10 @@ describe('source tables that cannot be mirrored', () => {
       CREATE MATERIALIZED VIEW mv AS SELECT * FROM base;
       CREATE TABLE ev (id int, day date, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
       CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');`);
-    const p = project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: v }, { source_table: mv }, { source_table: ev_2024 }] }\n`);
+    const p = project(
+      db,
+      `  m: { source: prod, destination: staging, tables: [{ source_table: v }, { source_table: mv }, { source_table: ev_2024 }] }\n`,
+    );
     const ds = await diagnostics(p);
     expect(ds.filter((d) => d.severity === 'error').map((d) => d.code)).toEqual(['MR119', 'MR119', 'MR119']);
     const text = ds.map((d) => d.message).join('\n');
@@ -192,7 +228,10 @@ describe('source tables that cannot be mirrored', () => {
 
   it('MR141: a wildcard that matches no table is an error, and apply creates no publication, slot or catalog', async () => {
     const db = await databases('CREATE TABLE t (id int PRIMARY KEY); CREATE SCHEMA empty;');
-    const p = project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: "empty.*" }] }\n`);
+    const p = project(
+      db,
+      `  m: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: "empty.*" }] }\n`,
+    );
     const r = await plan(p);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('error MR141');
@@ -203,7 +242,12 @@ describe('source tables that cannot be mirrored', () => {
 
   it('a wildcard whose every table is also mapped explicitly is not MR141', async () => {
     const db = await databases('CREATE SCHEMA rep; CREATE TABLE rep.daily (d date PRIMARY KEY);');
-    const r = await plan(project(db, `  m: { source: prod, destination: staging, tables: [{ source_table: rep.daily, destination_table: public.daily }, { source_table: "rep.*" }] }\n`));
+    const r = await plan(
+      project(
+        db,
+        `  m: { source: prod, destination: staging, tables: [{ source_table: rep.daily, destination_table: public.daily }, { source_table: "rep.*" }] }\n`,
+      ),
+    );
     expect(r.stdout).not.toContain('MR141');
     expect(r.code).toBe(0);
   });

@@ -3,7 +3,6 @@
  * restarts, takeover, the read-only guard and wait-for-LSN. Every check compares full table contents.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { useClusters } from '../support/clusters.js';
 import { runCli } from '../support/cli.js';
@@ -46,8 +45,11 @@ async function mirrorSetup(name: string, sourceSql: string, tablesYaml: string, 
     await dst(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, $3::interval)`, [name, lsn, timeout]);
   };
   const rows = async (side: 'src' | 'dst', sql: string) =>
-    (await (side === 'src' ? src : dst)(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`)).map((r: { r: string }) => r.r);
-  const expectSame = async (srcSql: string, dstSql = srcSql) => expect(await rows('dst', dstSql)).toEqual(await rows('src', srcSql));
+    (await (side === 'src' ? src : dst)(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`)).map(
+      (r: { r: string }) => r.r,
+    );
+  const expectSame = async (srcSql: string, dstSql = srcSql) =>
+    expect(await rows('dst', dstSql)).toEqual(await rows('src', srcSql));
   return { db, p, start, src, dst, caughtUp, expectSame, workers };
 }
 
@@ -73,18 +75,25 @@ describe('mirrors run', () => {
     const w = await m.start();
     await w.waitForLog(/streaming from/);
     const bigValue = 'x'.repeat(100_000) + 'end';
-    await m.src(`INSERT INTO t SELECT g, 'v' || g, CASE WHEN g = 1 THEN $1 END, 1.000000000000000000001 * g, '{"k": [1, {"z": null}]}', ARRAY[g, NULL], '\\x00ff', '2026-01-02 03:04:05.123456+00', 'meh', 'hush' FROM generate_series(1, 50) g`, [bigValue]);
+    await m.src(
+      `INSERT INTO t SELECT g, 'v' || g, CASE WHEN g = 1 THEN $1 END, 1.000000000000000000001 * g, '{"k": [1, {"z": null}]}', ARRAY[g, NULL], '\\x00ff', '2026-01-02 03:04:05.123456+00', 'meh', 'hush' FROM generate_series(1, 50) g`,
+      [bigValue],
+    );
     await m.src(`UPDATE t SET v = 'updated' WHERE id = 1`); // big unchanged: arrives as unchanged TOAST
     await m.src(`UPDATE t SET id = 1001 WHERE id = 2`); // key change
     await m.src(`DELETE FROM t WHERE id BETWEEN 10 AND 19`);
     await m.src(`INSERT INTO nokey VALUES (1, 'a'), (1, 'a'), (2, NULL)`);
     await m.src(`UPDATE nokey SET b = 'b' WHERE a = 2`);
     await m.src(`DELETE FROM nokey WHERE ctid = (SELECT ctid FROM nokey WHERE a = 1 LIMIT 1)`);
-    await m.src(`INSERT INTO src.renamed SELECT g, 'r' FROM generate_series(1, 10) g; UPDATE src.renamed SET v = 'rr' WHERE id < 5`);
+    await m.src(
+      `INSERT INTO src.renamed SELECT g, 'r' FROM generate_series(1, 10) g; UPDATE src.renamed SET v = 'rr' WHERE id < 5`,
+    );
     await m.src(`INSERT INTO trunc SELECT generate_series(1, 10)`);
     await m.src(`BEGIN; TRUNCATE trunc; INSERT INTO trunc VALUES (42); COMMIT`);
     // A unique value swapped between two rows in one transaction: set-based apply must fall back to source order.
-    await m.src(`BEGIN; UPDATE uniq SET email = 'tmp' WHERE id = 1; UPDATE uniq SET email = 'a@x' WHERE id = 2; UPDATE uniq SET email = 'b@x' WHERE id = 1; COMMIT`);
+    await m.src(
+      `BEGIN; UPDATE uniq SET email = 'tmp' WHERE id = 1; UPDATE uniq SET email = 'a@x' WHERE id = 2; UPDATE uniq SET email = 'b@x' WHERE id = 1; COMMIT`,
+    );
     await m.caughtUp();
     await m.expectSame('SELECT id, v, big, n, j, a, b, ts, m FROM t', 'SELECT * FROM t');
     await m.expectSame('SELECT * FROM nokey');
@@ -97,7 +106,11 @@ describe('mirrors run', () => {
   });
 
   it('applies a 100,000-row transaction and interleaved long and short transactions', async () => {
-    const m = await mirrorSetup('big', `CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);`, `      - source_table: a\n      - source_table: b\n`);
+    const m = await mirrorSetup(
+      'big',
+      `CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);`,
+      `      - source_table: a\n      - source_table: b\n`,
+    );
     const w = await m.start();
     await w.waitForLog(/streaming from/);
     await m.src(`INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 100000) g`);
@@ -123,7 +136,9 @@ describe('mirrors run', () => {
   it('round-trips every built-in type exactly, whatever DateStyle, IntervalStyle, TimeZone and output settings each database defaults to', async () => {
     // Each side's database has its own odd defaults: neither the copy nor the stream may depend on them.
     const oddDefaults = (settings: Record<string, string>) =>
-      `DO $$ BEGIN ${Object.entries(settings).map(([k, v]) => `EXECUTE format('ALTER DATABASE %I SET ${k} = %L', current_database(), '${v}');`).join(' ')} END $$;`;
+      `DO $$ BEGIN ${Object.entries(settings)
+        .map(([k, v]) => `EXECUTE format('ALTER DATABASE %I SET ${k} = %L', current_database(), '${v}');`)
+        .join(' ')} END $$;`;
     const columns = `i2 smallint, i8 bigint, num numeric, r4 real, f8 float8, mon money, vc varchar(5), ch char(5), by bytea, bo boolean,
       d date, t time, ttz timetz, ts timestamp, tstz timestamptz, iv interval, u uuid, ip inet, cidr cidr, mac macaddr, mac8 macaddr8,
       pt point, ln line, ls lseg, bx box, pa path, pg polygon, ci circle, js json, jb jsonb, x xml, tv tsvector, tq tsquery,
@@ -150,11 +165,22 @@ describe('mirrors run', () => {
        ${oddDefaults({ DateStyle: 'SQL, DMY', IntervalStyle: 'sql_standard', TimeZone: 'America/St_Johns', extra_float_digits: '-3', bytea_output: 'escape', xmloption: 'document' })}`,
       `      - source_table: every_type\n`,
       '',
-      oddDefaults({ DateStyle: 'German', IntervalStyle: 'iso_8601', TimeZone: 'Asia/Kathmandu', extra_float_digits: '0', bytea_output: 'escape', xmloption: 'document' }),
+      oddDefaults({
+        DateStyle: 'German',
+        IntervalStyle: 'iso_8601',
+        TimeZone: 'Asia/Kathmandu',
+        extra_float_digits: '0',
+        bytea_output: 'escape',
+        xmloption: 'document',
+      }),
     );
     // The comparison itself reads both sides with the same explicit settings.
     const canonical = async (cluster: typeof clusters.src) => {
-      const c = new pg.Client({ connectionString: cluster.url(m.db), options: '-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex' });
+      const c = new pg.Client({
+        connectionString: cluster.url(m.db),
+        options:
+          '-c DateStyle=ISO -c IntervalStyle=postgres -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex',
+      });
       await c.connect();
       try {
         return (await c.query(`SELECT id, x::text AS t FROM every_type x ORDER BY id`)).rows;
@@ -167,7 +193,12 @@ describe('mirrors run', () => {
 
     const w = await m.start();
     await w.waitForLog(/streaming from/);
-    await m.src(`INSERT INTO every_type SELECT id + 10, ${columns.split(',').map((c) => c.trim().split(' ')[0]).join(', ')} FROM every_type WHERE id <= 3`);
+    await m.src(
+      `INSERT INTO every_type SELECT id + 10, ${columns
+        .split(',')
+        .map((c) => c.trim().split(' ')[0])
+        .join(', ')} FROM every_type WHERE id <= 3`,
+    );
     await m.src(`UPDATE every_type SET id = id + 100, vc = 'upd' WHERE id = 1`); // a key change (the old row goes)
     await m.src(`UPDATE every_type SET ts = ts, tstz = '2026-11-22 10:00:00.000001+00' WHERE id IN (2, 12)`); // set-based update
     await m.src(`DELETE FROM every_type WHERE id = 3`);
@@ -185,9 +216,13 @@ describe('mirrors run', () => {
     // Before a worker runs, wait_for_lsn times out with a clear error.
     await m.src(`INSERT INTO t VALUES (7)`);
     const [{ lsn }] = await m.src('SELECT pg_current_wal_lsn()::text AS lsn');
-    await expect(m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '200 milliseconds')`, [lsn])).rejects.toThrow(/MIRROR_WAIT_TIMEOUT/);
+    await expect(m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '200 milliseconds')`, [lsn])).rejects.toThrow(
+      /MIRROR_WAIT_TIMEOUT/,
+    );
     const w = await m.start(['--metrics-port', '0', '--metrics-host', '127.0.0.1']);
-    expect((await m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '30 seconds') AS ok`, [lsn]))[0].ok).toBe(true);
+    expect((await m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '30 seconds') AS ok`, [lsn]))[0].ok).toBe(
+      true,
+    );
     expect(await m.dst('SELECT id FROM t')).toEqual([{ id: 7 }]);
     // The metrics endpoint counts the applied row, and the health endpoint reports the mirror.
     await w.waitForLog(/metrics on http:\/\/127\.0\.0\.1:\d+/);
@@ -221,7 +256,9 @@ describe('mirrors run', () => {
       while (!stop) {
         const aid = 1 + Math.floor(Math.random() * 1000);
         const delta = Math.floor(Math.random() * 100) - 50;
-        await client.query(`BEGIN; UPDATE accounts SET abalance = abalance + ${delta} WHERE aid = ${aid}; INSERT INTO history (aid, delta) VALUES (${aid}, ${delta}); COMMIT;`);
+        await client.query(
+          `BEGIN; UPDATE accounts SET abalance = abalance + ${delta} WHERE aid = ${aid}; INSERT INTO history (aid, delta) VALUES (${aid}, ${delta}); COMMIT;`,
+        );
         txns++;
       }
     })();

@@ -16,7 +16,9 @@ import { LEASE_CLASS } from '../../src/worker/lease-key.js';
 const env = { PGPASS_TEST: 'postgres' };
 const clusters = useClusters(['src', 'dst']);
 const cleanups: (() => void)[] = [];
-afterAll(() => cleanups.forEach((c) => c()));
+afterAll(() => {
+  for (const c of cleanups) c();
+});
 
 const DB = 'status1';
 const MIRRORS = `  st_main: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: u, destination_table: copy.u }] }
@@ -26,7 +28,9 @@ const MIRRORS = `  st_main: { source: prod, destination: staging, tables: [{ sou
 function project(opts: { sourcePort?: number; destinationPort?: number; mirrors?: string } = {}) {
   const src = opts.sourcePort === undefined ? clusters.src : { ...clusters.src, port: opts.sourcePort };
   const dst = opts.destinationPort === undefined ? clusters.dst : { ...clusters.dst, port: opts.destinationPort };
-  const p = tempProject(`version: 1\npeers:\n${peerYaml('prod', src, DB)}${peerYaml('staging', dst, DB)}mirrors:\n${opts.mirrors ?? MIRRORS}`);
+  const p = tempProject(
+    `version: 1\npeers:\n${peerYaml('prod', src, DB)}${peerYaml('staging', dst, DB)}mirrors:\n${opts.mirrors ?? MIRRORS}`,
+  );
   cleanups.push(p.cleanup);
   return p;
 }
@@ -69,11 +73,15 @@ describe('mirrors status', () => {
     const r = await cli(p, 'status');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(2);
-    expect(r.stdout).toContain('st_main  prod -> staging  async  Disconnected  no worker holds the lease (is mirrors run running?)\n');
+    expect(r.stdout).toContain(
+      'st_main  prod -> staging  async  Disconnected  no worker holds the lease (is mirrors run running?)\n',
+    );
     expect(r.stdout).toMatch(/ {2}slot {7}mirrors_st_main {2}inactive {2}wal_status reserved {2}retained \d/);
     expect(r.stdout).toMatch(/ {4}public\.t +public\.t +ready +[0-9A-F]+\/[0-9A-F]+ +100 +0 +0 +0\n/);
     expect(r.stdout).toMatch(/ {4}public\.u +copy\.u +ready +[0-9A-F]+\/[0-9A-F]+ +7 +0 +0 +0\n/);
-    expect(r.stdout).toContain('st_missing  prod -> staging  async  NotCreated  not in the catalog of peer staging; run mirrors apply\n');
+    expect(r.stdout).toContain(
+      'st_missing  prod -> staging  async  NotCreated  not in the catalog of peer staging; run mirrors apply\n',
+    );
     expect(r.stdout.trimEnd().split('\n').at(-1)).toBe('2 mirrors: 1 NotCreated, 1 Disconnected.');
   });
 
@@ -82,9 +90,21 @@ describe('mirrors status', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(2);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ format_version: 1, tool: 'mirrors', ok: false, summary: { total: 2, by_status: { Disconnected: 1, NotCreated: 1, Following: 0 } } });
+    expect(report).toMatchObject({
+      format_version: 1,
+      tool: 'mirrors',
+      ok: false,
+      summary: { total: 2, by_status: { Disconnected: 1, NotCreated: 1, Following: 0 } },
+    });
     const [main, missing] = report.mirrors;
-    expect(missing).toMatchObject({ name: 'st_missing', status: { name: 'NotCreated' }, phase: null, tables: [], slot: null, errors: [] });
+    expect(missing).toMatchObject({
+      name: 'st_missing',
+      status: { name: 'NotCreated' },
+      phase: null,
+      tables: [],
+      slot: null,
+      errors: [],
+    });
     expect(main).toMatchObject({
       name: 'st_main',
       source: 'prod',
@@ -106,8 +126,19 @@ describe('mirrors status', () => {
     expect(main.slot.retained_bytes).toMatch(/^\d+$/);
     expect(main.lag_bytes).toMatch(/^\d+$/);
     expect(main.tables).toEqual([
-      expect.objectContaining({ source: { schema: 'public', name: 'u' }, destination: { schema: 'copy', name: 'u' }, state: 'ready', rows_copied: '7' }),
-      expect.objectContaining({ source: { schema: 'public', name: 't' }, destination: { schema: 'public', name: 't' }, state: 'ready', rows_copied: '100', rows_inserted: '0' }),
+      expect.objectContaining({
+        source: { schema: 'public', name: 'u' },
+        destination: { schema: 'copy', name: 'u' },
+        state: 'ready',
+        rows_copied: '7',
+      }),
+      expect.objectContaining({
+        source: { schema: 'public', name: 't' },
+        destination: { schema: 'public', name: 't' },
+        state: 'ready',
+        rows_copied: '100',
+        rows_inserted: '0',
+      }),
     ]);
     for (const t of main.tables) expect(t.snapshot_lsn).toBe(main.last_applied_lsn);
 
@@ -130,7 +161,9 @@ describe('mirrors status', () => {
     let r = await cli(project({ sourcePort: port }), 'status', '--mirror', 'st_main');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(2);
-    expect(r.stdout).toContain(`st_main  prod -> staging  async  Disconnected  peer prod (127.0.0.1:${port}/${DB} as postgres): cannot connect (ECONNREFUSED)\n`);
+    expect(r.stdout).toContain(
+      `st_main  prod -> staging  async  Disconnected  peer prod (127.0.0.1:${port}/${DB} as postgres): cannot connect (ECONNREFUSED)\n`,
+    );
     expect(r.stdout).toContain('hint: is the server running and reachable from here?');
     expect(r.stdout).toMatch(/public\.t +public\.t +ready/); // the destination was still read
 
@@ -140,7 +173,10 @@ describe('mirrors status', () => {
     const report = JSON.parse(r.stdout);
     for (const m of report.mirrors) {
       expect(m.status.name).toBe('Disconnected');
-      expect(m.errors.map((e: { role: string; code: string }) => `${e.role} ${e.code}`)).toEqual(['destination PEER_UNREACHABLE', 'source PEER_UNREACHABLE']);
+      expect(m.errors.map((e: { role: string; code: string }) => `${e.role} ${e.code}`)).toEqual([
+        'destination PEER_UNREACHABLE',
+        'source PEER_UNREACHABLE',
+      ]);
     }
   });
 
@@ -157,34 +193,52 @@ describe('mirrors status', () => {
     // A session holding the lease with a fresh heartbeat (what a worker does) makes the mirror Following.
     const holder = await holdLease(DB, 'st_main');
     try {
-      await holder.query(`UPDATE mirrors.mirrors SET worker_host = 'h1', worker_pid = 4242, worker_since = now(), worker_heartbeat_at = now(), lag_ms = 0 WHERE name = 'st_main'`);
+      await holder.query(
+        `UPDATE mirrors.mirrors SET worker_host = 'h1', worker_pid = 4242, worker_since = now(), worker_heartbeat_at = now(), lag_ms = 0 WHERE name = 'st_main'`,
+      );
       let r = await cli(project(), 'status', '--mirror', 'st_main');
       expect(r.stdout).toContain('st_main  prod -> staging  async  Following  streaming, lag 0 ms\n');
       expect(r.stdout).toMatch(/worker {5}holds the lease; last: h1 pid 4242 since \S+, heartbeat \d+(ms|s) ago/);
       expect(r.code).toBe(0);
 
       // ... and Failed once it records an error and lets go of the lease.
-      await holder.query(`UPDATE mirrors.mirrors SET last_error = '{"code": "42P01", "message": "relation \\"t\\" does not exist"}' WHERE name = 'st_main'`);
+      await holder.query(
+        `UPDATE mirrors.mirrors SET last_error = '{"code": "42P01", "message": "relation \\"t\\" does not exist"}' WHERE name = 'st_main'`,
+      );
       await holder.query('SELECT pg_advisory_unlock_all()');
       r = await cli(project(), 'status', '--mirror', 'st_main', '--format', 'json');
       expect(r.code).toBe(2);
       expect(JSON.parse(r.stdout).mirrors[0].status).toEqual({
-        name: 'Failed', reason: 'the worker stopped: relation "t" does not exist (42P01)', error: 'relation "t" does not exist (42P01)',
+        name: 'Failed',
+        reason: 'the worker stopped: relation "t" does not exist (42P01)',
+        error: 'relation "t" does not exist (42P01)',
       });
     } finally {
-      await holder.query(`UPDATE mirrors.mirrors SET worker_host = NULL, worker_pid = NULL, worker_since = NULL, worker_heartbeat_at = NULL, lag_ms = NULL, last_error = NULL WHERE name = 'st_main'`);
+      await holder.query(
+        `UPDATE mirrors.mirrors SET worker_host = NULL, worker_pid = NULL, worker_since = NULL, worker_heartbeat_at = NULL, lag_ms = NULL, last_error = NULL WHERE name = 'st_main'`,
+      );
       await holder.end();
     }
   });
 
   const workerBuilt = existsSync(new URL('../../dist/cli/run.js', import.meta.url));
   it.runIf(workerBuilt)('shows Following and exits 0 while `mirrors run` streams the mirror', async () => {
-    const p = project({ mirrors: `  st_main: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: u, destination_table: copy.u }] }\n` });
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'run'], { cwd: p.dir, env: { ...process.env, ...env, NO_COLOR: '1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = project({
+      mirrors: `  st_main: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: u, destination_table: copy.u }] }\n`,
+    });
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'run'], {
+      cwd: p.dir,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let log = '';
     child.stderr!.on('data', (d) => (log += d));
     try {
-      await clusters.src.query(`INSERT INTO t VALUES (1001, 'new'); UPDATE t SET v = 'changed' WHERE id = 1; DELETE FROM t WHERE id = 2;`, [], DB);
+      await clusters.src.query(
+        `INSERT INTO t VALUES (1001, 'new'); UPDATE t SET v = 'changed' WHERE id = 1; DELETE FROM t WHERE id = 2;`,
+        [],
+        DB,
+      );
       let r = await cli(p, 'status', '--format', 'json');
       for (let i = 0; i < 100 && (r.code !== 0 || JSON.parse(r.stdout).mirrors[0].rows.total !== '3'); i++) {
         await new Promise((res) => setTimeout(res, 200));
@@ -204,5 +258,6 @@ describe('mirrors status', () => {
       await new Promise((res) => child.once('exit', res));
     }
   });
-  if (!workerBuilt) it.todo('shows Following and exits 0 while `mirrors run` streams the mirror (needs src/cli/run.ts)');
+  if (!workerBuilt)
+    it.todo('shows Following and exits 0 while `mirrors run` streams the mirror (needs src/cli/run.ts)');
 });

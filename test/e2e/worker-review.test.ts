@@ -47,7 +47,9 @@ async function mirrorSetup(name: string, sourceSql: string, tablesYaml: string) 
     await dst(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, $3::interval)`, [name, lsn, timeout]);
   };
   const rows = async (side: 'src' | 'dst', sql: string) =>
-    (await (side === 'src' ? src : dst)(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`)).map((r: { r: string }) => r.r);
+    (await (side === 'src' ? src : dst)(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`)).map(
+      (r: { r: string }) => r.r,
+    );
   const expectSame = async (sql: string) => expect(await rows('dst', sql)).toEqual(await rows('src', sql));
   return { apply, start, src, dst, caughtUp, expectSame };
 }

@@ -2,10 +2,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import { startCluster, type Cluster, type ClusterOptions } from '../../src/devtools/cluster.js';
 
-export function useClusters<N extends string>(
-  names: N[],
-  opts: Omit<ClusterOptions, 'name'> = {},
-): Record<N, Cluster> {
+export function useClusters<N extends string>(names: N[], opts: Omit<ClusterOptions, 'name'> = {}): Record<N, Cluster> {
   const clusters = {} as Record<N, Cluster>;
   beforeAll(async () => {
     const started = await Promise.allSettled(names.map((name) => startCluster({ ...opts, name })));

@@ -20,7 +20,12 @@ export function mirror(name: string, tables: string[], over: Partial<Mirror> = {
       const [schema, n] = t.split('.');
       return n === '*'
         ? { source: { kind: 'schema' as const, schema }, exclude_columns: [], pos: pos(i) }
-        : { source: { kind: 'table' as const, schema, name: n }, destination: { schema, name: n }, exclude_columns: [], pos: pos(i) };
+        : {
+            source: { kind: 'table' as const, schema, name: n },
+            destination: { schema, name: n },
+            exclude_columns: [],
+            pos: pos(i),
+          };
     }),
     pos: pos(0),
     ...over,
@@ -46,9 +51,16 @@ export function col(name: string, type = 'integer', over: Partial<LiveColumn> = 
   return { name, type, notNull: false, hasDefault: false, identity: '', generated: '', ...over };
 }
 
-export function table(q: string, columns: LiveColumn[] = [col('id', 'bigint', { notNull: true }), col('name', 'text')], over: Partial<LiveTable> = {}): LiveTable {
+export function table(
+  q: string,
+  columns: LiveColumn[] = [col('id', 'bigint', { notNull: true }), col('name', 'text')],
+  over: Partial<LiveTable> = {},
+): LiveTable {
   const [schema, name] = q.split('.');
-  const pk = over.primaryKey === undefined ? { name: `${name}_pkey`, columns: [columns[0].name], deferrable: false } : over.primaryKey;
+  const pk =
+    over.primaryKey === undefined
+      ? { name: `${name}_pkey`, columns: [columns[0].name], deferrable: false }
+      : over.primaryKey;
   return {
     schema,
     name,
@@ -59,7 +71,17 @@ export function table(q: string, columns: LiveColumn[] = [col('id', 'bigint', { 
     primaryKey: pk,
     replicaIdentity: 'd',
     replicaIdentityColumns: [],
-    indexes: pk ? [{ name: pk.name, definition: `CREATE UNIQUE INDEX ${pk.name} ON ${q} USING btree (${pk.columns.join(', ')})`, unique: true, primary: true, columns: pk.columns }] : [],
+    indexes: pk
+      ? [
+          {
+            name: pk.name,
+            definition: `CREATE UNIQUE INDEX ${pk.name} ON ${q} USING btree (${pk.columns.join(', ')})`,
+            unique: true,
+            primary: true,
+            columns: pk.columns,
+          },
+        ]
+      : [],
     foreignKeys: [],
     estimatedRows: '100',
     sizeBytes: '8192',
@@ -74,12 +96,21 @@ export function livePeer(name: string, tables: LiveTable[] = [], over: Partial<P
     serverVersionNum: 150018,
     serverVersion: '15.18',
     database: 'app',
-    settings: { wal_level: 'logical', max_replication_slots: 10, max_wal_senders: 10, max_slot_wal_keep_size: 10240, synchronous_standby_names: '' },
+    settings: {
+      wal_level: 'logical',
+      max_replication_slots: 10,
+      max_wal_senders: 10,
+      max_slot_wal_keep_size: 10240,
+      synchronous_standby_names: '',
+    },
     role: { name: 'mirrors', superuser: false, replication: true, canCreateInDatabase: true },
     slotsInUse: 0,
     walSendersInUse: 0,
     schemas: Object.fromEntries(
-      [...new Set(['public', ...tables.map((t) => t.schema)])].map((n) => [n, { name: n, owner: 'mirrors', owned: true, usage: true, create: true }]),
+      [...new Set(['public', ...tables.map((t) => t.schema)])].map((n) => [
+        n,
+        { name: n, owner: 'mirrors', owned: true, usage: true, create: true },
+      ]),
     ),
     publications: {},
     slots: {},
@@ -94,20 +125,64 @@ export function livePeer(name: string, tables: LiveTable[] = [], over: Partial<P
 /** The live state right after a successful apply of mirror `m` with the given tables. */
 export function applied(m: Mirror, src: PeerLive, dst: PeerLive, tables: string[]): void {
   const rec: CatalogMirror = {
-    name: m.name, sourcePeer: m.source, project: 'default', mode: m.mode, status: 'Following', phase: 'ready', paused: m.paused,
-    settings: settingsOf(m) as unknown as Record<string, unknown>, configHash: 'cafe', consistentLsn: '0/1000', lastAppliedLsn: '0/2000', bytesDone: '0', bytesTotal: '0',
+    name: m.name,
+    sourcePeer: m.source,
+    project: 'default',
+    mode: m.mode,
+    status: 'Following',
+    phase: 'ready',
+    paused: m.paused,
+    settings: settingsOf(m) as unknown as Record<string, unknown>,
+    configHash: 'cafe',
+    consistentLsn: '0/1000',
+    lastAppliedLsn: '0/2000',
+    bytesDone: '0',
+    bytesTotal: '0',
   };
-  dst.catalog = { version: CATALOG_VERSION, mirrors: { ...dst.catalog.mirrors, [m.name]: rec }, tables: [...dst.catalog.tables] };
+  dst.catalog = {
+    version: CATALOG_VERSION,
+    mirrors: { ...dst.catalog.mirrors, [m.name]: rec },
+    tables: [...dst.catalog.tables],
+  };
   const pubTables = [];
   for (const q of tables) {
     const [schema, name] = q.split('.');
-    const t: CatalogTable = { mirror: m.name, source: { schema, name }, destination: { schema, name }, excludeColumns: [], partitionKey: null, state: 'ready', snapshotLsn: '0/1000', rowsCopied: '100', bytesCopied: '8192' };
+    const t: CatalogTable = {
+      mirror: m.name,
+      source: { schema, name },
+      destination: { schema, name },
+      excludeColumns: [],
+      partitionKey: null,
+      state: 'ready',
+      snapshotLsn: '0/1000',
+      rowsCopied: '100',
+      bytesCopied: '8192',
+    };
     dst.catalog.tables.push(t);
     pubTables.push({ schema, name, columns: null, rowFilter: null });
     const s = src.tables[tableKey({ schema, name })];
     if (s) dst.tables[tableKey({ schema, name })] = { ...s, hasRows: true };
   }
-  src.publications[`mirrors_${m.name}`] = { name: `mirrors_${m.name}`, owner: 'mirrors', allTables: false, viaRoot: true, tables: pubTables, comment: null };
-  src.slots[`mirrors_${m.name}`] = { name: `mirrors_${m.name}`, plugin: 'pgoutput', slotType: 'logical', database: 'app', active: false, activePid: null, temporary: false, confirmedFlushLsn: '0/2000', restartLsn: '0/1F00', walStatus: 'reserved', retainedBytes: '256' };
+  src.publications[`mirrors_${m.name}`] = {
+    name: `mirrors_${m.name}`,
+    owner: 'mirrors',
+    allTables: false,
+    viaRoot: true,
+    tables: pubTables,
+    comment: null,
+  };
+  src.slots[`mirrors_${m.name}`] = {
+    name: `mirrors_${m.name}`,
+    plugin: 'pgoutput',
+    slotType: 'logical',
+    database: 'app',
+    active: false,
+    activePid: null,
+    temporary: false,
+    confirmedFlushLsn: '0/2000',
+    restartLsn: '0/1F00',
+    walStatus: 'reserved',
+    retainedBytes: '256',
+  };
   src.slotsInUse++;
 }

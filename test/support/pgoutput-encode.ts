@@ -87,7 +87,11 @@ export function encodePgoutput(msg: PgoutputMessage): Buffer {
     case 'relation': {
       w.byte('R').uint32(msg.relationOid).cstring(msg.schema).cstring(msg.name).byte(msg.replicaIdentity);
       w.int16(msg.columns.length);
-      for (const col of msg.columns) w.byte(col.isKey ? 1 : 0).cstring(col.name).uint32(col.typeOid).int32(col.typmod);
+      for (const col of msg.columns)
+        w.byte(col.isKey ? 1 : 0)
+          .cstring(col.name)
+          .uint32(col.typeOid)
+          .int32(col.typmod);
       return w.done();
     }
     case 'type':
@@ -106,11 +110,19 @@ export function encodePgoutput(msg: PgoutputMessage): Buffer {
       else throw new Error('a delete needs keyTuple or oldTuple');
       return w.done();
     case 'truncate': {
-      w.byte('T').uint32(msg.relationOids.length).byte((msg.cascade ? 1 : 0) | (msg.restartIdentity ? 2 : 0));
+      w.byte('T')
+        .uint32(msg.relationOids.length)
+        .byte((msg.cascade ? 1 : 0) | (msg.restartIdentity ? 2 : 0));
       for (const oid of msg.relationOids) w.uint32(oid);
       return w.done();
     }
     case 'message':
-      return w.byte('M').byte(msg.transactional ? 1 : 0).uint64(msg.lsn).cstring(msg.prefix).bytes(msg.content).done();
+      return w
+        .byte('M')
+        .byte(msg.transactional ? 1 : 0)
+        .uint64(msg.lsn)
+        .cstring(msg.prefix)
+        .bytes(msg.content)
+        .done();
   }
 }

@@ -12,6 +12,12 @@ export function tempProject(yaml: string): { dir: string; file: string; cleanup:
 }
 
 /** A peer block pointing at a cluster's database, password taken from the environment. */
-export function peerYaml(name: string, c: Cluster, database: string, passwordEnv = 'PGPASS_TEST', user = 'postgres'): string {
+export function peerYaml(
+  name: string,
+  c: Cluster,
+  database: string,
+  passwordEnv = 'PGPASS_TEST',
+  user = 'postgres',
+): string {
   return `  ${name}: { host: 127.0.0.1, port: ${c.port}, database: ${database}, user: ${user}, password: "\${env:${passwordEnv}}" }\n`;
 }

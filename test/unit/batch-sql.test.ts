@@ -4,20 +4,48 @@
  * against a real Postgres in test/e2e/batch-sql-live.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { arrayLiteral, exactStatements, setBasedStatements, textArrayLiteral, type Statement } from '../../src/worker/batch-sql.js';
+import {
+  arrayLiteral,
+  exactStatements,
+  setBasedStatements,
+  textArrayLiteral,
+  type Statement,
+} from '../../src/worker/batch-sql.js';
 import type { Change, TargetTable } from '../../src/worker/changes.js';
 import type { TupleValue } from '../../src/worker/decode.js';
 
 function table(name: string, cols: [string, string][], key: number[]): TargetTable {
-  return { schema: 'public', name, label: `public.${name}`, columns: cols.map((c) => c[0]), types: cols.map((c) => c[1]), key, snapshotLsn: '0/1' };
+  return {
+    schema: 'public',
+    name,
+    label: `public.${name}`,
+    columns: cols.map((c) => c[0]),
+    types: cols.map((c) => c[1]),
+    key,
+    snapshotLsn: '0/1',
+  };
 }
 
 // id int PK, v text, doc text (a big TOASTed value: undefined when unchanged).
-const T = table('t', [['id', 'integer'], ['v', 'text'], ['doc', 'text']], [0]);
+const T = table(
+  't',
+  [
+    ['id', 'integer'],
+    ['v', 'text'],
+    ['doc', 'text'],
+  ],
+  [0],
+);
 const U = undefined;
 
 const ins = (t: TargetTable, row: TupleValue[]): Change => ({ op: 'insert', table: t, row });
-const upd = (t: TargetTable, row: TupleValue[], old?: TupleValue[]): Change => ({ op: 'update', table: t, row, old, oldIsFull: false });
+const upd = (t: TargetTable, row: TupleValue[], old?: TupleValue[]): Change => ({
+  op: 'update',
+  table: t,
+  row,
+  old,
+  oldIsFull: false,
+});
 const del = (t: TargetTable, old: TupleValue[]): Change => ({ op: 'delete', table: t, old, oldIsFull: false });
 const keyOf = (t: TargetTable, row: TupleValue[]) => row.map((v, i) => (t.key.includes(i) ? v : undefined));
 
@@ -30,7 +58,8 @@ function arrays(s: Statement): (string | null)[][] {
     let lit = body.replace(/''/g, "'");
     if (e) lit = lit.replace(/\\\\/g, '\\');
     const out: (string | null)[] = [];
-    for (const m of lit.slice(1, -1).matchAll(/"((?:[^"\\]|\\.)*)"|NULL/g)) out.push(m[1] === undefined ? null : m[1].replace(/\\(.)/g, '$1'));
+    for (const m of lit.slice(1, -1).matchAll(/"((?:[^"\\]|\\.)*)"|NULL/g))
+      out.push(m[1] === undefined ? null : m[1].replace(/\\(.)/g, '$1'));
     return out;
   });
 }
@@ -99,12 +128,26 @@ describe('setBasedStatements', () => {
   });
 
   it('uses exact order for a table without a key (REPLICA IDENTITY FULL or NOTHING)', () => {
-    const F = table('f', [['a', 'integer'], ['b', 'text']], []);
+    const F = table(
+      'f',
+      [
+        ['a', 'integer'],
+        ['b', 'text'],
+      ],
+      [],
+    );
     expect(setBasedStatements([ins(T, ['1', 'a', 'b']), ins(F, ['1', 'x'])])).toBeNull();
   });
 
   it('a table whose columns are all key upserts with DO NOTHING', () => {
-    const K = table('k', [['a', 'integer'], ['b', 'integer']], [0, 1]);
+    const K = table(
+      'k',
+      [
+        ['a', 'integer'],
+        ['b', 'integer'],
+      ],
+      [0, 1],
+    );
     const s = setBasedStatements([ins(K, ['1', '2'])])!;
     expect(s[0].text).toMatch(/ON CONFLICT \("a", "b"\) DO NOTHING$/);
   });
@@ -116,7 +159,10 @@ describe('setBasedStatements', () => {
   });
 
   it('coalesces a row moved away and back into one upsert plus a delete of the temporary key', () => {
-    const s = setBasedStatements([upd(T, ['2', 'a', 'b'], keyOf(T, ['1', U, U])), upd(T, ['1', 'a', 'b'], keyOf(T, ['2', U, U]))])!;
+    const s = setBasedStatements([
+      upd(T, ['2', 'a', 'b'], keyOf(T, ['1', U, U])),
+      upd(T, ['1', 'a', 'b'], keyOf(T, ['2', U, U])),
+    ])!;
     expect(kinds(s)).toEqual(['DELETE', 'INSERT']);
     expect(arrays(s[0])).toEqual([['2']]);
     expect(arrays(s[1])).toEqual([['1'], ['a'], ['b']]);
@@ -139,7 +185,15 @@ describe('exactStatements', () => {
   it('matches a REPLICA IDENTITY FULL row through the column type, so text forms that differ still match', () => {
     // bool::text is 'true' while pgoutput sends 't'; bpchar::text drops the padding pgoutput sends; inet::text
     // adds /32. Comparing the column's text with the raw source text would never match these rows.
-    const F = table('f', [['b', 'boolean'], ['c', 'character(5)'], ['n', 'integer']], []);
+    const F = table(
+      'f',
+      [
+        ['b', 'boolean'],
+        ['c', 'character(5)'],
+        ['n', 'integer'],
+      ],
+      [],
+    );
     const [s] = exactStatements([{ op: 'delete', table: F, old: ['t', 'ab   ', null], oldIsFull: true }]);
     expect(s.text).toContain('"b"::text IS NOT DISTINCT FROM $1::text::boolean::text');
     expect(s.text).toContain('"c"::text IS NOT DISTINCT FROM $2::text::character(5)::text');

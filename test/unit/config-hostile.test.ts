@@ -6,7 +6,12 @@
  * and a 10 MB value took about a minute (an edit-distance matrix over it) and could be echoed whole.
  */
 import { describe, expect, test } from 'vitest';
-import { ConfigInvalidError, parseConfigText, validateConfigText, type ValidationResult } from '../../src/config/load.js';
+import {
+  type ConfigInvalidError,
+  parseConfigText,
+  validateConfigText,
+  type ValidationResult,
+} from '../../src/config/load.js';
 import { MAX_FILE_BYTES, MAX_SCALAR_CHARS } from '../../src/config/yamldoc.js';
 
 const LIMIT_MS = 1500;
@@ -28,7 +33,14 @@ describe('size', () => {
     const { r, ms } = timed(text);
     expect(ms).toBeLessThan(LIMIT_MS);
     expect(r.problems).toEqual([
-      { file: 'mirrors.yaml', line: 1, col: 1, path: '', message: `the file is ${text.length} bytes: mirrors.yaml may be at most 1048576 bytes (1 MiB)`, hint: 'check that this is the right file' },
+      {
+        file: 'mirrors.yaml',
+        line: 1,
+        col: 1,
+        path: '',
+        message: `the file is ${text.length} bytes: mirrors.yaml may be at most 1048576 bytes (1 MiB)`,
+        hint: 'check that this is the right file',
+      },
     ]);
   });
 
@@ -43,7 +55,10 @@ describe('size', () => {
     const { r, ms } = timed(HEAD + `defaults:\n  mode: "${'x'.repeat(MAX_SCALAR_CHARS + 1)}"\n`);
     expect(ms).toBeLessThan(LIMIT_MS);
     expect(r.problems.map((p) => [`${p.line}:${p.col}`, p.message])).toEqual([
-      ['5:9', `a string of ${MAX_SCALAR_CHARS + 3} characters: mirrors.yaml takes strings of at most ${MAX_SCALAR_CHARS}`],
+      [
+        '5:9',
+        `a string of ${MAX_SCALAR_CHARS + 3} characters: mirrors.yaml takes strings of at most ${MAX_SCALAR_CHARS}`,
+      ],
     ]);
   });
 });
@@ -75,7 +90,10 @@ describe('many problems', () => {
   test('thousands of references to unknown peers among thousands of peers stay fast (suggestions only for those listed)', () => {
     const n = 1000;
     const peers = Array.from({ length: n }, (_, i) => `  peer_${i}: { host: h${i}, database: d, user: u }`);
-    const mirrors = Array.from({ length: n }, (_, i) => `  m${i}: { source: peer_${i}x, destination: peer_${i}, tables: [{ source_table: t }] }`);
+    const mirrors = Array.from(
+      { length: n },
+      (_, i) => `  m${i}: { source: peer_${i}x, destination: peer_${i}, tables: [{ source_table: t }] }`,
+    );
     const { r, ms } = timed(['version: 1', 'peers:', ...peers, 'mirrors:', ...mirrors, ''].join('\n'));
     expect(ms).toBeLessThan(LIMIT_MS);
     expect(r.errorCount).toBe(n);

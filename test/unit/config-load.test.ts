@@ -79,7 +79,9 @@ describe('discovery', () => {
     const cwd = project({ 'mirrors.yaml': '' });
     const err = await loadError({ cwd, env: {} });
     expect(err.code).toBe('CONFIG_INVALID');
-    expect(err.details).toEqual([`${join(cwd, 'mirrors.yaml')}:1:1  the file is empty (hint: start from examples/mirrors.yaml)`]);
+    expect(err.details).toEqual([
+      `${join(cwd, 'mirrors.yaml')}:1:1  the file is empty (hint: start from examples/mirrors.yaml)`,
+    ]);
   });
 });
 

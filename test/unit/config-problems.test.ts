@@ -5,7 +5,11 @@ import { ConfigInvalidError, parseConfigText, validateConfigText, type ConfigPro
 /** Lines joined so that `lines[i]` is line i + 1 of the file: expected positions can be read off the test. */
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 
-const PEERS = ['peers:', '  prod: { host: db-a, database: app, user: u }', '  staging: { host: db-b, database: app, user: u }'];
+const PEERS = [
+  'peers:',
+  '  prod: { host: db-a, database: app, user: u }',
+  '  staging: { host: db-b, database: app, user: u }',
+];
 
 /** version + peers (lines 1-4) + `mirrors:` (line 5) + the given lines from line 6 on. */
 const withMirrors = (...lines: string[]) => yaml('version: 1', ...PEERS, 'mirrors:', ...lines);
@@ -34,12 +38,16 @@ describe('YAML syntax', () => {
 
   test('a duplicate key is a syntax error at the second occurrence, with its path', () => {
     const text = yaml('version: 1', 'version: 1', 'peers: {}', 'mirrors: {}');
-    expect(brief(text)).toEqual([['2:1', 'version', 'YAML: the key `version` is given twice in this map', 'each key may appear once in a map']]);
+    expect(brief(text)).toEqual([
+      ['2:1', 'version', 'YAML: the key `version` is given twice in this map', 'each key may appear once in a map'],
+    ]);
   });
 
   test('keys that become the same string clash too, in nested and flow maps', () => {
     const text = yaml('version: 1', 'peers: {}', 'mirrors: {}', 'defaults: { 1: a, "1": b }');
-    expect(brief(text)).toEqual([['4:19', 'defaults.1', 'YAML: the key `1` is given twice in this map', 'each key may appear once in a map']]);
+    expect(brief(text)).toEqual([
+      ['4:19', 'defaults.1', 'YAML: the key `1` is given twice in this map', 'each key may appear once in a map'],
+    ]);
   });
 
   test('an unknown tag is reported rather than silently read as a string', () => {
@@ -54,7 +62,11 @@ describe('YAML syntax', () => {
     const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 0; i < 6; i++) {
       const prev = String.fromCharCode(97 + i);
-      bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill('*' + prev).join(', ')}]`);
+      bomb.push(
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill('*' + prev)
+          .join(', ')}]`,
+      );
     }
     const ps = problemsOf(yaml(...bomb));
     expect(ps).toHaveLength(1);
@@ -76,7 +88,9 @@ describe('schema', () => {
 
   test('an unknown key with no close match lists the allowed keys', () => {
     const text = yaml('version: 1', 'peers: {}', 'mirrors: {}', 'colour: blue');
-    expect(brief(text)).toEqual([['4:1', 'colour', 'unknown key `colour`', 'allowed keys here: version, project, peers, defaults, mirrors']]);
+    expect(brief(text)).toEqual([
+      ['4:1', 'colour', 'unknown key `colour`', 'allowed keys here: version, project, peers, defaults, mirrors'],
+    ]);
   });
 
   test('a key valid elsewhere says where it belongs', () => {
@@ -86,7 +100,9 @@ describe('schema', () => {
 
   test('a value gets one problem even when it breaks several schema rules', () => {
     const text = yaml('version: 1', 'peers: {}', 'defaults: { mode: 1 }', 'mirrors: {}');
-    expect(brief(text)).toEqual([['3:19', 'defaults.mode', 'expected a string, found a whole number', 'quote the value to make it a string']]);
+    expect(brief(text)).toEqual([
+      ['3:19', 'defaults.mode', 'expected a string, found a whole number', 'quote the value to make it a string'],
+    ]);
   });
 
   test('a missing key points at the map it is missing from', () => {
@@ -105,9 +121,19 @@ describe('schema', () => {
     );
     expect(brief(text)).toEqual([
       ['9:11', 'mirrors.m.mode', 'must be one of async, sync, found `asynch`', 'did you mean `async`?'],
-      ['10:13', 'mirrors.m.paused', 'expected true or false, found a string', 'write true or false (YAML 1.2: yes/no/on/off are strings)'],
+      [
+        '10:13',
+        'mirrors.m.paused',
+        'expected true or false, found a string',
+        'write true or false (YAML 1.2: yes/no/on/off are strings)',
+      ],
       ['11:21', 'mirrors.m.max_batch_size', 'must be at least 1, found `0`', undefined],
-      ['12:36', 'mirrors.m.snapshot_max_parallel_workers', 'expected a whole number, found a number with a fraction', undefined],
+      [
+        '12:36',
+        'mirrors.m.snapshot_max_parallel_workers',
+        'expected a whole number, found a number with a fraction',
+        undefined,
+      ],
     ]);
   });
 
@@ -123,10 +149,23 @@ describe('schema', () => {
   });
 
   test('a mirror needs at least one table, and tables are maps', () => {
-    const text = withMirrors(...MIRROR_HEAD, '    tables: []', '  n:', '    source: prod', '    destination: staging', '    tables:', '      - public.t');
+    const text = withMirrors(
+      ...MIRROR_HEAD,
+      '    tables: []',
+      '  n:',
+      '    source: prod',
+      '    destination: staging',
+      '    tables:',
+      '      - public.t',
+    );
     expect(brief(text)).toEqual([
       ['9:13', 'mirrors.m.tables', 'a mirror needs at least one table', 'add `- source_table: schema.table`'],
-      ['14:9', 'mirrors.n.tables[0]', 'expected a map (key: value), found a string', 'write `- source_table: public.t`'],
+      [
+        '14:9',
+        'mirrors.n.tables[0]',
+        'expected a map (key: value), found a string',
+        'write `- source_table: public.t`',
+      ],
     ]);
   });
 
@@ -137,7 +176,8 @@ describe('schema', () => {
       `  ${long}: { source: prod, destination: staging, tables: [{ source_table: u }] }`,
       `  ${'m'.repeat(50)}: { source: prod, destination: staging, tables: [{ source_table: v }] }`,
     );
-    const hint = 'use lower-case letters, digits and _, starting with a letter, at most 50 characters (the source publication and slot are named mirrors_NAME)';
+    const hint =
+      'use lower-case letters, digits and _, starting with a letter, at most 50 characters (the source publication and slot are named mirrors_NAME)';
     expect(brief(text)).toEqual([
       ['6:3', 'mirrors.Prod_Copy', 'invalid mirror name `Prod_Copy`', hint],
       ['7:3', `mirrors.${long}`, `invalid mirror name \`${long}\``, hint],
@@ -145,9 +185,20 @@ describe('schema', () => {
   });
 
   test('peer names are lower-case words, dashes allowed', () => {
-    const text = yaml('version: 1', 'peers:', '  eu-west: { host: h, database: d, user: u }', '  "my peer": { host: h, database: d, user: u }', 'mirrors: {}');
+    const text = yaml(
+      'version: 1',
+      'peers:',
+      '  eu-west: { host: h, database: d, user: u }',
+      '  "my peer": { host: h, database: d, user: u }',
+      'mirrors: {}',
+    );
     expect(brief(text)).toEqual([
-      ['4:3', 'peers["my peer"]', 'invalid peer name `my peer`', 'use lower-case letters, digits, _ and -, starting with a letter, at most 63 characters'],
+      [
+        '4:3',
+        'peers["my peer"]',
+        'invalid peer name `my peer`',
+        'use lower-case letters, digits, _ and -, starting with a letter, at most 63 characters',
+      ],
     ]);
   });
 
@@ -159,7 +210,12 @@ describe('schema', () => {
 
 describe('peers', () => {
   test('url cannot be combined with connection fields', () => {
-    const text = yaml('version: 1', 'peers:', '  p: { url: "postgres://u@h/d", host: h, sslmode: require }', 'mirrors: {}');
+    const text = yaml(
+      'version: 1',
+      'peers:',
+      '  p: { url: "postgres://u@h/d", host: h, sslmode: require }',
+      'mirrors: {}',
+    );
     const hint = 'give either url, or host/port/database/user/password/sslmode';
     expect(brief(text)).toEqual([
       ['3:33', 'peers.p.host', '`host` cannot be combined with `url`', hint],
@@ -199,7 +255,12 @@ describe('peers', () => {
 
 describe('environment variables', () => {
   test('a missing variable is reported at its scalar with an export hint', () => {
-    const text = yaml('version: 1', 'peers:', '  p: { host: h, database: d, user: u, password: "${env:PROD_PASSWORD}" }', 'mirrors: {}');
+    const text = yaml(
+      'version: 1',
+      'peers:',
+      '  p: { host: h, database: d, user: u, password: "${env:PROD_PASSWORD}" }',
+      'mirrors: {}',
+    );
     expect(brief(text)).toEqual([
       ['3:49', 'peers.p.password', 'environment variable `PROD_PASSWORD` is not set', 'export PROD_PASSWORD=...'],
     ]);
@@ -208,7 +269,9 @@ describe('environment variables', () => {
 
   test('a url from a missing variable is one problem, not also a bad url', () => {
     const text = yaml('version: 1', 'peers:', '  p: { url: "${env:P_URL}" }', 'mirrors: {}');
-    expect(brief(text)).toEqual([['3:13', 'peers.p.url', 'environment variable `P_URL` is not set', 'export P_URL=...']]);
+    expect(brief(text)).toEqual([
+      ['3:13', 'peers.p.url', 'environment variable `P_URL` is not set', 'export P_URL=...'],
+    ]);
   });
 
   describe("under missingEnv 'warn' (mirrors validate without secrets)", () => {
@@ -220,16 +283,32 @@ describe('environment variables', () => {
       'mirrors:', // 5
       '  m: { source: prod, destination: staging, tables: [{ source_table: "public.${env:TABLE}" }] }', // 6
     );
-    const warn = (text: string, env: Record<string, string> = {}) => validateConfigText(text, 'mirrors.yaml', env, { missingEnv: 'warn' });
+    const warn = (text: string, env: Record<string, string> = {}) =>
+      validateConfigText(text, 'mirrors.yaml', env, { missingEnv: 'warn' });
 
     test('an unset variable is a warning, the file is valid, and nothing derived from its empty value is reported', () => {
       const r = warn(FORK);
       expect(r.problems).toEqual([]);
       expect(r.errorCount).toBe(0);
       expect(r.warnings.map((p) => [`${p.line}:${p.col}`, p.path, p.message, p.hint])).toEqual([
-        ['3:57', 'peers.prod.password', 'environment variable `PROD_PASSWORD` is not set: the checks that need its value were skipped', 'export PROD_PASSWORD=... (plan, apply, run and status need it)'],
-        ['4:19', 'peers.staging.url', 'environment variable `STAGING_URL` is not set: the checks that need its value were skipped', 'export STAGING_URL=... (plan, apply, run and status need it)'],
-        ['6:69', 'mirrors.m.tables[0].source_table', 'environment variable `TABLE` is not set: the checks that need its value were skipped', 'export TABLE=... (plan, apply, run and status need it)'],
+        [
+          '3:57',
+          'peers.prod.password',
+          'environment variable `PROD_PASSWORD` is not set: the checks that need its value were skipped',
+          'export PROD_PASSWORD=... (plan, apply, run and status need it)',
+        ],
+        [
+          '4:19',
+          'peers.staging.url',
+          'environment variable `STAGING_URL` is not set: the checks that need its value were skipped',
+          'export STAGING_URL=... (plan, apply, run and status need it)',
+        ],
+        [
+          '6:69',
+          'mirrors.m.tables[0].source_table',
+          'environment variable `TABLE` is not set: the checks that need its value were skipped',
+          'export TABLE=... (plan, apply, run and status need it)',
+        ],
       ]);
       expect(r.warningCount).toBe(3);
       expect(r.counts).toEqual({ peers: 2, mirrors: 1, tableMappings: 1 });
@@ -257,14 +336,24 @@ describe('environment variables', () => {
   test('a placeholder other than ${env:NAME} is reported', () => {
     const text = yaml('version: 1', 'peers:', '  p: { host: "${HOST}", database: d, user: u }', 'mirrors: {}');
     expect(brief(text)).toEqual([
-      ['3:14', 'peers.p.host', 'unsupported placeholder `${HOST}`: only `${env:NAME}` is understood', 'write $${ for a literal ${'],
+      [
+        '3:14',
+        'peers.p.host',
+        'unsupported placeholder `${HOST}`: only `${env:NAME}` is understood',
+        'write $${ for a literal ${',
+      ],
     ]);
   });
 });
 
 describe('mirrors and peers', () => {
   test('an unknown peer suggests the closest declared one', () => {
-    const text = withMirrors('  m:', '    source: prd', '    destination: stagign', '    tables: [{ source_table: t }]');
+    const text = withMirrors(
+      '  m:',
+      '    source: prd',
+      '    destination: stagign',
+      '    tables: [{ source_table: t }]',
+    );
     expect(brief(text)).toEqual([
       ['7:13', 'mirrors.m.source', 'unknown peer `prd`', 'did you mean `prod`?'],
       ['8:18', 'mirrors.m.destination', 'unknown peer `stagign`', 'did you mean `staging`?'],
@@ -272,14 +361,26 @@ describe('mirrors and peers', () => {
   });
 
   test('an unknown peer with no close match lists the declared peers', () => {
-    const text = withMirrors('  m:', '    source: prod', '    destination: analytics', '    tables: [{ source_table: t }]');
-    expect(brief(text)).toEqual([['8:18', 'mirrors.m.destination', 'unknown peer `analytics`', 'declared peers: prod, staging']]);
+    const text = withMirrors(
+      '  m:',
+      '    source: prod',
+      '    destination: analytics',
+      '    tables: [{ source_table: t }]',
+    );
+    expect(brief(text)).toEqual([
+      ['8:18', 'mirrors.m.destination', 'unknown peer `analytics`', 'declared peers: prod, staging'],
+    ]);
   });
 
   test('a mirror from a peer to itself is refused', () => {
     const text = withMirrors('  m:', '    source: prod', '    destination: prod', '    tables: [{ source_table: t }]');
     expect(brief(text)).toEqual([
-      ['8:18', 'mirrors.m.destination', 'source and destination are the same peer `prod`', 'a mirror copies from one database to another'],
+      [
+        '8:18',
+        'mirrors.m.destination',
+        'source and destination are the same peer `prod`',
+        'a mirror copies from one database to another',
+      ],
     ]);
   });
 
@@ -306,10 +407,20 @@ describe('mirrors and peers', () => {
 
 describe('tables', () => {
   test('an invalid table name reports the parser message at the name', () => {
-    const text = withMirrors(...MIRROR_HEAD, '    tables:', '      - source_table: Sales Dept.orders', '      - source_table: a.b.c');
+    const text = withMirrors(
+      ...MIRROR_HEAD,
+      '    tables:',
+      '      - source_table: Sales Dept.orders',
+      '      - source_table: a.b.c',
+    );
     const hint = 'write schema.table; double-quote names with capitals, spaces or dots ("Sales Dept"."Order Items")';
     expect(brief(text)).toEqual([
-      ['10:23', 'mirrors.m.tables[0].source_table', 'invalid source_table: `Sales Dept` is not a plain identifier: double-quote it (e.g. "Sales Dept")', hint],
+      [
+        '10:23',
+        'mirrors.m.tables[0].source_table',
+        'invalid source_table: `Sales Dept` is not a plain identifier: double-quote it (e.g. "Sales Dept")',
+        hint,
+      ],
       [
         '11:23',
         'mirrors.m.tables[1].source_table',
@@ -333,7 +444,12 @@ describe('tables', () => {
         'destination_table cannot be used with the wildcard source `reporting.*`',
         'each table of the schema keeps its name; list the table on its own to rename it',
       ],
-      ['11:54', 'mirrors.m.tables[1].destination_table', 'destination_table cannot be a wildcard', 'name one table, or leave it out to keep the source name'],
+      [
+        '11:54',
+        'mirrors.m.tables[1].destination_table',
+        'destination_table cannot be a wildcard',
+        'name one table, or leave it out to keep the source name',
+      ],
     ]);
   });
 
@@ -355,8 +471,20 @@ describe('tables', () => {
   });
 
   test('the same source table listed twice is reported once', () => {
-    const text = withMirrors(...MIRROR_HEAD, '    tables:', '      - source_table: public.t', '      - source_table: T');
-    expect(brief(text)).toEqual([['11:23', 'mirrors.m.tables[1].source_table', '`public.t` is already listed at tables[0]', 'list each source table once']]);
+    const text = withMirrors(
+      ...MIRROR_HEAD,
+      '    tables:',
+      '      - source_table: public.t',
+      '      - source_table: T',
+    );
+    expect(brief(text)).toEqual([
+      [
+        '11:23',
+        'mirrors.m.tables[1].source_table',
+        '`public.t` is already listed at tables[0]',
+        'list each source table once',
+      ],
+    ]);
   });
 
   test('two mirrors cannot write the same destination table on the same database', () => {
@@ -380,9 +508,18 @@ describe('tables', () => {
   });
 
   test('columns: no duplicates, and the partition key cannot be excluded', () => {
-    const text = withMirrors(...MIRROR_HEAD, '    tables:', '      - { source_table: t, partition_key: id, exclude_columns: [a, id, a] }');
+    const text = withMirrors(
+      ...MIRROR_HEAD,
+      '    tables:',
+      '      - { source_table: t, partition_key: id, exclude_columns: [a, id, a] }',
+    );
     expect(brief(text)).toEqual([
-      ['10:68', 'mirrors.m.tables[0].exclude_columns[1]', '`id` is the partition_key and cannot be excluded', 'remove it from exclude_columns or choose another partition_key'],
+      [
+        '10:68',
+        'mirrors.m.tables[0].exclude_columns[1]',
+        '`id` is the partition_key and cannot be excluded',
+        'remove it from exclude_columns or choose another partition_key',
+      ],
       ['10:72', 'mirrors.m.tables[0].exclude_columns[2]', '`a` is already listed at exclude_columns[0]', undefined],
     ]);
   });
@@ -392,14 +529,24 @@ describe('durations', () => {
   test('a malformed lag_threshold is one problem with a hint', () => {
     const text = withMirrors(...MIRROR_HEAD, '    lag_threshold: 5 seconds', '    tables: [{ source_table: t }]');
     expect(brief(text)).toEqual([
-      ['9:20', 'mirrors.m.lag_threshold', '`5 seconds` is not a duration', 'write a duration such as 100ms, 5s, 2m or 1m30s'],
+      [
+        '9:20',
+        'mirrors.m.lag_threshold',
+        '`5 seconds` is not a duration',
+        'write a duration such as 100ms, 5s, 2m or 1m30s',
+      ],
     ]);
   });
 
   test('out-of-range durations are refused', () => {
     const text = yaml('version: 1', 'peers: {}', 'defaults: { lag_threshold: 25h }', 'mirrors: {}');
     expect(brief(text)).toEqual([
-      ['3:28', 'defaults.lag_threshold', 'the duration must be at most 24h', 'write a duration such as 100ms, 5s, 2m or 1m30s'],
+      [
+        '3:28',
+        'defaults.lag_threshold',
+        'the duration must be at most 24h',
+        'write a duration such as 100ms, 5s, 2m or 1m30s',
+      ],
     ]);
   });
 });
@@ -437,13 +584,17 @@ describe('reporting', () => {
     expect(e.code).toBe('CONFIG_INVALID');
     expect(e.message).toBe('mirrors.yaml has 4 problems');
     expect(e.problems).toHaveLength(4);
-    expect(e.details[0]).toBe('/repo/mirrors.yaml:7:13  mirrors.m.source  unknown peer `prd` (hint: did you mean `prod`?)');
+    expect(e.details[0]).toBe(
+      '/repo/mirrors.yaml:7:13  mirrors.m.source  unknown peer `prd` (hint: did you mean `prod`?)',
+    );
     expect(e.details[2]).toBe(
       '/repo/mirrors.yaml:10:20  mirrors.m.lag_threshold  `soon` is not a duration (hint: write a duration such as 100ms, 5s, 2m or 1m30s)',
     );
   });
 
   test('a single problem is worded in the singular', () => {
-    expect(() => parseConfigText(yaml('version: 2', 'peers: {}', 'mirrors: {}'), 'x/mirrors.yml', {})).toThrow('mirrors.yml has 1 problem');
+    expect(() => parseConfigText(yaml('version: 2', 'peers: {}', 'mirrors: {}'), 'x/mirrors.yml', {})).toThrow(
+      'mirrors.yml has 1 problem',
+    );
   });
 });

@@ -10,7 +10,8 @@ const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 const EMPTY = ['version: 1', 'peers: {}', 'mirrors: {}'];
 const PEERS = ['peers:', '  a: { host: db-a, database: app, user: u }', '  b: { host: db-b, database: app, user: u }'];
 /** version + peers (lines 1-4), then mirror `m` from a to b whose tables are the given lines (from line 7). */
-const withTables = (...tables: string[]) => yaml('version: 1', ...PEERS, 'mirrors:', '  m:', '    source: a', '    destination: b', '    tables:', ...tables);
+const withTables = (...tables: string[]) =>
+  yaml('version: 1', ...PEERS, 'mirrors:', '  m:', '    source: a', '    destination: b', '    tables:', ...tables);
 
 function brief(text: string) {
   const r = validateConfigText(text, 'mirrors.yaml', {});
@@ -52,11 +53,17 @@ describe('Unix-domain sockets', () => {
 
   test('a url without any host still says sockets are not supported', () => {
     expect(parsePeerUrl('postgres:///db?host=/tmp')).toEqual({ ok: false, message: socket });
-    expect(parsePeerUrl('postgres:///db')).toEqual({ ok: false, message: 'url has no host (Unix-domain sockets are not supported)' });
+    expect(parsePeerUrl('postgres:///db')).toEqual({
+      ok: false,
+      message: 'url has no host (Unix-domain sockets are not supported)',
+    });
   });
 
   test('a percent-encoded TCP host is decoded, as libpq does', () => {
-    expect(parsePeerUrl('postgres://u@db%2Dx.internal/app')).toMatchObject({ ok: true, fields: { host: 'db-x.internal' } });
+    expect(parsePeerUrl('postgres://u@db%2Dx.internal/app')).toMatchObject({
+      ok: true,
+      fields: { host: 'db-x.internal' },
+    });
   });
 
   test('a host field naming a socket directory, or several hosts, is refused at the value', () => {
@@ -70,8 +77,18 @@ describe('Unix-domain sockets', () => {
     );
     const hint = "give the server's host name or address, e.g. localhost";
     expect(brief(text)).toEqual([
-      ['3:14', 'peers.a.host', 'host Unix-domain sockets are not supported: connect over TCP with a host name or IP address', hint],
-      ['4:14', 'peers.b.host', 'host Unix-domain sockets are not supported: connect over TCP with a host name or IP address', hint],
+      [
+        '3:14',
+        'peers.a.host',
+        'host Unix-domain sockets are not supported: connect over TCP with a host name or IP address',
+        hint,
+      ],
+      [
+        '4:14',
+        'peers.b.host',
+        'host Unix-domain sockets are not supported: connect over TCP with a host name or IP address',
+        hint,
+      ],
       ['5:14', 'peers.c.host', 'host names several hosts; give exactly one', hint],
     ]);
   });
@@ -86,8 +103,18 @@ describe('identifiers longer than 63 bytes', () => {
     ok(withTables(`      - source_table: public.${'t'.repeat(63)}`));
     const hint = 'no table can have this name: write it as the catalog spells it';
     expect(brief(withTables(`      - source_table: public.${long}`, `      - source_table: '"${wide}".t'`))).toEqual([
-      ['10:23', 'mirrors.m.tables[0].source_table', `invalid source_table: \`${long.slice(0, 59)}…\` is 64 bytes long: Postgres names are at most 63 bytes (UTF-8), and it would cut this one into another name`, hint],
-      ['11:23', 'mirrors.m.tables[1].source_table', `invalid source_table: \`${wide}\` is 64 bytes long: Postgres names are at most 63 bytes (UTF-8), and it would cut this one into another name`, hint],
+      [
+        '10:23',
+        'mirrors.m.tables[0].source_table',
+        `invalid source_table: \`${long.slice(0, 59)}…\` is 64 bytes long: Postgres names are at most 63 bytes (UTF-8), and it would cut this one into another name`,
+        hint,
+      ],
+      [
+        '11:23',
+        'mirrors.m.tables[1].source_table',
+        `invalid source_table: \`${wide}\` is 64 bytes long: Postgres names are at most 63 bytes (UTF-8), and it would cut this one into another name`,
+        hint,
+      ],
     ]);
   });
 
@@ -124,7 +151,8 @@ describe('identifiers longer than 63 bytes', () => {
 
 describe('reserved schemas', () => {
   const sourceHint = 'system catalogs cannot be mirrored: list tables of your own schemas';
-  const reserved = (s: string) => `schema \`${s}\` is reserved by Postgres (pg_catalog, pg_toast, any pg_* and information_schema)`;
+  const reserved = (s: string) =>
+    `schema \`${s}\` is reserved by Postgres (pg_catalog, pg_toast, any pg_* and information_schema)`;
 
   test('a source table in pg_catalog, information_schema, pg_toast or any pg_* schema is refused', () => {
     const text = withTables(
@@ -135,7 +163,12 @@ describe('reserved schemas', () => {
     );
     expect(brief(text)).toEqual([
       ['10:23', 'mirrors.m.tables[0].source_table', `invalid source_table: ${reserved('pg_catalog')}`, sourceHint],
-      ['11:23', 'mirrors.m.tables[1].source_table', `invalid source_table: ${reserved('information_schema')}`, sourceHint],
+      [
+        '11:23',
+        'mirrors.m.tables[1].source_table',
+        `invalid source_table: ${reserved('information_schema')}`,
+        sourceHint,
+      ],
       ['12:23', 'mirrors.m.tables[2].source_table', `invalid source_table: ${reserved('pg_toast')}`, sourceHint],
       ['13:23', 'mirrors.m.tables[3].source_table', `invalid source_table: ${reserved('pg_custom')}`, sourceHint],
     ]);
@@ -143,7 +176,12 @@ describe('reserved schemas', () => {
 
   test('a destination table in a reserved schema is refused', () => {
     expect(brief(withTables('      - { source_table: t, destination_table: pg_temp.t }'))).toEqual([
-      ['10:47', 'mirrors.m.tables[0].destination_table', `invalid destination_table: ${reserved('pg_temp')}`, 'write into a schema of your own (Postgres refuses to create pg_* schemas)'],
+      [
+        '10:47',
+        'mirrors.m.tables[0].destination_table',
+        `invalid destination_table: ${reserved('pg_temp')}`,
+        'write into a schema of your own (Postgres refuses to create pg_* schemas)',
+      ],
     ]);
   });
 

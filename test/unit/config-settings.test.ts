@@ -7,7 +7,14 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { parseConfigText, validateConfigText } from '../../src/config/load.js';
 import { hashInput } from '../../src/config/normalize.js';
-import { builtinDefault, builtinSettings, DEFAULT_LAG_MS, SETTING_KEYS, SETTING_TABLE, SETTING_YAML_KEYS } from '../../src/config/settings.js';
+import {
+  builtinDefault,
+  builtinSettings,
+  DEFAULT_LAG_MS,
+  SETTING_KEYS,
+  SETTING_TABLE,
+  SETTING_YAML_KEYS,
+} from '../../src/config/settings.js';
 import { settingsOf } from '../../src/diff/settings.js';
 import { mirror } from '../support/fixtures.js';
 
@@ -38,7 +45,9 @@ describe('the settings table', () => {
   test('defaults: and a mirror accept exactly the settings of the table, each through its setting_ definition', () => {
     expect(Object.keys(schema.properties.defaults.properties).sort()).toEqual([...SETTING_YAML_KEYS].sort());
     const mirrorKeys = Object.keys(schema.definitions.mirror.properties);
-    expect(mirrorKeys.filter((k) => !['source', 'destination', 'tables'].includes(k)).sort()).toEqual([...SETTING_YAML_KEYS].sort());
+    expect(mirrorKeys.filter((k) => !['source', 'destination', 'tables'].includes(k)).sort()).toEqual(
+      [...SETTING_YAML_KEYS].sort(),
+    );
     for (const yaml of SETTING_YAML_KEYS) {
       const ref = { $ref: `#/definitions/setting_${yaml}` };
       expect(schema.properties.defaults.properties[yaml], yaml).toEqual(ref);
@@ -67,7 +76,15 @@ describe('the settings table', () => {
   });
 
   test('a file that sets nothing gets the built-in default of every setting of the table', () => {
-    const text = ['version: 1', 'peers:', '  a: { host: a, database: d, user: u }', '  b: { host: b, database: d, user: u }', 'mirrors:', '  m: { source: a, destination: b, tables: [{ source_table: t }] }', ''].join('\n');
+    const text = [
+      'version: 1',
+      'peers:',
+      '  a: { host: a, database: d, user: u }',
+      '  b: { host: b, database: d, user: u }',
+      'mirrors:',
+      '  m: { source: a, destination: b, tables: [{ source_table: t }] }',
+      '',
+    ].join('\n');
     const m = parseConfigText(text, 'mirrors.yaml', {}).mirrors.m;
     expect(settingsOf(m)).toEqual(builtinSettings('async'));
     expect(Object.keys(settingsOf(m))).toEqual([...SETTING_KEYS]);
@@ -98,7 +115,8 @@ const base = (extra: string[] = [], mirrorExtra = '') =>
     '',
   ].join('\n');
 
-const brief = (text: string) => validateConfigText(text, 'mirrors.yaml', {}).problems.map((p) => [`${p.line}:${p.col}`, p.path, p.message, p.hint]);
+const brief = (text: string) =>
+  validateConfigText(text, 'mirrors.yaml', {}).problems.map((p) => [`${p.line}:${p.col}`, p.path, p.message, p.hint]);
 
 describe('project', () => {
   test('is "default" when the file does not name one', () => {
@@ -118,16 +136,23 @@ describe('project', () => {
     expect(explicitDefault.hash).toBe(plain.hash);
   });
 
-  test.each([['Billing'], ['2fa'], ['team billing'], ['p'.repeat(64)], ['""']])('`%s` is refused as a project name', (name) => {
-    const problems = validateConfigText(base([`project: ${name}`]), 'mirrors.yaml', {}).problems;
-    expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatchObject({ line: 2, col: 10, path: 'project' });
-    expect(problems[0].hint).toBe('use lower-case letters, digits, _ and -, starting with a letter, at most 63 characters');
-  });
+  test.each([['Billing'], ['2fa'], ['team billing'], ['p'.repeat(64)], ['""']])(
+    '`%s` is refused as a project name',
+    (name) => {
+      const problems = validateConfigText(base([`project: ${name}`]), 'mirrors.yaml', {}).problems;
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatchObject({ line: 2, col: 10, path: 'project' });
+      expect(problems[0].hint).toBe(
+        'use lower-case letters, digits, _ and -, starting with a letter, at most 63 characters',
+      );
+    },
+  );
 
   test('belongs at the top level: elsewhere it says so', () => {
     const text = base().replace('mirrors:\n', 'defaults: { project: x }\nmirrors:\n');
-    expect(brief(text)).toEqual([['5:13', 'defaults.project', 'unknown key `project`', '`project` belongs at the top level of the file']]);
+    expect(brief(text)).toEqual([
+      ['5:13', 'defaults.project', 'unknown key `project`', '`project` belongs at the top level of the file'],
+    ]);
   });
 });
 
@@ -137,7 +162,9 @@ describe('prevent_destroy', () => {
   });
 
   test('set under defaults reaches every mirror, and a mirror can turn it off', () => {
-    const text = base().replace('mirrors:\n', 'defaults: { prevent_destroy: true }\nmirrors:\n') + '  n: { source: a, destination: b, prevent_destroy: false, tables: [{ source_table: u }] }\n';
+    const text =
+      base().replace('mirrors:\n', 'defaults: { prevent_destroy: true }\nmirrors:\n') +
+      '  n: { source: a, destination: b, prevent_destroy: false, tables: [{ source_table: u }] }\n';
     const c = parseConfigText(text, 'mirrors.yaml', {});
     expect(c.mirrors.m.prevent_destroy).toBe(true);
     expect(c.mirrors.n.prevent_destroy).toBe(false);
@@ -150,7 +177,12 @@ describe('prevent_destroy', () => {
 
   test('must be true or false', () => {
     expect(brief(base([], 'prevent_destroy: yes, '))).toEqual([
-      ['6:52', 'mirrors.m.prevent_destroy', 'expected true or false, found a string', 'write true or false (YAML 1.2: yes/no/on/off are strings)'],
+      [
+        '6:52',
+        'mirrors.m.prevent_destroy',
+        'expected true or false, found a string',
+        'write true or false (YAML 1.2: yes/no/on/off are strings)',
+      ],
     ]);
   });
 });

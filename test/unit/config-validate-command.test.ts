@@ -48,13 +48,19 @@ describe('text', () => {
     expect(r.stderr).toBe(
       `warning: ${path}:4:13  peers.b.url  environment variable \`${VAR}\` is not set: the checks that need its value were skipped (hint: export ${VAR}=... (plan, apply, run and status need it))\n`,
     );
-    expect(r.stdout).toBe(`${path} is valid: 2 peer(s), 1 mirror(s), 2 table mapping(s). 1 warning(s): the checks that need unset variables were skipped.\n`);
+    expect(r.stdout).toBe(
+      `${path} is valid: 2 peer(s), 1 mirror(s), 2 table mapping(s). 1 warning(s): the checks that need unset variables were skipped.\n`,
+    );
   });
 
   test('a valid file without warnings prints the same line as before', async () => {
     const path = file('plain.yaml', VALID.replace(`"\${env:${VAR}}"`, 'postgres://u@db-b/app'));
     const r = await run({ config: path });
-    expect(r).toMatchObject({ code: 0, stderr: '', stdout: `${path} is valid: 2 peer(s), 1 mirror(s), 2 table mapping(s).\n` });
+    expect(r).toMatchObject({
+      code: 0,
+      stderr: '',
+      stdout: `${path} is valid: 2 peer(s), 1 mirror(s), 2 table mapping(s).\n`,
+    });
   });
 
   test('an invalid file is the CONFIG_INVALID error main prints, as before', async () => {
@@ -93,7 +99,10 @@ describe('--format json', () => {
   });
 
   test('an invalid file is one JSON document on stdout with errors before warnings, exit 1', async () => {
-    const path = file('bad.json.yaml', VALID.replace('source: a', 'source: x').replace('version: 1', 'version: 1\ncolour: red'));
+    const path = file(
+      'bad.json.yaml',
+      VALID.replace('source: a', 'source: x').replace('version: 1', 'version: 1\ncolour: red'),
+    );
     const r = await run({ config: path, format: 'json' });
     expect(r.code).toBe(1);
     const doc = parse(r.stdout);
@@ -103,7 +112,14 @@ describe('--format json', () => {
       ['error', 'mirrors.m.source', true],
       ['warning', 'peers.b.url', true],
     ]);
-    expect(doc.summary).toEqual({ errors: 2, warnings: 1, omitted: 0, peers: null, mirrors: null, table_mappings: null });
+    expect(doc.summary).toEqual({
+      errors: 2,
+      warnings: 1,
+      omitted: 0,
+      peers: null,
+      mirrors: null,
+      table_mappings: null,
+    });
   });
 
   test('more than 50 problems: 50 listed, the rest counted as omitted', async () => {
@@ -123,7 +139,11 @@ describe('--format json', () => {
       file: null,
       problems: [],
       summary: { errors: 0, warnings: 0, omitted: 0, peers: null, mirrors: null, table_mappings: null },
-      error: { code: 'CONFIG_NOT_FOUND', message: `config file ${join(dir, 'nope.yaml')} not found`, hint: 'create mirrors.yaml (see examples/) or pass -c FILE' },
+      error: {
+        code: 'CONFIG_NOT_FOUND',
+        message: `config file ${join(dir, 'nope.yaml')} not found`,
+        hint: 'create mirrors.yaml (see examples/) or pass -c FILE',
+      },
     });
   });
 });

@@ -87,18 +87,31 @@ describe('the full example', () => {
 
   test('defaults the destination to the source name, keeps wildcards and renames', () => {
     expect(m.tables.map(({ pos: _pos, ...t }) => t)).toEqual([
-      { source: { kind: 'table', schema: 'public', name: 'users' }, destination: { schema: 'public', name: 'users' }, exclude_columns: [] },
+      {
+        source: { kind: 'table', schema: 'public', name: 'users' },
+        destination: { schema: 'public', name: 'users' },
+        exclude_columns: [],
+      },
       {
         source: { kind: 'table', schema: 'public', name: 'orders' },
         destination: { schema: 'public', name: 'orders' },
         partition_key: 'user_id',
         exclude_columns: ['internal_notes'],
       },
-      { source: { kind: 'table', schema: 'analytics', name: 'events' }, destination: { schema: 'public', name: 'events' }, exclude_columns: [] },
+      {
+        source: { kind: 'table', schema: 'analytics', name: 'events' },
+        destination: { schema: 'public', name: 'events' },
+        exclude_columns: [],
+      },
       { source: { kind: 'schema', schema: 'reporting' }, exclude_columns: [] },
     ]);
     expect(m.tables[3].destination).toBeUndefined();
-    expect(m.tables[1].pos).toEqual({ file: 'mirrors.yaml', line: 24, col: 9, path: 'mirrors.prod_to_staging.tables[1]' });
+    expect(m.tables[1].pos).toEqual({
+      file: 'mirrors.yaml',
+      line: 24,
+      col: 9,
+      path: 'mirrors.prod_to_staging.tables[1]',
+    });
   });
 
   test('splits a url peer into fields and defaults a host peer', () => {
@@ -112,7 +125,13 @@ describe('the full example', () => {
     });
     expect(peerPassword(config.peers.staging)).toBe(STAGING_PASSWORD);
     expect(peerPassword(config.peers.prod)).toBe(PROD_PASSWORD);
-    expect(config.peers.prod).toMatchObject({ host: '127.0.0.1', port: 5432, database: 'app', user: 'mirrors', sslmode: 'prefer' });
+    expect(config.peers.prod).toMatchObject({
+      host: '127.0.0.1',
+      port: 5432,
+      database: 'app',
+      user: 'mirrors',
+      sslmode: 'prefer',
+    });
   });
 
   test('records the file as an absolute path and a sha256 hash', () => {
@@ -161,8 +180,18 @@ describe('settings', () => {
   });
 
   test('a url peer without port or sslmode gets 5432 and prefer', () => {
-    const text = minimal().replace('  b: { host: db-b, database: app, user: u }', '  b: { url: "postgresql://u@db-b/app" }');
-    expect({ ...parse(text).peers.b }).toEqual({ name: 'b', host: 'db-b', port: 5432, database: 'app', user: 'u', sslmode: 'prefer' });
+    const text = minimal().replace(
+      '  b: { host: db-b, database: app, user: u }',
+      '  b: { url: "postgresql://u@db-b/app" }',
+    );
+    expect({ ...parse(text).peers.b }).toEqual({
+      name: 'b',
+      host: 'db-b',
+      port: 5432,
+      database: 'app',
+      user: 'u',
+      sslmode: 'prefer',
+    });
   });
 });
 
@@ -268,6 +297,8 @@ describe('hash', () => {
   test('changes when a table is added or a setting changes', () => {
     const added = EXAMPLE + '      - source_table: public.extra\n';
     expect(parse(added).hash).not.toBe(base);
-    expect(parse(EXAMPLE.replace('max_batch_size: 1000\n    idle', 'max_batch_size: 999\n    idle')).hash).not.toBe(base);
+    expect(parse(EXAMPLE.replace('max_batch_size: 1000\n    idle', 'max_batch_size: 999\n    idle')).hash).not.toBe(
+      base,
+    );
   });
 });

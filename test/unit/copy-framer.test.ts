@@ -28,22 +28,39 @@ const int32 = (n: number) => {
 };
 
 const copyOutResponse = (format: 0 | 1, columns: number) =>
-  message('H', Buffer.concat([Buffer.from([format]), int16(columns), ...Array.from({ length: columns }, () => int16(format))]));
-const notice = (text: string) => message('N', Buffer.concat([cstr('SWARNING'), cstr('C01000'), cstr(`M${text}`), Buffer.from([0])]));
+  message(
+    'H',
+    Buffer.concat([Buffer.from([format]), int16(columns), ...Array.from({ length: columns }, () => int16(format))]),
+  );
+const notice = (text: string) =>
+  message('N', Buffer.concat([cstr('SWARNING'), cstr('C01000'), cstr(`M${text}`), Buffer.from([0])]));
 const parameterStatus = (name: string, value: string) => message('S', Buffer.concat([cstr(name), cstr(value)]));
-const notification = (channel: string, payload: string) => message('A', Buffer.concat([int32(4242), cstr(channel), cstr(payload)]));
+const notification = (channel: string, payload: string) =>
+  message('A', Buffer.concat([int32(4242), cstr(channel), cstr(payload)]));
 const copyDone = () => message('c', Buffer.alloc(0));
 const commandComplete = (rows: number) => message('C', cstr(`COPY ${rows}`));
 const readyForQuery = () => message('Z', Buffer.from('I'));
 const errorResponse = () =>
-  message('E', Buffer.concat([cstr('SERROR'), cstr('VERROR'), cstr('C57014'), cstr('Mcanceling statement due to user request'), Buffer.from([0])]));
+  message(
+    'E',
+    Buffer.concat([
+      cstr('SERROR'),
+      cstr('VERROR'),
+      cstr('C57014'),
+      cstr('Mcanceling statement due to user request'),
+      Buffer.from([0]),
+    ]),
+  );
 
 /** Binary COPY's file header (signature, flags, header extension length) and trailer (field count -1). */
 const BINARY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), int32(0), int32(0)]);
 const BINARY_TRAILER = int16(0xffff);
 
 function binaryRow(fields: (Buffer | null)[]): Buffer {
-  return Buffer.concat([int16(fields.length), ...fields.flatMap((f) => (f === null ? [int32(-1)] : [int32(f.length), f]))]);
+  return Buffer.concat([
+    int16(fields.length),
+    ...fields.flatMap((f) => (f === null ? [int32(-1)] : [int32(f.length), f])),
+  ]);
 }
 
 /** A reply, and what each party must get from it. */
@@ -57,7 +74,10 @@ interface Reply {
   framed: { start: number; end: number; data: boolean }[];
 }
 
-type Part = { kind: 'data'; msg: Buffer; rows: number; bytes: number } | { kind: 'skip'; msg: Buffer } | { kind: 'pg'; msg: Buffer; consumed?: boolean };
+type Part =
+  | { kind: 'data'; msg: Buffer; rows: number; bytes: number }
+  | { kind: 'skip'; msg: Buffer }
+  | { kind: 'pg'; msg: Buffer; consumed?: boolean };
 
 function reply(parts: Part[]): Reply {
   const framed: Reply['framed'] = [];
@@ -79,10 +99,22 @@ function reply(parts: Part[]): Reply {
       if (!p.consumed) pg.push(p.msg);
     }
   }
-  return { stream: Buffer.concat(parts.map((p) => p.msg)), forwarded: Buffer.concat(forwarded), rows, bytes, pg: Buffer.concat(pg), framed };
+  return {
+    stream: Buffer.concat(parts.map((p) => p.msg)),
+    forwarded: Buffer.concat(forwarded),
+    rows,
+    bytes,
+    pg: Buffer.concat(pg),
+    framed,
+  };
 }
 
-const data = (payload: Buffer, rows: number, bytes: number): Part => ({ kind: 'data', msg: message('d', payload), rows, bytes });
+const data = (payload: Buffer, rows: number, bytes: number): Part => ({
+  kind: 'data',
+  msg: message('d', payload),
+  rows,
+  bytes,
+});
 const textRow = (line: string): Part => data(Buffer.from(line), 1, Buffer.byteLength(line));
 const skip = (msg: Buffer): Part => ({ kind: 'skip', msg });
 const toPg = (msg: Buffer): Part => ({ kind: 'pg', msg });
@@ -122,7 +154,14 @@ function binaryReply(rows: (Buffer | null)[][]): Reply {
   return reply(parts);
 }
 
-const TEXT_ROWS = ['1\tone\t\\N\n', '2\ttwo\tx\n', '\n', `4\t${'ä'.repeat(150)}\t\\\\t\n`, '5\t\t\n', '6\tsix\t{1,2}\n'];
+const TEXT_ROWS = [
+  '1\tone\t\\N\n',
+  '2\ttwo\tx\n',
+  '\n',
+  `4\t${'ä'.repeat(150)}\t\\\\t\n`,
+  '5\t\t\n',
+  '6\tsix\t{1,2}\n',
+];
 const BINARY_ROWS: (Buffer | null)[][] = [
   [int32(1), Buffer.from('one')],
   [int32(2), null],
@@ -131,16 +170,29 @@ const BINARY_ROWS: (Buffer | null)[][] = [
 ];
 
 const REPLIES: Record<string, { binary: boolean; reply: Reply }> = {
-  'text COPY with notices, a parameter status and a notification amid it': { binary: false, reply: textReply(TEXT_ROWS) },
+  'text COPY with notices, a parameter status and a notification amid it': {
+    binary: false,
+    reply: textReply(TEXT_ROWS),
+  },
   'binary COPY': { binary: true, reply: binaryReply(BINARY_ROWS) },
   'binary COPY of an empty table (header and trailer in one message)': { binary: true, reply: binaryReply([]) },
   'text COPY that fails mid-stream with an ErrorResponse': {
     binary: false,
-    reply: reply([skip(copyOutResponse(0, 3)), ...TEXT_ROWS.slice(0, 3).map(textRow), toPg(errorResponse()), toPg(readyForQuery())]),
+    reply: reply([
+      skip(copyOutResponse(0, 3)),
+      ...TEXT_ROWS.slice(0, 3).map(textRow),
+      toPg(errorResponse()),
+      toPg(readyForQuery()),
+    ]),
   },
   'binary COPY that fails right after its first row': {
     binary: true,
-    reply: reply([skip(copyOutResponse(1, 2)), data(Buffer.concat([BINARY_HEADER, binaryRow(BINARY_ROWS[0])]), 0, binaryRow(BINARY_ROWS[0]).length), toPg(errorResponse()), toPg(readyForQuery())]),
+    reply: reply([
+      skip(copyOutResponse(1, 2)),
+      data(Buffer.concat([BINARY_HEADER, binaryRow(BINARY_ROWS[0])]), 0, binaryRow(BINARY_ROWS[0]).length),
+      toPg(errorResponse()),
+      toPg(readyForQuery()),
+    ]),
   },
 };
 
@@ -260,15 +312,38 @@ describe('CopyData framer', () => {
       });
 
       it('one byte at a time: the same outcome', () => {
-        expect(differences(feed(binary, split(r.stream, Array.from({ length: r.stream.length - 1 }, (_, i) => i + 1))), r)).toEqual([]);
+        expect(
+          differences(
+            feed(
+              binary,
+              split(
+                r.stream,
+                Array.from({ length: r.stream.length - 1 }, (_, i) => i + 1),
+              ),
+            ),
+            r,
+          ),
+        ).toEqual([]);
       });
     });
   }
 
   it('in random chunkings of a reply with rows far larger than a chunk: the same outcome', () => {
-    const big = textReply([...TEXT_ROWS.slice(0, 3), `7\t${'x'.repeat(200_000)}\n`, ...TEXT_ROWS.slice(3), `8\t${'y'.repeat(70_000)}\n`]);
-    const bigBinary = binaryReply([[int32(1), Buffer.alloc(150_000, 7)], ...BINARY_ROWS, [int32(9), Buffer.alloc(66_000, 9)]]);
-    for (const [binary, r] of [[false, big], [true, bigBinary]] as const) {
+    const big = textReply([
+      ...TEXT_ROWS.slice(0, 3),
+      `7\t${'x'.repeat(200_000)}\n`,
+      ...TEXT_ROWS.slice(3),
+      `8\t${'y'.repeat(70_000)}\n`,
+    ]);
+    const bigBinary = binaryReply([
+      [int32(1), Buffer.alloc(150_000, 7)],
+      ...BINARY_ROWS,
+      [int32(9), Buffer.alloc(66_000, 9)],
+    ]);
+    for (const [binary, r] of [
+      [false, big],
+      [true, bigBinary],
+    ] as const) {
       for (let seed = 1; seed <= 200; seed++) {
         const next = random(seed);
         const offsets: number[] = [];

@@ -27,8 +27,20 @@ const TIMESTAMPS: [bigint, string][] = [
 const BIG_VALUE = 'ä€😀x'.repeat(100_000) + 'end'; // > 1 MB of UTF-8 (1.1 M bytes), multi-byte characters throughout
 
 const SAMPLES: Record<string, PgoutputMessage> = {
-  begin: { tag: 'begin', finalLsn: 0x16_b374_d848n, commitTime: '2026-03-04T05:06:07.891011Z', commitTimeMicros: 825915967891011n, xid: 740 },
-  'begin, extremes': { tag: 'begin', finalLsn: MAX_U64, commitTime: '1999-12-31T23:59:59.999999Z', commitTimeMicros: -1n, xid: MAX_U32 },
+  begin: {
+    tag: 'begin',
+    finalLsn: 0x16_b374_d848n,
+    commitTime: '2026-03-04T05:06:07.891011Z',
+    commitTimeMicros: 825915967891011n,
+    xid: 740,
+  },
+  'begin, extremes': {
+    tag: 'begin',
+    finalLsn: MAX_U64,
+    commitTime: '1999-12-31T23:59:59.999999Z',
+    commitTimeMicros: -1n,
+    xid: MAX_U32,
+  },
   commit: {
     tag: 'commit',
     flags: 0,
@@ -51,8 +63,22 @@ const SAMPLES: Record<string, PgoutputMessage> = {
       { name: 'ключ', typeOid: 25, typmod: -1, isKey: true },
     ],
   },
-  'relation, no columns, identity full': { tag: 'relation', relationOid: 16384, schema: '', name: 't', replicaIdentity: 'f', columns: [] },
-  'relation, identity nothing': { tag: 'relation', relationOid: 1, schema: 's', name: 'n', replicaIdentity: 'n', columns: [] },
+  'relation, no columns, identity full': {
+    tag: 'relation',
+    relationOid: 16384,
+    schema: '',
+    name: 't',
+    replicaIdentity: 'f',
+    columns: [],
+  },
+  'relation, identity nothing': {
+    tag: 'relation',
+    relationOid: 1,
+    schema: 's',
+    name: 'n',
+    replicaIdentity: 'n',
+    columns: [],
+  },
   'relation, identity index': {
     tag: 'relation',
     relationOid: 2,
@@ -62,19 +88,50 @@ const SAMPLES: Record<string, PgoutputMessage> = {
     columns: [{ name: 'k', typeOid: 20, typmod: -1, isKey: true }],
   },
   type: { tag: 'type', typeOid: 2_147_483_648, schema: 'public', name: 'mood' },
-  insert: { tag: 'insert', relationOid: MAX_U32, newTuple: ['1', null, undefined, '', '{"a": [1, "é"]}', '\\x00ff', 'こんにちは 🌏'] },
+  insert: {
+    tag: 'insert',
+    relationOid: MAX_U32,
+    newTuple: ['1', null, undefined, '', '{"a": [1, "é"]}', '\\x00ff', 'こんにちは 🌏'],
+  },
   'insert, no columns': { tag: 'insert', relationOid: 5, newTuple: [] },
   'insert, 1 MB value': { tag: 'insert', relationOid: 16385, newTuple: ['1', BIG_VALUE] },
   update: { tag: 'update', relationOid: 16385, newTuple: ['1', undefined, 'changed'] },
-  'update, key changed': { tag: 'update', relationOid: 16385, keyTuple: ['1', null, null], newTuple: ['2', undefined, 'x'] },
-  'update, identity full': { tag: 'update', relationOid: 16385, oldTuple: ['1', 'a', null], newTuple: ['1', 'b', null] },
+  'update, key changed': {
+    tag: 'update',
+    relationOid: 16385,
+    keyTuple: ['1', null, null],
+    newTuple: ['2', undefined, 'x'],
+  },
+  'update, identity full': {
+    tag: 'update',
+    relationOid: 16385,
+    oldTuple: ['1', 'a', null],
+    newTuple: ['1', 'b', null],
+  },
   'delete, key': { tag: 'delete', relationOid: 16385, keyTuple: ['1', null] },
   'delete, identity full': { tag: 'delete', relationOid: 4_000_000_000, oldTuple: ['1', 'a', ''] },
   truncate: { tag: 'truncate', cascade: false, restartIdentity: false, relationOids: [16385] },
-  'truncate, cascade restart identity': { tag: 'truncate', cascade: true, restartIdentity: true, relationOids: [16385, MAX_U32, 3_000_000_000] },
+  'truncate, cascade restart identity': {
+    tag: 'truncate',
+    cascade: true,
+    restartIdentity: true,
+    relationOids: [16385, MAX_U32, 3_000_000_000],
+  },
   'truncate, restart identity only': { tag: 'truncate', cascade: false, restartIdentity: true, relationOids: [1, 2] },
-  message: { tag: 'message', transactional: true, lsn: MAX_U64 - 1n, prefix: 'mirrors', content: Buffer.from('hello ✓') },
-  'message, binary non-transactional': { tag: 'message', transactional: false, lsn: 0n, prefix: '', content: Buffer.from([0, 255, 0, 1]) },
+  message: {
+    tag: 'message',
+    transactional: true,
+    lsn: MAX_U64 - 1n,
+    prefix: 'mirrors',
+    content: Buffer.from('hello ✓'),
+  },
+  'message, binary non-transactional': {
+    tag: 'message',
+    transactional: false,
+    lsn: 0n,
+    prefix: '',
+    content: Buffer.from([0, 255, 0, 1]),
+  },
   'message, empty content': { tag: 'message', transactional: true, lsn: 1n, prefix: 'p', content: Buffer.alloc(0) },
 };
 
@@ -83,7 +140,9 @@ const small = Object.entries(SAMPLES).filter(([name]) => name !== 'insert, 1 MB 
 function decodeError(fn: () => unknown): DecodeError {
   try {
     const result = fn();
-    throw new Error(`expected a DecodeError, got a result: ${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+    throw new Error(
+      `expected a DecodeError, got a result: ${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`,
+    );
   } catch (e) {
     if (e instanceof DecodeError) return e;
     throw e;
@@ -97,7 +156,18 @@ describe('decodePgoutput round trips', () => {
 
   it('covers every message kind', () => {
     const kinds = new Set(Object.values(SAMPLES).map((m) => m.tag));
-    expect([...kinds].sort()).toEqual(['begin', 'commit', 'delete', 'insert', 'message', 'origin', 'relation', 'truncate', 'type', 'update']);
+    expect([...kinds].sort()).toEqual([
+      'begin',
+      'commit',
+      'delete',
+      'insert',
+      'message',
+      'origin',
+      'relation',
+      'truncate',
+      'type',
+      'update',
+    ]);
   });
 
   it('decodes a payload that sits inside a larger buffer (the XLogData body of a socket chunk)', () => {
@@ -155,12 +225,21 @@ describe('decodePgoutput round trips', () => {
 
   it.each(TIMESTAMPS)('timestamp %s µs is %s', (micros, iso) => {
     expect(pgTimestampToIso(micros)).toBe(iso);
-    const m = decodePgoutput(encodePgoutput({ tag: 'begin', finalLsn: 1n, commitTime: iso, commitTimeMicros: micros, xid: 1 }));
+    const m = decodePgoutput(
+      encodePgoutput({ tag: 'begin', finalLsn: 1n, commitTime: iso, commitTimeMicros: micros, xid: 1 }),
+    );
     expect(m).toEqual({ tag: 'begin', finalLsn: 1n, commitTime: iso, commitTimeMicros: micros, xid: 1 });
   });
 
   it('refuses timestamps a Date cannot hold (Postgres infinity)', () => {
-    const raw = encodePgoutput({ tag: 'commit', flags: 0, commitLsn: 1n, endLsn: 2n, commitTime: '', commitTimeMicros: 2n ** 63n - 1n });
+    const raw = encodePgoutput({
+      tag: 'commit',
+      flags: 0,
+      commitLsn: 1n,
+      endLsn: 2n,
+      commitTime: '',
+      commitTimeMicros: 2n ** 63n - 1n,
+    });
     expect(decodeError(() => decodePgoutput(raw)).offset).toBe(18);
     expect(() => pgTimestampToIso(-(2n ** 63n))).toThrow(RangeError);
   });
@@ -207,7 +286,10 @@ describe('decodePgoutput on damaged payloads', () => {
   });
 
   it('names an unknown tag', () => {
-    expect(decodeError(() => decodePgoutput(Buffer.from('X')))).toMatchObject({ offset: 0, message: expect.stringContaining(`'X' (0x58)`) });
+    expect(decodeError(() => decodePgoutput(Buffer.from('X')))).toMatchObject({
+      offset: 0,
+      message: expect.stringContaining(`'X' (0x58)`),
+    });
     // Protocol 2 stream start: never requested, so the stream is out of step.
     expect(decodeError(() => decodePgoutput(Buffer.from('S\0\0\0\x01\x01', 'latin1'))).message).toContain(`'S'`);
     expect(decodeError(() => decodePgoutput(Buffer.from([0x00]))).message).toContain('0x00');
@@ -230,7 +312,11 @@ describe('decodePgoutput on damaged payloads', () => {
       ['unknown replica identity', 'R\0\0\0\x01s\0t\0x\0\0', /unknown replica identity 'x'/],
       ['string without NUL', 'Y\0\0\0\x01public', /no terminating NUL/],
       ['column count beyond the payload', 'I\0\0\0\x01N\xff\xff', /65535 tuple columns cannot fit/],
-      ['truncate count beyond the payload', 'T\xff\xff\xff\xff\0\0\0\0\x01', /4294967295 truncated relation OIDs cannot fit/],
+      [
+        'truncate count beyond the payload',
+        'T\xff\xff\xff\xff\0\0\0\0\x01',
+        /4294967295 truncated relation OIDs cannot fit/,
+      ],
     ];
     for (const [what, raw, message] of cases) {
       expect(decodeError(() => decodePgoutput(Buffer.from(raw, 'latin1'))).message, what).toMatch(message);

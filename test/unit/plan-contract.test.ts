@@ -11,7 +11,7 @@ import { planFileProblems } from '../../src/plan/schema.js';
 import { ACTION_OPS, type Action, type Plan, type TableAttributes, type TableSpec } from '../../src/plan/types.js';
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanText } from '../../src/render/text.js';
-import { MirrorsError } from '../../src/errors.js';
+import type { MirrorsError } from '../../src/errors.js';
 import { applied, col, config, livePeer, mirror, table } from '../support/fixtures.js';
 import type { PeerLive } from '../../src/inspect/types.js';
 import type { Config } from '../../src/config/types.js';
@@ -21,31 +21,70 @@ const plan = (c: Config, peers: PeerLive[], selected: string[] | null = null) =>
 
 /** Plans that, together, produce every (kind, op) of the union. */
 function everyKindOfPlan(): Plan[] {
-  const users = table('public.users', [col('id', 'bigint', { notNull: true }), col('mood', 'app.mood', { userType: 'app\u0000mood' }), col('ref', 'bigint')], {
-    indexes: [
-      { name: 'users_pkey', definition: 'CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)', unique: true, primary: true, columns: ['id'] },
-      { name: 'users_ref', definition: 'CREATE INDEX users_ref ON public.users USING btree (ref)', unique: false, primary: false, columns: ['ref'] },
+  const users = table(
+    'public.users',
+    [
+      col('id', 'bigint', { notNull: true }),
+      col('mood', 'app.mood', { userType: 'app\u0000mood' }),
+      col('ref', 'bigint'),
     ],
-    foreignKeys: [{ name: 'users_ref_fkey', definition: 'FOREIGN KEY (ref) REFERENCES public.users(id)', references: { schema: 'public', name: 'users' } }],
-  });
-  const hstoreT = table('public.kv', [col('id', 'bigint', { notNull: true }), col('h', 'public.hstore', { userType: 'public\u0000hstore' })]);
+    {
+      indexes: [
+        {
+          name: 'users_pkey',
+          definition: 'CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)',
+          unique: true,
+          primary: true,
+          columns: ['id'],
+        },
+        {
+          name: 'users_ref',
+          definition: 'CREATE INDEX users_ref ON public.users USING btree (ref)',
+          unique: false,
+          primary: false,
+          columns: ['ref'],
+        },
+      ],
+      foreignKeys: [
+        {
+          name: 'users_ref_fkey',
+          definition: 'FOREIGN KEY (ref) REFERENCES public.users(id)',
+          references: { schema: 'public', name: 'users' },
+        },
+      ],
+    },
+  );
+  const hstoreT = table('public.kv', [
+    col('id', 'bigint', { notNull: true }),
+    col('h', 'public.hstore', { userType: 'public\u0000hstore' }),
+  ]);
   const types = {
     'app\u0000mood': { schema: 'app', name: 'mood', kind: 'enum' as const, labels: ['sad', 'ok'] },
     'public\u0000hstore': { schema: 'public', name: 'hstore', kind: 'base' as const, extension: 'hstore' },
   };
   const fresh = plan(config([mirror('m', ['public.users', 'public.kv'])]), [
-    livePeer('prod', [users, hstoreT], { types }), livePeer('staging'),
+    livePeer('prod', [users, hstoreT], { types }),
+    livePeer('staging'),
   ]);
   // An existing mirror: catalog migration, settings, table add/replace/update/delete, slot replace, publication update.
   const m = mirror('m', ['public.users', 'public.orders', 'public.gone']);
-  const src = livePeer('prod', [table('public.users'), table('public.orders'), table('public.gone'), table('public.items'), table('public.other')]);
+  const src = livePeer('prod', [
+    table('public.users'),
+    table('public.orders'),
+    table('public.gone'),
+    table('public.items'),
+    table('public.other'),
+  ]);
   const dst = livePeer('staging');
   applied(m, src, dst, ['public.users', 'public.orders', 'public.gone']);
   dst.catalog.version = 1;
   src.slots.mirrors_m.walStatus = 'lost';
   dst.catalog.tables[1].partitionKey = 'name';
   dst.catalog.tables[0].source = { schema: 'public', name: 'other' };
-  const changed = plan(config([{ ...mirror('m', ['public.users', 'public.orders', 'public.items']), max_batch_size: 7 }]), [src, dst]);
+  const changed = plan(
+    config([{ ...mirror('m', ['public.users', 'public.orders', 'public.items']), max_batch_size: 7 }]),
+    [src, dst],
+  );
   // A destroyed mirror: slot, publication, mirror deletes.
   const m2 = mirror('old', ['public.users']);
   const src2 = livePeer('prod', [table('public.users')]);
@@ -53,7 +92,10 @@ function everyKindOfPlan(): Plan[] {
   applied(m2, src2, dst2, ['public.users']);
   const destroyed = plan(config([]), [src2, dst2]);
   // A new mirror on a destination whose catalog exists: catalog create vs update covered above.
-  const catalogNew = plan(config([mirror('n', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
+  const catalogNew = plan(config([mirror('n', ['public.users'])]), [
+    livePeer('prod', [table('public.users')]),
+    livePeer('staging'),
+  ]);
   return [fresh, changed, destroyed, catalogNew];
 }
 
@@ -92,7 +134,9 @@ describe('the plan file schema', () => {
   it('refuses a truncated file, a foreign JSON file with an actions list, and format 1', () => {
     const text = renderPlanJson(plans[0]);
     expect(() => parsePlanFile(text.slice(0, text.length / 2), 'p.json', 't')).toThrow(/invalid JSON/);
-    expect(() => parsePlanFile(JSON.stringify({ actions: [{ kind: 'slot', op: 'delete' }] }), 'p.json', 't')).toThrow(/not a mirrors plan file/);
+    expect(() => parsePlanFile(JSON.stringify({ actions: [{ kind: 'slot', op: 'delete' }] }), 'p.json', 't')).toThrow(
+      /not a mirrors plan file/,
+    );
     const v1 = { ...JSON.parse(text), format_version: 1 };
     expect(() => parsePlanFile(JSON.stringify(v1), 'p.json', 't')).toThrow(/format version 1.*reads version 2/);
     try {
@@ -105,20 +149,56 @@ describe('the plan file schema', () => {
 
 describe('one change per address', () => {
   const spec: TableSpec = {
-    source: { schema: 'public', name: 't' }, destination: { schema: 'public', name: 't' }, columns: [], primary_key: [],
-    exclude_columns: [], partition_key: 'id', estimated_rows: '0', size_bytes: '0',
+    source: { schema: 'public', name: 't' },
+    destination: { schema: 'public', name: 't' },
+    columns: [],
+    primary_key: [],
+    exclude_columns: [],
+    partition_key: 'id',
+    estimated_rows: '0',
+    size_bytes: '0',
   };
   const tableUpdate = (reason: string, before: TableAttributes, after: TableAttributes, sql: string[]): NewAction => ({
-    kind: 'table', op: 'update', address: 'mirror.m.table.public.t', peer: 'staging', mirror: 'm', reason_code: 'table_changed',
-    risk: 'safe', depends_on: [], reason, before, after, details: { spec, sql },
+    kind: 'table',
+    op: 'update',
+    address: 'mirror.m.table.public.t',
+    peer: 'staging',
+    mirror: 'm',
+    reason_code: 'table_changed',
+    risk: 'safe',
+    depends_on: [],
+    reason,
+    before,
+    after,
+    details: { spec, sql },
   });
   const typeCreate = (depends_on: string[]): NewAction => ({
-    kind: 'type', op: 'create', address: 'peer.s.type.public.mood', peer: 's', mirror: null, reason: 'enum',
-    reason_code: 'type_missing', risk: 'safe', before: null, after: { kind: 'enum' }, depends_on, details: { sql: ['CREATE TYPE'] },
+    kind: 'type',
+    op: 'create',
+    address: 'peer.s.type.public.mood',
+    peer: 's',
+    mirror: null,
+    reason: 'enum',
+    reason_code: 'type_missing',
+    risk: 'safe',
+    before: null,
+    after: { kind: 'enum' },
+    depends_on,
+    details: { sql: ['CREATE TYPE'] },
   });
   const slotCreate = (name: string): NewAction => ({
-    kind: 'slot', op: 'create', address: 'mirror.m.slot', peer: 'p', mirror: 'm', reason: 'r', reason_code: 'slot_missing',
-    risk: 'safe', before: null, after: { name: 'mirrors_m', plugin: 'pgoutput' }, depends_on: [], details: { name },
+    kind: 'slot',
+    op: 'create',
+    address: 'mirror.m.slot',
+    peer: 'p',
+    mirror: 'm',
+    reason: 'r',
+    reason_code: 'slot_missing',
+    risk: 'safe',
+    before: null,
+    after: { name: 'mirrors_m', plugin: 'pgoutput' },
+    depends_on: [],
+    details: { name },
   });
 
   it('merges two updates of one object: both attributes, both statements, one action', () => {
@@ -144,8 +224,9 @@ describe('one change per address', () => {
   it('throws on a real conflict instead of dropping one of the changes', () => {
     const set = new ActionSet();
     set.add(tableUpdate('x', { partition_key: null }, { partition_key: 'id' }, []));
-    expect(() => set.add(tableUpdate('y', { partition_key: null }, { partition_key: 'other' }, [])))
-      .toThrow(/two changes planned for mirror\.m\.table\.public\.t/);
+    expect(() => set.add(tableUpdate('y', { partition_key: null }, { partition_key: 'other' }, []))).toThrow(
+      /two changes planned for mirror\.m\.table\.public\.t/,
+    );
     set.add(slotCreate('mirrors_m'));
     expect(() => set.add(slotCreate('mirrors_x'))).toThrow(/different change/);
   });
@@ -235,14 +316,20 @@ describe('consent and ownership in the plan', () => {
     const { src, dst } = withMirror('default');
     const p = plan(config([]), [src, dst]);
     expect(p.diagnostics.map((d) => d.code)).toEqual(['MR147']);
-    expect(p.actions.filter((a) => a.risk === 'irreversible').map((a) => a.id)).toEqual(['delete:mirror.theirs.slot', 'delete:mirror.theirs']);
+    expect(p.actions.filter((a) => a.risk === 'irreversible').map((a) => a.id)).toEqual([
+      'delete:mirror.theirs.slot',
+      'delete:mirror.theirs',
+    ]);
   });
 
   it('--fail-on irreversible turns each irreversible action into an error (MR137); disruptive includes them', () => {
     const { src, dst } = withMirror('default');
     const live = { peers: { prod: src, staging: dst } };
     const p = buildPlan(config([]), live, { selected: null, createdBy: 't', failOn: 'irreversible' });
-    expect(p.diagnostics.filter((d) => d.code === 'MR137').map((d) => d.address)).toEqual(['mirror.theirs', 'mirror.theirs.slot']);
+    expect(p.diagnostics.filter((d) => d.code === 'MR137').map((d) => d.address)).toEqual([
+      'mirror.theirs',
+      'mirror.theirs.slot',
+    ]);
     const q = buildPlan(config([]), live, { selected: null, createdBy: 't', failOn: 'disruptive' });
     expect(q.diagnostics.filter((d) => d.code === 'MR137')).toHaveLength(2);
   });
@@ -251,10 +338,16 @@ describe('consent and ownership in the plan', () => {
 describe('rendering what changes', () => {
   it('shows each changed attribute before -> after, and long lists as a unified diff', () => {
     const m = mirror('m', ['public.a', 'public.b', 'public.c', 'public.d']);
-    const src = livePeer('prod', ['a', 'b', 'c', 'd', 'e'].map((n) => table(`public.${n}`)));
+    const src = livePeer(
+      'prod',
+      ['a', 'b', 'c', 'd', 'e'].map((n) => table(`public.${n}`)),
+    );
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.a', 'public.b', 'public.c', 'public.d']);
-    const p = plan(config([{ ...mirror('m', ['public.a', 'public.b', 'public.c', 'public.d', 'public.e']), max_batch_size: 50 }]), [src, dst]);
+    const p = plan(
+      config([{ ...mirror('m', ['public.a', 'public.b', 'public.c', 'public.d', 'public.e']), max_batch_size: 50 }]),
+      [src, dst],
+    );
     const text = renderPlanText(p);
     expect(text).toContain('max_batch_size: 1000 -> 50');
     expect(text).toMatch(/tables:\n\s+@@ -2,3 \+2,4 @@\n(.*\n)*\s+\+ public\.e\n/);
@@ -270,6 +363,8 @@ describe('settings recorded by an older version', () => {
     delete dst.catalog.mirrors.m.settings.prevent_destroy;
     expect(plan(config([m]), [src, dst]).actions).toEqual([]);
     const p = plan(config([{ ...m, prevent_destroy: true }]), [src, dst]);
-    expect(p.actions.map((a) => [a.id, a.before, a.after])).toEqual([['update:mirror.m', { prevent_destroy: false }, { prevent_destroy: true }]]);
+    expect(p.actions.map((a) => [a.id, a.before, a.after])).toEqual([
+      ['update:mirror.m', { prevent_destroy: false }, { prevent_destroy: true }],
+    ]);
   });
 });

@@ -15,15 +15,41 @@ function expectTopological(p: Plan) {
 }
 
 describe('plan for a new mirror', () => {
-  const users = table('public.users', [col('id', 'bigint', { notNull: true }), col('email', 'text', { notNull: true })], {
-    indexes: [
-      { name: 'users_pkey', definition: 'CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)', unique: true, primary: true, columns: ['id'] },
-      { name: 'users_email_key', definition: 'CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email)', unique: true, primary: false, columns: ['email'] },
-    ],
-  });
-  const orders = table('public.orders', [col('id', 'bigint', { notNull: true }), col('user_id', 'bigint'), col('internal_notes', 'text')], {
-    foreignKeys: [{ name: 'orders_user_id_fkey', definition: 'FOREIGN KEY (user_id) REFERENCES public.users(id)', references: { schema: 'public', name: 'users' } }],
-  });
+  const users = table(
+    'public.users',
+    [col('id', 'bigint', { notNull: true }), col('email', 'text', { notNull: true })],
+    {
+      indexes: [
+        {
+          name: 'users_pkey',
+          definition: 'CREATE UNIQUE INDEX users_pkey ON public.users USING btree (id)',
+          unique: true,
+          primary: true,
+          columns: ['id'],
+        },
+        {
+          name: 'users_email_key',
+          definition: 'CREATE UNIQUE INDEX users_email_key ON public.users USING btree (email)',
+          unique: true,
+          primary: false,
+          columns: ['email'],
+        },
+      ],
+    },
+  );
+  const orders = table(
+    'public.orders',
+    [col('id', 'bigint', { notNull: true }), col('user_id', 'bigint'), col('internal_notes', 'text')],
+    {
+      foreignKeys: [
+        {
+          name: 'orders_user_id_fkey',
+          definition: 'FOREIGN KEY (user_id) REFERENCES public.users(id)',
+          references: { schema: 'public', name: 'users' },
+        },
+      ],
+    },
+  );
 
   it('creates catalog, mirror, tables, publication, slot, snapshot, indexes, foreign keys and stream in dependency order', () => {
     const m = mirror('m', ['public.users', 'public.orders']);
@@ -44,7 +70,9 @@ describe('plan for a new mirror', () => {
     expectTopological(p);
     expect(p.summary).toEqual({ create: 10, update: 0, delete: 0, replace: 0 });
     const fk = p.actions.find((a) => a.kind === 'foreign_keys')!;
-    expect(fk.details.sql).toEqual(['ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_user_id_fkey" FOREIGN KEY (user_id) REFERENCES "public"."users"(id)']);
+    expect(fk.details.sql).toEqual([
+      'ALTER TABLE "public"."orders" ADD CONSTRAINT "orders_user_id_fkey" FOREIGN KEY (user_id) REFERENCES "public"."users"(id)',
+    ]);
   });
 
   it('publishes a column list without excluded columns and creates the destination table without them', () => {
@@ -63,12 +91,21 @@ describe('plan for a new mirror', () => {
   it('maps a renamed table across schemas and quotes identifiers that need it', () => {
     const src = table('Sales Dept.Order "Items"', [col('Id', 'bigint', { notNull: true })]);
     const m = mirror('m', []);
-    m.tables = [{ source: { kind: 'table', schema: 'Sales Dept', name: 'Order "Items"' }, destination: { schema: 'public', name: 'OrderItems' }, exclude_columns: [], pos: m.pos }];
+    m.tables = [
+      {
+        source: { kind: 'table', schema: 'Sales Dept', name: 'Order "Items"' },
+        destination: { schema: 'public', name: 'OrderItems' },
+        exclude_columns: [],
+        pos: m.pos,
+      },
+    ];
     const p = plan(config([m]), [livePeer('prod', [src]), livePeer('staging')]);
     expect(codes(p)).toEqual([]);
     expect(addresses(p)).toContain('create mirror.m.table.public."OrderItems"');
     const t = p.actions.find((a) => a.kind === 'table')!;
-    expect((t.details as { sql: string[] }).sql[0]).toBe('CREATE TABLE "public"."OrderItems" (\n  "Id" bigint NOT NULL,\n  PRIMARY KEY ("Id")\n)');
+    expect((t.details as { sql: string[] }).sql[0]).toBe(
+      'CREATE TABLE "public"."OrderItems" (\n  "Id" bigint NOT NULL,\n  PRIMARY KEY ("Id")\n)',
+    );
     const pub = p.actions.find((a) => a.kind === 'publication')!;
     expect((pub.details as { sql: string[] }).sql[0]).toContain('FOR TABLE "Sales Dept"."Order ""Items"""');
   });
@@ -77,22 +114,41 @@ describe('plan for a new mirror', () => {
     const a = table('reporting.a');
     const b = table('reporting.b');
     const m = mirror('m', ['reporting.*']);
-    m.tables.push({ source: { kind: 'table', schema: 'reporting', name: 'b' }, destination: { schema: 'public', name: 'b2' }, exclude_columns: [], pos: m.pos });
+    m.tables.push({
+      source: { kind: 'table', schema: 'reporting', name: 'b' },
+      destination: { schema: 'public', name: 'b2' },
+      exclude_columns: [],
+      pos: m.pos,
+    });
     const p = plan(config([m]), [livePeer('prod', [a, b]), livePeer('staging')]);
-    expect(addresses(p).filter((x) => x.includes('.table.'))).toEqual(['create mirror.m.table.public.b2', 'create mirror.m.table.reporting.a']);
+    expect(addresses(p).filter((x) => x.includes('.table.'))).toEqual([
+      'create mirror.m.table.public.b2',
+      'create mirror.m.table.reporting.a',
+    ]);
   });
 
   it('creates the enum a column needs before the table', () => {
-    const t = table('public.moods', [col('id', 'bigint', { notNull: true }), col('mood', 'public.mood', { userType: 'public\u0000mood' })]);
-    const src = livePeer('prod', [t], { types: { 'public\u0000mood': { schema: 'public', name: 'mood', kind: 'enum', labels: ['sad', "it's ok"] } } });
+    const t = table('public.moods', [
+      col('id', 'bigint', { notNull: true }),
+      col('mood', 'public.mood', { userType: 'public\u0000mood' }),
+    ]);
+    const src = livePeer('prod', [t], {
+      types: { 'public\u0000mood': { schema: 'public', name: 'mood', kind: 'enum', labels: ['sad', "it's ok"] } },
+    });
     const p = plan(config([mirror('m', ['public.moods'])]), [src, livePeer('staging')]);
     const type = p.actions.find((a) => a.kind === 'type')!;
-    expect((type.details as { sql: string[] }).sql).toEqual([`CREATE TYPE "public"."mood" AS ENUM ('sad', 'it''s ok')`]);
+    expect((type.details as { sql: string[] }).sql).toEqual([
+      `CREATE TYPE "public"."mood" AS ENUM ('sad', 'it''s ok')`,
+    ]);
     expect(p.actions.indexOf(type)).toBeLessThan(p.actions.findIndex((a) => a.kind === 'table'));
   });
 
   it('is deterministic', () => {
-    const make = () => plan(config([mirror('m', ['public.users', 'public.orders'])]), [livePeer('prod', [users, orders]), livePeer('staging')]);
+    const make = () =>
+      plan(config([mirror('m', ['public.users', 'public.orders'])]), [
+        livePeer('prod', [users, orders]),
+        livePeer('staging'),
+      ]);
     expect(JSON.stringify(make())).toBe(JSON.stringify(make()));
   });
 });
@@ -122,11 +178,18 @@ describe('plan for an existing mirror', () => {
   });
 
   it('adds a table: destination table, publication update, a snapshot of that table only', () => {
-    const { m, src, dst } = setup();
+    const { src, dst } = setup();
     const p = plan(config([mirror('m', ['public.users', 'public.orders', 'public.items'])]), [src, dst]);
-    expect(addresses(p)).toEqual(['create mirror.m.table.public.items', 'update mirror.m.publication', 'create mirror.m.snapshot', 'create mirror.m.stream']);
+    expect(addresses(p)).toEqual([
+      'create mirror.m.table.public.items',
+      'update mirror.m.publication',
+      'create mirror.m.snapshot',
+      'create mirror.m.stream',
+    ]);
     const snap = p.actions.find((a) => a.kind === 'snapshot')!;
-    expect((snap.details.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual(['items']);
+    expect((snap.details.tables as { destination: { name: string } }[]).map((t) => t.destination.name)).toEqual([
+      'items',
+    ]);
     expect(snap.details.kind).toBe('tables');
   });
 
@@ -180,25 +243,48 @@ describe('plan for an existing mirror', () => {
 });
 
 describe('preflight diagnostics', () => {
-  const run = (srcOver: Parameters<typeof livePeer>[2] = {}, tables = [table('public.users')], m = mirror('m', ['public.users']), dst = livePeer('staging')) =>
-    plan(config([m]), [livePeer('prod', tables, srcOver), dst]);
+  const run = (
+    srcOver: Parameters<typeof livePeer>[2] = {},
+    tables = [table('public.users')],
+    m = mirror('m', ['public.users']),
+    dst = livePeer('staging'),
+  ) => plan(config([m]), [livePeer('prod', tables, srcOver), dst]);
 
-  it('MR101 wal_level not logical', () => expect(codes(run({ settings: { ...livePeer('x').settings, wal_level: 'replica' } }))).toEqual(['MR101']));
-  it('MR102 too few replication slots', () => expect(codes(run({ settings: { ...livePeer('x').settings, max_replication_slots: 2 }, slotsInUse: 2 }))).toEqual(['MR102']));
-  it('MR103 too few WAL senders', () => expect(codes(run({ settings: { ...livePeer('x').settings, max_wal_senders: 1 }, walSendersInUse: 1 }))).toEqual(['MR103']));
-  it('MR104 no REPLICATION privilege', () => expect(codes(run({ role: { name: 'app', superuser: false, replication: false, canCreateInDatabase: true } }))).toEqual(['MR104']));
+  it('MR101 wal_level not logical', () =>
+    expect(codes(run({ settings: { ...livePeer('x').settings, wal_level: 'replica' } }))).toEqual(['MR101']));
+  it('MR102 too few replication slots', () =>
+    expect(codes(run({ settings: { ...livePeer('x').settings, max_replication_slots: 2 }, slotsInUse: 2 }))).toEqual([
+      'MR102',
+    ]));
+  it('MR103 too few WAL senders', () =>
+    expect(codes(run({ settings: { ...livePeer('x').settings, max_wal_senders: 1 }, walSendersInUse: 1 }))).toEqual([
+      'MR103',
+    ]));
+  it('MR104 no REPLICATION privilege', () =>
+    expect(
+      codes(run({ role: { name: 'app', superuser: false, replication: false, canCreateInDatabase: true } })),
+    ).toEqual(['MR104']));
   it('MR105 unlimited max_slot_wal_keep_size is a warning', () => {
     const p = run({ settings: { ...livePeer('x').settings, max_slot_wal_keep_size: -1 } });
     expect(codes(p)).toEqual(['MR105']);
     expect(hasErrors(p)).toBe(false);
   });
-  it('MR106 a lone sync mirror', () => expect(codes(run({}, undefined, mirror('m', ['public.users'], { mode: 'sync' })))).toEqual(['MR106']));
+  it('MR106 a lone sync mirror', () =>
+    expect(codes(run({}, undefined, mirror('m', ['public.users'], { mode: 'sync' })))).toEqual(['MR106']));
   it('MR110 source table missing', () => expect(codes(run({}, []))).toEqual(['MR110']));
-  it('MR111 no primary key and replica identity default', () => expect(codes(run({}, [table('public.users', undefined, { primaryKey: null })]))).toEqual(['MR111']));
-  it('MR111 replica identity nothing', () => expect(codes(run({}, [table('public.users', undefined, { replicaIdentity: 'n' })]))).toEqual(['MR111']));
+  it('MR111 no primary key and replica identity default', () =>
+    expect(codes(run({}, [table('public.users', undefined, { primaryKey: null })]))).toEqual(['MR111']));
+  it('MR111 replica identity nothing', () =>
+    expect(codes(run({}, [table('public.users', undefined, { replicaIdentity: 'n' })]))).toEqual(['MR111']));
   it('accepts REPLICA IDENTITY FULL and USING INDEX without a primary key', () => {
     expect(codes(run({}, [table('public.users', undefined, { primaryKey: null, replicaIdentity: 'f' })]))).toEqual([]);
-    expect(codes(run({}, [table('public.users', undefined, { primaryKey: null, replicaIdentity: 'i', replicaIdentityColumns: ['id'] })]))).toEqual([]);
+    expect(
+      codes(
+        run({}, [
+          table('public.users', undefined, { primaryKey: null, replicaIdentity: 'i', replicaIdentityColumns: ['id'] }),
+        ]),
+      ),
+    ).toEqual([]);
   });
   it('MR112 excluded key column', () => {
     const m = mirror('m', ['public.users']);
@@ -210,15 +296,24 @@ describe('preflight diagnostics', () => {
     m.tables[0].exclude_columns = ['nope'];
     expect(codes(run({}, undefined, m))).toEqual(['MR113']);
   });
-  it('MR114 deferrable primary key', () => expect(codes(run({}, [table('public.users', undefined, { primaryKey: { name: 'p', columns: ['id'], deferrable: true } })]))).toEqual(['MR114']));
+  it('MR114 deferrable primary key', () =>
+    expect(
+      codes(
+        run({}, [table('public.users', undefined, { primaryKey: { name: 'p', columns: ['id'], deferrable: true } })]),
+      ),
+    ).toEqual(['MR114']));
   it('MR120 existing destination table with another type', () => {
-    const dst = livePeer('staging', [table('public.users', [col('id', 'bigint', { notNull: true }), col('name', 'integer')])]);
+    const dst = livePeer('staging', [
+      table('public.users', [col('id', 'bigint', { notNull: true }), col('name', 'integer')]),
+    ]);
     expect(codes(run({}, undefined, undefined, dst))).toEqual(['MR120']);
   });
   it('MR121 excluded column NOT NULL without default on the destination', () => {
     const m = mirror('m', ['public.users']);
     m.tables[0].exclude_columns = ['name'];
-    const dst = livePeer('staging', [table('public.users', [col('id', 'bigint', { notNull: true }), col('name', 'text', { notNull: true })])]);
+    const dst = livePeer('staging', [
+      table('public.users', [col('id', 'bigint', { notNull: true }), col('name', 'text', { notNull: true })]),
+    ]);
     expect(codes(run({}, undefined, m, dst))).toEqual(['MR121']);
   });
   it('MR122 destination table already holds rows', () => {
@@ -231,20 +326,49 @@ describe('preflight diagnostics', () => {
   });
   it('MR131 and MR132: publication and slot of that name not owned', () => {
     const src = livePeer('prod', [table('public.users')]);
-    src.publications.mirrors_m = { name: 'mirrors_m', owner: 'x', allTables: false, viaRoot: false, tables: [], comment: null };
-    src.slots.mirrors_m = { name: 'mirrors_m', plugin: 'pgoutput', slotType: 'logical', database: 'app', active: false, activePid: null, temporary: false, confirmedFlushLsn: null, restartLsn: null, walStatus: 'reserved', retainedBytes: '0' };
-    expect(codes(plan(config([mirror('m', ['public.users'])]), [src, livePeer('staging')]))).toEqual(['MR131', 'MR132']);
+    src.publications.mirrors_m = {
+      name: 'mirrors_m',
+      owner: 'x',
+      allTables: false,
+      viaRoot: false,
+      tables: [],
+      comment: null,
+    };
+    src.slots.mirrors_m = {
+      name: 'mirrors_m',
+      plugin: 'pgoutput',
+      slotType: 'logical',
+      database: 'app',
+      active: false,
+      activePid: null,
+      temporary: false,
+      confirmedFlushLsn: null,
+      restartLsn: null,
+      walStatus: 'reserved',
+      retainedBytes: '0',
+    };
+    expect(codes(plan(config([mirror('m', ['public.users'])]), [src, livePeer('staging')]))).toEqual([
+      'MR131',
+      'MR132',
+    ]);
   });
   it('MR140 two mirrors write the same destination table', () => {
-    const p = plan(config([mirror('a', ['public.users']), mirror('b', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
+    const p = plan(config([mirror('a', ['public.users']), mirror('b', ['public.users'])]), [
+      livePeer('prod', [table('public.users')]),
+      livePeer('staging'),
+    ]);
     expect(codes(p)).toEqual(['MR140']);
   });
-  it('MR141 a wildcard matching nothing is an error', () => expect(codes(run({}, undefined, mirror('m', ['nothing.*'])))).toEqual(['MR141']));
+  it('MR141 a wildcard matching nothing is an error', () =>
+    expect(codes(run({}, undefined, mirror('m', ['nothing.*'])))).toEqual(['MR141']));
 });
 
 describe('read-only guard', () => {
   it('new destination tables get the MIRROR_READ_ONLY guard in the same action', () => {
-    const p = plan(config([mirror('m', ['public.users'])]), [livePeer('prod', [table('public.users')]), livePeer('staging')]);
+    const p = plan(config([mirror('m', ['public.users'])]), [
+      livePeer('prod', [table('public.users')]),
+      livePeer('staging'),
+    ]);
     const t = p.actions.find((a) => a.kind === 'table')!;
     expect((t.details as { sql: string[] }).sql.at(-1)).toBe(
       `CREATE TRIGGER "mirrors_read_only" BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON "public"."users" FOR EACH STATEMENT EXECUTE FUNCTION mirrors.read_only_guard('m', 'prod')`,
@@ -268,6 +392,8 @@ describe('read-only guard', () => {
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
     const p = plan(config([]), [src, dst]);
-    expect((p.actions.at(-1)!.details as { sql: string[] }).sql).toEqual(['DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"']);
+    expect((p.actions.at(-1)!.details as { sql: string[] }).sql).toEqual([
+      'DROP TRIGGER IF EXISTS "mirrors_read_only" ON "public"."users"',
+    ]);
   });
 });

@@ -11,8 +11,15 @@ const CSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 const strip = (s: string) => s.replace(CSI, '');
 
 const view = (over: Partial<ProgressView> = {}): ProgressView => ({
-  table: 'public.orders', rowsDone: 514_321, bytesDone: 45 * MB, bytesTotal: 146 * MB, estimated: true, done: false,
-  rate: 8 * MB, etaMs: 13_000, ...over,
+  table: 'public.orders',
+  rowsDone: 514_321,
+  bytesDone: 45 * MB,
+  bytesTotal: 146 * MB,
+  estimated: true,
+  done: false,
+  rate: 8 * MB,
+  etaMs: 13_000,
+  ...over,
 });
 
 const awkward: ProgressView[] = [
@@ -22,7 +29,16 @@ const awkward: ProgressView[] = [
   view({ table: 'public.注文履歴テーブル_とても長い名前のテーブル', nameWidth: 60 }),
   view({ rowsDone: 1e15, bytesDone: 8e15, bytesTotal: Number.MAX_SAFE_INTEGER, rate: 1e13, etaMs: 1e13 }),
   view({ rowsDone: 0, bytesDone: 0, bytesTotal: 0, rate: null, etaMs: null }),
-  view({ rowsDone: 123_456_789, bytesDone: 987_654_321_000, bytesTotal: 987_654_321_000, estimated: false, done: true, rate: 1023.6 * MB, etaMs: null, elapsedMs: 1e9 }),
+  view({
+    rowsDone: 123_456_789,
+    bytesDone: 987_654_321_000,
+    bytesTotal: 987_654_321_000,
+    estimated: false,
+    done: true,
+    rate: 1023.6 * MB,
+    etaMs: null,
+    elapsedMs: 1e9,
+  }),
   view({ rate: 0.3333, bytesDone: 1023.7, bytesTotal: 1023.9 }),
 ];
 
@@ -97,7 +113,10 @@ describe('formatProgressLine', () => {
   it('shows the estimate as ~X while copying and the real size without ~ at 100% once done', () => {
     kleur.enabled = false;
     expect(formatProgressLine(view(), 119)).toContain('/~146 MB');
-    const done = formatProgressLine(view({ bytesDone: 150 * MB, bytesTotal: 150 * MB, estimated: false, done: true, etaMs: null, elapsedMs: 19_000 }), 119);
+    const done = formatProgressLine(
+      view({ bytesDone: 150 * MB, bytesTotal: 150 * MB, estimated: false, done: true, etaMs: null, elapsedMs: 19_000 }),
+      119,
+    );
     expect(done).toMatch(/100% .*150 MB\/150 MB .*took 19s$/);
     expect(done).not.toContain('~');
   });
@@ -115,11 +134,23 @@ describe('formatProgressLine', () => {
 
 // ---- the reporter, driven with synthetic events and a fake Io ----
 
-const action = { id: 'a1', address: 'mirror.shop.snapshot', kind: 'snapshot', op: 'create', reason: 'initial copy' } as unknown as Action;
+const action = {
+  id: 'a1',
+  address: 'mirror.shop.snapshot',
+  kind: 'snapshot',
+  op: 'create',
+  reason: 'initial copy',
+} as unknown as Action;
 
 function fakeIo(): Io & { text: () => string } {
   const chunks: string[] = [];
-  return { out: (t) => void chunks.push(t), err: (t) => void chunks.push(t), stdoutIsTty: true, stdinIsTty: false, text: () => chunks.join('') };
+  return {
+    out: (t) => void chunks.push(t),
+    err: (t) => void chunks.push(t),
+    stdoutIsTty: true,
+    stdinIsTty: false,
+    text: () => chunks.join(''),
+  };
 }
 
 /** The visible text of every line segment the terminal was given, split where the cursor moves. */
@@ -130,10 +161,23 @@ function segments(out: string): string[] {
     .filter((s) => s.trim() !== '');
 }
 
-const progress = (table: string, bytesDone: number, estimate: number, over: Partial<Extract<ApplyEvent, { type: 'snapshot_progress' }>> = {}): ApplyEvent => ({
-  type: 'snapshot_progress', mirror: 'shop', table, rowsDone: Math.round(bytesDone / 100), bytesDone,
+const progress = (
+  table: string,
+  bytesDone: number,
+  estimate: number,
+  over: Partial<Extract<ApplyEvent, { type: 'snapshot_progress' }>> = {},
+): ApplyEvent => ({
+  type: 'snapshot_progress',
+  mirror: 'shop',
+  table,
+  rowsDone: Math.round(bytesDone / 100),
+  bytesDone,
   // As copy.ts reports it: the estimate, never below bytesDone.
-  bytesTotal: Math.max(estimate, bytesDone), tableDone: false, mirrorBytesDone: bytesDone, mirrorBytesTotal: estimate, ...over,
+  bytesTotal: Math.max(estimate, bytesDone),
+  tableDone: false,
+  mirrorBytesDone: bytesDone,
+  mirrorBytesTotal: estimate,
+  ...over,
 });
 
 describe('textReporter on a terminal', () => {
@@ -160,7 +204,10 @@ describe('textReporter on a terminal', () => {
     r(progress(table, real, real, { tableDone: true }));
   }
 
-  for (const [what, real] of [['too small', 150 * MB], ['too large', 80 * MB]] as const) {
+  for (const [what, real] of [
+    ['too small', 150 * MB],
+    ['too large', 80 * MB],
+  ] as const) {
     it(`the bar never passes 100% nor goes backwards when the estimate is ${what}, and ends at the real size`, () => {
       const io = fakeIo();
       const r = textReporter(io, { tty: true, columns: 120 });
@@ -183,7 +230,9 @@ describe('textReporter on a terminal', () => {
       expect(Math.max(...pcts)).toBe(100);
       // Only the finished line says 100%, and it shows the real size, not the estimate.
       const mb = real / MB;
-      expect(lines.filter((l) => l.includes('100%')).every((l) => l.includes(`${mb} MB/${mb} MB`) && l.includes('took'))).toBe(true);
+      expect(
+        lines.filter((l) => l.includes('100%')).every((l) => l.includes(`${mb} MB/${mb} MB`) && l.includes('took')),
+      ).toBe(true);
       expect(lines.at(-1)).toMatch(new RegExp(`100%.* ${mb} MB/${mb} MB .*took`));
       if (real > 100 * MB) {
         // Copying past the estimate, the total grows with the bytes done.
@@ -305,7 +354,9 @@ describe('textReporter without a terminal', () => {
     expect(io.text()).not.toMatch(CSI);
     expect(lines.filter((l) => l.includes(`${long}: `) && l.includes('ETA'))).toHaveLength(2); // 5 s and 10 s into the table
     expect(lines.filter((l) => l.includes('public.t: ') && l.includes('ETA'))).toHaveLength(2);
-    expect(lines.find((l) => l.includes(`${long}: `) && l.includes('ETA'))).toMatch(/: 661k rows, 63 MB of ~300 MB \(12 MB\/s, ETA 20s\)$/);
+    expect(lines.find((l) => l.includes(`${long}: `) && l.includes('ETA'))).toMatch(
+      /: 661k rows, 63 MB of ~300 MB \(12 MB\/s, ETA 20s\)$/,
+    );
     expect(lines.filter((l) => l.includes('copied'))).toEqual([
       '    public.t: copied 48.0k rows, 4.6 MB in 12s (391 kB/s); mirror shop 100% of ~4.6 MB',
       `    ${long}: copied 1.6M rows, 150 MB in 12s (13 MB/s); mirror shop 100% of ~150 MB`,
@@ -320,6 +371,8 @@ describe('textReporter without a terminal', () => {
     const r = textReporter(io, { tty: false });
     r({ type: 'lock_wait', mirror: 'shop', holder: 'pid 42 on host a' });
     r({ type: 'action_failed', action, index: 0, total: 1, message: 'relation "x" does not exist' });
-    expect(io.text()).toBe('waiting for the lock of mirror shop, held by pid 42 on host a\n  ! mirror.shop.snapshot failed: relation "x" does not exist\n');
+    expect(io.text()).toBe(
+      'waiting for the lock of mirror shop, held by pid 42 on host a\n  ! mirror.shop.snapshot failed: relation "x" does not exist\n',
+    );
   });
 });

@@ -7,7 +7,18 @@ import { renderPlanMarkdown } from '../../src/render/markdown.js';
 import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
 
 const newMirrorPlan = () =>
-  buildPlan(config([mirror('m', ['public.users'])]), { peers: { prod: livePeer('prod', [table('public.users')], { settings: { ...livePeer('x').settings, max_slot_wal_keep_size: -1 } }), staging: livePeer('staging') } }, { selected: null, createdBy: 'test' });
+  buildPlan(
+    config([mirror('m', ['public.users'])]),
+    {
+      peers: {
+        prod: livePeer('prod', [table('public.users')], {
+          settings: { ...livePeer('x').settings, max_slot_wal_keep_size: -1 },
+        }),
+        staging: livePeer('staging'),
+      },
+    },
+    { selected: null, createdBy: 'test' },
+  );
 
 describe('text rendering', () => {
   const was = kleur.enabled;
@@ -29,7 +40,13 @@ describe('text rendering', () => {
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
     src.slots.mirrors_m.walStatus = 'lost';
-    const text = renderPlanText(buildPlan(config([{ ...m, max_batch_size: 10 }]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 't' }));
+    const text = renderPlanText(
+      buildPlan(
+        config([{ ...m, max_batch_size: 10 }]),
+        { peers: { prod: src, staging: dst } },
+        { selected: null, createdBy: 't' },
+      ),
+    );
     expect(text).toContain('  ~ mirror.m\n');
     expect(text).toContain('max_batch_size: 1000 -> 10');
     expect(text).toContain('-/+ mirror.m.slot [disruptive]');
@@ -41,7 +58,11 @@ describe('text rendering', () => {
     const src = livePeer('prod', [table('public.users')]);
     const dst = livePeer('staging');
     applied(m, src, dst, ['public.users']);
-    expect(renderPlanText(buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 't' }))).toBe('No changes. The mirrors match the configuration.\n');
+    expect(
+      renderPlanText(
+        buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 't' }),
+      ),
+    ).toBe('No changes. The mirrors match the configuration.\n');
   });
 
   it('colors symbols when color is on', () => {
@@ -60,7 +81,19 @@ describe('json and markdown rendering', () => {
     const parsed = JSON.parse(renderPlanJson(plan));
     expect(parsed).toEqual(JSON.parse(JSON.stringify(plan)));
     expect(parsed.format_version).toBe(2);
-    expect(Object.keys(parsed)).toEqual(['format_version', 'tool', 'created_by', 'config_file', 'config_hash', 'project', 'selected', 'mirrors', 'diagnostics', 'actions', 'summary']);
+    expect(Object.keys(parsed)).toEqual([
+      'format_version',
+      'tool',
+      'created_by',
+      'config_file',
+      'config_hash',
+      'project',
+      'selected',
+      'mirrors',
+      'diagnostics',
+      'actions',
+      'summary',
+    ]);
   });
 
   it('markdown has a diagnostics table and an ordered action table for a PR comment', () => {

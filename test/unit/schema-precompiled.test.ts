@@ -15,10 +15,27 @@ function loadSource(source: string): ValidateFunction {
 }
 
 const DOCUMENTS: unknown[] = [
-  { version: 1, peers: { a: { host: 'h', database: 'd', user: 'u' } }, mirrors: { m: { source: 'a', destination: 'a', tables: [{ source_table: 'public.t' }] } } },
+  {
+    version: 1,
+    peers: { a: { host: 'h', database: 'd', user: 'u' } },
+    mirrors: { m: { source: 'a', destination: 'a', tables: [{ source_table: 'public.t' }] } },
+  },
   { version: 2, peers: {}, mirrors: {} },
   { version: 1, peers: { a: { hots: 'h' } }, mirrors: { m: { source: 'a', destinaton: 'b', tables: [] } } },
-  { version: 1, peers: { a: { url: 'postgres://x', host: 'h' } }, mirrors: { m: { source: 'a', destination: 'b', mode: 'fast', max_batch_size: 0, lag_threshold: 'soon', tables: [{ source_table: '' }, 'x'] } } },
+  {
+    version: 1,
+    peers: { a: { url: 'postgres://x', host: 'h' } },
+    mirrors: {
+      m: {
+        source: 'a',
+        destination: 'b',
+        mode: 'fast',
+        max_batch_size: 0,
+        lag_threshold: 'soon',
+        tables: [{ source_table: '' }, 'x'],
+      },
+    },
+  },
   { version: 1, peers: { a: { host: 'h', port: 'five' } }, defaults: { resync_strategy: 'copy' }, mirrors: [] },
   { version: 1, project: 'Team A', peers: {}, defaults: { prevent_destroy: 'yes' }, mirrors: {} },
   'not a document',
@@ -33,7 +50,13 @@ describe('the precompiled config validator', () => {
       const b = precompiled(doc);
       expect(b).toBe(a);
       const brief = (errors: typeof runtime.errors) =>
-        (errors ?? []).map((e) => ({ path: e.instancePath, schema: e.schemaPath, keyword: e.keyword, params: e.params, parent: Object.keys(e.parentSchema ?? {}) }));
+        (errors ?? []).map((e) => ({
+          path: e.instancePath,
+          schema: e.schemaPath,
+          keyword: e.keyword,
+          params: e.params,
+          parent: Object.keys(e.parentSchema ?? {}),
+        }));
       expect(brief(precompiled.errors)).toEqual(brief(runtime.errors));
     }
     expect(DOCUMENTS.filter((d) => !runtime(d)).length).toBe(DOCUMENTS.length - 1);

@@ -1,14 +1,23 @@
 /** status/collect.ts against a scripted client: the SQL sent, its parameters, and the row mapping. */
 import { describe, expect, it } from 'vitest';
 import {
-  CATALOG_PROBE_SQL, LEASE_SQL, SLOTS_SQL, catalogMirrorsSql, catalogTablesSql, collectStatus, readDestination, readSource,
+  CATALOG_PROBE_SQL,
+  LEASE_SQL,
+  SLOTS_SQL,
+  catalogMirrorsSql,
+  catalogTablesSql,
+  collectStatus,
+  readDestination,
+  readSource,
   type Queryable,
 } from '../../src/status/collect.js';
 import { LEASE_CLASS } from '../../src/worker/lease-key.js';
 import { config, mirror } from '../support/fixtures.js';
 
 /** Answers each query with the rows of the first matching rule, recording every call. */
-function scripted(rules: [(sql: string) => boolean, any[]][]): Queryable & { calls: { sql: string; params?: unknown[] }[] } {
+function scripted(
+  rules: [(sql: string) => boolean, any[]][],
+): Queryable & { calls: { sql: string; params?: unknown[] }[] } {
   const calls: { sql: string; params?: unknown[] }[] = [];
   return {
     calls,
@@ -26,10 +35,21 @@ describe('readDestination', () => {
   it('without a catalog: the probe and the lease only, in one read-only transaction', async () => {
     const db = scripted([
       [is(CATALOG_PROBE_SQL), [{ has_catalog: false, has_worker_columns: false }]],
-      [is(LEASE_SQL), [{ name: 'a', held: false }, { name: 'b', held: true }]],
+      [
+        is(LEASE_SQL),
+        [
+          { name: 'a', held: false },
+          { name: 'b', held: true },
+        ],
+      ],
     ]);
     const out = await readDestination(db, ['a', 'b']);
-    expect(db.calls.map((c) => c.sql)).toEqual(['BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY', CATALOG_PROBE_SQL, LEASE_SQL, 'COMMIT']);
+    expect(db.calls.map((c) => c.sql)).toEqual([
+      'BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY',
+      CATALOG_PROBE_SQL,
+      LEASE_SQL,
+      'COMMIT',
+    ]);
     expect(db.calls[2].params).toEqual([LEASE_CLASS, ['a', 'b']]);
     expect(out.get('a')).toEqual({ mirror: null, tables: [], leaseHeld: false });
     expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: true });
@@ -39,34 +59,113 @@ describe('readDestination', () => {
     const at = new Date('2026-01-01T00:00:00.123Z');
     const db = scripted([
       [is(CATALOG_PROBE_SQL), [{ has_catalog: true, has_worker_columns: true }]],
-      [is(LEASE_SQL), [{ name: 'a', held: true }, { name: 'b', held: false }]],
-      [is(catalogMirrorsSql(true)), [{
-        name: 'a', mode: 'async', status: 'Following', phase: 'ready', paused: false, settings: { lag_threshold_ms: 5000 }, slot_name: 'mirrors_a',
-        last_applied_lsn: 'FFFFFFFF/FFFFFFFF', last_commit_time: at, rows_applied: '18446744073709551615', last_apply_at: null,
-        bytes_done: '0', bytes_total: '0', last_error: { message: 'x' }, promoted_at: null, lag_ms: '12', worker_host: 'h', worker_pid: 7,
-        worker_since: at, worker_heartbeat_at: at, heartbeat_age_ms: '250',
-      }]],
-      [is(catalogTablesSql(true)), [
-        { mirror: 'a', source_schema: 'public', source_table: 't', dest_schema: 'copy', dest_table: 't', state: 'ready', snapshot_lsn: '0/1',
-          rows_copied: '5', bytes_copied: '10', bytes_total: '10', rows_inserted: '1', rows_updated: '2', rows_deleted: '3' },
-        { mirror: 'zz', source_schema: 'public', source_table: 'x', dest_schema: 'public', dest_table: 'x', state: 'ready' },
-      ]],
+      [
+        is(LEASE_SQL),
+        [
+          { name: 'a', held: true },
+          { name: 'b', held: false },
+        ],
+      ],
+      [
+        is(catalogMirrorsSql(true)),
+        [
+          {
+            name: 'a',
+            mode: 'async',
+            status: 'Following',
+            phase: 'ready',
+            paused: false,
+            settings: { lag_threshold_ms: 5000 },
+            slot_name: 'mirrors_a',
+            last_applied_lsn: 'FFFFFFFF/FFFFFFFF',
+            last_commit_time: at,
+            rows_applied: '18446744073709551615',
+            last_apply_at: null,
+            bytes_done: '0',
+            bytes_total: '0',
+            last_error: { message: 'x' },
+            promoted_at: null,
+            lag_ms: '12',
+            worker_host: 'h',
+            worker_pid: 7,
+            worker_since: at,
+            worker_heartbeat_at: at,
+            heartbeat_age_ms: '250',
+          },
+        ],
+      ],
+      [
+        is(catalogTablesSql(true)),
+        [
+          {
+            mirror: 'a',
+            source_schema: 'public',
+            source_table: 't',
+            dest_schema: 'copy',
+            dest_table: 't',
+            state: 'ready',
+            snapshot_lsn: '0/1',
+            rows_copied: '5',
+            bytes_copied: '10',
+            bytes_total: '10',
+            rows_inserted: '1',
+            rows_updated: '2',
+            rows_deleted: '3',
+          },
+          {
+            mirror: 'zz',
+            source_schema: 'public',
+            source_table: 'x',
+            dest_schema: 'public',
+            dest_table: 'x',
+            state: 'ready',
+          },
+        ],
+      ],
     ]);
     const out = await readDestination(db, ['a', 'b']);
     expect(db.calls).toHaveLength(6);
     expect(db.calls[3].params).toEqual([['a', 'b']]);
     expect(db.calls[4].params).toEqual([['a', 'b']]);
     expect(out.get('a')!.mirror).toEqual({
-      mode: 'async', reportedStatus: 'Following', phase: 'ready', paused: false, settings: { lag_threshold_ms: 5000 }, slotName: 'mirrors_a',
-      lastAppliedLsn: 'FFFFFFFF/FFFFFFFF', lastCommitTime: '2026-01-01T00:00:00.123Z', rowsApplied: '18446744073709551615', lastApplyAt: null,
-      bytesDone: '0', bytesTotal: '0', lastError: { message: 'x' }, promotedAt: null, lagMs: 12,
-      worker: { host: 'h', pid: 7, since: '2026-01-01T00:00:00.123Z', heartbeatAt: '2026-01-01T00:00:00.123Z', heartbeatAgeMs: 250 },
+      mode: 'async',
+      reportedStatus: 'Following',
+      phase: 'ready',
+      paused: false,
+      settings: { lag_threshold_ms: 5000 },
+      slotName: 'mirrors_a',
+      lastAppliedLsn: 'FFFFFFFF/FFFFFFFF',
+      lastCommitTime: '2026-01-01T00:00:00.123Z',
+      rowsApplied: '18446744073709551615',
+      lastApplyAt: null,
+      bytesDone: '0',
+      bytesTotal: '0',
+      lastError: { message: 'x' },
+      promotedAt: null,
+      lagMs: 12,
+      worker: {
+        host: 'h',
+        pid: 7,
+        since: '2026-01-01T00:00:00.123Z',
+        heartbeatAt: '2026-01-01T00:00:00.123Z',
+        heartbeatAgeMs: 250,
+      },
     });
     expect(out.get('a')!.leaseHeld).toBe(true);
-    expect(out.get('a')!.tables).toEqual([{
-      source: { schema: 'public', name: 't' }, destination: { schema: 'copy', name: 't' }, state: 'ready', snapshotLsn: '0/1',
-      rowsCopied: '5', bytesCopied: '10', bytesTotal: '10', rowsInserted: '1', rowsUpdated: '2', rowsDeleted: '3',
-    }]);
+    expect(out.get('a')!.tables).toEqual([
+      {
+        source: { schema: 'public', name: 't' },
+        destination: { schema: 'copy', name: 't' },
+        state: 'ready',
+        snapshotLsn: '0/1',
+        rowsCopied: '5',
+        bytesCopied: '10',
+        bytesTotal: '10',
+        rowsInserted: '1',
+        rowsUpdated: '2',
+        rowsDeleted: '3',
+      },
+    ]);
     expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: false });
   });
 
@@ -100,11 +199,36 @@ describe('readDestination', () => {
 
 describe('readSource', () => {
   it('reads every named slot in one query, LSNs and byte counts as text', async () => {
-    const db = scripted([[is(SLOTS_SQL), [{ name: 'mirrors_a', active: false, active_pid: null, confirmed_flush_lsn: '0/10', restart_lsn: '0/8', wal_status: 'reserved', current_lsn: '0/20', retained_bytes: '24', lag_bytes: '16' }]]]);
+    const db = scripted([
+      [
+        is(SLOTS_SQL),
+        [
+          {
+            name: 'mirrors_a',
+            active: false,
+            active_pid: null,
+            confirmed_flush_lsn: '0/10',
+            restart_lsn: '0/8',
+            wal_status: 'reserved',
+            current_lsn: '0/20',
+            retained_bytes: '24',
+            lag_bytes: '16',
+          },
+        ],
+      ],
+    ]);
     const out = await readSource(db, ['mirrors_a', 'mirrors_b']);
     expect(db.calls).toEqual([{ sql: SLOTS_SQL, params: [['mirrors_a', 'mirrors_b']] }]);
     expect(out.get('mirrors_a')).toEqual({
-      name: 'mirrors_a', active: false, activePid: null, confirmedFlushLsn: '0/10', restartLsn: '0/8', walStatus: 'reserved', retainedBytes: '24', lagBytes: '16', currentLsn: '0/20',
+      name: 'mirrors_a',
+      active: false,
+      activePid: null,
+      confirmedFlushLsn: '0/10',
+      restartLsn: '0/8',
+      walStatus: 'reserved',
+      retainedBytes: '24',
+      lagBytes: '16',
+      currentLsn: '0/20',
     });
     expect(out.has('mirrors_b')).toBe(false);
     expect(SLOTS_SQL).toContain('::bigint::text AS retained_bytes');
@@ -121,8 +245,10 @@ describe('collectStatus', () => {
     for (const f of facts) {
       expect(f.destination.ok).toBe(false);
       expect(f.source?.ok).toBe(false);
-      if (!f.destination.ok) expect(f.destination.error).toMatchObject({ peer: 'staging', role: 'destination', code: 'PEER_UNREACHABLE' });
-      if (f.source && !f.source.ok) expect(f.source.error).toMatchObject({ peer: 'prod', role: 'source', code: 'PEER_UNREACHABLE' });
+      if (!f.destination.ok)
+        expect(f.destination.error).toMatchObject({ peer: 'staging', role: 'destination', code: 'PEER_UNREACHABLE' });
+      if (f.source && !f.source.ok)
+        expect(f.source.error).toMatchObject({ peer: 'prod', role: 'source', code: 'PEER_UNREACHABLE' });
     }
   });
 });

@@ -38,7 +38,9 @@ const DESTINATION_OPTIONS = `${SOURCE_OPTIONS} -c session_replication_role=repli
 export async function openSource(peer: Peer, snapshotName: string): Promise<pg.Client> {
   const c = await connectPeer(peer, { applicationName: SNAPSHOT_APPLICATION_NAME, options: SOURCE_OPTIONS });
   try {
-    await c.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`);
+    await c.query(
+      `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshotName)}`,
+    );
   } catch (err) {
     // e.g. 22023 invalid snapshot identifier: the exporting connection is gone.
     await c.end().catch(() => undefined);

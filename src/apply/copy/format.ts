@@ -39,7 +39,11 @@ export async function columnTypes(c: pg.Client, schema: string, name: string): P
  * costs both servers much less than text (no number, date or array formatting and parsing) and is exact by
  * construction. Otherwise text, whose input functions also convert between differing types.
  */
-export function binaryFormat(spec: TableSpec, source: Map<string, ColumnType>, destination: Map<string, ColumnType>): boolean {
+export function binaryFormat(
+  spec: TableSpec,
+  source: Map<string, ColumnType>,
+  destination: Map<string, ColumnType>,
+): boolean {
   return spec.columns.every((c) => {
     const s = source.get(c.name);
     const d = destination.get(c.name);

@@ -93,7 +93,7 @@ export class CopyOut implements pg.Submittable {
   /** Rows forwarded so far, as the framer counts them (see CopyDataFramer). */
   rows = 0;
   private readonly framer: CopyDataFramer;
-  private socket: NodeJS.ReadableStream & NodeJS.EventEmitter | undefined;
+  private socket: (NodeJS.ReadableStream & NodeJS.EventEmitter) | undefined;
   private pgListener: Listener | undefined;
   private out: Destination | undefined;
   private waitingForDrain = false;
@@ -111,7 +111,11 @@ export class CopyOut implements pg.Submittable {
   submit(connection: pg.Connection): void {
     const socket = connection.stream;
     const listeners = socket.listeners('data') as Listener[];
-    if (listeners.length !== 1) throw new MirrorsError('INTERNAL', `copy: expected pg's one data listener on the source socket, found ${listeners.length}`);
+    if (listeners.length !== 1)
+      throw new MirrorsError(
+        'INTERNAL',
+        `copy: expected pg's one data listener on the source socket, found ${listeners.length}`,
+      );
     this.socket = socket;
     this.pgListener = listeners[0];
     socket.removeListener('data', this.pgListener);

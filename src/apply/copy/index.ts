@@ -80,6 +80,7 @@ function checkOptions(opts: CopyOptions): void {
     throw new MirrorsError('INTERNAL', `not an exported snapshot name: ${JSON.stringify(opts.snapshotName)}`);
   }
   for (const k of ['tablesInParallel', 'maxWorkers', 'rowsPerPartition'] as const) {
-    if (!Number.isInteger(opts[k]) || opts[k] < 1) throw new MirrorsError('INTERNAL', `copyTables: ${k} must be a positive integer, got ${opts[k]}`);
+    if (!Number.isInteger(opts[k]) || opts[k] < 1)
+      throw new MirrorsError('INTERNAL', `copyTables: ${k} must be a positive integer, got ${opts[k]}`);
   }
 }

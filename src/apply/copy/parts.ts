@@ -94,9 +94,13 @@ export async function planTable(src: pg.Client, spec: TableSpec, rowsPerPartitio
     );
     // A partitioned table without partitions holds no rows.
     if (exists.rowCount) return { parts: [], bytesTotal: 0, types: new Map() };
-    throw new MirrorsError('APPLY_FAILED', `source table ${quoteQualified(spec.source.schema, spec.source.name)} does not exist`, {
-      hint: 'run `mirrors plan` again: the source changed since the plan was made',
-    });
+    throw new MirrorsError(
+      'APPLY_FAILED',
+      `source table ${quoteQualified(spec.source.schema, spec.source.name)} does not exist`,
+      {
+        hint: 'run `mirrors plan` again: the source changed since the plan was made',
+      },
+    );
   }
   const bytesTotal = rows.reduce((n, r) => n + Number(r.bytes), 0);
   const types = await columnTypes(src, spec.source.schema, spec.source.name);
@@ -128,14 +132,17 @@ function ctidParts(r: RelationRow, wanted: number): Part[] {
   // The first range is open below and the last open above: rows inserted after planning land past the end.
   return ranges(bounds).map(([lo, hi]) => ({
     relation,
-    where: [lo === null ? null : `ctid >= ${tid(lo)}`, hi === null ? null : `ctid < ${tid(hi)}`].filter(Boolean).join(' AND '),
+    where: [lo === null ? null : `ctid >= ${tid(lo)}`, hi === null ? null : `ctid < ${tid(hi)}`]
+      .filter(Boolean)
+      .join(' AND '),
   }));
 }
 
 /** [null, b1], [b1, b2], ..., [bn, null] */
 function ranges<T>(bounds: T[]): [T | null, T | null][] {
   const out: [T | null, T | null][] = [];
-  for (let i = 0; i <= bounds.length; i++) out.push([i === 0 ? null : bounds[i - 1], i === bounds.length ? null : bounds[i]]);
+  for (let i = 0; i <= bounds.length; i++)
+    out.push([i === 0 ? null : bounds[i - 1], i === bounds.length ? null : bounds[i]]);
   return out;
 }
 
@@ -143,16 +150,22 @@ async function keyParts(src: pg.Client, spec: TableSpec, relation: Relation, wan
   const keyName = spec.partition_key!;
   const column = spec.columns.find((c) => c.name === keyName);
   if (!column) {
-    throw new MirrorsError('APPLY_FAILED', `partition_key ${quoteIdent(keyName)} is not a copied column of ${quoteQualified(spec.source.schema, spec.source.name)}`, {
-      hint: 'choose a column that exists on the source and is not excluded',
-    });
+    throw new MirrorsError(
+      'APPLY_FAILED',
+      `partition_key ${quoteIdent(keyName)} is not a copied column of ${quoteQualified(spec.source.schema, spec.source.name)}`,
+      {
+        hint: 'choose a column that exists on the source and is not excluded',
+      },
+    );
   }
   const key = quoteIdent(keyName);
   const from = `ONLY ${quoteQualified(relation.schema, relation.name)}`;
   const whole: Part[] = [{ relation, where: null }];
   let conditions: string[];
   if (INTEGER_TYPES.has(column.type)) {
-    const { rows } = await src.query<{ lo: string | null; hi: string | null }>(`SELECT min(${key})::text AS lo, max(${key})::text AS hi FROM ${from}`);
+    const { rows } = await src.query<{ lo: string | null; hi: string | null }>(
+      `SELECT min(${key})::text AS lo, max(${key})::text AS hi FROM ${from}`,
+    );
     const { lo, hi } = rows[0];
     if (lo === null || hi === null) return whole;
     conditions = integerRanges(BigInt(lo), BigInt(hi), wanted).map(([a, b]) =>

@@ -19,7 +19,10 @@ export class WorkerPool {
   /** Every connection's end() so far: each closeAll() waits for all of them. */
   private readonly closing: Promise<unknown>[] = [];
 
-  constructor(size: number, private readonly signal: AbortSignal) {
+  constructor(
+    size: number,
+    private readonly signal: AbortSignal,
+  ) {
     this.all = Array.from({ length: size }, () => ({}));
     this.free = [...this.all].reverse();
     signal.addEventListener('abort', () => {

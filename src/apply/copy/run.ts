@@ -155,7 +155,16 @@ export class CopyRun {
       await dst.query(`TRUNCATE ${quoteQualified(spec.destination.schema, spec.destination.name)}`);
       return binaryFormat(spec, plan.types, await columnTypes(dst, spec.destination.schema, spec.destination.name));
     });
-    const t: TableState = { spec, binary, partsTotal: plan.parts.length, partsDone: 0, rows: 0, bytes: 0, bytesTotal: plan.bytesTotal, lastReport: 0 };
+    const t: TableState = {
+      spec,
+      binary,
+      partsTotal: plan.parts.length,
+      partsDone: 0,
+      rows: 0,
+      bytes: 0,
+      bytesTotal: plan.bytesTotal,
+      lastReport: 0,
+    };
     const parts = [...plan.parts];
     const lanes = Math.min(parts.length, this.opts.maxWorkers);
     let active = 0;
