@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { useClusters } from '../support/clusters.js';
 import { CLI, runCli, type CliResult } from '../support/cli.js';
 import { peerYaml, tempProject } from '../support/project.js';
+import { startWorker } from '../support/worker.js';
 
 const env = { PGPASS_TEST: 'postgres' };
 const clusters = useClusters(['src', 'dst']);
@@ -133,27 +134,41 @@ describe('concurrent applies', () => {
     expect(await rows(clusters.dst, db, 'SELECT count(*) FROM big')).toEqual(['(300000)']);
   });
 
-  it('two applies adding the same table to a streaming mirror both succeed and leave it ready', async () => {
+  it('two applies adding the same table to a mirror `mirrors run` streams both succeed, and it ends Following', async () => {
     const db = await databases(`CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE t5 (id int PRIMARY KEY, v text);
       INSERT INTO t5 SELECT g, md5(g::text) FROM generate_series(1, 100000) g; ANALYZE;`);
     const p = project(db, `  m5: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`);
     expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
-    p.rewrite(`  m5: { source: prod, destination: staging, tables: [{ source_table: a }, { source_table: t5 }] }\n`);
-    const [x, y] = await Promise.all([
-      cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'),
-      cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'),
-    ]);
-    expect([x.code, y.code], x.stderr + y.stderr).toEqual([0, 0]);
-    const state = await clusters.dst.query(
-      `SELECT m.phase, t.state FROM mirrors.mirrors m JOIN mirrors.tables t ON t.mirror = m.name ORDER BY t.dest_table`,
-      [],
-      db,
-    );
-    expect(state).toEqual([
-      { phase: 'ready', state: 'ready' },
-      { phase: 'ready', state: 'ready' },
-    ]);
-    expect(await rows(clusters.dst, db, 'SELECT * FROM t5')).toEqual(await rows(clusters.src, db, 'SELECT * FROM t5'));
+    const worker = startWorker(p.dir, env);
+    try {
+      await worker.waitForLog(/mirror m5: Following/);
+      p.rewrite(`  m5: { source: prod, destination: staging, tables: [{ source_table: a }, { source_table: t5 }] }\n`);
+      const [x, y] = await Promise.all([
+        cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'),
+        cli(p, 'apply', '--auto-approve', '--lock-timeout', '1m'),
+      ]);
+      expect([x.code, y.code], x.stderr + y.stderr).toEqual([0, 0]);
+      const snaps = await clusters.dst.query(
+        `SELECT count(*)::int AS n FROM mirrors.journal WHERE action_id = 'create:mirror.m5.snapshot' AND outcome = 'done'`,
+        [],
+        db,
+      );
+      expect(snaps[0].n).toBe(2); // the first apply's bootstrap, and one copy of t5
+      await clusters.src.query(`INSERT INTO t5 VALUES (100001, 'after'); INSERT INTO a VALUES (1)`, [], db);
+      for (let i = 0; i < 200; i++) {
+        const got = await clusters.dst.query(`SELECT 1 FROM t5 WHERE id = 100001`, [], db);
+        if (got.length) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await rows(clusters.dst, db, 'SELECT * FROM t5')).toEqual(
+        await rows(clusters.src, db, 'SELECT * FROM t5'),
+      );
+      const status = await cli(p, 'status', '--format', 'json');
+      expect(status.code, status.stdout).toBe(0);
+      expect(JSON.parse(status.stdout).mirrors[0].status.name).toBe('Following');
+    } finally {
+      expect(await worker.stop()).toBe(0);
+    }
     expect((await cli(p, 'plan', '--detailed-exitcode')).code).toBe(0);
   });
 });
