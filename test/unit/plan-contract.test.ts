@@ -368,3 +368,13 @@ describe('settings recorded by an older version', () => {
     ]);
   });
 });
+
+describe('the plan schema and the settings table', () => {
+  it('describes exactly the mirror settings the settings table defines', async () => {
+    const { readFileSync } = await import('node:fs');
+    const schema = JSON.parse(readFileSync(new URL('../../schemas/plan.schema.json', import.meta.url), 'utf8'));
+    const { SETTING_KEYS } = await import('../../src/config/settings.js');
+    expect(Object.keys(schema.$defs.settings.properties).sort()).toEqual([...SETTING_KEYS].sort());
+    expect([...schema.$defs.settings.required].sort()).toEqual([...SETTING_KEYS].sort());
+  });
+});
