@@ -149,10 +149,11 @@ async function slotExecutor(ctx: ApplyContext, a: ActionOfKind<'slot'>) {
   const mirror = ctx.mirrorOf(a);
   const src = await ctx.db(a.peer);
   if (a.op === 'delete') return dropSlot(src, a.details.name, a.details.drop_sql, mirror);
-  // A mirror getting a new slot stops streaming first: a worker must not start on the new slot with the
-  // old position (recordSlot then sets the new one). No-op for a new mirror.
+  // A mirror getting a new slot stops streaming first (a worker must not start on the new slot with the old
+  // position; recordSlot then sets the new one), and every table is marked for a copy before the old slot
+  // goes: a resync interrupted anywhere resumes with every table not copied since. No-op for a new mirror.
   const dst = await ctx.db(ctx.destinationOf(mirror));
-  await catalog.setPhase(dst, mirror, 'snapshot');
+  await catalog.startFullResync(dst, mirror);
   if (a.op === 'replace') await dropSlot(src, a.details.name, a.details.drop_sql, mirror);
   const snap = await createSlotWithSnapshot(ctx.peer(a.peer), a.details.name, { temporary: false });
   ctx.exported.set(mirror, snap);

@@ -85,6 +85,20 @@ export async function recordSlot(db: Db, name: string, consistentLsn: string) {
   );
 }
 
+/**
+ * Before a mirror gets a new slot: it stops streaming (phase snapshot) and every one of its tables must be
+ * copied again (pending, no snapshot LSN), in one statement, so that whatever interrupts the resync (kill -9,
+ * SIGINT, a failed copy) the next plan copies every table not finished since. The worker's batches wait for
+ * this update (their fence holds these rows FOR SHARE) and then find the mirror no longer streaming.
+ */
+export async function startFullResync(db: Db, name: string) {
+  await db.query(
+    `WITH m AS (UPDATE mirrors.mirrors SET phase = 'snapshot', updated_at = now() WHERE name = $1::text RETURNING name)
+     UPDATE mirrors.tables SET state = 'pending', snapshot_lsn = NULL, updated_at = now() WHERE mirror = $1::text`,
+    [name],
+  );
+}
+
 export async function setPhase(db: Db, name: string, phase: string) {
   await db.query(`UPDATE mirrors.mirrors SET phase = $2::text, updated_at = now() WHERE name = $1::text`, [
     name,

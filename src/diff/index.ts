@@ -5,7 +5,8 @@
  */
 import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
 import type { Config, Mirror } from '../config/types.js';
-import type { Live, LiveTable, PeerLive, CatalogTable } from '../inspect/types.js';
+import type { Live, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
+import { lsnToBigInt } from '../db/lsn.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION } from '../catalog/migrations.js';
 import type {
@@ -435,7 +436,7 @@ class Differ {
     const recordedTables = new Map(
       dst.catalog.tables.filter((t) => t.mirror === m.name).map((t) => [tableKey(t.destination), t]),
     );
-    const specs = this.tables(m, tables, src, dst, base, true, recordedTables);
+    const specs = this.tables(m, tables, src, dst, base, true, { tables: recordedTables, mirror: recorded });
     const desiredKeys = new Set(tables.map((t) => tableKey(t.destination)));
     const removed: string[] = [];
     for (const [k, t] of recordedTables) {
@@ -536,7 +537,7 @@ class Differ {
     dst: PeerLive,
     deps: string[],
     copy: boolean,
-    recorded: Map<string, CatalogTable> | null,
+    recorded: { tables: Map<string, CatalogTable>; mirror: CatalogMirror } | null,
   ) {
     const specs: TableSpec[] = [];
     const published: PublishedTable[] = [];
@@ -560,7 +561,7 @@ class Differ {
       });
 
       const key = tableKey(t.destination);
-      const rec = recorded?.get(key);
+      const rec = recorded?.tables.get(key);
       const dest = dst.tables[key];
       const common = { address: addr.tableAddress(m.name, t.destination), peer: dst.peer, mirror: m.name } as const;
       if (rec) {
@@ -618,7 +619,7 @@ class Differ {
             }).id,
           );
         }
-        if (rec.state !== 'ready') needCopy.add(key);
+        if (!copiedSinceSlot(rec, recorded!.mirror)) needCopy.add(key);
         continue;
       }
       // A table new to the stream.
@@ -986,6 +987,16 @@ function tableSpec(t: ResolvedTable, source: LiveTable): TableSpec {
     estimated_rows: source.estimatedRows,
     size_bytes: source.sizeBytes,
   };
+}
+
+/**
+ * A table is streamed only once it was copied in an export at or after its mirror's slot was created: a
+ * `ready` table whose snapshot LSN is older than the slot's consistent point was copied for a slot that is
+ * gone (a full resync that stopped before reaching it), and is copied again.
+ */
+function copiedSinceSlot(t: CatalogTable, m: CatalogMirror): boolean {
+  if (t.state !== 'ready' || t.snapshotLsn === null) return false;
+  return m.consistentLsn === null || lsnToBigInt(t.snapshotLsn) >= lsnToBigInt(m.consistentLsn);
 }
 
 function plural(n: number, word: string): string {

@@ -364,3 +364,46 @@ describe('an interrupted apply', () => {
     );
   });
 });
+
+describe('an interrupted full resync', () => {
+  it('after SIGINT copies again every table not copied for the new slot, with the rows written while the slot was gone', async () => {
+    const db = await databases(`CREATE TABLE t1 (id int PRIMARY KEY); CREATE TABLE t2 (id bigint PRIMARY KEY, pad text);
+      CREATE TABLE t3 (id int PRIMARY KEY);
+      INSERT INTO t1 SELECT generate_series(1, 10); INSERT INTO t3 SELECT generate_series(1, 10);
+      INSERT INTO t2 SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 500000) g; ANALYZE;`);
+    const p = project(
+      db,
+      `  m11:\n    source: prod\n    destination: staging\n    snapshot_num_tables_in_parallel: 1\n    snapshot_max_parallel_workers: 1\n` +
+        `    tables: [{ source_table: t1 }, { source_table: t2 }, { source_table: t3 }]\n`,
+    );
+    expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
+    // The slot is lost; meanwhile the source changes a table the resync reaches last.
+    await clusters.src.query(`SELECT pg_drop_replication_slot('mirrors_m11')`);
+    await clusters.src.query('INSERT INTO t3 SELECT generate_series(11, 20)', [], db);
+    const child = spawn(process.execPath, [CLI, 'apply', '--auto-approve'], {
+      cwd: p.dir,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 600; i++) {
+      const s = await clusters.dst.query(
+        `SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'COPY%t2%FROM%'`,
+        [],
+        'postgres',
+      );
+      if (s.length) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGINT');
+    expect(await new Promise((res) => child.once('exit', (c) => res(c)))).toBe(130);
+    const planned = JSON.parse((await cli(p, 'plan', '--format', 'json')).stdout);
+    const snap = planned.actions.find((a: { kind: string }) => a.kind === 'snapshot');
+    expect(snap.details.tables.map((t: { destination: { name: string } }) => t.destination.name)).toEqual(['t2', 't3']);
+    const r = await cli(p, 'apply', '--auto-approve');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    for (const t of ['t1', 't2', 't3']) {
+      expect(await rows(clusters.dst, db, `SELECT * FROM ${t}`)).toEqual(await rows(clusters.src, db, `SELECT * FROM ${t}`));
+    }
+  });
+});

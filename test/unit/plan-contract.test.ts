@@ -8,7 +8,7 @@ import { buildPlan } from '../../src/diff/build.js';
 import { ActionSet, type NewAction } from '../../src/diff/actions.js';
 import { compareWithFresh, parsePlanFile } from '../../src/apply/saved-plan.js';
 import { planFileProblems } from '../../src/plan/schema.js';
-import { ACTION_OPS, type Action, type Plan, type TableAttributes, type TableSpec } from '../../src/plan/types.js';
+import { ACTION_OPS, type Action, type Plan, type SnapshotDetails, type TableAttributes, type TableSpec } from '../../src/plan/types.js';
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanText } from '../../src/render/text.js';
 import type { MirrorsError } from '../../src/errors.js';
@@ -376,5 +376,23 @@ describe('the plan schema and the settings table', () => {
     const { SETTING_KEYS } = await import('../../src/config/settings.js');
     expect(Object.keys(schema.$defs.settings.properties).sort()).toEqual([...SETTING_KEYS].sort());
     expect([...schema.$defs.settings.required].sort()).toEqual([...SETTING_KEYS].sort());
+  });
+});
+
+describe('a full resync that stopped part-way', () => {
+  it('copies again every table whose snapshot is older than the current slot, not only the unfinished one', () => {
+    const m = mirror('m', ['public.a', 'public.b', 'public.c']);
+    const src = livePeer('prod', [table('public.a'), table('public.b'), table('public.c')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.a', 'public.b', 'public.c']);
+    // A new slot at 0/5000; a was copied for it, b was being copied, c was never reached.
+    dst.catalog.mirrors.m.consistentLsn = '0/5000';
+    dst.catalog.mirrors.m.phase = 'snapshot';
+    dst.catalog.tables[0].snapshotLsn = '0/5000';
+    dst.catalog.tables[1].state = 'copying';
+    dst.catalog.tables[2].snapshotLsn = '0/1000';
+    const p = plan(config([m]), [src, dst]);
+    const snap = p.actions.find((a) => a.kind === 'snapshot');
+    expect((snap?.details as SnapshotDetails).tables.map((t) => t.destination.name)).toEqual(['b', 'c']);
   });
 });
