@@ -27,7 +27,8 @@ export function normalize(data: Obj, file: string, posOf: PosOf): Config {
     mirrors[name] = normalizeMirror(name, raw as Obj, defaults, posOf);
   }
   const project = typeof data.project === 'string' ? data.project : DEFAULT_PROJECT;
-  const config: Omit<Config, 'hash'> = { file, version: 1, project, peers, mirrors };
+  const projectDeclared = typeof data.project === 'string';
+  const config: Omit<Config, 'hash'> = { file, version: 1, project, projectDeclared, peers, mirrors };
   return { ...config, hash: configHash(config) };
 }
 

@@ -59,6 +59,8 @@ export interface Config {
    * that two files writing to one destination never touch each other's mirrors.
    */
   project: string;
+  /** Whether the file says `project:` (a file that does not never destroys a mirror: see MR147). */
+  projectDeclared: boolean;
   peers: Record<string, Peer>;
   mirrors: Record<string, Mirror>;
   /** sha256 of the normalized config without secrets; a saved plan records it. */

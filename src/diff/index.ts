@@ -880,15 +880,16 @@ class Differ {
           );
           continue;
         }
-        if (this.config.project === 'default') {
+        if (!this.config.projectDeclared) {
           this.diagnostics.push(
             diag(
               'MR147',
               at,
-              `mirror ${rec.name} of project default on peer ${peer} is not declared in this file and will be destroyed (every file without \`project:\` is project default)`,
-              'if another mirrors.yaml manages it, give each file its own `project:` name',
+              `mirror ${rec.name} on peer ${peer} is not declared in this file; this file sets no \`project:\`, so it destroys no mirror (every file without one is project default, and it may be another file's)`,
+              'if this file manages it and it is to be destroyed, add `project: default` to the file; if another file manages it, give each file its own `project:` name',
             ),
           );
+          continue;
         }
         out.push({ name: rec.name, source: rec.sourcePeer, destination: peer });
         this.destroy(rec.name, rec.sourcePeer, peer);

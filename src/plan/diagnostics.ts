@@ -47,7 +47,7 @@ export const DIAGNOSTICS = {
   MR144: { severity: 'error', title: 'destination schema `mirrors` is reserved' },
   MR145: { severity: 'error', title: 'mirror belongs to another project' },
   MR146: { severity: 'note', title: "another project's mirror on the destination" },
-  MR147: { severity: 'warning', title: 'a mirror of project default will be destroyed' },
+  MR147: { severity: 'error', title: 'a file without a project would destroy a mirror' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;

@@ -179,6 +179,7 @@ describe('consent for irreversible actions', () => {
     const p = project(
       db,
       `  m6: { source: prod, destination: staging, prevent_destroy: true, tables: [{ source_table: t }] }\n`,
+      'project: default\n',
     );
     expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
     p.rewrite('');

@@ -28,11 +28,11 @@ async function databases(sourceSql: string) {
 }
 
 function project(db: string, mirrors: string) {
-  const yaml = (m: string) =>
-    `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
+  const yaml = (m: string, head = '') =>
+    `version: 1\n${head}peers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
   const p = tempProject(yaml(mirrors));
   cleanups.push(p.cleanup);
-  return { ...p, rewrite: (m: string) => writeFileSync(p.file, yaml(m)) };
+  return { ...p, rewrite: (m: string, head = '') => writeFileSync(p.file, yaml(m, head)) };
 }
 
 const cli = (p: { dir: string }, ...args: string[]) => runCli(args, { cwd: p.dir, env, timeoutMs: 120_000 });
@@ -299,7 +299,12 @@ describe('mirrors apply', () => {
     const db = await databases('CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100);');
     const p = project(db, `  m6: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
     expect((await cli(p, 'apply', '--auto-approve')).code).toBe(0);
+    // A file without `project:` destroys nothing: the mirror may be another file's.
     p.rewrite('');
+    const unowned = await cli(p, 'plan');
+    expect(unowned.code).toBe(1);
+    expect(unowned.stdout).toContain('error MR147');
+    p.rewrite('', 'project: default\n');
     const planned = await cli(p, 'plan');
     expect(planned.stdout).toContain('- mirror.m6.slot [irreversible]');
     expect(planned.stdout).toContain('and their rows are kept');

@@ -41,6 +41,7 @@ export function config(mirrors: Mirror[]): Config {
     file: '/x/mirrors.yaml',
     version: 1,
     project: 'default',
+    projectDeclared: true,
     peers: { prod: peer('prod'), staging: peer('staging') },
     mirrors: Object.fromEntries(mirrors.map((m) => [m.name, m])),
     hash: 'cafe'.repeat(16),

@@ -220,7 +220,7 @@ describe('destination privileges', () => {
       owner: 'postgres',
     };
     const p = buildPlan(config([]), { peers: { prod: s, staging: dst } }, { selected: null, createdBy: 'test' });
-    expect(codes(p)).toEqual(['MR127', 'MR147']);
+    expect(codes(p)).toEqual(['MR127']);
     expect(find(p, 'MR127')[0].hint).toBe('ALTER TABLE public.users OWNER TO lim;');
   });
 

@@ -312,11 +312,14 @@ describe('consent and ownership in the plan', () => {
     expect(p.actions).toEqual([]);
   });
 
-  it('warns (MR147) before a file without a project destroys a default-project mirror, and marks it irreversible', () => {
+  it('a file without a project destroys no mirror (MR147); with one, the destroy is planned and irreversible', () => {
     const { src, dst } = withMirror('default');
-    const p = plan(config([]), [src, dst]);
-    expect(p.diagnostics.map((d) => d.code)).toEqual(['MR147']);
-    expect(p.actions.filter((a) => a.risk === 'irreversible').map((a) => a.id)).toEqual([
+    const p = plan({ ...config([]), projectDeclared: false }, [src, dst]);
+    expect(p.diagnostics.map((d) => `${d.code} ${d.severity}`)).toEqual(['MR147 error']);
+    expect(p.actions).toEqual([]);
+    const q = plan(config([]), [src, dst]);
+    expect(q.diagnostics).toEqual([]);
+    expect(q.actions.filter((a) => a.risk === 'irreversible').map((a) => a.id)).toEqual([
       'delete:mirror.theirs.slot',
       'delete:mirror.theirs',
     ]);
