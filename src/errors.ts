@@ -54,9 +54,10 @@ export class MirrorsError extends Error {
 }
 
 export function pgFields(err: unknown): PgErrorFields | undefined {
-  if (!err || typeof err !== 'object') return undefined;
+  // Postgres's errors only: a MirrorsError's code (APPLY_FAILED) is not a SQLSTATE.
+  if (!err || typeof err !== 'object' || err instanceof MirrorsError) return undefined;
   const e = err as Record<string, unknown>;
-  if (typeof e.code !== 'string') return undefined;
+  if (typeof e.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return undefined;
   const pick = (k: string) => (typeof e[k] === 'string' ? (e[k] as string) : undefined);
   return {
     code: pick('code'),

@@ -89,13 +89,13 @@ async function mirrorExecutor(ctx: ApplyContext, a: ActionOfKind<'mirror'>) {
         sourcePeer: d.source_peer,
         project: d.project,
         settings: d.settings,
-        configHash: d.config_hash,
+        configHash: d.mirror_hash,
         slot: d.slot,
         publication: d.publication,
       });
     }
     case 'update':
-      return catalog.updateMirrorSettings(db, name, a.details.settings, a.details.config_hash);
+      return catalog.updateMirrorSettings(db, name, a.details.settings, a.details.mirror_hash);
     case 'delete':
       return inTransaction(db, async () => {
         for (const s of a.details.sql) await db.query(s);

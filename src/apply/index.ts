@@ -15,7 +15,8 @@ export interface ApplyOptions {
   reporter: Reporter;
   /** The command line, recorded with journal rows. */
   command: string;
-  /** Aborted (SIGINT, SIGTERM): the action in flight finishes or rolls back, and nothing further starts. */
+  /** Aborted (SIGINT, SIGTERM): nothing further starts; a snapshot stops copying (its unfinished tables stay
+   *  marked for a copy), any other action in flight finishes. */
   signal?: AbortSignal;
   /** Called once the catalog exists on every destination (lock holder rows can be written). */
   afterCatalog?: () => Promise<void>;
@@ -69,7 +70,10 @@ export async function applyPlan(config: Config, plan: Plan, opts: ApplyOptions):
 function interrupted(done: number, total: number, during?: string): MirrorsError {
   return new MirrorsError(
     'INTERRUPTED',
-    `interrupted${during ? ` during ${during} (rolled back)` : ''}: ${done} of ${total} actions were applied`,
+    `interrupted${during ? ` during ${during}` : ''}: ${done} of ${total} actions were applied` +
+      (during
+        ? '; the copy stopped, and the tables it had not finished (readers may see them partly filled) are copied again by the next apply'
+        : ''),
     {
       hint: 'everything applied is consistent; run `mirrors apply` again to finish (a snapshot resumes with the tables not yet copied)',
       exitCode: 130,

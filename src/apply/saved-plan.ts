@@ -78,8 +78,7 @@ export type Comparison = { same: true } | { same: false; why: string };
 
 /** Whether `saved` is exactly what the tool plans now (`fresh`, made under the locks). */
 export function compareWithFresh(saved: Plan, fresh: Plan): Comparison {
-  if (saved.config_hash !== fresh.config_hash)
-    return { same: false, why: 'the configuration changed since it was made' };
+  // No whole-file hash: a change to a mirror the plan does not cover leaves its actions, and so the plan, valid.
   if (canonicalJson(saved.mirrors) !== canonicalJson(fresh.mirrors)) {
     return { same: false, why: 'it covers other mirrors than a plan made now' };
   }
@@ -99,6 +98,12 @@ export function compareWithFresh(saved: Plan, fresh: Plan): Comparison {
       };
     }
   }
+  // What the approver was told must hold too: the same errors and warnings (notes may come and go).
+  const told = (p: Plan) =>
+    canonicalJson(p.diagnostics.filter((d) => d.severity !== 'note').map((d) => [d.code, d.address]));
+  if (told(saved) !== told(fresh)) return { same: false, why: 'its diagnostics differ from what a plan made now says' };
+  if (canonicalJson(saved.summary) !== canonicalJson(fresh.summary))
+    return { same: false, why: 'its summary was edited' };
   return { same: true };
 }
 

@@ -1,7 +1,8 @@
 /**
  * `mirrors apply [PLANFILE]`: lock the mirrors, plan under the locks (or check that the saved plan is
  * exactly what would be planned now), get consent, execute, report. SIGINT/SIGTERM: the action in flight
- * finishes or rolls back, nothing further starts, exit 130 with what is done and how to resume.
+ * finishes (a snapshot stops copying; its unfinished tables are copied again by the next apply), nothing
+ * further starts, exit 130 with what is done and how to resume.
  */
 import { createInterface } from 'node:readline/promises';
 import kleur from 'kleur';
@@ -29,9 +30,10 @@ export interface ApplyCliOptions {
 }
 
 export async function applyCommand(planFile: string | undefined, opts: ApplyCliOptions, io: Io): Promise<number> {
-  const lockTimeoutMs = parseLockTimeout(opts.lockTimeout ?? '0s');
   const json = opts.format === 'json';
   const reporter = json ? jsonReporter(io) : textReporter(io, io.stdoutIsTty);
+  reporter({ type: 'version', createdBy: CREATED_BY }); // the stream's first line, whatever follows
+  const lockTimeoutMs = parseLockTimeout(opts.lockTimeout ?? '0s');
   if (planFile && opts.mirror?.length) {
     throw new MirrorsError('USAGE', '--mirror cannot be combined with a PLANFILE', {
       hint: 'a saved plan applies the mirrors it was made for; make it with `mirrors plan --mirror NAME --out FILE`',
@@ -43,15 +45,14 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
       hint: 'there is no prompt in a JSON stream: approve with --auto-approve, or apply a reviewed plan file',
     });
   }
-  reporter({ type: 'version', createdBy: CREATED_BY });
   const saved = planFile ? readPlanFile(planFile, VERSION) : null;
   const config = await loadConfig({
-    configPath: opts.config ?? saved?.config_file,
+    // Found as every command finds it (-c, else in the working directory), not at the path of the machine that
+    // planned: CI plans and applies in different workspaces.
+    configPath: opts.config,
     cwd: process.cwd(),
     env: process.env,
   });
-  if (saved && saved.config_hash !== config.hash)
-    throw staleError(planFile!, 'the configuration changed since it was made');
   const selected = saved ? saved.selected : selection(opts.mirror);
   const command = ['mirrors', 'apply', ...(planFile ? [planFile] : [])].join(' ');
   const session = new LockedSession(config, {
@@ -61,8 +62,8 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
   });
   const stopSignals = onInterrupt(io);
   try {
-    if (saved) await session.lock(saved.mirrors);
-    const plan = await session.plan({ selected, createdBy: CREATED_BY });
+    // A saved plan's mirrors are locked with the declared ones before anything is inspected.
+    const plan = await session.plan({ selected, createdBy: CREATED_BY }, saved?.mirrors ?? []);
     if (saved) {
       const same = compareWithFresh(saved, plan);
       if (!same.same) throw staleError(planFile!, same.why);
@@ -162,7 +163,7 @@ function onInterrupt(io: Io) {
       process.exit(130);
     }
     io.err(
-      `\n${sig}: stopping after the action in flight (a snapshot rolls back the tables it is copying); ${sig} again exits at once\n`,
+      `\n${sig}: stopping: nothing further starts, and a snapshot in flight stops copying (the next apply copies its unfinished tables again); ${sig} again exits at once\n`,
     );
     controller.abort();
   };

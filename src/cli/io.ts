@@ -8,9 +8,24 @@ export interface Io {
   stdinIsTty: boolean;
 }
 
+/**
+ * A reader that goes away (`mirrors show plan.json | head`) closes the pipe: further output is dropped and the
+ * command goes on (an apply must not stop half-way because nobody reads its progress), with no stack trace.
+ */
+function pipe(stream: NodeJS.WriteStream): (text: string) => void {
+  let closed = false;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    closed = true;
+  });
+  return (text) => {
+    if (!closed) stream.write(text);
+  };
+}
+
 export const processIo: Io = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
+  out: pipe(process.stdout),
+  err: pipe(process.stderr),
   stdoutIsTty: !!process.stdout.isTTY,
   stdinIsTty: !!process.stdin.isTTY,
 };

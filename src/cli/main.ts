@@ -144,17 +144,25 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     await program.parseAsync(argv);
     return code;
   } catch (err) {
-    return reportError(err, io);
+    return reportError(err, io, asksForJson(argv));
   }
+}
+
+/** Whether the command line asks for JSON, read from argv itself: commander refused it before parsing. */
+function asksForJson(argv: string[]): boolean {
+  return argv.some(
+    (a, i) => a === '--format=json' || a === '-fjson' || ((a === '--format' || a === '-f') && argv[i + 1] === 'json'),
+  );
 }
 
 export function reportError(err: unknown, io: Io, json = false): number {
   const e = err as { code?: string; exitCode?: number };
   if (typeof e?.code === 'string' && e.code.startsWith('commander.')) {
-    // commander has printed its own message (help, version, usage error).
-    return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help'
-      ? 0
-      : 1;
+    // commander has printed its own message (help, version, usage error); a JSON caller gets it as JSON too.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    const usage = new MirrorsError('USAGE', (err as Error).message.replace(/^error: /, ''), { hint: 'see --help' });
+    if (json) io.out(JSON.stringify(jsonError(usage, 1)) + '\n');
+    return 1;
   }
   const exitCode = err instanceof MirrorsError ? err.exitCode : 1;
   if (json) io.out(JSON.stringify(jsonError(err, exitCode)) + '\n');

@@ -5,6 +5,7 @@
  * Assumes valid input; validation belongs to schema.ts and rules.ts.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../util/canonical.js';
 import { parseTableRef } from './names.js';
 import { DEFAULT_PORT, DEFAULT_SSLMODE, makePeer, parsePeerUrl, type PeerFields } from './peer.js';
 import { resolveSettings } from './settings.js';
@@ -88,6 +89,25 @@ export function configHash(config: Omit<Config, 'hash'>): string {
   return createHash('sha256').update(hashInput(config)).digest('hex');
 }
 
+/**
+ * sha256 of one mirror's definition: its settings and tables, and where its peers are (host, port, database;
+ * not users or passwords). Recorded with the mirror and carried by the plan, so a change elsewhere in the file
+ * does not touch this mirror's actions.
+ */
+export function mirrorHash(config: Pick<Config, 'peers' | 'mirrors'>, name: string): string {
+  const { pos: _pos, tables, ...rest } = config.mirrors[name];
+  const where = (peer: string) => {
+    const p = config.peers[peer];
+    return p && { host: p.host, port: p.port, database: p.database };
+  };
+  const definition = {
+    ...rest,
+    tables: tables.map(({ pos: _p, ...t }) => t),
+    at: [where(rest.source), where(rest.destination)],
+  };
+  return createHash('sha256').update(canonicalJson(definition)).digest('hex');
+}
+
 export function hashInput(config: Omit<Config, 'hash'>): string {
   const peers: Obj = {};
   for (const [name, p] of Object.entries(config.peers)) {
@@ -102,14 +122,4 @@ export function hashInput(config: Omit<Config, 'hash'>): string {
     };
   }
   return canonicalJson({ version: config.version, project: config.project, peers, mirrors });
-}
-
-/** JSON with object keys sorted at every level, so the same config always gives the same text. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
-  const entries = Object.entries(value as Obj)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return '{' + entries.map(([k, v]) => JSON.stringify(k) + ':' + canonicalJson(v)).join(',') + '}';
 }

@@ -4,6 +4,7 @@
  * Every action carries all the SQL apply runs and every setting it needs (apply reads nothing else).
  */
 import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
+import { mirrorHash } from '../config/normalize.js';
 import type { Config, Mirror } from '../config/types.js';
 import type { Live, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
@@ -82,7 +83,10 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
       wanted.map((n) => config.mirrors[n]),
     ),
   );
-  return { actions: d.actions.list, diagnostics: d.diagnostics, mirrors };
+  // A table another mirror writes (MR140) must not be emptied for this one: MR122's TRUNCATE hint would.
+  const overlapping = new Set(d.diagnostics.filter((x) => x.code === 'MR140').map((x) => x.address));
+  const diagnostics = d.diagnostics.filter((x) => !(x.code === 'MR122' && overlapping.has(x.address)));
+  return { actions: d.actions.list, diagnostics, mirrors };
 }
 
 type TablesResult = ReturnType<Differ['tables']>;
@@ -307,7 +311,7 @@ class Differ {
         destination_peer: m.destination,
         project: this.config.project,
         settings,
-        config_hash: this.config.hash,
+        mirror_hash: mirrorHash(this.config, m.name),
         slot: slotName,
         publication: pubName,
       },
@@ -374,7 +378,7 @@ class Differ {
         before: changed.before,
         after: changed.after,
         depends_on: catalogDeps,
-        details: { settings: settingsOf(m), config_hash: this.config.hash },
+        details: { settings: settingsOf(m), mirror_hash: mirrorHash(this.config, m.name) },
       });
       base.push(u.id);
     }

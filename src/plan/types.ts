@@ -117,7 +117,8 @@ export interface MirrorCreateDetails {
   destination_peer: string;
   project: string;
   settings: MirrorSettings;
-  config_hash: string;
+  /** sha256 of the mirror's definition (config/normalize.ts mirrorHash), recorded with it. */
+  mirror_hash: string;
   slot: string;
   publication: string;
 }
@@ -131,7 +132,7 @@ export type MirrorCreate = ActionOf<
 export type MirrorUpdate = ActionOf<
   'mirror',
   'update',
-  { settings: MirrorSettings; config_hash: string },
+  { settings: MirrorSettings; mirror_hash: string },
   Partial<MirrorSettings>,
   Partial<MirrorSettings>
 >;

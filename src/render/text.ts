@@ -24,7 +24,12 @@ export interface TextOptions {
 
 export function summaryLine(plan: Plan): string {
   const s = plan.summary;
-  if (plan.actions.length === 0) return 'No changes. The mirrors match the configuration.';
+  if (plan.actions.length === 0) {
+    // An error may be what keeps an action out of the plan (a blocked destroy): "match" would not be true then.
+    return plan.diagnostics.some((d) => d.severity === 'error')
+      ? 'No changes planned: the errors block them.'
+      : 'No changes. The mirrors match the configuration.';
+  }
   return `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete.`;
 }
 

@@ -92,6 +92,23 @@ describe('a saved plan', () => {
     await nothingCreated(db);
   });
 
+  it('for one mirror stays valid when another mirror changes, and is applied from another workspace', async () => {
+    const db = await databases('CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY)');
+    const ma = `  m12a: { source: prod, destination: staging, tables: [{ source_table: a }] }\n`;
+    const p = project(db, ma + `  m12b: { source: prod, destination: staging, tables: [{ source_table: b }] }\n`);
+    const file = join(p.dir, 'plan.json');
+    expect((await cli(p, 'plan', '--mirror', 'm12a', '--out', file)).code).toBe(0);
+    // The deploy job checks the repository out elsewhere, where mb has meanwhile changed.
+    const deploy = project(
+      db,
+      ma + `  m12b: { source: prod, destination: staging, max_batch_size: 7, tables: [{ source_table: b }] }\n`,
+    );
+    const r = await cli(deploy, 'apply', file);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(await clusters.dst.query(`SELECT name FROM mirrors.mirrors`, [], db)).toEqual([{ name: 'm12a' }]);
+  });
+
   it('is rendered by `mirrors show` with every statement it runs, in text, markdown and JSON', async () => {
     const db = await databases('CREATE TABLE t (id int PRIMARY KEY)');
     const p = project(db, `  m3: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`);
@@ -354,7 +371,9 @@ describe('an interrupted apply', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
     expect(code).toBe(130);
-    expect(stderr).toMatch(/interrupted during mirror\.m10\.snapshot \(rolled back\): \d+ of \d+ actions were applied/);
+    expect(stderr).toMatch(
+      /interrupted during mirror\.m10\.snapshot: \d+ of \d+ actions were applied; the copy stopped/,
+    );
     expect(stderr).toContain('run `mirrors apply` again to finish');
     const r = await cli(p, 'apply', '--auto-approve');
     expect(r.stderr).toBe('');
@@ -404,7 +423,9 @@ describe('an interrupted full resync', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const t of ['t1', 't2', 't3']) {
-      expect(await rows(clusters.dst, db, `SELECT * FROM ${t}`)).toEqual(await rows(clusters.src, db, `SELECT * FROM ${t}`));
+      expect(await rows(clusters.dst, db, `SELECT * FROM ${t}`)).toEqual(
+        await rows(clusters.src, db, `SELECT * FROM ${t}`),
+      );
     }
   });
 });

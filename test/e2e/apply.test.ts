@@ -202,7 +202,7 @@ describe('mirrors apply', () => {
     p.rewrite(`  m3: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: u }] }\n`);
     r = await cli(p, 'apply', planFile);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('is stale or was edited: the configuration changed');
+    expect(r.stderr).toContain('is stale or was edited: create:mirror.m3 differs');
 
     p.rewrite(mirrorYaml);
     const file = JSON.parse((await import('node:fs')).readFileSync(planFile, 'utf8'));

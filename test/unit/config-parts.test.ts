@@ -3,7 +3,7 @@ import { parseDuration } from '../../src/config/duration.js';
 import { interpolate } from '../../src/config/interpolate.js';
 import { databaseIdentity, parsePeerUrl } from '../../src/config/peer.js';
 import { didYouMean } from '../../src/config/suggest.js';
-import { canonicalJson } from '../../src/config/normalize.js';
+import { canonicalJson } from '../../src/util/canonical.js';
 
 describe('durations', () => {
   test.each([

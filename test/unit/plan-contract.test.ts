@@ -8,7 +8,14 @@ import { buildPlan } from '../../src/diff/build.js';
 import { ActionSet, type NewAction } from '../../src/diff/actions.js';
 import { compareWithFresh, parsePlanFile } from '../../src/apply/saved-plan.js';
 import { planFileProblems } from '../../src/plan/schema.js';
-import { ACTION_OPS, type Action, type Plan, type SnapshotDetails, type TableAttributes, type TableSpec } from '../../src/plan/types.js';
+import {
+  ACTION_OPS,
+  type Action,
+  type Plan,
+  type SnapshotDetails,
+  type TableAttributes,
+  type TableSpec,
+} from '../../src/plan/types.js';
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanText } from '../../src/render/text.js';
 import type { MirrorsError } from '../../src/errors.js';
@@ -396,6 +403,6 @@ describe('a full resync that stopped part-way', () => {
     dst.catalog.tables[2].snapshotLsn = '0/1000';
     const p = plan(config([m]), [src, dst]);
     const snap = p.actions.find((a) => a.kind === 'snapshot');
-    expect((snap?.details as SnapshotDetails).tables.map((t) => t.destination.name)).toEqual(['b', 'c']);
+    expect((snap!.details as SnapshotDetails).tables.map((t) => t.destination.name)).toEqual(['b', 'c']);
   });
 });
