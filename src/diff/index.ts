@@ -97,6 +97,7 @@ class Differ {
   /** Per source peer: slots and WAL senders the plan adds. */
   private newSlots = new Map<string, number>();
   private newSenders = new Map<string, number>();
+  private newerCatalogs = new Set<string>();
 
   constructor(
     private config: Config,
@@ -110,6 +111,18 @@ class Differ {
   /** The catalog schema on a destination, created or migrated once per peer. */
   private catalog(dst: PeerLive): string[] {
     const v = dst.catalog.version;
+    if (v > CATALOG_VERSION && !this.newerCatalogs.has(dst.peer)) {
+      // A newer mirrors wrote it: this one would misread what it does not know (an older one ignores projects).
+      this.newerCatalogs.add(dst.peer);
+      this.diagnostics.push(
+        diag(
+          'MR148',
+          addr.catalogAddress(dst.peer),
+          `the catalog on peer ${dst.peer} is at version ${v}, newer than this mirrors knows (${CATALOG_VERSION})`,
+          'run the mirrors version that migrated it (or a later one); every file applied to a destination must use it',
+        ),
+      );
+    }
     if (v >= CATALOG_VERSION) return [];
     if (v === 0 && !dst.role.canCreateInDatabase && !dst.role.superuser) {
       this.diagnostics.push(
@@ -256,6 +269,20 @@ class Differ {
           addr.mirrorAddress(m.name),
           `mirror ${m.name} streams from peer ${recorded.sourcePeer}; the config now says ${m.source}`,
           'a mirror cannot change its source: give the new one another name (the old one is then destroyed)',
+        ),
+      );
+      return;
+    }
+    const elsewhere = Object.values(this.live.peers).find(
+      (p) => p.peer !== dst.peer && p.catalog.mirrors[m.name]?.project === this.config.project,
+    );
+    if (!recorded && elsewhere) {
+      this.diagnostics.push(
+        diag(
+          'MR149',
+          addr.mirrorAddress(m.name),
+          `mirror ${m.name} is recorded on peer ${elsewhere.peer}; the config now says its destination is ${m.destination}`,
+          'a mirror cannot move to another destination: give the new one another name (the old one is then destroyed)',
         ),
       );
       return;
@@ -846,7 +873,12 @@ class Differ {
       op: 'create',
       address: addr.streamAddress(m.name),
       reason_code: why,
-      reason: 'mark the mirror bootstrapped: `mirrors run` streams it from its consistent point',
+      // `mirrors run` reads its configuration when it starts: a new mirror needs a run started (or restarted) after
+      // this file's change; a mirror it already streams resumes by itself.
+      reason:
+        why === 'new_mirror'
+          ? 'mark the mirror bootstrapped: `mirrors run` streams it from its consistent point (a `mirrors run` started before this configuration must be restarted to stream a new mirror)'
+          : 'mark the mirror bootstrapped again: `mirrors run` resumes streaming it',
       after: null,
       depends_on: [...deps, ...after, ...mirrorActions],
       details: {},
@@ -927,7 +959,7 @@ class Differ {
             'MR134',
             addr.slotAddress(name),
             `slot ${slotName} is in use (pid ${slot.activePid}) by a running worker`,
-            `stop \`mirrors run\` for ${name} before applying; apply refuses to drop an active slot`,
+            `restart \`mirrors run\` with this configuration (it then no longer streams ${name}), or stop it, before applying: apply refuses to drop an active slot`,
           ),
         );
       }

@@ -48,6 +48,8 @@ export const DIAGNOSTICS = {
   MR145: { severity: 'error', title: 'mirror belongs to another project' },
   MR146: { severity: 'note', title: "another project's mirror on the destination" },
   MR147: { severity: 'error', title: 'a file without a project would destroy a mirror' },
+  MR148: { severity: 'error', title: 'the catalog is newer than this mirrors' },
+  MR149: { severity: 'error', title: "mirror's destination changed" },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;
