@@ -371,6 +371,11 @@ const WRITE = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
  *     the worker connect with session_replication_role = replica.
  * A superuser passes every check (the inspected has_*_privilege and pg_has_role answers say so too).
  */
+/** Actions that run on a mirror's destination (and record themselves in its catalog). */
+const DESTINATION_KINDS = new Set<Action['kind']>([
+  'catalog', 'schema', 'extension', 'type', 'mirror', 'table', 'snapshot', 'indexes', 'foreign_keys', 'stream',
+]);
+
 export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]): Diagnostic[] {
   const out: Diagnostic[] = [];
   const sqlOf = (a: Action): string[] => ('sql' in a.details ? a.details.sql : []);
@@ -458,10 +463,39 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
   const createsTrigger = (a: Action) => sqlOf(a).some((s) => /^CREATE TRIGGER /i.test(s));
   const dropsTrigger = (a: Action) => sqlOf(a).some((s) => /^DROP TRIGGER /i.test(s));
 
+  // MR104 for the sources of declared mirrors comes from checkSourcePeer.
+  const declaredSources = new Set(mirrors.map((m) => m.source));
+  // Every action on a destination writes its catalog (rows, journal, locks), which needs the catalog's owner.
+  // (A planned migration says so itself, below.)
+  const catalogWriters = new Set(actions.filter((a) => a.kind === 'catalog').map((a) => a.peer));
   for (const a of actions) {
     const dst = live.peers[a.peer];
     if (!dst || dst.role.superuser) continue;
     const at = (q: QualifiedName) => (a.mirror ? tableAddress(a.mirror, q) : a.address);
+    const catalog = dst.schemas?.mirrors;
+    if (DESTINATION_KINDS.has(a.kind) && catalog && !catalog.owned && !catalogWriters.has(dst.peer)) {
+      catalogWriters.add(dst.peer);
+      out.push(
+        diag(
+          'MR128',
+          peerAddress(dst.peer),
+          `the catalog schema "mirrors" on peer ${dst.peer} is owned by ${catalog.owner}, not by role ${dst.role.name}: the plan could not record its actions there`,
+          `run this plan as ${displayIdent(catalog.owner)}, or ALTER SCHEMA mirrors OWNER TO ${role(dst)}; and ALTER TABLE ... OWNER TO ${role(dst)}; for each table in it (as ${displayIdent(catalog.owner)} or a superuser)`,
+        ),
+      );
+    }
+    // Dropping a slot needs REPLICATION too, also when the plan only destroys (no declared mirror's source).
+    if (a.kind === 'slot' && a.op === 'delete' && !dst.role.replication && !declaredSources.has(dst.peer)) {
+      declaredSources.add(dst.peer);
+      out.push(
+        diag(
+          'MR104',
+          peerAddress(dst.peer),
+          `role ${dst.role.name} on peer ${dst.peer} has no REPLICATION privilege, which dropping slot ${a.details.name} needs`,
+          `ALTER ROLE ${role(dst)} WITH REPLICATION;`,
+        ),
+      );
+    }
     switch (a.kind) {
       case 'catalog': {
         const schema = dst.schemas?.mirrors;

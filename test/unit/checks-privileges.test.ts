@@ -235,3 +235,26 @@ describe('destination privileges', () => {
     expect(find(p, 'MR128')[0].hint).toContain('ALTER SCHEMA mirrors OWNER TO lim;');
   });
 });
+
+describe('catalog writes and slot drops', () => {
+  it('MR128: a role that does not own an existing catalog cannot record a new mirror there', () => {
+    const dst = livePeer('staging', [], {
+      role: { ...limited, canCreateInDatabase: true },
+      catalog: { version: CATALOG_VERSION, mirrors: {}, tables: [] },
+      schemas: { public: schema('public'), mirrors: schema('mirrors', { owned: false, owner: 'team_a' }) },
+    });
+    const p = plan(mirror('m', ['public.users']), livePeer('prod', [table('public.users')]), dst);
+    expect(find(p, 'MR128')).toHaveLength(1);
+    expect(find(p, 'MR128')[0].message).toContain('owned by team_a');
+  });
+
+  it('MR104: a plan that only destroys still needs REPLICATION to drop the slot', () => {
+    const m = mirror('m', ['public.users']);
+    const s = livePeer('prod', [table('public.users')], { role: { ...limited, replication: false } });
+    const dst = livePeer('staging');
+    applied(m, s, dst, ['public.users']);
+    const p = buildPlan(config([]), { peers: { prod: s, staging: dst } }, { selected: null, createdBy: 'test' });
+    expect(codes(p)).toContain('MR104');
+    expect(find(p, 'MR104')[0].hint).toBe('ALTER ROLE lim WITH REPLICATION;');
+  });
+});
