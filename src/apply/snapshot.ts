@@ -70,15 +70,28 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
       // SIGINT: the parts in flight roll back; the tables not finished stay 'copying' and the next plan
       // copies them again, as after kill -9.
       signal: ctx.signal,
-      onTableStart: (t) =>
-        serially(() =>
+      onTableStart: async (t) => {
+        await serially(() =>
           C.setTableState(dst, mirror, t.destination, 'copying', {
             snapshotLsn: null,
             rows: 0,
             bytes: 0,
             bytesTotal: Number(t.size_bytes),
           }),
-        ),
+        );
+        // A first report at zero: the table's copy time and average rate count from its start.
+        ctx.report({
+          type: 'snapshot_progress',
+          mirror,
+          table: displayQualified(t.destination),
+          rowsDone: 0,
+          bytesDone: 0,
+          bytesTotal: Number(t.size_bytes),
+          tableDone: false,
+          mirrorBytesDone: mirrorBytesDone(),
+          mirrorBytesTotal: bytesTotal,
+        });
+      },
       onProgress: (p) => {
         const name = displayQualified(p.table.destination);
         perTable.set(name, p.bytesDone);

@@ -231,7 +231,8 @@ class TableProgress {
         bytesTotal: this.bytesDone,
         estimated: false,
         done: true,
-        rate: span >= RATE_MIN_SPAN_MS ? ((last!.bytes - this.first!.bytes) / span) * 1000 : null,
+        // The whole copy's average: known however short it was.
+        rate: span > 0 ? ((last!.bytes - this.first!.bytes) / span) * 1000 : null,
         etaMs: null,
         elapsedMs: span,
         nameWidth,

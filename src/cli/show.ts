@@ -14,7 +14,7 @@ export async function showCommand(planFile: string, opts: ShowOptions, io: Io): 
   const plan = readPlanFile(planFile, VERSION);
   const format = opts.format ?? 'text';
   if (format === 'json') io.out(renderPlanJson(plan));
-  else if (format === 'markdown') io.out(renderPlanMarkdown(plan));
+  else if (format === 'markdown') io.out(renderPlanMarkdown(plan, { sql: true }));
   else {
     const mirrors = plan.mirrors.map((m) => `${m.name} (${m.source} -> ${m.destination})`).join(', ') || '(none)';
     io.out(

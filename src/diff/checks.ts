@@ -373,7 +373,16 @@ const WRITE = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'];
  */
 /** Actions that run on a mirror's destination (and record themselves in its catalog). */
 const DESTINATION_KINDS = new Set<Action['kind']>([
-  'catalog', 'schema', 'extension', 'type', 'mirror', 'table', 'snapshot', 'indexes', 'foreign_keys', 'stream',
+  'catalog',
+  'schema',
+  'extension',
+  'type',
+  'mirror',
+  'table',
+  'snapshot',
+  'indexes',
+  'foreign_keys',
+  'stream',
 ]);
 
 export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]): Diagnostic[] {

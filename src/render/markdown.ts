@@ -2,13 +2,14 @@
 import type { Plan, Severity } from '../plan/types.js';
 import { docsAnchor } from '../plan/diagnostics.js';
 import { attributeChanges } from './changes.js';
-import { SYMBOL, summaryLine } from './text.js';
+import { SYMBOL, statements, summaryLine } from './text.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
 const LABEL: Record<Severity, string> = { error: '❌ error', warning: '⚠️ warning', note: 'ℹ️ note' };
 
-export function renderPlanMarkdown(plan: Plan): string {
+/** `sql`: every statement each action runs, for the approver of a saved plan (`mirrors show`). */
+export function renderPlanMarkdown(plan: Plan, opts: { sql?: boolean } = {}): string {
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
   const out: string[] = [];
   out.push(`### ${errors ? '❌' : plan.actions.length ? '📝' : '✅'} mirrors plan`, '');
@@ -51,6 +52,21 @@ export function renderPlanMarkdown(plan: Plan): string {
         '</details>',
         '',
       );
+    }
+    if (opts.sql) {
+      for (const a of plan.actions) {
+        const sql = statements(a);
+        if (!sql.length) continue;
+        out.push(
+          `<details><summary>${code(a.address)} runs</summary>`,
+          '',
+          '```sql',
+          ...sql.map((s) => `${s};`),
+          '```',
+          '</details>',
+          '',
+        );
+      }
     }
   }
   out.push(

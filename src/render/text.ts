@@ -55,8 +55,10 @@ export function riskTag(a: Action): string {
 export function renderAction(a: Action, opts: TextOptions = {}): string {
   const lines = [`${paint[a.op](SYMBOL[a.op].padStart(3))} ${kleur.bold(a.address)}${riskTag(a)}`, `      ${a.reason}`];
   if (a.kind === 'snapshot' && a.details.copy) {
-    const rows = a.after.estimated_rows;
-    lines.push(kleur.dim(`      about ${rows} rows, ${formatBytes(a.after.estimated_bytes)}`));
+    // reltuples is -1 until a table is first analyzed: its row count is unknown, not zero.
+    const unknown = a.details.tables.some((t) => t.estimated_rows === '-1');
+    const rows = unknown ? 'rows unknown (a table was never analyzed)' : `about ${a.after.estimated_rows} rows`;
+    lines.push(kleur.dim(`      ${rows}, ${formatBytes(a.after.estimated_bytes)}`));
   }
   if (a.op === 'update' || a.op === 'replace') {
     for (const c of attributeChanges(a.before as Record<string, unknown>, a.after as Record<string, unknown>)) {

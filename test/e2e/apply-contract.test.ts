@@ -120,9 +120,9 @@ describe('a saved plan', () => {
     expect(text.stdout).toContain('+ mirror.m3.publication');
     expect(text.stdout).toContain('| CREATE PUBLICATION "mirrors_m3" FOR TABLE "public"."t"');
     expect(text.stdout).toContain('| CREATE TABLE "public"."t"');
-    expect((await cli(p, 'show', file, '--format', 'markdown')).stdout).toContain(
-      '| 1 | `+` create | `peer.staging.catalog` |',
-    );
+    const md = (await cli(p, 'show', file, '--format', 'markdown')).stdout;
+    expect(md).toContain('| 1 | `+` create | `peer.staging.catalog` |');
+    expect(md).toMatch(/```sql\nCREATE PUBLICATION "mirrors_m3" FOR TABLE "public"."t"/);
     expect(JSON.parse((await cli(p, 'show', file, '--format', 'json')).stdout).actions.length).toBeGreaterThan(5);
     writeFileSync(file, '{"tool":"mirrors","format_version":1,"actions":[]}');
     const old = await cli(p, 'show', file);

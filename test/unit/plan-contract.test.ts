@@ -410,11 +410,14 @@ describe('a full resync that stopped part-way', () => {
 describe('catalogs and destinations a plan cannot use', () => {
   it('refuses a catalog migrated by a newer mirrors (MR148), once per destination', () => {
     const dst = livePeer('staging', [], { catalog: { version: 99, mirrors: {}, tables: [] } });
-    const p = plan(config([mirror('a', ['public.users']), mirror('b', ['public.users'], {})]), [livePeer('prod', [table('public.users')]), dst]);
+    const p = plan(config([mirror('a', ['public.users']), mirror('b', ['public.users'], {})]), [
+      livePeer('prod', [table('public.users')]),
+      dst,
+    ]);
     expect(p.diagnostics.filter((d) => d.code === 'MR148').map((d) => d.address)).toEqual(['peer.staging.catalog']);
   });
 
-  it("refuses a mirror whose destination changed (MR149) instead of creating a second one", () => {
+  it('refuses a mirror whose destination changed (MR149) instead of creating a second one', () => {
     const m = mirror('m', ['public.users']);
     const src = livePeer('prod', [table('public.users')]);
     const old = livePeer('staging');
