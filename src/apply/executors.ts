@@ -155,7 +155,10 @@ async function slotExecutor(ctx: ApplyContext, a: ActionOfKind<'slot'>) {
   const dst = await ctx.db(ctx.destinationOf(mirror));
   await catalog.startFullResync(dst, mirror);
   if (a.op === 'replace') await dropSlot(src, a.details.name, a.details.drop_sql, mirror);
-  const snap = await createSlotWithSnapshot(ctx.peer(a.peer), a.details.name, { temporary: false });
+  const snap = await createSlotWithSnapshot(ctx.peer(a.peer), a.details.name, {
+    temporary: false,
+    command: a.details.create_command,
+  });
   ctx.exported.set(mirror, snap);
   await catalog.recordSlot(dst, mirror, snap.consistentLsn);
 }

@@ -5,7 +5,7 @@
 import pg from 'pg';
 import type { Peer } from '../config/types.js';
 import { clientConfig, connectionError } from '../db/connect.js';
-import { quoteIdent } from '../db/quote.js';
+import { createSlotCommand } from '../diff/ddl.js';
 
 export interface ExportedSnapshot {
   slot: string;
@@ -18,7 +18,8 @@ export interface ExportedSnapshot {
 export async function createSlotWithSnapshot(
   peer: Peer,
   slot: string,
-  opts: { temporary: boolean; serverVersionNum?: number },
+  /** `command`: the plan's CREATE_REPLICATION_SLOT; else built for a temporary slot on the server's version. */
+  opts: { temporary: true } | { temporary: false; command: string },
 ): Promise<ExportedSnapshot> {
   const conn = new pg.Client(clientConfig(peer, { replication: true, applicationName: `mirrors slot ${slot}` }));
   conn.on('error', () => {});
@@ -28,13 +29,10 @@ export async function createSlotWithSnapshot(
     throw connectionError(peer, err);
   }
   try {
-    const version =
-      opts.serverVersionNum ?? Number((await conn.query('SHOW server_version_num')).rows[0].server_version_num);
-    // PostgreSQL 15 introduced the parenthesized option syntax; older servers take the keyword form.
-    const options = version >= 150000 ? `(SNAPSHOT 'export')` : 'EXPORT_SNAPSHOT';
-    const res = await conn.query(
-      `CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${opts.temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${options}`,
-    );
+    const command = opts.temporary
+      ? createSlotCommand(slot, Number((await conn.query('SHOW server_version_num')).rows[0].server_version_num), true)
+      : opts.command;
+    const res = await conn.query(command);
     const row = res.rows[0];
     return {
       slot,

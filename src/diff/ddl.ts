@@ -172,6 +172,15 @@ export function dropPublicationSql(name: string): string {
   return `DROP PUBLICATION IF EXISTS ${quoteIdent(name)}`;
 }
 
+/**
+ * The replication command that creates a slot with an exported snapshot (DESIGN.md invariant 1). PostgreSQL 15
+ * introduced the parenthesized option syntax; older servers take the keyword form.
+ */
+export function createSlotCommand(name: string, serverVersionNum: number, temporary: boolean): string {
+  const options = serverVersionNum >= 150000 ? `(SNAPSHOT 'export')` : 'EXPORT_SNAPSHOT';
+  return `CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput ${options}`;
+}
+
 export function dropSlotSql(name: string): string {
   return `SELECT pg_drop_replication_slot(${quoteLiteral(name)})`;
 }

@@ -9,7 +9,7 @@ import type { Config, Mirror } from '../config/types.js';
 import type { Live, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
-import { CATALOG_VERSION } from '../catalog/migrations.js';
+import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
 import type {
   Action,
   Diagnostic,
@@ -42,6 +42,7 @@ import {
   publicationCommentSql,
   dropPublicationSql,
   dropSlotSql,
+  createSlotCommand,
   emptyPublicationSql,
 } from './ddl.js';
 
@@ -134,7 +135,11 @@ class Differ {
         ),
       );
     }
-    const versions = { from_version: v, to_version: CATALOG_VERSION };
+    const versions = {
+      from_version: v,
+      to_version: CATALOG_VERSION,
+      migrations: MIGRATIONS.filter((x) => x.version > v).map((x) => ({ version: x.version, name: x.name })),
+    };
     const common = { address: addr.catalogAddress(dst.peer), peer: dst.peer, mirror: null, risk: 'safe' } as const;
     const a =
       v === 0
@@ -374,7 +379,7 @@ class Differ {
       before: null,
       after: { name: slotName, plugin: 'pgoutput' },
       depends_on: [pub.id],
-      details: { name: slotName },
+      details: { name: slotName, create_command: createSlotCommand(slotName, src.serverVersionNum, false) },
     });
     this.bump(this.newSlots, src.peer);
     this.bump(this.newSenders, src.peer);
@@ -448,7 +453,11 @@ class Differ {
         reason: 'the slot lost required WAL (wal_status = lost): drop it, create a new one, copy every table again',
         before: { wal_status: 'lost' },
         after: { name: slotName, plugin: 'pgoutput' },
-        details: { name: slotName, drop_sql: dropSlotSql(slotName) },
+        details: {
+          name: slotName,
+          drop_sql: dropSlotSql(slotName),
+          create_command: createSlotCommand(slotName, src.serverVersionNum, false),
+        },
       }).id;
     } else if (fullResync === 'missing') {
       slotActionId = this.actions.add({
@@ -459,7 +468,7 @@ class Differ {
         reason: `slot ${slotName} is missing on peer ${src.peer}: create it and copy every table again`,
         before: null,
         after: { name: slotName, plugin: 'pgoutput' },
-        details: { name: slotName },
+        details: { name: slotName, create_command: createSlotCommand(slotName, src.serverVersionNum, false) },
       }).id;
       this.bump(this.newSlots, src.peer);
     }

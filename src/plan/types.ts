@@ -100,14 +100,10 @@ interface ActionOf<K extends string, O extends Op, D, B = null, A = null> {
 type Sql = { sql: string[] };
 type Version = { version: number };
 
-export type CatalogCreate = ActionOf<'catalog', 'create', { from_version: number; to_version: number }, null, Version>;
-export type CatalogUpdate = ActionOf<
-  'catalog',
-  'update',
-  { from_version: number; to_version: number },
-  Version,
-  Version
->;
+/** The catalog migrations to run, by number and name (the SQL ships with this version of mirrors). */
+type Migrations = { from_version: number; to_version: number; migrations: { version: number; name: string }[] };
+export type CatalogCreate = ActionOf<'catalog', 'create', Migrations, null, Version>;
+export type CatalogUpdate = ActionOf<'catalog', 'update', Migrations, Version, Version>;
 export type SchemaCreate = ActionOf<'schema', 'create', Sql, null, { schema: string }>;
 export type ExtensionCreate = ActionOf<'extension', 'create', Sql, null, { extension: string }>;
 export type TypeCreate = ActionOf<'type', 'create', Sql, null, { kind: string; labels?: string[] }>;
@@ -162,12 +158,13 @@ export type PublicationUpdate = ActionOf<
 export type PublicationDelete = ActionOf<'publication', 'delete', Sql & { name: string }, { name: string }, null>;
 
 type SlotAfter = { name: string; plugin: 'pgoutput' };
-export type SlotCreate = ActionOf<'slot', 'create', { name: string }, null, SlotAfter>;
+/** `create_command`: the replication command that creates it with an exported snapshot. */
+export type SlotCreate = ActionOf<'slot', 'create', { name: string; create_command: string }, null, SlotAfter>;
 /** Drops the slot with `drop_sql` (refused while it is active), then creates a new one. */
 export type SlotReplace = ActionOf<
   'slot',
   'replace',
-  { name: string; drop_sql: string },
+  { name: string; drop_sql: string; create_command: string },
   { wal_status: string },
   SlotAfter
 >;

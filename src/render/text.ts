@@ -88,8 +88,9 @@ function changeLine(c: ChangeLine): string {
 
 /** The statements an action runs, as the plan carries them. */
 export function statements(a: Action): string[] {
-  const d = a.details as { sql?: string[]; drop_sql?: string };
-  return [...(d.drop_sql ? [d.drop_sql] : []), ...(d.sql ?? [])];
+  if (a.kind === 'catalog') return a.details.migrations.map((m) => `-- catalog migration ${m.version}: ${m.name}`);
+  const d = a.details as { sql?: string[]; drop_sql?: string; create_command?: string };
+  return [...(d.drop_sql ? [d.drop_sql] : []), ...(d.create_command ? [d.create_command] : []), ...(d.sql ?? [])];
 }
 
 export function renderPlanText(plan: Plan, opts: TextOptions = {}): string {

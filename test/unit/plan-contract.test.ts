@@ -205,7 +205,7 @@ describe('one change per address', () => {
     before: null,
     after: { name: 'mirrors_m', plugin: 'pgoutput' },
     depends_on: [],
-    details: { name },
+    details: { name, create_command: 'CREATE_REPLICATION_SLOT' },
   });
 
   it('merges two updates of one object: both attributes, both statements, one action', () => {
@@ -427,5 +427,18 @@ describe('catalogs and destinations a plan cannot use', () => {
     const p = plan(c, [src, old, livePeer('other')]);
     expect(p.diagnostics.map((d) => d.code)).toEqual(['MR149']);
     expect(p.actions).toEqual([]);
+  });
+});
+
+describe('the committed plan schema', () => {
+  it('is what tools/gen-plan-schema.mjs writes (edit the generator, not the JSON)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const out = join(mkdtempSync(join(tmpdir(), 'plan-schema-')), 'plan.schema.json');
+    execFileSync(process.execPath, [new URL('../../tools/gen-plan-schema.mjs', import.meta.url).pathname, out]);
+    const committed = readFileSync(new URL('../../schemas/plan.schema.json', import.meta.url), 'utf8');
+    expect(readFileSync(out, 'utf8')).toBe(committed);
   });
 });
