@@ -14,8 +14,10 @@ import { createSlotWithSnapshot } from './slot.js';
 import { runSnapshot } from './snapshot.js';
 
 type Executor<K extends ActionKind> = (ctx: ApplyContext, a: ActionOfKind<K>) => Promise<void>;
+/** One executor per action kind: a kind added to the plan's union without one fails the build here. */
+export type ExecutorTable = { [K in ActionKind]: Executor<K> };
 
-const EXECUTORS: { [K in ActionKind]: Executor<K> } = {
+const EXECUTORS: ExecutorTable = {
   catalog: async (ctx, a) => {
     await catalog.migrateCatalog(await ctx.db(a.peer));
   },
