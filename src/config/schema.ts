@@ -4,9 +4,8 @@
  * The peer url-XOR-fields rule is in the schema for editors, but its ajv errors (if/then/else/not) are
  * dropped here because rules.ts explains it better; likewise uniqueItems, whose ajv error names one pair.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Ajv as AjvClass, ErrorObject, Options, ValidateFunction } from 'ajv';
+import type { ErrorObject, Options } from 'ajv';
+import { schemaValidator } from '../util/schema-validator.js';
 import type { Finding } from './problems.js';
 import { didYouMean } from './suggest.js';
 import { DURATION_HINT } from './duration.js';
@@ -15,54 +14,22 @@ import { SETTING_YAML_KEYS } from './settings.js';
 
 type Segment = string | number;
 
-const require = createRequire(import.meta.url);
-/** Written by `npm run build` (src/scripts/compile-schema.ts) next to the built schema.js. */
-export const PRECOMPILED_VALIDATOR = './schema-validator.cjs';
-
 // strictRequired is off because the if/then/else subschemas name properties declared by their parent.
 const AJV_OPTIONS: Options = { allErrors: true, verbose: true, strict: true, strictRequired: false, logger: false };
 
-let validator: ValidateFunction | undefined;
-
-export function loadSchema(): Record<string, unknown> {
-  // The same path from src/config and dist/config: the schema ships next to both (package.json "files").
-  const url = new URL('../../schemas/mirrors.schema.json', import.meta.url);
-  return JSON.parse(readFileSync(url, 'utf8')) as Record<string, unknown>;
-}
-
-/** ajv's validating function compiled now (about 100 ms with loading ajv: every command validates). */
-export function compileValidator(): ValidateFunction {
-  const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
-  return new Ajv(AJV_OPTIONS).compile(loadSchema());
-}
-
-/** The same function as CommonJS source (ajv standalone), for the build to write next to this module. */
-export function validatorSource(): string {
-  const { Ajv } = require('ajv') as { Ajv: typeof AjvClass };
-  const standalone = require('ajv/dist/standalone').default as (ajv: AjvClass, fn: ValidateFunction) => string;
-  const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true } });
-  return standalone(ajv, ajv.compile(loadSchema()));
-}
-
-function getValidator(): ValidateFunction {
-  if (!validator) {
-    let precompiled: ValidateFunction | undefined;
-    try {
-      precompiled = require(PRECOMPILED_VALIDATOR) as ValidateFunction;
-    } catch {
-      // Running from src/ (tests): compile.
-    }
-    validator = precompiled ?? compileValidator();
-  }
-  return validator;
-}
+/** The config schema; the same relative paths from src/config and dist/config (schemas/ ships with the package). */
+export const CONFIG_SCHEMA = schemaValidator(
+  new URL('../../schemas/mirrors.schema.json', import.meta.url),
+  new URL('./schema-validator.cjs', import.meta.url),
+  AJV_OPTIONS,
+);
 
 const DROPPED_KEYWORDS = new Set(['if', 'then', 'else', 'not', 'anyOf', 'oneOf', 'uniqueItems']);
 const DROPPED_SCHEMA_PATH = /\/(if|then|else|not|anyOf|oneOf|propertyNames)\//;
 const SECRET_KEYS = new Set(['url', 'password']);
 
 export function schemaFindings(data: unknown): Finding[] {
-  const validate = getValidator();
+  const validate = CONFIG_SCHEMA.get();
   if (validate(data)) return [];
   const findings: Finding[] = [];
   for (const e of validate.errors ?? []) {

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { ValidateFunction } from 'ajv';
-import { compileValidator, validatorSource } from '../../src/config/schema.js';
+import { CONFIG_SCHEMA } from '../../src/config/schema.js';
 
 function loadSource(source: string): ValidateFunction {
   const module = { exports: {} as unknown };
@@ -43,8 +43,8 @@ const DOCUMENTS: unknown[] = [
 
 describe('the precompiled config validator', () => {
   it('returns the same verdict and the same errors as compiling the schema at start-up', () => {
-    const runtime = compileValidator();
-    const precompiled = loadSource(validatorSource());
+    const runtime = CONFIG_SCHEMA.compile();
+    const precompiled = loadSource(CONFIG_SCHEMA.source());
     for (const doc of DOCUMENTS) {
       const a = runtime(doc);
       const b = precompiled(doc);
