@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import * as catalog from '../catalog/sql.js';
 import { SQLSTATE } from '../db/sqlstate.js';
+import { inTransaction } from '../db/tx.js';
 import { MirrorsError } from '../errors.js';
 import type { Action, ActionKind, ActionOfKind } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
@@ -49,18 +50,6 @@ const EXECUTORS: ExecutorTable = {
 
 export function executeAction(ctx: ApplyContext, a: Action): Promise<void> {
   return (EXECUTORS[a.kind] as (ctx: ApplyContext, a: Action) => Promise<void>)(ctx, a);
-}
-
-async function inTransaction<T>(db: pg.Client, fn: () => Promise<T>): Promise<T> {
-  await db.query('BEGIN');
-  try {
-    const r = await fn();
-    await db.query('COMMIT');
-    return r;
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
 }
 
 async function runSql(ctx: ApplyContext, peer: string, statements: string[]) {

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import type { MirrorSettings } from '../config/types.js';
 import type { TableSpec } from '../plan/types.js';
+import { inTransaction } from '../db/tx.js';
 import { MIGRATIONS } from './migrations.js';
 
 type Db = Pick<pg.Client, 'query'>;
@@ -13,27 +14,21 @@ type Db = Pick<pg.Client, 'query'>;
 export async function migrateCatalog(db: Db): Promise<number> {
   let applied = 0;
   for (const m of MIGRATIONS) {
-    await db.query('BEGIN');
-    try {
+    await inTransaction(db, async () => {
       await db.query(`SELECT pg_advisory_xact_lock(hashtext('mirrors:catalog'))`);
       const exists = (await db.query(`SELECT to_regclass('mirrors.schema_migrations') IS NOT NULL AS ok`)).rows[0].ok;
-      const done = exists
-        ? (await db.query('SELECT 1 FROM mirrors.schema_migrations WHERE version = $1::int', [m.version])).rows.length >
-          0
-        : false;
-      if (!done) {
-        await db.query(m.sql);
-        await db.query('INSERT INTO mirrors.schema_migrations (version, name) VALUES ($1::int, $2::text)', [
-          m.version,
-          m.name,
-        ]);
-        applied++;
-      }
-      await db.query('COMMIT');
-    } catch (err) {
-      await db.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
+      const done =
+        exists &&
+        (await db.query('SELECT 1 FROM mirrors.schema_migrations WHERE version = $1::int', [m.version])).rows.length >
+          0;
+      if (done) return;
+      await db.query(m.sql);
+      await db.query('INSERT INTO mirrors.schema_migrations (version, name) VALUES ($1::int, $2::text)', [
+        m.version,
+        m.name,
+      ]);
+      applied++;
+    });
   }
   return applied;
 }

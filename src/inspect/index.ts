@@ -9,7 +9,8 @@ import { connectPeer, connectionError } from '../db/connect.js';
 import { quoteQualified } from '../db/quote.js';
 import { MirrorsError } from '../errors.js';
 import { resolveMirrorTables } from './resolve.js';
-import { hasRowsSql, inspectPeer, type Queryable } from './peer.js';
+import type { Queryable } from '../db/tx.js';
+import { hasRowsSql, inspectPeer } from './peer.js';
 import type { Live, PeerLive } from './types.js';
 
 export interface InspectResult {

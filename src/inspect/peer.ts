@@ -10,23 +10,11 @@ import type {
   LiveType,
   PeerLive,
 } from './types.js';
+import { inTransaction, type Queryable } from '../db/tx.js';
 import * as Q from './queries.js';
 
-/** The minimal client surface inspection needs; tests wrap it to count queries. */
-export interface Queryable {
-  query(sql: string, params?: unknown[]): Promise<{ rows: any[] }>;
-}
-
 export async function inspectPeer(peerName: string, db: Queryable): Promise<PeerLive> {
-  await db.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const live = await readPeer(peerName, db);
-    await db.query('COMMIT');
-    return live;
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
+  return inTransaction(db, () => readPeer(peerName, db), 'read-only snapshot');
 }
 
 async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {

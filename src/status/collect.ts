@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import type { Config, Mirror, Peer } from '../config/types.js';
 import { connectPeer, connectionError } from '../db/connect.js';
+import { inTransaction, type Queryable } from '../db/tx.js';
 import { MirrorsError } from '../errors.js';
 import { slotName } from '../plan/address.js';
 import { LEASE_CLASS } from '../worker/lease-key.js';
@@ -21,11 +22,6 @@ import type {
   SlotFacts,
   SourceFacts,
 } from './model.js';
-
-/** The minimal client surface; tests wrap it to count and check queries. */
-export interface Queryable {
-  query(sql: string, params?: unknown[]): Promise<{ rows: any[] }>;
-}
 
 /** Whether the catalog exists, and whether it has migration 2's worker columns (an older catalog reads as NULLs). */
 export const CATALOG_PROBE_SQL = `
@@ -148,36 +144,28 @@ function mapSlot(r: any): SlotFacts {
   };
 }
 
-async function readOnly<T>(db: Queryable, fn: () => Promise<T>): Promise<T> {
-  await db.query('BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-  try {
-    const out = await fn();
-    await db.query('COMMIT');
-    return out;
-  } catch (err) {
-    await db.query('ROLLBACK').catch(() => {});
-    throw err;
-  }
-}
-
 /** Catalog rows and lease of `mirrors` on one destination: 3 queries without a catalog, 4 with one. */
 export async function readDestination(db: Queryable, mirrors: string[]): Promise<Map<string, DestinationFacts>> {
-  return readOnly(db, async () => {
-    const probe = (await db.query(CATALOG_PROBE_SQL)).rows[0];
-    const lease = (await db.query(LEASE_SQL, [LEASE_CLASS, mirrors])).rows;
-    const out = new Map<string, DestinationFacts>();
-    for (const name of mirrors) out.set(name, { mirror: null, tables: [], leaseHeld: false });
-    for (const r of lease) out.get(r.name)!.leaseHeld = r.held;
-    if (!probe.has_catalog) return out;
-    const has = probe.has_worker_columns as boolean;
-    const [rows, tables] = [
-      (await db.query(catalogMirrorsSql(has), [mirrors])).rows,
-      (await db.query(catalogTablesSql(has), [mirrors])).rows,
-    ];
-    for (const r of rows) out.get(r.name)!.mirror = mapMirror(r);
-    for (const t of tables) out.get(t.mirror)?.tables.push(mapTable(t));
-    return out;
-  });
+  return inTransaction(
+    db,
+    async () => {
+      const probe = (await db.query(CATALOG_PROBE_SQL)).rows[0];
+      const lease = (await db.query(LEASE_SQL, [LEASE_CLASS, mirrors])).rows;
+      const out = new Map<string, DestinationFacts>();
+      for (const name of mirrors) out.set(name, { mirror: null, tables: [], leaseHeld: false });
+      for (const r of lease) out.get(r.name)!.leaseHeld = r.held;
+      if (!probe.has_catalog) return out;
+      const has = probe.has_worker_columns as boolean;
+      const [rows, tables] = [
+        (await db.query(catalogMirrorsSql(has), [mirrors])).rows,
+        (await db.query(catalogTablesSql(has), [mirrors])).rows,
+      ];
+      for (const r of rows) out.get(r.name)!.mirror = mapMirror(r);
+      for (const t of tables) out.get(t.mirror)?.tables.push(mapTable(t));
+      return out;
+    },
+    'read-only snapshot',
+  );
 }
 
 /** The named slots on one source: 1 query. */

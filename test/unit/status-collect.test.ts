@@ -9,8 +9,8 @@ import {
   collectStatus,
   readDestination,
   readSource,
-  type Queryable,
 } from '../../src/status/collect.js';
+import type { Queryable } from '../../src/db/tx.js';
 import { LEASE_CLASS } from '../../src/worker/lease-key.js';
 import { config, mirror } from '../support/fixtures.js';
 
