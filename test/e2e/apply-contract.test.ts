@@ -4,44 +4,18 @@
  * need consent, two projects on one destination leave each other alone, failures come as JSON when asked,
  * and an interrupted apply says how to resume.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { useClusters } from '../support/clusters.js';
-import { CLI, runCli, type CliResult } from '../support/cli.js';
-import { peerYaml, tempProject } from '../support/project.js';
+import { CLI, type CliResult } from '../support/cli.js';
+import { mirrorProjects, PROJECT_ENV } from '../support/mirror-project.js';
 import { startWorker } from '../support/worker.js';
 
-const env = { PGPASS_TEST: 'postgres' };
+const env = PROJECT_ENV;
 const clusters = useClusters(['src', 'dst']);
-const cleanups: (() => void)[] = [];
-afterAll(() => {
-  for (const c of cleanups) c();
-});
-
-let n = 0;
-async function databases(sourceSql: string) {
-  const db = `c${++n}`;
-  await clusters.src.createDatabase(db);
-  await clusters.dst.createDatabase(db);
-  await clusters.src.query(sourceSql, [], db);
-  return db;
-}
-
-function project(db: string, mirrors: string, head = '') {
-  const yaml = (m: string, h: string) =>
-    `version: 1\n${h}peers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
-  const p = tempProject(yaml(mirrors, head));
-  cleanups.push(p.cleanup);
-  return { ...p, rewrite: (m: string, h = head) => writeFileSync(p.file, yaml(m, h)) };
-}
-
-const cli = (p: { dir: string }, ...args: string[]) => runCli(args, { cwd: p.dir, env, timeoutMs: 120_000 });
-
-async function rows(c: (typeof clusters)['src'], db: string, sql: string): Promise<string[]> {
-  return (await c.query(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`, [], db)).map((r: { r: string }) => r.r);
-}
+const { databases, project, file: projectFile, cli, rows } = mirrorProjects(clusters, 'c');
 
 const nothingCreated = async (db: string) => {
   expect(await clusters.dst.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'mirrors'`, [], db)).toEqual([]);
@@ -290,8 +264,7 @@ describe('--format json never leaves stdout empty', () => {
   };
 
   it('on a bad config, an unreachable peer and a plan with errors, for plan, apply and status', async () => {
-    const bad = tempProject('version: 1\npeers: {}\nmirrors:\n  m: { source: nope }\n');
-    cleanups.push(bad.cleanup);
+    const bad = projectFile('version: 1\npeers: {}\nmirrors:\n  m: { source: nope }\n');
     for (const args of [
       ['plan', '--format', 'json'],
       ['apply', '--format', 'json', '--auto-approve'],
@@ -309,10 +282,9 @@ describe('--format json never leaves stdout empty', () => {
         path: expect.any(String),
       });
     }
-    const down = tempProject(
+    const down = projectFile(
       `version: 1\npeers:\n  prod: { host: 127.0.0.1, port: 1, database: x, user: u, password: p }\n  staging: { host: 127.0.0.1, port: 2, database: x, user: u, password: p }\nmirrors:\n  m: { source: prod, destination: staging, tables: [{ source_table: t }] }\n`,
     );
-    cleanups.push(down.cleanup);
     const unreachable = await cli(down, 'plan', '--format', 'json');
     expect(unreachable.code).toBe(1);
     expect(parsesAsJson(unreachable).at(-1).error.code).toBe('PEER_UNREACHABLE');

@@ -2,45 +2,18 @@
  * `mirrors apply` as a process against real clusters: consistent parallel snapshots while the source is
  * written to, idempotence, stale plans, locks, kill -9 and resume, destroy.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { useClusters } from '../support/clusters.js';
-import { CLI, runCli } from '../support/cli.js';
-import { peerYaml, tempProject } from '../support/project.js';
+import { CLI } from '../support/cli.js';
+import { mirrorProjects, PROJECT_ENV } from '../support/mirror-project.js';
 
-const env = { PGPASS_TEST: 'postgres' };
+const env = PROJECT_ENV;
 const clusters = useClusters(['src', 'dst']);
-const cleanups: (() => void)[] = [];
-afterAll(() => {
-  for (const c of cleanups) c();
-});
-
-let n = 0;
-async function databases(sourceSql: string) {
-  const db = `a${++n}`;
-  await clusters.src.createDatabase(db);
-  await clusters.dst.createDatabase(db);
-  await clusters.src.query(sourceSql, [], db);
-  return db;
-}
-
-function project(db: string, mirrors: string) {
-  const yaml = (m: string, head = '') =>
-    `version: 1\n${head}peers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:${m ? '\n' + m : ' {}\n'}`;
-  const p = tempProject(yaml(mirrors));
-  cleanups.push(p.cleanup);
-  return { ...p, rewrite: (m: string, head = '') => writeFileSync(p.file, yaml(m, head)) };
-}
-
-const cli = (p: { dir: string }, ...args: string[]) => runCli(args, { cwd: p.dir, env, timeoutMs: 120_000 });
-
-/** Rows of a query as canonical text, for comparing contents across clusters. */
-async function rows(c: (typeof clusters)['src'], db: string, sql: string): Promise<string[]> {
-  return (await c.query(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`, [], db)).map((r: { r: string }) => r.r);
-}
+const { databases, project, cli, rows } = mirrorProjects(clusters, 'a');
 
 const RICH = `
 CREATE TYPE mood AS ENUM ('happy', 'sad', 'it''s complicated');
