@@ -108,19 +108,17 @@ export async function setBootstrapProgress(db: Db, name: string, bytesDone: numb
   );
 }
 
+/** $1..$7 of the statements that write a mirrored table's row from its spec. */
+function tableRowParams(mirror: string, spec: TableSpec) {
+  const { destination: d, source: s } = spec;
+  return [mirror, d.schema, d.name, s.schema, s.name, spec.exclude_columns, spec.partition_key];
+}
+
 export async function insertTable(db: Db, mirror: string, spec: TableSpec) {
   await db.query(
     `INSERT INTO mirrors.tables (mirror, dest_schema, dest_table, source_schema, source_table, exclude_columns, partition_key, state)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text[], $7::text, 'pending')`,
-    [
-      mirror,
-      spec.destination.schema,
-      spec.destination.name,
-      spec.source.schema,
-      spec.source.name,
-      spec.exclude_columns,
-      spec.partition_key,
-    ],
+    tableRowParams(mirror, spec),
   );
 }
 
@@ -129,15 +127,7 @@ export async function replaceTable(db: Db, mirror: string, spec: TableSpec) {
     `UPDATE mirrors.tables SET source_schema = $4::text, source_table = $5::text, exclude_columns = $6::text[], partition_key = $7::text,
             state = 'pending', snapshot_lsn = NULL, rows_copied = 0, bytes_copied = 0, updated_at = now()
       WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
-    [
-      mirror,
-      spec.destination.schema,
-      spec.destination.name,
-      spec.source.schema,
-      spec.source.name,
-      spec.exclude_columns,
-      spec.partition_key,
-    ],
+    tableRowParams(mirror, spec),
   );
 }
 
