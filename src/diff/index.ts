@@ -255,6 +255,17 @@ class Differ {
     const src = this.live.peers[m.source];
     const dst = this.live.peers[m.destination];
     if (!src || !dst) return; // inspection failed: the CLI has already reported it
+    if (m.mode === 'sync') {
+      // Accepted by the schema for the files of the version that builds it; until then never silently async.
+      this.diagnostics.push(
+        diag(
+          'MR138',
+          addr.mirrorAddress(m.name),
+          `mirror ${m.name} asks for mode sync, which this version does not implement: it would stream asynchronously`,
+          'set mode: async for this mirror (the source then never waits for it); nothing is changed until then',
+        ),
+      );
+    }
     const recorded = dst.catalog.mirrors[m.name];
     if (recorded && recorded.project !== this.config.project) {
       this.diagnostics.push(

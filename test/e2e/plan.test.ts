@@ -225,14 +225,11 @@ describe('mirrors plan preflight diagnostics', () => {
     expect(r.stdout).toContain('ALTER ROLE app WITH REPLICATION');
     expect(r.code).toBe(1);
   });
-  it('MR106: a sync mirror that would be the only synchronous standby', () =>
-    expectDiagnostic(
-      'CREATE TABLE t (id int PRIMARY KEY)',
-      `  m: { source: prod, destination: staging, mode: sync, tables: [{ source_table: t }] }\n`,
-      'warning MR106',
-      '',
-      0,
-    ));
+  it('MR138: mode sync is refused until it is built, and MR106 warns it would be the only synchronous standby', async () => {
+    const yaml = `  m: { source: prod, destination: staging, mode: sync, tables: [{ source_table: t }] }\n`;
+    await expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY)', yaml, 'error MR138', '', 1);
+    await expectDiagnostic('CREATE TABLE t (id int PRIMARY KEY)', yaml, 'warning MR106', '', 1);
+  });
 });
 
 describe('mirrors plan with identifiers that need quoting', () => {
