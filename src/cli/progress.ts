@@ -1,6 +1,6 @@
 /**
  * The event stream of `mirrors apply`: apply's own events plus what the command adds around them (the
- * version line, the plan it made, completion). JSON lines with --format json (docs/apply-json.md:
+ * version line, the plan it made, completion). JSON lines with --format json (docs/json-output.md:
  * snake_case, bytes and rows as strings, integer milliseconds), else text through progress-text.ts.
  */
 import type { ApplyEvent } from '../apply/events.js';

@@ -1,5 +1,5 @@
 /**
- * Execution order: a topological sort of the actions by dependsOn, ties broken by the order diff
+ * Execution order: a topological sort of the actions by depends_on, ties broken by the order diff
  * produced them (which follows the config), so the same inputs always give the same plan. Pure.
  */
 import type { Action } from './types.js';
