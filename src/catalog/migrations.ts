@@ -213,6 +213,133 @@ $fn$;
 ALTER TABLE mirrors.mirrors ADD COLUMN project text NOT NULL DEFAULT 'default';
 `,
   },
+  {
+    version: 5,
+    name: 'honest worker: typed errors with history, lag that grows while nothing moves, pause fence, readers',
+    sql: `
+-- What the worker knows about how far behind it is, both on the SOURCE's clock (commit and keepalive times):
+--   behind_since: commit time of the oldest source transaction received and not yet applied (NULL: none known);
+--   caught_up_at: send time of the last source keepalive up to which everything was applied.
+-- Written by the worker's heartbeat (about every second). mirrors.lag() derives the lag from them, so a
+-- stopped, stalled or failed worker shows a lag that keeps growing.
+ALTER TABLE mirrors.mirrors
+  ADD COLUMN behind_since timestamptz,
+  ADD COLUMN caught_up_at timestamptz,
+  ADD COLUMN error_history jsonb NOT NULL DEFAULT '[]';
+
+-- The worker's last error: {at, kind, code, message, hint}; kind is transient, catalog_changed, drift, gap or
+-- fatal. status 'Failed' means a person must act (the worker retries slowly and applies nothing past its
+-- position meanwhile). The ten most recent errors are kept in error_history, newest first.
+CREATE FUNCTION mirrors.record_error(mirror_name text, new_status text, err jsonb, behind timestamptz)
+RETURNS void LANGUAGE sql AS $fn$
+  UPDATE mirrors.mirrors
+     SET status = new_status, last_error = err, worker_heartbeat_at = now(),
+         behind_since = coalesce(behind, behind_since),
+         error_history = (SELECT coalesce(jsonb_agg(e ORDER BY i), '[]')
+                            FROM jsonb_array_elements(jsonb_build_array(err) || error_history) WITH ORDINALITY AS h(e, i)
+                           WHERE i <= 10)
+   WHERE name = mirror_name;
+$fn$;
+
+-- The heartbeat: the worker's status and what it knows about its lag. Returns what the worker must obey
+-- between batches (paused, phase, promoted).
+CREATE FUNCTION mirrors.heartbeat(mirror_name text, new_status text, behind timestamptz, caught_up timestamptz)
+RETURNS TABLE (paused boolean, phase text, promoted boolean) LANGUAGE sql AS $fn$
+  UPDATE mirrors.mirrors m
+     SET worker_heartbeat_at = now(), status = new_status, behind_since = behind,
+         caught_up_at = greatest(m.caught_up_at, caught_up),
+         last_error = CASE WHEN new_status IN ('Following', 'Degraded') THEN NULL ELSE m.last_error END
+   WHERE m.name = mirror_name
+  RETURNING m.paused, m.phase, m.promoted_at IS NOT NULL;
+$fn$;
+
+-- Caught up and idle: the position moves to what the source says it has sent. Written BEFORE the worker
+-- acknowledges that position to the slot, so the slot never confirms more than the catalog holds (the
+-- worker's gap check relies on it).
+CREATE FUNCTION mirrors.record_caught_up(mirror_name text, lsn pg_lsn, caught_up timestamptz)
+RETURNS void LANGUAGE sql AS $fn$
+  UPDATE mirrors.mirrors
+     SET last_applied_lsn = greatest(last_applied_lsn, lsn), lag_ms = 0, behind_since = NULL,
+         caught_up_at = greatest(caught_up_at, caught_up), worker_heartbeat_at = now()
+   WHERE name = mirror_name;
+$fn$;
+
+-- The batch fence also refuses a paused mirror: applying \`paused: true\` stops a running worker at its next
+-- batch, before the batch writes anything.
+CREATE OR REPLACE FUNCTION mirrors.begin_batch(mirror_name text, dest_schemas text[], dest_tables text[], snapshot_lsns text[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  p text;
+  is_paused boolean;
+  bad record;
+BEGIN
+  SELECT phase, paused INTO p, is_paused FROM mirrors.mirrors WHERE name = mirror_name FOR SHARE;
+  IF p IS DISTINCT FROM 'ready' THEN
+    RAISE EXCEPTION 'mirror % is no longer streaming (phase %)', mirror_name, coalesce(p, 'gone') USING ERRCODE = 'MRCAT';
+  END IF;
+  IF is_paused THEN
+    RAISE EXCEPTION 'mirror % is paused', mirror_name USING ERRCODE = 'MRPAU';
+  END IF;
+  PERFORM 1 FROM mirrors.tables t
+    WHERE t.mirror = mirror_name AND (t.dest_schema, t.dest_table) IN (SELECT s, n FROM unnest(dest_schemas, dest_tables) AS u(s, n))
+    FOR SHARE OF t;
+  SELECT u.s, u.n, t.state INTO bad
+    FROM unnest(dest_schemas, dest_tables, snapshot_lsns) AS u(s, n, lsn)
+    LEFT JOIN mirrors.tables t ON t.mirror = mirror_name AND t.dest_schema = u.s AND t.dest_table = u.n
+   WHERE t.state IS DISTINCT FROM 'ready' OR t.snapshot_lsn IS DISTINCT FROM u.lsn::pg_lsn
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%.% changed in the catalog (%)', bad.s, bad.n, coalesce('state ' || bad.state, 'no longer mirrored') USING ERRCODE = 'MRCAT';
+  END IF;
+END
+$fn$;
+
+-- The lag, from what the worker last wrote: the age of the oldest unapplied source commit; else the time since
+-- the worker last knew it had applied everything (zero within 5 seconds of that, the heartbeat's rhythm).
+-- NULL only while the mirror has never streamed. An unknown mirror is an error, not "no lag".
+-- SECURITY DEFINER so that application readers need only USAGE on the schema (granted to PUBLIC below), not
+-- access to the catalog tables.
+CREATE OR REPLACE FUNCTION mirrors.lag(mirror_name text) RETURNS interval
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  m record;
+  quiet interval;
+BEGIN
+  SELECT behind_since, caught_up_at INTO m FROM mirrors.mirrors WHERE name = mirror_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown mirror %', mirror_name USING ERRCODE = 'undefined_object',
+      HINT = 'SELECT name FROM mirrors.mirrors lists the mirrors on this database';
+  END IF;
+  IF m.behind_since IS NOT NULL THEN
+    RETURN greatest(clock_timestamp() - m.behind_since, interval '0');
+  END IF;
+  IF m.caught_up_at IS NULL THEN
+    RETURN NULL;
+  END IF;
+  quiet := greatest(clock_timestamp() - m.caught_up_at, interval '0');
+  RETURN CASE WHEN quiet <= interval '5 seconds' THEN interval '0' ELSE quiet END;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION mirrors.assert_fresh(mirror_name text, max_lag interval) RETURNS void
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE l interval := mirrors.lag(mirror_name);
+BEGIN
+  IF l IS NULL OR l > max_lag THEN
+    RAISE EXCEPTION 'MIRROR_STALE: mirror % lags %, more than %', mirror_name, coalesce(l::text, 'an unknown time'), max_lag
+      USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+END
+$fn$;
+
+ALTER FUNCTION mirrors.wait_for_lsn(text, pg_lsn, interval) SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- Application readers call the freshness functions without any grant of their own. They see no catalog
+-- table: those keep their default privileges (the owner only).
+GRANT USAGE ON SCHEMA mirrors TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mirrors.lag(text), mirrors.assert_fresh(text, interval), mirrors.wait_for_lsn(text, pg_lsn, interval) TO PUBLIC;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -64,19 +64,55 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
   };
 }
 
-/** Caught up and idle: the position moves to what the source says it has sent, lag is zero. */
-export async function recordCaughtUp(db: Db, mirror: string, lsn: string) {
-  await db.query(
-    `UPDATE mirrors.mirrors SET last_applied_lsn = greatest(last_applied_lsn, $2::pg_lsn), lag_ms = 0, worker_heartbeat_at = now(), status = 'Following'
-      WHERE name = $1::text`,
-    [mirror, lsn],
-  );
+/** Caught up and idle: the position moves to what the source says it has sent (before it is acknowledged). */
+export async function recordCaughtUp(db: Db, mirror: string, lsn: string, caughtUpAt: Date) {
+  await db.query(`SELECT mirrors.record_caught_up($1::text, $2::pg_lsn, $3::timestamptz)`, [
+    mirror,
+    lsn,
+    caughtUpAt.toISOString(),
+  ]);
 }
 
-export async function recordHeartbeat(db: Db, mirror: string, status: string) {
-  await db.query(`UPDATE mirrors.mirrors SET worker_heartbeat_at = now(), status = $2::text WHERE name = $1::text`, [
+/** What the heartbeat returns: what the worker must obey between batches. */
+export interface CatalogOrders {
+  paused: boolean;
+  phase: string;
+  promoted: boolean;
+}
+
+/**
+ * The worker's status and lag facts (source clock: see migration 5); returns the mirror's orders, or null
+ * when the mirror is gone from the catalog.
+ */
+export async function recordHeartbeat(
+  db: Db,
+  mirror: string,
+  status: string,
+  behindSince: Date | null,
+  caughtUpAt: Date | null,
+): Promise<CatalogOrders | null> {
+  const r = await db.query(
+    `SELECT paused, phase, promoted FROM mirrors.heartbeat($1::text, $2::text, $3::timestamptz, $4::timestamptz)`,
+    [mirror, status, behindSince?.toISOString() ?? null, caughtUpAt?.toISOString() ?? null],
+  );
+  return r.rows[0] ?? null;
+}
+
+/** The error the catalog keeps (mirrors.mirrors.last_error and error_history): docs/status-json.md. */
+export interface StoredError {
+  at: string;
+  kind: string;
+  code: string | null;
+  message: string;
+  hint: string | null;
+}
+
+export async function recordError(db: Db, mirror: string, status: string, err: StoredError, behindSince: Date | null) {
+  await db.query(`SELECT mirrors.record_error($1::text, $2::text, $3::jsonb, $4::timestamptz)`, [
     mirror,
     status,
+    JSON.stringify(err),
+    behindSince?.toISOString() ?? null,
   ]);
 }
 

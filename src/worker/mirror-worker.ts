@@ -416,7 +416,7 @@ export class MirrorWorker {
           this.setStatus('Following');
           if (Date.now() - lastCaughtUpWrite >= POLL_MS) {
             lastCaughtUpWrite = Date.now();
-            await W.recordCaughtUp(dst, m.name, bigIntToLsn(lastAcked));
+            await W.recordCaughtUp(dst, m.name, bigIntToLsn(lastAcked), new Date());
             this.events.caughtUp?.(m.name, lastAcked);
           }
         }).catch((e) => fail(e));
@@ -442,7 +442,7 @@ export class MirrorWorker {
       timers.push(setInterval(() => void stream!.feedback(lastAcked).catch((e) => fail(e)), FEEDBACK_MS));
       timers.push(
         setInterval(
-          () => void serial(() => W.recordHeartbeat(dst, m.name, this.status)).catch((e) => fail(e)),
+          () => void serial(() => W.recordHeartbeat(dst, m.name, this.status, null, null)).catch((e) => fail(e)),
           HEARTBEAT_MS,
         ),
       );
