@@ -295,7 +295,8 @@ END
 $fn$;
 
 -- The lag, from what the worker last wrote: the age of the oldest unapplied source commit; else the time since
--- the worker last knew it had applied everything (zero within 5 seconds of that, the heartbeat's rhythm).
+-- the last source instant up to which everything is known applied: a keepalive's send time (caught_up_at) or
+-- the last applied commit (last_commit_time); zero within 5 seconds of it (the rhythm of keepalives).
 -- NULL only while the mirror has never streamed. An unknown mirror is an error, not "no lag".
 -- SECURITY DEFINER so that application readers need only USAGE on the schema (granted to PUBLIC below), not
 -- access to the catalog tables.
@@ -305,7 +306,7 @@ DECLARE
   m record;
   quiet interval;
 BEGIN
-  SELECT behind_since, caught_up_at INTO m FROM mirrors.mirrors WHERE name = mirror_name;
+  SELECT behind_since, greatest(caught_up_at, last_commit_time) AS known_at INTO m FROM mirrors.mirrors WHERE name = mirror_name;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown mirror %', mirror_name USING ERRCODE = 'undefined_object',
       HINT = 'SELECT name FROM mirrors.mirrors lists the mirrors on this database';
@@ -313,10 +314,10 @@ BEGIN
   IF m.behind_since IS NOT NULL THEN
     RETURN greatest(clock_timestamp() - m.behind_since, interval '0');
   END IF;
-  IF m.caught_up_at IS NULL THEN
+  IF m.known_at IS NULL THEN
     RETURN NULL;
   END IF;
-  quiet := greatest(clock_timestamp() - m.caught_up_at, interval '0');
+  quiet := greatest(clock_timestamp() - m.known_at, interval '0');
   RETURN CASE WHEN quiet <= interval '5 seconds' THEN interval '0' ELSE quiet END;
 END
 $fn$;

@@ -1,7 +1,7 @@
 /** Catalog statements of the streaming worker (positions, lease holder, heartbeat). */
-import type pg from 'pg';
+import type { Queryable } from '../db/tx.js';
 
-type Db = Pick<pg.Client, 'query'>;
+type Db = Queryable;
 
 export type TableCounts = Map<
   string,
@@ -13,6 +13,7 @@ export interface MirrorState {
   phase: string;
   paused: boolean;
   lastAppliedLsn: string | null;
+  promoted: boolean;
   slot: string;
   publication: string;
   tables: {
@@ -22,14 +23,17 @@ export interface MirrorState {
     destTable: string;
     state: string;
     snapshotLsn: string | null;
+    /** Destination columns (name -> format_type), in column order. */
     types: Record<string, string>;
+    excludeColumns: string[];
   }[];
 }
 
 export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorState | null> {
   const m = (
     await db.query(
-      `SELECT name, phase, paused, last_applied_lsn::text AS last_applied_lsn, slot_name, publication_name FROM mirrors.mirrors WHERE name = $1::text`,
+      `SELECT name, phase, paused, promoted_at IS NOT NULL AS promoted, last_applied_lsn::text AS last_applied_lsn, slot_name, publication_name
+         FROM mirrors.mirrors WHERE name = $1::text`,
       [mirror],
     )
   ).rows[0];
@@ -37,7 +41,8 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
   const tables = (
     await db.query(
       `SELECT t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state, t.snapshot_lsn::text AS snapshot_lsn,
-              (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod))
+              t.exclude_columns,
+              (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
                  FROM pg_attribute a
                 WHERE a.attrelid = to_regclass(quote_ident(t.dest_schema) || '.' || quote_ident(t.dest_table))
                   AND a.attnum > 0 AND NOT a.attisdropped) AS types
@@ -49,6 +54,7 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
     name: m.name,
     phase: m.phase,
     paused: m.paused,
+    promoted: m.promoted,
     lastAppliedLsn: m.last_applied_lsn,
     slot: m.slot_name,
     publication: m.publication_name,
@@ -60,6 +66,7 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
       state: t.state,
       snapshotLsn: t.snapshot_lsn,
       types: t.types ?? {},
+      excludeColumns: t.exclude_columns ?? [],
     })),
   };
 }
@@ -121,4 +128,24 @@ export async function recordWorker(db: Db, mirror: string, host: string, pid: nu
     `UPDATE mirrors.mirrors SET worker_host = $2::text, worker_pid = $3::int, worker_since = now(), worker_heartbeat_at = now() WHERE name = $1::text`,
     [mirror, host, pid],
   );
+}
+
+/**
+ * Ready tables of the mirror whose read-only guard is missing or not in its normal state (tgenabled 'O':
+ * fires for ordinary sessions, not for the worker's replica-role session). Disabled, anyone may write to the
+ * mirror; ENABLE ALWAYS or REPLICA, the worker's own writes fail.
+ */
+export async function unguardedTables(db: Db, mirror: string, trigger: string): Promise<string[]> {
+  const r = await db.query(
+    `SELECT format('%I.%I', t.dest_schema, t.dest_table) AS name,
+            (SELECT g.tgenabled FROM pg_trigger g
+              WHERE g.tgrelid = to_regclass(quote_ident(t.dest_schema) || '.' || quote_ident(t.dest_table)) AND g.tgname = $2::text) AS enabled
+       FROM mirrors.tables t
+      WHERE t.mirror = $1::text AND t.state = 'ready'
+      ORDER BY 1`,
+    [mirror, trigger],
+  );
+  return r.rows
+    .filter((x: { enabled: string | null }) => x.enabled !== 'O')
+    .map((x) => `${x.name}${x.enabled === null ? ' (no guard)' : ` (guard state ${x.enabled})`}`);
 }

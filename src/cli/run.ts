@@ -36,17 +36,15 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     );
   };
   const metrics = new WorkerMetrics();
-  const statuses: Record<string, WorkerStatus | 'Paused'> = {};
+  const statuses: Record<string, WorkerStatus> = {};
   const events: WorkerEvents = {
     log,
     status: (mirror, status) => {
       statuses[mirror] = status;
       metrics.setStatus(mirror, status);
-      log('info', `mirror ${mirror}: ${status}`, { mirror, status });
     },
     batch: (mirror, r) => {
       metrics.batchApplied(mirror, r.changes, r.transactions, r.seconds, r.missingRows);
-      metrics.setLag(mirror, r.lagMs, r.lagBytes);
       metrics.setLastApplied(mirror, r.lsn, r.commitTimeMs);
       for (const c of r.counts.values()) {
         const table = `${c.schema}.${c.name}`;
@@ -56,8 +54,9 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
         if (c.truncated) metrics.rowsApplied(mirror, table, 'truncate', c.truncated);
       }
     },
-    caughtUp: (mirror) => metrics.setLag(mirror, 0, 0n),
-    reconnect: (mirror, peer) => metrics.reconnect(mirror, peer),
+    fault: (mirror, kind, peer) => {
+      if (kind === 'transient') metrics.reconnect(mirror, peer);
+    },
   };
 
   const controller = new AbortController();
@@ -86,19 +85,28 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     });
   }
 
+  // Every selected mirror gets a worker, paused ones too: the catalog (what `mirrors apply` made true) says
+  // whether it streams, so applying `paused: false` resumes it without restarting `run`.
   const workers = names.map((n) => new MirrorWorker(config, config.mirrors[n], events, controller.signal));
   for (const w of workers) {
-    if (w.mirror.paused) {
-      statuses[w.mirror.name] = 'Paused';
-      metrics.setStatus(w.mirror.name, 'Paused');
-      log('info', `mirror ${w.mirror.name}: paused in the configuration; not streaming`, { mirror: w.mirror.name });
-    }
+    if (w.mirror.paused)
+      log(
+        'info',
+        `mirror ${w.mirror.name}: paused in the configuration; it streams again once \`paused: false\` is applied`,
+        {
+          mirror: w.mirror.name,
+        },
+      );
   }
+  const lagTimer = setInterval(() => {
+    for (const w of workers) metrics.setLag(w.mirror.name, w.lagMs() ?? 0, w.lagBytes());
+  }, 1_000);
   try {
-    await Promise.all(workers.filter((w) => !w.mirror.paused).map((w) => w.run()));
-    // Paused-only configurations keep serving status and metrics until stopped.
+    await Promise.all(workers.map((w) => w.run()));
+    // Promoted mirrors' workers end; keep serving status and metrics until stopped.
     if (!controller.signal.aborted) await new Promise((r) => controller.signal.addEventListener('abort', r));
   } finally {
+    clearInterval(lagTimer);
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     await server?.close();

@@ -55,8 +55,11 @@ class MirrorsPgoutputPlugin {
 export interface StreamHandlers {
   /** Returns a promise only when it must wait; the stream delivers nothing else until it settles. */
   onMessage(msg: PgoutputMessage): void | Promise<void>;
-  /** The server's keepalive (walEnd: everything up to it is sent), after every message sent before it. */
-  onKeepalive(walEnd: bigint): void | Promise<void>;
+  /**
+   * The server's keepalive (walEnd: everything up to it is sent; sentAt: the server's clock when it sent it),
+   * after every message sent before it.
+   */
+  onKeepalive(walEnd: bigint, sentAt: number): void | Promise<void>;
   /**
    * The server asks for a reply (it cuts the stream after wal_sender_timeout without one): called at once,
    * not behind queued messages.
@@ -65,7 +68,13 @@ export interface StreamHandlers {
   onError(err: Error): void;
 }
 
-type Item = { msg: PgoutputMessage } | { walEnd: bigint };
+type Item = { msg: PgoutputMessage } | { walEnd: bigint; sentAt: number };
+
+/**
+ * pg-logical-replication 2.5 converts the keepalive's send time with the wrong epoch (946080000000 ms,
+ * 1999-12-25, instead of Postgres's 2000-01-01 = 946684800000 ms): its timestamps are 7 days early.
+ */
+export const LIBRARY_KEEPALIVE_EPOCH_ERROR_MS = 946_684_800_000 - 946_080_000_000;
 
 export class ReplicationStream {
   private service: LogicalReplicationService;
@@ -74,6 +83,10 @@ export class ReplicationStream {
   private queue: Item[] = [];
   private waiting = false;
   private failed = false;
+  /** When the stream last delivered anything (performance.now()), or resumed reading after holding. */
+  private lastHeard = performance.now();
+  /** Whether the server has sent anything on this connection (it authenticated and started streaming). */
+  streaming = false;
 
   constructor(
     peer: Peer,
@@ -92,13 +105,28 @@ export class ReplicationStream {
     });
     this.service.on('error', (err: Error) => this.fail(err));
     this.service.on('data', (_lsn: string, msg: Decoded) => {
+      this.heard();
       if (msg.tag === 'undecodable') this.fail(msg.error);
       else this.deliver({ msg });
     });
-    this.service.on('heartbeat', (lsn: string, _ts: number, shouldRespond: boolean) => {
+    this.service.on('heartbeat', (lsn: string, ts: number, shouldRespond: boolean) => {
+      this.heard();
       if (shouldRespond) this.handlers.onReplyRequested();
-      this.deliver({ walEnd: parseLibraryLsn(lsn) });
+      this.deliver({ walEnd: parseLibraryLsn(lsn), sentAt: ts + LIBRARY_KEEPALIVE_EPOCH_ERROR_MS });
     });
+  }
+
+  private heard() {
+    this.lastHeard = performance.now();
+    this.streaming = true;
+  }
+
+  /**
+   * How long the source has been silent while we were reading (0 while we hold the stream for backpressure:
+   * silence we cause is not the source's). The worker's receive timeout compares it with its limit.
+   */
+  silentForMs(): number {
+    return this.waiting ? 0 : performance.now() - this.lastHeard;
   }
 
   private fail(err: Error) {
@@ -121,7 +149,7 @@ export class ReplicationStream {
   private handle(item: Item) {
     let r: void | Promise<void>;
     try {
-      r = 'msg' in item ? this.handlers.onMessage(item.msg) : this.handlers.onKeepalive(item.walEnd);
+      r = 'msg' in item ? this.handlers.onMessage(item.msg) : this.handlers.onKeepalive(item.walEnd, item.sentAt);
     } catch (err) {
       this.fail(err as Error);
       return;
@@ -136,6 +164,7 @@ export class ReplicationStream {
 
   private drain() {
     this.waiting = false;
+    this.lastHeard = performance.now();
     while (!this.waiting && !this.failed && this.queue.length > 0) this.handle(this.queue.shift()!);
     if (!this.waiting && !this.failed) this.socket()?.resume();
   }
@@ -166,11 +195,18 @@ export class ReplicationStream {
     await this.service.acknowledge(bigIntToLsn(lsn - 1n), requestReply);
   }
 
-  async stop(): Promise<void> {
+  /** Ends the stream; a source that does not answer (black-holed) gets its socket destroyed after `graceMs`. */
+  async stop(graceMs = 2_000): Promise<void> {
     this.failed = true;
     this.queue = [];
-    await this.service.stop().catch(() => {});
-    await this.ended?.catch(() => {});
+    const socket = this.socket() as { destroy?(): void } | undefined;
+    const stopped = this.service
+      .stop()
+      .catch(() => {})
+      .then(() => this.ended?.catch(() => {}));
+    const timer = setTimeout(() => socket?.destroy?.(), graceMs);
+    await stopped;
+    clearTimeout(timer);
   }
 }
 

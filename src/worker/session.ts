@@ -1,0 +1,669 @@
+/**
+ * One connected session of a mirror's worker: lease, catalog state, gap check, stream, apply pipeline,
+ * heartbeat, until something ends it. Never throws: it returns why it ended (faults.ts) and the worker
+ * decides what comes next. DESIGN.md invariants 2-9: nothing is acknowledged before the destination
+ * committed it, position and rows commit together, one active session per mirror (the lease).
+ */
+import os from 'node:os';
+import type pg from 'pg';
+import * as W from '../catalog/worker-sql.js';
+import { CATALOG_VERSION } from '../catalog/migrations.js';
+import type { Config, Mirror } from '../config/types.js';
+import { connectPeer } from '../db/connect.js';
+import { GUARD_TRIGGER } from '../diff/ddl.js';
+import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
+import { Batcher } from './batcher.js';
+import type { SourceTransaction, TargetTable } from './changes.js';
+import type { PgoutputMessage, TupleValue } from './decode.js';
+import { Fault, classify, needsPerson } from './faults.js';
+import { slotGap } from './gap.js';
+import { type LagFacts, lagMs } from './lag.js';
+import { LEASE_CLASS } from './lease-key.js';
+import { ApplyPipeline } from './pipeline.js';
+import { type RelationEntry, RelationCache } from './relations.js';
+import { Sink } from './sink.js';
+import { type SourceSlotReading, SourceMonitor } from './source-monitor.js';
+import { ReplicationStream, TEXT_IO_OPTIONS } from './stream.js';
+import type { WorkerEvents, WorkerStatus } from './mirror-worker.js';
+
+/** Pings (a status update asking for a reply) keep keepalives coming even from an idle source. */
+const PING_MS = 2_000;
+/**
+ * A source connection that delivers neither data nor keepalives for this long is dead even if no one closed
+ * it (the walsender answers every ping within milliseconds): reconnect, like Postgres's wal_receiver_timeout.
+ */
+export const RECEIVE_TIMEOUT_MS = 15_000;
+/** A destination that has not answered one statement for this long is gone (packets dropped, nothing closed). */
+const DESTINATION_TIMEOUT_MS = 60_000;
+/** Heartbeat and orders (paused, phase, promoted): applying `paused: true` reaches the worker within ~1-2 s. */
+const HEARTBEAT_MS = 1_000;
+const POLL_MS = 1_000;
+const MONITOR_MS = 5_000;
+/** How often the read-only guards of the mirror's tables are checked (also at every session start). */
+const GUARD_CHECK_MS = 30_000;
+/** On SIGTERM, the batches in hand get this long to commit; then they are abandoned, unacknowledged. */
+const SHUTDOWN_GRACE_MS = 3_000;
+/** Batches handed to the destination and not yet committed: one applying, one waiting (invariant 8). */
+const MAX_BATCHES_IN_FLIGHT = 2;
+/**
+ * Server-side limits on the worker's destination session. TCP keepalives end it if the worker's host
+ * vanishes; the idle timeouts (PG 14+) also when a proxy or NAT keeps the TCP connection alive while the
+ * worker is cut off: the worker runs a statement at least every second, so 15 s idle means it is gone, and
+ * the lease goes to a standby.
+ */
+const LEASE_KEEPALIVES = '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3';
+const IDLE_LIMITS = `SET idle_session_timeout = '15s'; SET idle_in_transaction_session_timeout = '15s'`;
+
+export type SessionEnd =
+  | { kind: 'stopped' }
+  | { kind: 'fault'; fault: Fault; streamed: boolean; peer: 'source' | 'destination' };
+
+/** What survives from one session to the next (lag must keep counting across reconnects). */
+export interface WorkerMemory {
+  /** End of the last commit applied (catalog position). */
+  appliedEnd: bigint;
+  /** Commit time of the oldest transaction a previous session received and did not apply. */
+  carriedPendingMs: number | null;
+  caughtUpAtMs: number | null;
+  /** The source's current WAL position, as last read. */
+  sourceLsn: bigint | null;
+  /** Lag facts of the running session (set by it), or the carried ones between sessions. */
+  lagFacts: () => LagFacts;
+}
+
+export interface SessionContext {
+  config: Config;
+  mirror: Mirror;
+  events: WorkerEvents;
+  signal: AbortSignal;
+  memory: WorkerMemory;
+  status(): WorkerStatus;
+  setStatus(s: WorkerStatus): void;
+  log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+}
+
+export async function runSession(ctx: SessionContext): Promise<SessionEnd> {
+  const s = new Session(ctx);
+  try {
+    return await s.run();
+  } catch (err) {
+    return { kind: 'fault', fault: classify(err), streamed: s.streamed, peer: s.endedBy };
+  }
+}
+
+class Stop extends Error {}
+
+class Session {
+  streamed = false;
+  private dst: pg.Client | null = null;
+  private stream: ReplicationStream | null = null;
+  private monitor: SourceMonitor | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private reject!: (e: unknown) => void;
+  private readonly ended = new Promise<never>((_, r) => (this.reject = r));
+  private stopping = false;
+  private leaseHeld = false;
+  /** Which peer's connection ended the session first, for the reconnect metric. */
+  endedBy: 'source' | 'destination' = 'destination';
+  private endSeen = false;
+
+  constructor(private ctx: SessionContext) {
+    this.ended.catch(() => {});
+  }
+
+  private get name() {
+    return this.ctx.mirror.name;
+  }
+
+  /** Ends the session with `err` (the first reason wins; later ones are consequences). */
+  private end(err: unknown, peer: 'source' | 'destination' = 'destination') {
+    if (err instanceof Stop) this.stopping = true;
+    if (!this.endSeen) {
+      this.endSeen = true;
+      this.endedBy = peer;
+    }
+    this.reject(err);
+  }
+
+  async run(): Promise<SessionEnd> {
+    const { ctx } = this;
+    const m = ctx.mirror;
+    const onAbort = () => this.end(new Stop());
+    if (ctx.signal.aborted) return { kind: 'stopped' };
+    ctx.signal.addEventListener('abort', onAbort);
+    try {
+      const dst = await connectPeer(ctx.config.peers[m.destination], {
+        applicationName: `mirrors run ${m.name}`,
+        options: `${TEXT_IO_OPTIONS} -c session_replication_role=replica ${LEASE_KEEPALIVES}`,
+      });
+      this.dst = dst;
+      dst.on('error', (e) => this.end(e));
+      if ((await dst.query(`SELECT current_setting('server_version_num')::int >= 140000 AS ok`)).rows[0].ok)
+        await dst.query(IDLE_LIMITS);
+      await this.race(this.acquireLease(dst));
+      const state = await this.race(this.waitUntilStreamable(dst));
+      await this.race(this.stream_(dst, state));
+      return { kind: 'stopped' };
+    } catch (err) {
+      if (err instanceof Stop || (this.stopping && !(err instanceof Fault))) return { kind: 'stopped' };
+      const fault = classify(err);
+      await this.recordFault(fault);
+      return { kind: 'fault', fault, streamed: this.streamed, peer: this.endedBy };
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+      for (const t of this.timers) clearInterval(t);
+      await this.stream?.stop(1_000);
+      await this.monitor?.close();
+      if (this.dst) await endClient(this.dst);
+    }
+  }
+
+  /** Waits for `p` unless the session ends first. */
+  private race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.ended]);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return this.race(sleep(ms, this.ctx.signal));
+  }
+
+  /** Writes the error to the catalog while this session holds the lease (a standby must not overwrite it). */
+  private async recordFault(f: Fault) {
+    const { ctx } = this;
+    if (!this.dst || !this.leaseHeld || f.kind === 'paused' || f.kind === 'promoted' || f.kind === 'catalog_changed')
+      return;
+    const status = needsPerson(f.kind) ? 'Failed' : 'Disconnected';
+    const pending = ctx.memory.lagFacts().pendingSinceMs;
+    const err: W.StoredError = {
+      at: new Date().toISOString(),
+      kind: f.kind,
+      code: f.code,
+      message: f.message,
+      hint: f.hint,
+      ...(f.diff ? { diff: f.diff } : {}),
+    };
+    await withTimeout(
+      W.recordError(this.dst, this.name, status, err, pending === null ? null : new Date(pending)),
+      2_000,
+    ).catch(() => {});
+  }
+
+  /** One active worker per mirror (invariant 9): a standby waits here until the lease is free. */
+  private async acquireLease(dst: pg.Client) {
+    for (;;) {
+      const ok = (
+        await dst.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [LEASE_CLASS, this.name])
+      ).rows[0].ok;
+      if (ok) break;
+      if (this.ctx.status() !== 'Standby')
+        this.ctx.log('info', `mirror ${this.name}: another worker holds the lease; waiting as a standby`, {
+          mirror: this.name,
+        });
+      this.ctx.setStatus('Standby');
+      await this.sleep(POLL_MS);
+    }
+    this.leaseHeld = true;
+    await W.recordWorker(dst, this.name, os.hostname(), process.pid).catch(() => {});
+  }
+
+  /** Waits while the mirror is not applied, bootstrapping or paused; heartbeats meanwhile. */
+  private async waitUntilStreamable(dst: pg.Client): Promise<W.MirrorState> {
+    const { ctx } = this;
+    let said = '';
+    for (;;) {
+      const version = (
+        await dst.query(
+          `SELECT CASE WHEN to_regclass('mirrors.schema_migrations') IS NULL THEN 0 ELSE (SELECT max(version) FROM mirrors.schema_migrations) END AS v`,
+        )
+      ).rows[0].v as number | null;
+      let wait = '';
+      let state: W.MirrorState | null = null;
+      if (!version) wait = 'not applied yet (run `mirrors apply`)';
+      else if (version < CATALOG_VERSION)
+        throw new Fault(
+          'fatal',
+          `the catalog on peer ${ctx.mirror.destination} is at version ${version}; this mirrors needs ${CATALOG_VERSION}`,
+          null,
+          'run `mirrors apply` with this version: it migrates the catalog first',
+        );
+      else {
+        state = await W.loadMirrorState(dst, this.name);
+        if (!state) wait = 'not applied yet (run `mirrors apply`)';
+        else if (state.promoted) throw new Fault('promoted', `mirror ${this.name} is promoted`);
+        else if (state.paused) wait = 'paused';
+        else if (state.phase !== 'ready')
+          wait = `bootstrapping (phase ${state.phase}): waiting for \`mirrors apply\` to finish`;
+      }
+      if (!wait) return state!;
+      const status: WorkerStatus = wait === 'paused' ? 'Paused' : 'Bootstrapping';
+      if (wait !== said) ctx.log('info', `mirror ${this.name}: ${wait}`, { mirror: this.name });
+      said = wait;
+      ctx.setStatus(status);
+      if (state) await W.recordHeartbeat(dst, this.name, status, null, null);
+      await this.sleep(POLL_MS * 2);
+    }
+  }
+
+  /** Streams until the session ends; resolves only on a stop request after the batches in hand committed. */
+  private async stream_(dst: pg.Client, state: W.MirrorState): Promise<void> {
+    const { ctx } = this;
+    const m = ctx.mirror;
+    const mem = ctx.memory;
+    const source = ctx.config.peers[m.source];
+
+    const monitor = await SourceMonitor.open(source, `mirrors run ${m.name} (monitor)`);
+    this.monitor = monitor;
+    const applied = state.lastAppliedLsn ? lsnToBigInt(state.lastAppliedLsn) : 0n;
+    mem.appliedEnd = applied;
+    const reading = await monitor.slot(state.slot);
+    this.noteSlot(reading);
+    const gap = slotGap(state.slot, m.source, reading, state.lastAppliedLsn);
+    if (gap) throw gap;
+    await checkGuards(dst, m.name);
+
+    const sink = new Sink(dst, m.name);
+    let lastAcked = applied;
+    let lastCaughtUpWrite = 0;
+    const batcher = new Batcher(m.max_batch_size);
+    const stream = new ReplicationStream(
+      source,
+      state.slot,
+      state.publication,
+      {
+        onMessage: (msg) => onMessage(msg),
+        onKeepalive: (walEnd, sentAt) => onKeepalive(walEnd, sentAt),
+        // Answer now, not behind a long batch: the walsender cuts the stream after wal_sender_timeout without a
+        // reply. lastAcked only ever holds positions committed in the catalog.
+        onReplyRequested: () => void stream.feedback(lastAcked).catch((e) => this.end(e, 'source')),
+        onError: (e) => this.end(e, 'source'),
+      },
+      `mirrors run ${m.name}`,
+    );
+    this.stream = stream;
+
+    /** Applies a batch in one destination transaction, then acknowledges it. Runs inside the pipeline. */
+    const applyTxns = async (txns: SourceTransaction[]) => {
+      const last = txns[txns.length - 1];
+      const t0 = performance.now();
+      const lagNow = Math.max(0, Date.now() - txns[0].commitTimeMs);
+      const r = await sink.applyBatch(txns, lagNow);
+      if (last.endLsn > mem.appliedEnd) mem.appliedEnd = last.endLsn;
+      // Everything the source committed up to this commit is applied (commits are applied in order).
+      if (mem.caughtUpAtMs === null || last.commitTimeMs > mem.caughtUpAtMs) mem.caughtUpAtMs = last.commitTimeMs;
+      mem.carriedPendingMs = null;
+      await stream.feedback(mem.appliedEnd);
+      lastAcked = mem.appliedEnd;
+      if (r.missingRows > 0) {
+        // Postgres's own apply worker logs the same ("did not find row to be updated"): the destination
+        // differs from the source; a resync of the table repairs it.
+        ctx.log(
+          'warn',
+          `mirror ${m.name}: ${r.missingRows} UPDATE or DELETE applied in exact order found no row on the destination: it differs from the source`,
+          { mirror: m.name, missingRows: r.missingRows },
+        );
+      }
+      ctx.events.batch?.(m.name, {
+        changes: r.changes,
+        transactions: r.transactions,
+        seconds: (performance.now() - t0) / 1000,
+        lsn: last.endLsn,
+        commitTimeMs: last.commitTimeMs,
+        counts: r.counts,
+        exactOrder: r.exactOrder,
+        missingRows: r.missingRows,
+      });
+    };
+    const pipeline = new ApplyPipeline(MAX_BATCHES_IN_FLIGHT, applyTxns, (e) => this.end(e));
+    // A stop request lets the batches in hand finish (below); any other ending abandons them.
+    this.ended.catch((e) => {
+      if (!(e instanceof Stop)) pipeline.fail(e);
+    });
+    mem.lagFacts = () => ({
+      pendingSinceMs: minOf(mem.carriedPendingMs, pipeline.oldestCommitMs(), batcher.oldestCommitMs()),
+      caughtUpAtMs: mem.caughtUpAtMs,
+    });
+
+    const relations = new RelationCache(
+      m.name,
+      dst,
+      (cols) => monitor.typeNames(cols),
+      (msg) => ctx.log('warn', `mirror ${m.name}: ${msg}`, { mirror: m.name }),
+    );
+
+    // Keepalives say "everything up to walEnd is sent". The position may move there, and lag read zero, once
+    // every transaction before it is committed. A keepalive seen while whole transactions wait in the batcher
+    // belongs after them: it goes with that batch.
+    let keepaliveAfterBatch: { walEnd: bigint; sentAt: number } | null = null;
+    let flushWhenIdle = false;
+    /** The caught-up job queued since the last dispatch, which later keepalives may still update. */
+    let caughtUpJob: { walEnd: bigint; sentAt: number } | null = null;
+
+    const caughtUp = (ka: { walEnd: bigint; sentAt: number }) => {
+      if (caughtUpJob) {
+        caughtUpJob.walEnd = ka.walEnd;
+        caughtUpJob.sentAt = ka.sentAt;
+        return;
+      }
+      const job = { ...ka };
+      caughtUpJob = job;
+      pipeline
+        .serial(async () => {
+          if (caughtUpJob === job) caughtUpJob = null;
+          mem.carriedPendingMs = null;
+          if (mem.caughtUpAtMs === null || job.sentAt > mem.caughtUpAtMs) mem.caughtUpAtMs = job.sentAt;
+          // Catalog first, then the slot: the slot never confirms more than the catalog holds (gap.ts).
+          if (job.walEnd > lastAcked && Date.now() - lastCaughtUpWrite >= POLL_MS) {
+            lastCaughtUpWrite = Date.now();
+            await W.recordCaughtUp(dst, m.name, bigIntToLsn(job.walEnd), new Date(job.sentAt));
+            if (job.walEnd > mem.appliedEnd) mem.appliedEnd = job.walEnd;
+            lastAcked = job.walEnd;
+            await stream.feedback(lastAcked);
+          }
+        })
+        .catch((e) => pipeline.fail(e));
+    };
+
+    /** Hands the whole transactions gathered so far to the destination. */
+    const flush = () => {
+      const ka = keepaliveAfterBatch;
+      keepaliveAfterBatch = null;
+      flushWhenIdle = false;
+      const txns = batcher.take();
+      if (txns.length) {
+        caughtUpJob = null;
+        pipeline.dispatch(txns);
+      }
+      if (ka) caughtUp(ka);
+    };
+
+    let idleTimer: NodeJS.Timeout | null = null;
+    let lastCommitAt = 0;
+    /** Quiet for idle_timeout_seconds (no commit received): apply what the batch holds, if there is room. */
+    const armIdleTimer = () => {
+      if (idleTimer) return;
+      const timeoutMs = m.idle_timeout_seconds * 1000;
+      const check = () => {
+        idleTimer = null;
+        if (!batcher.size || this.stopping) return;
+        const quiet = Date.now() - lastCommitAt;
+        if (quiet >= timeoutMs && pipeline.room() === undefined) flush();
+        else idleTimer = setTimeout(check, Math.max(100, timeoutMs - quiet));
+      };
+      idleTimer = setTimeout(check, timeoutMs);
+    };
+    /** A table whose copy is still running elsewhere: apply what came before, then wait for the copy. */
+    const waitForCopy = async (rel: RelationEntry): Promise<void> => {
+      flush();
+      for (;;) {
+        const r = await pipeline.serial(() => relations.refresh(rel));
+        if (r !== 'copying') return;
+        ctx.setStatus('Bootstrapping');
+        await this.sleep(POLL_MS);
+      }
+    };
+
+    /** Calls `use` with the table a change to `oid` goes to, unless it is not mirrored or its copy holds it. */
+    const withTable = (oid: number, use: (t: TargetTable) => void): void | Promise<void> => {
+      const rel = relations.get(oid);
+      const lsn = batcher.openLsn;
+      if (!rel?.target || !rel.table || lsn === null) return;
+      if (rel.table.state !== 'ready') return waitForCopy(rel).then(() => withTable(oid, use));
+      if (lsn >= rel.snapshotLsn) use(rel.target);
+    };
+
+    const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
+
+    /** Synchronous for every message but a Relation, a table still being copied, or a full pipeline. */
+    const onMessage = (msg: PgoutputMessage): void | Promise<void> => {
+      if (this.stopping) return;
+      if (!this.streamed) this.startedStreaming();
+      switch (msg.tag) {
+        case 'begin':
+          // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
+          batcher.begin(msg.finalLsn, msg.commitTime, mem.appliedEnd);
+          return;
+        case 'relation':
+          // What came before commits first: a Relation that does not fit ends the session right here, before
+          // the transaction that carries it.
+          flush();
+          return pipeline.serial(() => relations.learn(msg));
+        case 'insert':
+          return withTable(msg.relationOid, (t) => batcher.add({ op: 'insert', table: t, row: msg.newTuple }));
+        case 'update':
+          return withTable(msg.relationOid, (t) => {
+            const old = msg.oldTuple ?? (msg.keyTuple ? keyOnly(t, msg.keyTuple) : undefined);
+            batcher.add({ op: 'update', table: t, row: msg.newTuple, old, oldIsFull: !!msg.oldTuple });
+          });
+        case 'delete':
+          return withTable(msg.relationOid, (t) => {
+            const old = msg.oldTuple ?? keyOnly(t, msg.keyTuple ?? []);
+            batcher.add({ op: 'delete', table: t, old, oldIsFull: !!msg.oldTuple });
+          });
+        case 'truncate': {
+          const tables: TargetTable[] = [];
+          const collect = async () => {
+            for (const oid of msg.relationOids) await withTable(oid, (t) => tables.push(t));
+            if (tables.length) batcher.add({ op: 'truncate', tables });
+          };
+          return collect();
+        }
+        case 'commit': {
+          const full = batcher.commit(msg.endLsn);
+          lastCommitAt = Date.now();
+          if (full) {
+            flush();
+            return pipeline.room();
+          }
+          if (batcher.size) armIdleTimer();
+          return;
+        }
+        default:
+          return; // origin, type, message: nothing to apply
+      }
+    };
+
+    const onKeepalive = (walEnd: bigint, sentAt: number): void | Promise<void> => {
+      if (!this.streamed) this.startedStreaming();
+      if (walEnd > (mem.sourceLsn ?? 0n)) mem.sourceLsn = walEnd;
+      // After a stop request onMessage ignores what arrives, so "everything before walEnd is handled" no
+      // longer holds; inside a transaction it does not hold either.
+      if (this.stopping || batcher.inTransaction) return;
+      const ka = { walEnd, sentAt };
+      if (!batcher.size) {
+        caughtUp(ka);
+        return;
+      }
+      keepaliveAfterBatch = ka;
+      if (pipeline.idle) {
+        flush();
+        return pipeline.room();
+      }
+      // The destination is busy: let the batch grow (to max_batch_size) instead of queueing a small one per
+      // keepalive, and send it when the destination is free.
+      if (!flushWhenIdle) {
+        flushWhenIdle = true;
+        void pipeline.whenIdle().then(() => {
+          if (flushWhenIdle && !this.stopping) flush();
+        });
+      }
+    };
+
+    // Not through the pipeline: pings and timeouts must keep working while a batch runs.
+    this.timers.push(
+      setInterval(() => {
+        void stream.feedback(lastAcked, true).catch((e) => this.end(e, 'source'));
+        if (stream.silentForMs() > RECEIVE_TIMEOUT_MS)
+          this.end(
+            new Fault(
+              'transient',
+              `the source sent nothing for ${RECEIVE_TIMEOUT_MS / 1000} s (no data, no keepalive): reconnecting`,
+              'RECEIVE_TIMEOUT',
+            ),
+            'source',
+          );
+        if (pipeline.busyForMs() > DESTINATION_TIMEOUT_MS) {
+          this.end(
+            new Fault(
+              'transient',
+              `the destination has not answered for ${DESTINATION_TIMEOUT_MS / 1000} s: reconnecting`,
+              'DESTINATION_TIMEOUT',
+            ),
+          );
+          destroyClient(dst);
+        }
+      }, PING_MS),
+    );
+    let heartbeatBusy = false;
+    this.timers.push(
+      setInterval(() => {
+        if (heartbeatBusy || pipeline.failed) return;
+        heartbeatBusy = true;
+        const facts = mem.lagFacts();
+        if (this.streamed) {
+          const lag = lagMs(facts, Date.now());
+          ctx.setStatus(lag !== null && lag > m.lag_threshold_ms ? 'Degraded' : 'Following');
+        }
+        const behind = facts.pendingSinceMs === null ? null : new Date(facts.pendingSinceMs);
+        const caught = facts.caughtUpAtMs === null ? null : new Date(facts.caughtUpAtMs);
+        pipeline
+          .serial(() => W.recordHeartbeat(dst, m.name, ctx.status(), behind, caught))
+          .then((orders) => {
+            const why = ordersEnd(m.name, orders);
+            if (why) this.end(why);
+          })
+          .catch((e) => this.end(e))
+          .finally(() => (heartbeatBusy = false));
+      }, HEARTBEAT_MS),
+    );
+    this.timers.push(
+      setInterval(() => {
+        monitor.slot(state.slot).then(
+          (r) => this.noteSlot(r),
+          () => {}, // the stream reports a source that is gone; this is only for figures
+        );
+      }, MONITOR_MS),
+    );
+
+    this.timers.push(
+      setInterval(() => {
+        pipeline.serial(() => checkGuards(dst, m.name)).catch((e) => this.end(e));
+      }, GUARD_CHECK_MS),
+    );
+
+    const streaming = stream.start(applied).then(() => {
+      throw new Fault('transient', 'the source ended the replication stream');
+    });
+    try {
+      await Promise.race([streaming, this.ended]);
+    } catch (err) {
+      if (!(err instanceof Stop)) throw err;
+      // Shutdown: finish the batches in hand (whole transactions only), commit, acknowledge.
+      if (idleTimer) clearTimeout(idleTimer);
+      batcher.discardOpen();
+      keepaliveAfterBatch = null;
+      const txns = batcher.take();
+      const finished = pipeline.failed ? false : await finishInHand(pipeline, txns, SHUTDOWN_GRACE_MS);
+      if (finished) await stream.feedback(mem.appliedEnd).catch(() => {});
+      if (!finished)
+        ctx.log(
+          'warn',
+          `mirror ${m.name}: the destination did not commit the last batch in time; it is not acknowledged`,
+          {
+            mirror: m.name,
+          },
+        );
+      mem.carriedPendingMs = minOf(mem.carriedPendingMs, pipeline.oldestCommitMs());
+    } finally {
+      if (idleTimer) clearTimeout(idleTimer);
+      const carried = mem.lagFacts();
+      mem.carriedPendingMs = carried.pendingSinceMs;
+      mem.lagFacts = () => ({ pendingSinceMs: mem.carriedPendingMs, caughtUpAtMs: mem.caughtUpAtMs });
+    }
+  }
+
+  /** "Following" only once the source has sent something: both connections are up and streaming. */
+  private startedStreaming() {
+    this.streamed = true;
+    this.ctx.log('info', `mirror ${this.name}: streaming from ${bigIntToLsn(this.ctx.memory.appliedEnd)}`, {
+      mirror: this.name,
+    });
+    this.ctx.setStatus('Following');
+  }
+
+  private noteSlot(r: SourceSlotReading) {
+    this.ctx.memory.sourceLsn = lsnToBigInt(r.currentLsn);
+    this.ctx.events.slot?.(this.name, {
+      exists: r.exists,
+      walStatus: r.walStatus,
+      retainedBytes: r.retainedBytes === null ? null : BigInt(r.retainedBytes),
+    });
+  }
+}
+
+/**
+ * A mirror whose guard is gone can be written by anyone and silently differ from its source; one whose guard
+ * fires for the worker cannot be applied: either way a person must act (`mirrors plan` shows the repair).
+ */
+async function checkGuards(dst: pg.Client, mirror: string) {
+  const bad = await W.unguardedTables(dst, mirror, GUARD_TRIGGER);
+  if (bad.length)
+    throw new Fault(
+      'drift',
+      `the read-only guard of ${bad.join(', ')} is missing or not in its normal state`,
+      'MR159',
+      'run `mirrors plan` and `mirrors apply`: they put the guard back (or `ALTER TABLE ... ENABLE TRIGGER mirrors_read_only`)',
+    );
+}
+
+/** What the catalog's answer to a heartbeat orders: nothing (null), or why the session must end. */
+function ordersEnd(mirror: string, o: W.CatalogOrders | null): Fault | null {
+  if (!o) return new Fault('catalog_changed', `mirror ${mirror} is no longer in the catalog`);
+  if (o.promoted) return new Fault('promoted', `mirror ${mirror} is promoted`);
+  if (o.phase !== 'ready')
+    return new Fault('catalog_changed', `mirror ${mirror} is no longer streaming (phase ${o.phase})`);
+  if (o.paused) return new Fault('paused', `mirror ${mirror} is paused`);
+  return null;
+}
+
+async function finishInHand(pipeline: ApplyPipeline, txns: SourceTransaction[], ms: number): Promise<boolean> {
+  pipeline.dispatch(txns);
+  return pipeline.drain(ms);
+}
+
+function minOf(...xs: (number | null)[]): number | null {
+  let out: number | null = null;
+  for (const x of xs) if (x !== null && (out === null || x < out)) out = x;
+  return out;
+}
+
+function destroyClient(c: pg.Client) {
+  (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
+/** Ends a client; one whose server does not answer (black-holed) is cut after a second. */
+async function endClient(c: pg.Client) {
+  const timer = setTimeout(() => destroyClient(c), 1_000);
+  await c.end().catch(() => {});
+  clearTimeout(timer);
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * A plain (non-replication) connection to the source, beside the stream: the slot's state for the gap check
+ * and the metrics (retained WAL, wal_status), the source's current WAL position for lag in bytes, and type
+ * names for Relation messages. Statement timeout keeps a wedged source from holding the worker.
+ */
+import type pg from 'pg';
+import type { Peer } from '../config/types.js';
+import { connectPeer } from '../db/connect.js';
+import type { SlotState } from './gap.js';
+
+export interface SourceSlotReading extends SlotState {
+  /** pg_current_wal_lsn() */
+  currentLsn: string;
+  /** pg_current_wal_lsn() - restart_lsn, bigint text; null without a slot. */
+  retainedBytes: string | null;
+}
+
+const SLOT_SQL = `
+SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained_bytes
+  FROM (SELECT 1) one
+  LEFT JOIN pg_replication_slots s ON s.slot_name = $1::text AND s.database = current_database()`;
+
+export class SourceMonitor {
+  private constructor(private db: pg.Client) {}
+
+  static async open(peer: Peer, applicationName: string): Promise<SourceMonitor> {
+    const db = await connectPeer(peer, {
+      applicationName,
+      connectTimeoutMs: 10_000,
+      options: '-c statement_timeout=10000',
+    });
+    return new SourceMonitor(db);
+  }
+
+  async slot(name: string): Promise<SourceSlotReading> {
+    const r = (await this.db.query(SLOT_SQL, [name])).rows[0];
+    return {
+      exists: r.plugin !== null,
+      plugin: r.plugin,
+      confirmedFlushLsn: r.confirmed_flush_lsn,
+      walStatus: r.wal_status,
+      currentLsn: r.current_lsn,
+      retainedBytes: r.retained_bytes,
+    };
+  }
+
+  /** format_type() of each (type OID, typmod) as the source names it. */
+  async typeNames(cols: { typeOid: number; typmod: number }[]): Promise<string[]> {
+    const r = await this.db.query(
+      'SELECT format_type(t, m) AS type FROM unnest($1::oid[], $2::int[]) WITH ORDINALITY AS u(t, m, i) ORDER BY i',
+      [cols.map((c) => c.typeOid), cols.map((c) => c.typmod)],
+    );
+    return r.rows.map((x: { type: string }) => x.type);
+  }
+
+  async close(): Promise<void> {
+    const socket = (this.db as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+    const timer = setTimeout(() => socket?.destroy(), 1_000);
+    await this.db.end().catch(() => {});
+    clearTimeout(timer);
+  }
+}
