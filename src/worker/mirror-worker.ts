@@ -47,7 +47,7 @@ export interface WorkerEvents {
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_CAP_MS = 5_000;
 /** A mirror that needs a person is retried this often, so a fix is picked up without restarting `run`. */
-const FAILED_RETRY_MS = 10_000;
+const FAILED_RETRY_MS = 5_000;
 /** Following and Degraded may alternate every second under load: log such flips at most this often. */
 const FLIP_LOG_MS = 30_000;
 /** The same transient error, again and again: logged at most this often (with a count). */

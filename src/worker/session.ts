@@ -40,7 +40,7 @@ const HEARTBEAT_MS = 1_000;
 const POLL_MS = 1_000;
 const MONITOR_MS = 5_000;
 /** How often the read-only guards of the mirror's tables are checked (also at every session start). */
-const GUARD_CHECK_MS = 30_000;
+const GUARD_CHECK_MS = 10_000;
 /** On SIGTERM, the batches in hand get this long to commit; then they are abandoned, unacknowledged. */
 const SHUTDOWN_GRACE_MS = 3_000;
 /** Batches handed to the destination and not yet committed: one applying, one waiting (invariant 8). */

@@ -2,56 +2,14 @@
  * `mirrors run` against real clusters: every DML kind, big and interleaved transactions, crashes,
  * restarts, takeover, the read-only guard and wait-for-LSN. Every check compares full table contents.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { useClusters } from '../support/clusters.js';
-import { runCli } from '../support/cli.js';
-import { peerYaml, tempProject } from '../support/project.js';
-import { startWorker, type RunningWorker } from '../support/worker.js';
+import { LOAD_TABLES_SQL, LOAD_TABLES_YAML, runningMirrors, writeLoad } from '../support/running-mirror.js';
 
-const env = { PGPASS_TEST: 'postgres' };
 // synchronous_commit=on: the crash tests must not lose acknowledged commits to the test harness itself.
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
-const cleanups: (() => Promise<void> | void)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-let n = 0;
-async function mirrorSetup(name: string, sourceSql: string, tablesYaml: string, extra = '', destinationSql = '') {
-  const db = `r${++n}`;
-  await clusters.src.createDatabase(db);
-  await clusters.dst.createDatabase(db);
-  await clusters.src.query(sourceSql, [], db);
-  if (destinationSql) await clusters.dst.query(destinationSql, [], db);
-  const p = tempProject(
-    `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:\n  ${name}:\n    source: prod\n    destination: staging\n    idle_timeout_seconds: 1\n${extra}    tables:\n${tablesYaml}`,
-  );
-  cleanups.push(p.cleanup);
-  const r = await runCli(['apply', '--auto-approve'], { cwd: p.dir, env, timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`apply failed: ${r.stdout}\n${r.stderr}`);
-  const workers: RunningWorker[] = [];
-  const start = async (args: string[] = []) => {
-    const w = startWorker(p.dir, env, args);
-    workers.push(w);
-    cleanups.push(() => (w.child.exitCode === null ? w.kill9() : undefined));
-    return w;
-  };
-  const src = (sql: string, params: unknown[] = []) => clusters.src.query(sql, params, db);
-  const dst = (sql: string, params: unknown[] = []) => clusters.dst.query(sql, params, db);
-  /** Waits until the mirror has applied everything committed on the source so far. */
-  const caughtUp = async (timeout = '60 seconds') => {
-    const [{ lsn }] = await src('SELECT pg_current_wal_lsn()::text AS lsn');
-    await dst(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, $3::interval)`, [name, lsn, timeout]);
-  };
-  const rows = async (side: 'src' | 'dst', sql: string) =>
-    (await (side === 'src' ? src : dst)(`SELECT x::text AS r FROM (${sql}) x ORDER BY 1`)).map(
-      (r: { r: string }) => r.r,
-    );
-  const expectSame = async (srcSql: string, dstSql = srcSql) =>
-    expect(await rows('dst', dstSql)).toEqual(await rows('src', srcSql));
-  return { db, p, start, src, dst, caughtUp, expectSame, workers };
-}
+const mirrorSetup = runningMirrors(clusters, 'r');
 
 describe('mirrors run', () => {
   it('applies every DML kind exactly: inserts, updates with key changes, deletes, truncates, FULL identity, renames, excluded columns, unchanged TOAST, types', async () => {
@@ -239,29 +197,9 @@ describe('mirrors run', () => {
   });
 
   it('loses and duplicates nothing when the worker is killed with kill -9 ten times during pgbench', async () => {
-    const m = await mirrorSetup(
-      'crash',
-      `CREATE TABLE accounts (aid int PRIMARY KEY, abalance int NOT NULL DEFAULT 0);
-       CREATE TABLE history (id bigserial PRIMARY KEY, aid int, delta int, at timestamptz DEFAULT clock_timestamp());
-       INSERT INTO accounts SELECT generate_series(1, 1000);`,
-      `      - source_table: accounts\n      - source_table: history\n`,
-      '    max_batch_size: 200\n',
-    );
-    let stop = false;
+    const m = await mirrorSetup('crash', LOAD_TABLES_SQL, LOAD_TABLES_YAML, '    max_batch_size: 200\n');
+    const load = writeLoad(clusters.src.url(m.db));
     let txns = 0;
-    const client = new pg.Client({ connectionString: clusters.src.url(m.db) });
-    client.on('error', () => {});
-    await client.connect();
-    const load = (async () => {
-      while (!stop) {
-        const aid = 1 + Math.floor(Math.random() * 1000);
-        const delta = Math.floor(Math.random() * 100) - 50;
-        await client.query(
-          `BEGIN; UPDATE accounts SET abalance = abalance + ${delta} WHERE aid = ${aid}; INSERT INTO history (aid, delta) VALUES (${aid}, ${delta}); COMMIT;`,
-        );
-        txns++;
-      }
-    })();
     try {
       for (let i = 0; i < 10; i++) {
         const w = await m.start();
@@ -270,9 +208,7 @@ describe('mirrors run', () => {
         await w.kill9();
       }
     } finally {
-      stop = true;
-      await load;
-      await client.end();
+      txns = await load.stop();
     }
     const w = await m.start();
     await m.caughtUp();
