@@ -43,9 +43,8 @@ export const METRIC_STATUSES = [
 export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
 
 /**
- * Why the worker stopped a session: a transient error (network, server restart), the catalog changed
- * under it, the mirror was paused, the destination drifted from the source, a gap in the positions, or a
- * fatal error that needs a person.
+ * Why a worker session ended (docs/metrics.md says what each means). Promotion ends a worker too, but it
+ * is not an error and is not counted.
  */
 export const ERROR_KINDS = ['transient', 'catalog_changed', 'paused', 'drift', 'gap', 'fatal'] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
