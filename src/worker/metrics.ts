@@ -16,8 +16,8 @@ import type { HealthReport } from './health.js';
 
 /**
  * 9187 (the README's old example) is postgres_exporter's, which often runs on the same host. Prometheus's
- * default port allocations (its wiki) fill 9100-9999 and now continue above 10000, and its exporter guide
- * asks software that is not on that list to stay out of the allocated range: 15187 is outside it, below
+ * default port allocations (its wiki) fill 9100-9999 and now continue above 10000; its exporter guide
+ * recommends ports outside that range for exporters not registered there. 15187 is outside it, below
  * Linux's ephemeral range (32768-60999, where a listener can collide with outgoing connections), and not
  * a port any common service or exporter uses. See docs/metrics.md.
  */
