@@ -959,7 +959,7 @@ async function steadyBench(src: Cluster, dst: Cluster) {
           const text = await fetch(`http://127.0.0.1:${port}/metrics`)
             .then((r) => r.text())
             .catch(() => '');
-          const v = metric(text, 'mirrors_lag_milliseconds');
+          const v = metric(text, 'mirrors_lag_seconds') * 1000;
           if (v > lagMaxMs) lagMaxMs = v;
           await sleep(100);
         }
@@ -986,7 +986,7 @@ async function steadyBench(src: Cluster, dst: Cluster) {
     console.log(`mirrors run (batch 1000, idle_timeout 1 s): idle ${lagLine(m.idle)}`);
     console.log(`  under load: ${lagLine(m.busy)}; pgbench achieved ${Math.round(m.busy.tps)} tps`);
     console.log(
-      `  worker CPU ${secs(m.cpu)} over ${STEADY_SECONDS} s (${Math.round(m.cpu / (STEADY_SECONDS * 10))}% of a core) + its destination backend ${secs(m.backendCpu)}, peak RSS ${mb(m.rss)}, highest mirrors_lag_milliseconds seen ${ms(m.lagMaxMs)}`,
+      `  worker CPU ${secs(m.cpu)} over ${STEADY_SECONDS} s (${Math.round(m.cpu / (STEADY_SECONDS * 10))}% of a core) + its destination backend ${secs(m.backendCpu)}, peak RSS ${mb(m.rss)}, highest mirrors_lag_seconds seen ${ms(m.lagMaxMs)}`,
     );
 
     // Postgres's own subscription, same load and probe
