@@ -14,6 +14,9 @@ export interface MirrorState {
   paused: boolean;
   lastAppliedLsn: string | null;
   promoted: boolean;
+  /** Snapshot progress (bigint text). */
+  bytesDone: string;
+  bytesTotal: string;
   slot: string;
   publication: string;
   tables: {
@@ -32,7 +35,8 @@ export interface MirrorState {
 export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorState | null> {
   const m = (
     await db.query(
-      `SELECT name, phase, paused, promoted_at IS NOT NULL AS promoted, last_applied_lsn::text AS last_applied_lsn, slot_name, publication_name
+      `SELECT name, phase, paused, promoted_at IS NOT NULL AS promoted, last_applied_lsn::text AS last_applied_lsn, slot_name, publication_name,
+              bytes_done::text AS bytes_done, bytes_total::text AS bytes_total
          FROM mirrors.mirrors WHERE name = $1::text`,
       [mirror],
     )
@@ -55,6 +59,8 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
     phase: m.phase,
     paused: m.paused,
     promoted: m.promoted,
+    bytesDone: m.bytes_done,
+    bytesTotal: m.bytes_total,
     lastAppliedLsn: m.last_applied_lsn,
     slot: m.slot_name,
     publication: m.publication_name,

@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { MirrorsError } from '../errors.js';
 import { processIo, setColor, type Io } from './io.js';
 import { VERSION } from './version.js';
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '../worker/metrics-address.js';
 import { jsonError } from './json-error.js';
 import type { ApplyCliOptions } from './apply.js';
 import type { ShowOptions } from './show.js';
@@ -117,8 +118,12 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     )
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'run only this mirror (repeatable)', collect)
-    .option('--metrics-port <port>', 'serve Prometheus metrics on /metrics and health on /healthz')
-    .option('--metrics-host <host>', 'address for the metrics server', '0.0.0.0')
+    .option(
+      '--metrics-port <port>',
+      `port of the Prometheus metrics (/metrics) and health (/healthz) server; 0 picks a free one (default: ${DEFAULT_METRICS_PORT})`,
+    )
+    .option('--metrics-host <host>', `address of the metrics server (default: ${DEFAULT_METRICS_HOST}, this host only)`)
+    .option('--no-metrics', 'serve no metrics and no health endpoint')
     .addOption(new Option('--log-format <format>', 'log format').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXIT_CODES.run)
     .action(run(async (o) => (await import('./run.js')).runCommand(o, io)));

@@ -4,7 +4,9 @@
  */
 import { loadConfig } from '../config/load.js';
 import { MirrorsError } from '../errors.js';
-import { MirrorWorker, type WorkerEvents, type WorkerStatus } from '../worker/mirror-worker.js';
+import { MirrorWorker, type WorkerEvents } from '../worker/mirror-worker.js';
+import { evaluateHealth } from '../worker/health.js';
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '../worker/metrics-address.js';
 import { WorkerMetrics, startMetricsServer } from '../worker/metrics.js';
 import type { Io } from './io.js';
 
@@ -13,6 +15,8 @@ export interface RunOptions {
   mirror?: string[];
   metricsPort?: string;
   metricsHost?: string;
+  /** false with --no-metrics. */
+  metrics?: boolean;
   logFormat?: 'text' | 'json';
 }
 
@@ -36,13 +40,9 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     );
   };
   const metrics = new WorkerMetrics();
-  const statuses: Record<string, WorkerStatus> = {};
   const events: WorkerEvents = {
     log,
-    status: (mirror, status) => {
-      statuses[mirror] = status;
-      metrics.setStatus(mirror, status);
-    },
+    status: (mirror, status) => metrics.setStatus(mirror, status),
     batch: (mirror, r) => {
       metrics.batchApplied(mirror, r.changes, r.transactions, r.seconds, r.missingRows);
       metrics.setLastApplied(mirror, r.lsn, r.commitTimeMs);
@@ -55,8 +55,12 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
       }
     },
     fault: (mirror, kind, peer) => {
+      if (kind === 'promoted') return;
+      metrics.error(mirror, kind);
       if (kind === 'transient') metrics.reconnect(mirror, peer);
     },
+    slot: (mirror, s) => metrics.setSlot(mirror, s),
+    snapshot: (mirror, done, total) => metrics.setSnapshotProgress(mirror, done, total),
   };
 
   const controller = new AbortController();
@@ -70,43 +74,51 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
 
-  let server: { port: number; close(): Promise<void> } | null = null;
-  if (opts.metricsPort !== undefined) {
-    const port = Number(opts.metricsPort);
-    if (!Number.isInteger(port) || port < 0 || port > 65535)
-      throw new MirrorsError('USAGE', `--metrics-port ${opts.metricsPort} is not a port number`);
-    const started = await startMetricsServer(metrics, port, opts.metricsHost ?? '0.0.0.0', () => ({
-      ok: Object.values(statuses).every((s) => s !== 'Failed'),
-      mirrors: { ...statuses },
-    }));
-    server = started;
-    log('info', `metrics on http://${opts.metricsHost ?? '0.0.0.0'}:${started.port}/metrics`, {
-      metricsPort: started.port,
-    });
-  }
-
   // Every selected mirror gets a worker, paused ones too: the catalog (what `mirrors apply` made true) says
   // whether it streams, so applying `paused: false` resumes it without restarting `run`.
   const workers = names.map((n) => new MirrorWorker(config, config.mirrors[n], events, controller.signal));
   for (const w of workers) {
+    metrics.trackLag(w.mirror.name, () => {
+      const ms = w.lagMs();
+      return { seconds: ms === null ? null : ms / 1000, bytes: w.lagBytes() };
+    });
     if (w.mirror.paused)
       log(
         'info',
-        `mirror ${w.mirror.name}: paused in the configuration; it streams again once \`paused: false\` is applied`,
+        `mirror ${w.mirror.name}: paused in the configuration; it streams once \`paused: false\` is applied`,
         {
           mirror: w.mirror.name,
         },
       );
   }
-  const lagTimer = setInterval(() => {
-    for (const w of workers) metrics.setLag(w.mirror.name, w.lagMs() ?? 0, w.lagBytes());
-  }, 1_000);
+
+  let server: { port: number; close(): Promise<void> } | null = null;
+  if (opts.metrics !== false) {
+    const port = Number(opts.metricsPort ?? DEFAULT_METRICS_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new MirrorsError('USAGE', `--metrics-port ${opts.metricsPort} is not a port number`);
+    const host = opts.metricsHost ?? DEFAULT_METRICS_HOST;
+    const health = () =>
+      evaluateHealth(
+        workers.map((w) => ({
+          name: w.mirror.name,
+          status: w.status,
+          lagSeconds: w.lagMs() === null ? null : w.lagMs()! / 1000,
+          pending: w.pending(),
+          lagThresholdSeconds: w.mirror.lag_threshold_ms / 1000,
+          lastProgressAt: w.lastProgressAt,
+        })),
+        Date.now(),
+      );
+    server = await startMetricsServer(metrics, port, host, health);
+    log('info', `metrics on http://${host}:${server.port}/metrics`, { metricsPort: server.port });
+  }
+
   try {
     await Promise.all(workers.map((w) => w.run()));
     // Promoted mirrors' workers end; keep serving status and metrics until stopped.
     if (!controller.signal.aborted) await new Promise((r) => controller.signal.addEventListener('abort', r));
   } finally {
-    clearInterval(lagTimer);
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     await server?.close();

@@ -14,15 +14,6 @@ import { MirrorsError } from '../errors.js';
 import { CatalogChanged } from './sink.js';
 
 export type FaultKind = 'transient' | 'catalog_changed' | 'paused' | 'drift' | 'gap' | 'fatal' | 'promoted';
-export const FAULT_KINDS: readonly FaultKind[] = [
-  'transient',
-  'catalog_changed',
-  'paused',
-  'drift',
-  'gap',
-  'fatal',
-  'promoted',
-];
 
 /** An ending the worker chose or recognised, with what a person needs to know. */
 export class Fault extends Error {

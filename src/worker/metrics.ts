@@ -13,17 +13,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { VERSION } from '../cli/version.js';
 import { MirrorsError } from '../errors.js';
 import type { HealthReport } from './health.js';
-
-/**
- * 9187 (the README's old example) is postgres_exporter's, which often runs on the same host. Prometheus's
- * default port allocations (its wiki) fill 9100-9999 and now continue above 10000; its exporter guide
- * recommends ports outside that range for exporters not registered there. 15187 is outside it, below
- * Linux's ephemeral range (32768-60999, where a listener can collide with outgoing connections), and not
- * a port any common service or exporter uses. See docs/metrics.md.
- */
-export const DEFAULT_METRICS_PORT = 15187;
-/** Loopback by default: the metrics and health endpoints carry no authentication. */
-export const DEFAULT_METRICS_HOST = '127.0.0.1';
+import { DEFAULT_METRICS_HOST } from './metrics-address.js';
 
 /** Every status a mirror may report; setStatus sets one of them to 1 and the others to 0. */
 export const METRIC_STATUSES = [
@@ -286,15 +276,6 @@ export class WorkerMetrics {
   }
 
   /**
-   * @deprecated A fixed reading, the same until the next call: a stalled worker shows a constant lag.
-   * Only for `mirrors run` until it registers a live reading with trackLag; remove it then.
-   */
-  setLag(mirror: string, lagMs: number, lagBytes: bigint | null): void {
-    const reading = { seconds: lagMs / 1000, bytes: lagBytes };
-    this.trackLag(mirror, () => reading);
-  }
-
-  /**
    * The slot's state as last inspected. A missing slot keeps its wal_status series at 0 (so "no status
    * is 1" can be alerted on) and drops the retained-bytes series (nothing is retained, but 0 would read
    * as a healthy slot).
@@ -373,15 +354,6 @@ function setOneOf<L extends string>(
 }
 
 /**
- * @deprecated The status-only body `mirrors run` serves until it builds its report with evaluateHealth
- * (health.ts); remove it then.
- */
-interface StatusOnlyHealthReport {
-  ok: boolean;
-  mirrors: Record<string, string>;
-}
-
-/**
  * Serves GET /metrics and GET /healthz on host:port (port 0 picks a free port; the bound one is returned).
  * Anything else is 404. close() also drops idle keep-alive connections, so shutdown is not held up.
  */
@@ -389,7 +361,7 @@ export async function startMetricsServer(
   metrics: WorkerMetrics,
   port: number,
   host: string | undefined = DEFAULT_METRICS_HOST,
-  health: () => HealthReport | StatusOnlyHealthReport,
+  health: () => HealthReport,
 ): Promise<{ port: number; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -410,7 +382,7 @@ export async function startMetricsServer(
       return;
     }
     if (req.method === 'GET' && path === '/healthz') {
-      let h: (HealthReport | StatusOnlyHealthReport) & { error?: string };
+      let h: HealthReport & { error?: string };
       try {
         h = health();
       } catch (err) {

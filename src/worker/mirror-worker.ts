@@ -41,6 +41,8 @@ export interface WorkerEvents {
   ): void;
   fault?(mirror: string, kind: FaultKind, peer: 'source' | 'destination'): void;
   slot?(mirror: string, s: { exists: boolean; walStatus: string | null; retainedBytes: bigint | null }): void;
+  /** Snapshot progress while `mirrors apply` copies the mirror's tables (from the catalog). */
+  snapshot?(mirror: string, done: bigint, total: bigint): void;
 }
 
 /** Reconnect delays: 250 ms doubling to a cap of 5 s, with jitter; back to the start after a session streamed. */
@@ -60,6 +62,7 @@ export class MirrorWorker {
     carriedPendingMs: null,
     caughtUpAtMs: null,
     sourceLsn: null,
+    progressAt: null,
     lagFacts: () => ({ pendingSinceMs: this.memory.carriedPendingMs, caughtUpAtMs: this.memory.caughtUpAtMs }),
   };
   private lastFlipLog = 0;
@@ -83,6 +86,11 @@ export class MirrorWorker {
     const src = this.memory.sourceLsn;
     if (src === null || this.memory.appliedEnd === 0n) return null;
     return src > this.memory.appliedEnd ? src - this.memory.appliedEnd : 0n;
+  }
+
+  /** When (ms epoch) the worker last made progress: streaming started, a batch committed, a position moved. */
+  get lastProgressAt(): number | null {
+    return this.memory.progressAt;
   }
 
   /** Whether anything received from the source waits to be applied. */

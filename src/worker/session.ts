@@ -67,6 +67,8 @@ export interface WorkerMemory {
   caughtUpAtMs: number | null;
   /** The source's current WAL position, as last read. */
   sourceLsn: bigint | null;
+  /** When (ms epoch) the worker last made progress (for /healthz's stall rule). */
+  progressAt: number | null;
   /** Lag facts of the running session (set by it), or the carried ones between sessions. */
   lagFacts: () => LagFacts;
 }
@@ -237,6 +239,8 @@ class Session {
       if (!wait) return state!;
       const status: WorkerStatus = wait === 'paused' ? 'Paused' : 'Bootstrapping';
       if (wait !== said) ctx.log('info', `mirror ${this.name}: ${wait}`, { mirror: this.name });
+      if (state && status === 'Bootstrapping')
+        ctx.events.snapshot?.(this.name, BigInt(state.bytesDone), BigInt(state.bytesTotal));
       said = wait;
       ctx.setStatus(status);
       if (state) await W.recordHeartbeat(dst, this.name, status, null, null);
@@ -291,6 +295,7 @@ class Session {
       // Everything the source committed up to this commit is applied (commits are applied in order).
       if (mem.caughtUpAtMs === null || last.commitTimeMs > mem.caughtUpAtMs) mem.caughtUpAtMs = last.commitTimeMs;
       mem.carriedPendingMs = null;
+      mem.progressAt = Date.now();
       await stream.feedback(mem.appliedEnd);
       lastAcked = mem.appliedEnd;
       if (r.missingRows > 0) {
@@ -350,6 +355,7 @@ class Session {
         .serial(async () => {
           if (caughtUpJob === job) caughtUpJob = null;
           mem.carriedPendingMs = null;
+          mem.progressAt = Date.now();
           if (mem.caughtUpAtMs === null || job.sentAt > mem.caughtUpAtMs) mem.caughtUpAtMs = job.sentAt;
           // Catalog first, then the slot: the slot never confirms more than the catalog holds (gap.ts).
           if (job.walEnd > lastAcked && Date.now() - lastCaughtUpWrite >= POLL_MS) {
@@ -584,6 +590,7 @@ class Session {
   /** "Following" only once the source has sent something: both connections are up and streaming. */
   private startedStreaming() {
     this.streamed = true;
+    this.ctx.memory.progressAt = Date.now();
     this.ctx.log('info', `mirror ${this.name}: streaming from ${bigIntToLsn(this.ctx.memory.appliedEnd)}`, {
       mirror: this.name,
     });

@@ -13,14 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  DEFAULT_METRICS_HOST,
-  DEFAULT_METRICS_PORT,
   ERROR_KINDS,
   METRIC_STATUSES,
   WAL_STATUSES,
   WorkerMetrics,
   startMetricsServer,
 } from '../../src/worker/metrics.js';
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '../../src/worker/metrics-address.js';
 
 const PROMTOOL = process.env.MIRRORS_PROMTOOL || 'promtool';
 
@@ -79,7 +78,7 @@ function populate(m: WorkerMetrics): void {
   }
   m.trackLag('prod_to_staging', () => ({ seconds: 1.5, bytes: 4096n }));
   m.trackLag('billing', () => ({ seconds: null, bytes: 0n }));
-  m.setLag('archive', 250, null);
+  m.trackLag('archive', () => ({ seconds: 0.25, bytes: null }));
   // Every wal_status, a slot without one, and a missing slot.
   m.setSlot('prod_to_staging', { exists: true, retainedBytes: 123_456_789n, walStatus: WAL_STATUSES[0] });
   for (const w of WAL_STATUSES) m.setSlot('billing', { exists: true, retainedBytes: 1n, walStatus: w });

@@ -226,7 +226,7 @@ describe('mirrors status', () => {
     const p = project({
       mirrors: `  st_main: { source: prod, destination: staging, tables: [{ source_table: t }, { source_table: u, destination_table: copy.u }] }\n`,
     });
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'run'], {
+    const child: ChildProcess = spawn(process.execPath, [CLI, 'run', '--metrics-port', '0'], {
       cwd: p.dir,
       env: { ...process.env, ...env, NO_COLOR: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],

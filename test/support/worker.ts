@@ -12,7 +12,9 @@ export interface RunningWorker {
 }
 
 export function startWorker(cwd: string, env: Record<string, string>, args: string[] = []): RunningWorker {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], {
+  // Tests run several workers at once: each gets a free metrics port unless the test chooses.
+  const metrics = args.some((a) => a === '--metrics-port' || a === '--no-metrics') ? [] : ['--metrics-port', '0'];
+  const child = spawn(process.execPath, [CLI, 'run', ...metrics, ...args], {
     cwd,
     env: { ...process.env, ...env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

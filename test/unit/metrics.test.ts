@@ -3,14 +3,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { VERSION } from '../../src/cli/version.js';
 import type { HealthReport } from '../../src/worker/health.js';
 import {
-  DEFAULT_METRICS_HOST,
-  DEFAULT_METRICS_PORT,
   ERROR_KINDS,
   METRIC_STATUSES,
   WAL_STATUSES,
   WorkerMetrics,
   startMetricsServer,
 } from '../../src/worker/metrics.js';
+import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '../../src/worker/metrics-address.js';
 import type { WorkerStatus } from '../../src/worker/mirror-worker.js';
 
 // Fails to compile when the worker gains a status the status gauge does not list.
@@ -134,17 +133,6 @@ describe('WorkerMetrics over /metrics', () => {
     const text = await m.registry.metrics();
     expect(series(text, 'mirrors_lag_seconds{mirror="broken"}')).toBeUndefined();
     expect(series(text, 'mirrors_lag_seconds{mirror="fine"}')).toBe(0);
-  });
-
-  it('keeps the fixed reading of setLag until the next call (the transitional API)', async () => {
-    const a = new WorkerMetrics();
-    const b = new WorkerMetrics();
-    a.setLag('m', 10, 100n);
-    a.setLag('m', 20, null);
-    const text = await a.registry.metrics();
-    expect(series(text, 'mirrors_lag_seconds{mirror="m"}')).toBe(0.02);
-    expect(series(text, 'mirrors_lag_bytes{mirror="m"}')).toBeUndefined();
-    expect(series(await b.registry.metrics(), 'mirrors_lag_seconds{mirror="m"}')).toBeUndefined();
   });
 
   it('starts every error kind, reconnect peer and batch counter at 0 when a mirror is first seen', async () => {
