@@ -45,9 +45,9 @@ export interface WorkerEvents {
   snapshot?(mirror: string, done: bigint, total: bigint): void;
 }
 
-/** Reconnect delays: 250 ms doubling to a cap of 5 s, with jitter; back to the start after a session streamed. */
+/** Reconnect delays: 250 ms doubling to a cap of 3 s, with jitter; back to the start after a session streamed. */
 const BACKOFF_FIRST_MS = 250;
-const BACKOFF_CAP_MS = 5_000;
+const BACKOFF_CAP_MS = 3_000;
 /** A mirror that needs a person is retried this often, so a fix is picked up without restarting `run`. */
 const FAILED_RETRY_MS = 5_000;
 /** Following and Degraded may alternate every second under load: log such flips at most this often. */
