@@ -77,6 +77,14 @@ function errorLines(m: MirrorReport, now: string, label: (l: string) => string):
   const head = [e.at === null ? null : ago(e.at, now), e.kind, e.code].filter((x) => x !== null).join('  ');
   const out = [`  ${label('last err')}  ${head ? `${head}  ` : ''}${kleur.red(e.message)}`];
   if (e.hint) out.push(`  ${label('')}  ${kleur.dim('hint: ' + e.hint)}`);
+  // drift: what differs between the source's and the destination's table definitions.
+  if (e.diff)
+    out.push(
+      ...e.diff
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${label('')}    ${l}`),
+    );
   // The worker records an error in error_history (newest first) as it sets last_error.
   const earlier = history.length - (sameError(e, history[0]) ? 1 : 0);
   if (earlier > 0) out.push(`  ${label('')}  ${kleur.dim(`${plural(earlier, 'earlier error')} in error_history`)}`);

@@ -68,7 +68,7 @@ SELECT m.name, m.mode, m.status, m.phase, m.paused, m.settings, m.slot_name,
        ${v5('m.behind_since', 'timestamptz', 'behind_since')},
        ${v5('m.caught_up_at', 'timestamptz', 'caught_up_at')},
        ${v5(ageMs('m.behind_since'), 'text', 'behind_since_age_ms')},
-       ${v5(ageMs('m.caught_up_at'), 'text', 'caught_up_age_ms')},
+       ${v5(ageMs('greatest(m.caught_up_at, m.last_commit_time)'), 'text', 'applied_through_age_ms')},
        l.host AS lock_host, l.pid AS lock_pid, l.command AS lock_command, l.since AS lock_since
   FROM mirrors.mirrors m
   LEFT JOIN mirrors.locks l ON l.mirror = m.name
@@ -150,7 +150,7 @@ function mapMirror(r: any, has: CatalogColumns): CatalogMirrorFacts {
           behindSince: iso(r.behind_since),
           caughtUpAt: iso(r.caught_up_at),
           behindSinceAgeMs: num(r.behind_since_age_ms),
-          caughtUpAgeMs: num(r.caught_up_age_ms),
+          appliedThroughAgeMs: num(r.applied_through_age_ms),
         }
       : null,
     applyLockRow: mapApplyLockRow(r),

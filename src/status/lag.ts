@@ -10,24 +10,27 @@ export const CAUGHT_UP_GRACE_MS = 5_000;
 /** The pre-migration-5 mirrors.lag(): heartbeat silence beyond this grace counts as lag. */
 export const HEARTBEAT_GRACE_MS = 5_000;
 
-/** The lag facts of migration 5, as ages on the destination's clock (null where the column is NULL). */
+/** The lag facts of migration 5, as ages on the destination's clock (null where the columns are NULL). */
 export interface LagAges {
   /** now − behind_since: age of the oldest source commit received and not applied. */
   behindSinceAgeMs: number | null;
-  /** now − caught_up_at: time since the last keepalive up to which everything was applied. */
-  caughtUpAgeMs: number | null;
+  /**
+   * now − greatest(caught_up_at, last_commit_time): time since the last source instant up to which everything
+   * is known applied (a keepalive's send time, or the last applied commit).
+   */
+  appliedThroughAgeMs: number | null;
 }
 
 /**
  * mirrors.lag() of migration 5, in milliseconds: the age of the oldest unapplied commit when one is known,
- * else the time since the worker last knew it had applied everything (0 within the grace period), null when
- * the mirror has never streamed. Both inputs keep growing when the worker stops writing them, so a stopped,
+ * else the time since the last instant up to which everything is known applied (0 within the grace period),
+ * null when the mirror has never streamed. Both inputs keep growing when the worker stops writing them, so a stopped,
  * stalled or failed worker shows a lag that grows. Negative ages (source clock ahead) read as 0, as in SQL.
  */
 export function lagMs(ages: LagAges): number | null {
   if (ages.behindSinceAgeMs !== null) return Math.max(0, ages.behindSinceAgeMs);
-  if (ages.caughtUpAgeMs === null) return null;
-  const quiet = Math.max(0, ages.caughtUpAgeMs);
+  if (ages.appliedThroughAgeMs === null) return null;
+  const quiet = Math.max(0, ages.appliedThroughAgeMs);
   return quiet <= CAUGHT_UP_GRACE_MS ? 0 : quiet;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The worker's errors as the catalog keeps them (mirrors.mirrors.last_error and error_history, migration 5:
- * `{at, kind, code, message, hint}`), read defensively: a row written by hand or by an older tool may hold
+ * `{at, kind, code, message, hint}`, plus `diff` for drift), read defensively: a row written by hand or by an older tool may hold
  * any JSON, and status must still say something true about it rather than fail.
  */
 
@@ -14,6 +14,8 @@ export interface ErrorRecord {
   code: string | null;
   message: string;
   hint: string | null;
+  /** drift: a unified diff of the table definitions (source against destination); null otherwise. */
+  diff: string | null;
 }
 
 /** Kinds after which the worker cannot go on without a person (it marks the mirror Failed). */
@@ -24,7 +26,7 @@ const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ?
 /** A stored value as an ErrorRecord; null for SQL NULL / JSON null. */
 export function toErrorRecord(v: unknown): ErrorRecord | null {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'string') return { at: null, kind: null, code: null, message: v, hint: null };
+  if (typeof v === 'string') return { at: null, kind: null, code: null, message: v, hint: null, diff: null };
   if (typeof v === 'object' && !Array.isArray(v)) {
     const o = v as Record<string, unknown>;
     return {
@@ -33,9 +35,10 @@ export function toErrorRecord(v: unknown): ErrorRecord | null {
       code: text(o.code),
       message: text(o.message) ?? JSON.stringify(v),
       hint: text(o.hint),
+      diff: text(o.diff),
     };
   }
-  return { at: null, kind: null, code: null, message: JSON.stringify(v), hint: null };
+  return { at: null, kind: null, code: null, message: JSON.stringify(v), hint: null, diff: null };
 }
 
 /** error_history (newest first) as records; null when the catalog keeps none (before migration 5). */

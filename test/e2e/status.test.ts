@@ -461,6 +461,11 @@ describe('mirrors status', () => {
       expect(m.worker).toMatchObject({ lease_held: true, pid: child.pid });
       expect(m.slot).toMatchObject({ active: true });
       expect(m.rows).toEqual({ inserted: '1', updated: '1', deleted: '1', total: '3' });
+      // The worker's own lag facts (migration 5): known, within the threshold, and no error left.
+      expect(m.lag_ms).toBeGreaterThanOrEqual(0);
+      expect(m.lag_ms).toBeLessThanOrEqual(m.lag_threshold_ms);
+      expect(m.lag_bytes).toMatch(/^\d+$/);
+      expect(m.last_error).toBeNull();
       const text = await cli(p, 'status');
       expect(text.code).toBe(0);
       expect(text.stdout).toContain('st_main  prod -> staging  async  Following');

@@ -98,7 +98,7 @@ describe('readDestination', () => {
             behind_since: at,
             caught_up_at: null,
             behind_since_age_ms: '9000',
-            caught_up_age_ms: null,
+            applied_through_age_ms: null,
             lock_host: 'ci',
             lock_pid: 99,
             lock_command: 'mirrors apply',
@@ -152,10 +152,10 @@ describe('readDestination', () => {
       lastApplyAt: null,
       bytesDone: '0',
       bytesTotal: '0',
-      lastError: { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null },
+      lastError: { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null, diff: null },
       errorHistory: [
-        { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null },
-        { at: null, kind: null, code: null, message: 'older', hint: null },
+        { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null, diff: null },
+        { at: null, kind: null, code: null, message: 'older', hint: null, diff: null },
       ],
       promotedAt: null,
       lagMs: 12,
@@ -163,7 +163,7 @@ describe('readDestination', () => {
         behindSince: '2026-01-01T00:00:00.123Z',
         caughtUpAt: null,
         behindSinceAgeMs: 9000,
-        caughtUpAgeMs: null,
+        appliedThroughAgeMs: null,
       },
       applyLockRow: { host: 'ci', pid: 99, command: 'mirrors apply', since: '2026-01-01T00:00:00.123Z' },
       worker: {
@@ -226,8 +226,9 @@ describe('readDestination', () => {
     expect(catalogMirrorsSql(V4)).toContain('NULL::jsonb AS error_history');
     expect(catalogMirrorsSql(V4)).toContain('NULL::timestamptz AS behind_since');
     expect(catalogMirrorsSql(V4)).not.toContain('m.caught_up_at');
+    // As mirrors.lag(): the last instant known applied is a keepalive's send time or the last applied commit.
     expect(catalogMirrorsSql(V5)).toContain(
-      '(extract(epoch FROM clock_timestamp() - m.caught_up_at) * 1000)::bigint::text AS caught_up_age_ms',
+      '(extract(epoch FROM clock_timestamp() - greatest(m.caught_up_at, m.last_commit_time)) * 1000)::bigint::text AS applied_through_age_ms',
     );
     expect(catalogMirrorsSql(V4)).toContain('LEFT JOIN mirrors.locks l ON l.mirror = m.name');
     expect(CATALOG_PROBE_SQL).toContain("attname = 'behind_since'");

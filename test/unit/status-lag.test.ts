@@ -11,24 +11,24 @@ import {
 
 describe('lagMs (mirrors.lag() of migration 5)', () => {
   it('is the age of the oldest unapplied source commit when one is known, whatever caught_up_at says', () => {
-    expect(lagMs({ behindSinceAgeMs: 42_000, caughtUpAgeMs: 100 })).toBe(42_000);
-    expect(lagMs({ behindSinceAgeMs: 3, caughtUpAgeMs: null })).toBe(3);
+    expect(lagMs({ behindSinceAgeMs: 42_000, appliedThroughAgeMs: 100 })).toBe(42_000);
+    expect(lagMs({ behindSinceAgeMs: 3, appliedThroughAgeMs: null })).toBe(3);
   });
 
   it('reads a behind_since ahead of the destination clock (source clock skew) as zero, like greatest(..., 0)', () => {
-    expect(lagMs({ behindSinceAgeMs: -250, caughtUpAgeMs: 60_000 })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: -250, appliedThroughAgeMs: 60_000 })).toBe(0);
   });
 
-  it('is zero within the grace after the last caught-up keepalive, then the whole quiet time', () => {
+  it('is zero within the grace after the last instant known applied, then the whole quiet time', () => {
     expect(CAUGHT_UP_GRACE_MS).toBe(5000);
-    expect(lagMs({ behindSinceAgeMs: null, caughtUpAgeMs: 0 })).toBe(0);
-    expect(lagMs({ behindSinceAgeMs: null, caughtUpAgeMs: 5000 })).toBe(0);
-    expect(lagMs({ behindSinceAgeMs: null, caughtUpAgeMs: 5001 })).toBe(5001);
-    expect(lagMs({ behindSinceAgeMs: null, caughtUpAgeMs: -10 })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 0 })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 5000 })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 5001 })).toBe(5001);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: -10 })).toBe(0);
   });
 
   it('is null only when the mirror has never streamed', () => {
-    expect(lagMs({ behindSinceAgeMs: null, caughtUpAgeMs: null })).toBeNull();
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: null })).toBeNull();
   });
 });
 
@@ -69,10 +69,17 @@ describe('stored errors', () => {
     code: 'MR_GAP',
     message: 'the slot starts after the applied position',
     hint: 'run mirrors plan',
+    diff: null,
   };
 
   it('reads migration 5 errors field by field, and anything else as a message', () => {
     expect(toErrorRecord(stored)).toEqual(stored);
+    const drift = {
+      ...stored,
+      kind: 'drift',
+      diff: '--- source public.t\n+++ destination public.t\n-  v text\n+  v integer\n',
+    };
+    expect(toErrorRecord(drift)).toEqual(drift);
     expect(toErrorRecord(null)).toBeNull();
     expect(toErrorRecord(undefined)).toBeNull();
     expect(toErrorRecord('plain text')).toEqual({
@@ -81,6 +88,7 @@ describe('stored errors', () => {
       code: null,
       message: 'plain text',
       hint: null,
+      diff: null,
     });
     expect(toErrorRecord({ code: 'X', at: 7 })).toEqual({
       at: null,
@@ -88,6 +96,7 @@ describe('stored errors', () => {
       code: 'X',
       message: '{"code":"X","at":7}',
       hint: null,
+      diff: null,
     });
     expect(toErrorRecord([1])).toMatchObject({ message: '[1]' });
   });
@@ -95,7 +104,7 @@ describe('stored errors', () => {
   it('reads error_history newest first, and null when the catalog keeps none', () => {
     expect(toErrorHistory([stored, 'older', null])).toEqual([
       stored,
-      { at: null, kind: null, code: null, message: 'older', hint: null },
+      { at: null, kind: null, code: null, message: 'older', hint: null, diff: null },
     ]);
     expect(toErrorHistory([])).toEqual([]);
     expect(toErrorHistory(null)).toBeNull();

@@ -19,12 +19,12 @@ import type { ErrorRecord } from '../../src/status/stored-error.js';
 
 /** Migration 5 lag facts of a worker that has been behind for `ms` (the oldest unapplied commit is that old). */
 function behind(ms: number): LagFacts {
-  return { behindSince: '2026-01-01T00:00:00.960Z', behindSinceAgeMs: ms, caughtUpAt: null, caughtUpAgeMs: null };
+  return { behindSince: '2026-01-01T00:00:00.960Z', behindSinceAgeMs: ms, caughtUpAt: null, appliedThroughAgeMs: null };
 }
 
 /** Migration 5 lag facts of a worker that last knew it had applied everything `ms` ago. */
 function caughtUp(ms: number): LagFacts {
-  return { behindSince: null, behindSinceAgeMs: null, caughtUpAt: '2026-01-01T00:00:00.000Z', caughtUpAgeMs: ms };
+  return { behindSince: null, behindSinceAgeMs: null, caughtUpAt: '2026-01-01T00:00:00.000Z', appliedThroughAgeMs: ms };
 }
 
 function catalogMirror(over: Partial<CatalogMirrorFacts> = {}): CatalogMirrorFacts {
@@ -148,6 +148,7 @@ const gapError: ErrorRecord = {
   code: 'MR_GAP',
   message: 'the slot starts at 16/C0000000, after the applied position 16/B374D848',
   hint: 'mirrors plan shows how to resync',
+  diff: null,
 };
 const refused: ErrorRecord = {
   at: '2026-01-01T00:00:03.000Z',
@@ -155,6 +156,7 @@ const refused: ErrorRecord = {
   code: 'PEER_UNREACHABLE',
   message: 'peer prod: cannot connect (ECONNREFUSED)',
   hint: 'is the server running?',
+  diff: null,
 };
 const lockRow = { host: 'ci-7', pid: 4242, command: 'mirrors apply --auto-approve', since: '2026-01-01T00:00:00.500Z' };
 const heartbeat = (heartbeatAgeMs: number | null) => ({ ...catalogMirror().worker, heartbeatAgeMs });
@@ -167,7 +169,7 @@ describe('mirrorStatus', () => {
       name: 'Following',
       reason: 'streaming, lag 0 ms',
     });
-    expect(mirrorStatus(facts({ mirror: { lagFacts: { ...caughtUp(0), caughtUpAgeMs: null } } }))).toEqual({
+    expect(mirrorStatus(facts({ mirror: { lagFacts: { ...caughtUp(0), appliedThroughAgeMs: null } } }))).toEqual({
       name: 'Following',
       reason: 'streaming',
     });
@@ -501,7 +503,9 @@ describe('mirrorReport', () => {
       facts({ mirror: { reportedStatus: 'Failed', lastError: gapError, lagFacts: behind(300_000) } }),
     );
     expect(failed).toMatchObject({ status: { name: 'Failed' }, lag_ms: 300_000 });
-    expect(mirrorReport(facts({ mirror: { lagFacts: { ...caughtUp(0), caughtUpAgeMs: null } } })).lag_ms).toBeNull();
+    expect(
+      mirrorReport(facts({ mirror: { lagFacts: { ...caughtUp(0), appliedThroughAgeMs: null } } })).lag_ms,
+    ).toBeNull();
   });
 
   it('carries the lag facts, the typed last error and its history, and the apply lock', () => {
@@ -728,6 +732,25 @@ describe('text and JSON rendering', () => {
       '  errors     1 error in error_history, the newest 2026-01-01T00:00:03.000Z (2s ago): peer prod: cannot connect (ECONNREFUSED)\n',
     );
     expect(text.match(/ {2}last err {3}/g)).toHaveLength(2);
+  });
+
+  it("shows a drift error's diff of the table definitions under it", () => {
+    const drift: ErrorRecord = {
+      ...gapError,
+      kind: 'drift',
+      code: 'MR_DRIFT',
+      message: 'public.t differs from its destination',
+      hint: null,
+      diff: '--- source public.t\n+++ destination public.t\n-  v text\n+  v integer\n',
+    };
+    const text = renderStatusText(report([facts({ mirror: { reportedStatus: 'Failed', lastError: drift } })]));
+    expect(text).toContain(
+      'MR_DRIFT  public.t differs from its destination\n' +
+        '               --- source public.t\n' +
+        '               +++ destination public.t\n' +
+        '               -  v text\n' +
+        '               +  v integer\n',
+    );
   });
 
   it('shows who holds the apply lock while apply copies', () => {
