@@ -1,9 +1,10 @@
 /**
  * Reads the facts `mirrors status` needs: on each destination the catalog rows and whether the worker lease
- * and the apply lock are held, on each source its current WAL position and the mirrors' slots. A constant number of queries per peer whatever the number of
- * mirrors or tables, peers in parallel. Read-only (READ ONLY transactions). A peer that cannot be read does
- * not abort anything: its mirrors carry the error (model.ts turns it into Disconnected).
- * Raw rows (snake_case, private types) are mapped to the facts of model.ts here.
+ * and the apply lock are held, on each source its current WAL position and the mirrors' slots. A constant
+ * number of queries per peer whatever the number of mirrors or tables, peers in parallel. Read-only (READ
+ * ONLY transactions). A peer that cannot be read does not abort anything: its mirrors carry the error
+ * (model.ts turns it into Disconnected). Raw rows (snake_case, private types) are mapped to the facts of
+ * model.ts here.
  */
 import type pg from 'pg';
 import type { Config, Mirror, Peer } from '../config/types.js';

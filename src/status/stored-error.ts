@@ -1,7 +1,7 @@
 /**
  * The worker's errors as the catalog keeps them (mirrors.mirrors.last_error and error_history, migration 5:
- * `{at, kind, code, message, hint}`, plus `diff` for drift), read defensively: a row written by hand or by an older tool may hold
- * any JSON, and status must still say something true about it rather than fail.
+ * `{at, kind, code, message, hint}`, plus `diff` for drift), read defensively: a row written by hand or by
+ * an older tool may hold any JSON, and status must still say something true about it rather than fail.
  */
 
 /** One stored error, as `mirrors status --format json` carries it (docs/status-json.md). */
