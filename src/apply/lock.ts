@@ -11,7 +11,7 @@ import { connectPeer } from '../db/connect.js';
 import { MirrorsError } from '../errors.js';
 
 /** Advisory-lock key space of the tool: (class, hashtext(name)). Class 1 = apply, 2 = worker lease. */
-const LOCK_CLASS_APPLY = 0x6d690001;
+export const LOCK_CLASS_APPLY = 0x6d690001;
 
 /** The apply locks held on one destination peer, on one connection. */
 export class PeerLocks {

@@ -6,6 +6,7 @@
 import kleur from 'kleur';
 import { displayQualified } from '../config/names.js';
 import type { MirrorReport, StatusName, StatusReport } from '../status/model.js';
+import type { ErrorRecord } from '../status/stored-error.js';
 import { STATUS_NAMES } from '../status/model.js';
 import { formatBytes, formatDuration } from '../util/format.js';
 
@@ -52,6 +53,46 @@ function ago(at: string | null, now: string): string {
   return Number.isFinite(ms) ? `${at} (${formatDuration(Math.max(0, ms))} ago)` : at;
 }
 
+/** "`mirrors apply` pid 42 on host since T (5s ago) holds the apply lock", as far as the holder is recorded. */
+function applyLockText(l: NonNullable<MirrorReport['apply_lock']>, now: string): string {
+  if (l.command === null) return 'an apply holds the apply lock (its holder is not recorded yet)';
+  return `\`${l.command}\` pid ${or(l.pid === null ? null : String(l.pid))} on ${or(l.host)} since ${ago(l.since, now)} holds the apply lock`;
+}
+
+const sameError = (a: ErrorRecord, b: ErrorRecord | undefined) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The worker's last error (time, kind, code, message, hint) and how many earlier ones the catalog keeps. */
+function errorLines(m: MirrorReport, now: string, label: (l: string) => string): string[] {
+  const history = m.error_history ?? [];
+  const e = m.last_error;
+  if (e === null) {
+    // Cleared once the worker streams again; the history still tells of a mirror that keeps failing.
+    const last = history[0];
+    return last
+      ? [
+          `  ${label('errors')}  ${kleur.dim(`${plural(history.length, 'error')} in error_history, the newest ${last.at ? `${ago(last.at, now)}: ` : ''}${last.message}`)}`,
+        ]
+      : [];
+  }
+  const head = [e.at === null ? null : ago(e.at, now), e.kind, e.code].filter((x) => x !== null).join('  ');
+  const out = [`  ${label('last err')}  ${head ? `${head}  ` : ''}${kleur.red(e.message)}`];
+  if (e.hint) out.push(`  ${label('')}  ${kleur.dim('hint: ' + e.hint)}`);
+  // drift: what differs between the source's and the destination's table definitions.
+  if (e.diff)
+    out.push(
+      ...e.diff
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${label('')}    ${l}`),
+    );
+  // The worker records an error in error_history (newest first) as it sets last_error.
+  const earlier = history.length - (sameError(e, history[0]) ? 1 : 0);
+  if (earlier > 0) out.push(`  ${label('')}  ${kleur.dim(`${plural(earlier, 'earlier error')} in error_history`)}`);
+  return out;
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 function statusLine(m: MirrorReport): string {
   const s = m.status;
   let extra = '';
@@ -80,9 +121,9 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
   out.push(
     `  ${label('rows')}  ${or(m.rows_applied, '0')} applied (tables: ${m.rows.inserted} inserted, ${m.rows.updated} updated, ${m.rows.deleted} deleted)`,
   );
-  if (m.status.name === 'Bootstrapping' && m.bootstrap) {
+  if (m.status.name === 'Bootstrapping') {
     out.push(
-      `  ${label('snapshot')}  phase ${m.phase}, ${formatBytes(m.bootstrap.bytes_done)} of ${formatBytes(m.bootstrap.bytes_total)} copied`,
+      `  ${label('snapshot')}  phase ${m.phase}, ${formatBytes(m.status.bytes_done)} of ${formatBytes(m.status.bytes_total)} copied`,
     );
   }
   const w = m.worker;
@@ -100,10 +141,8 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
         : `  ${label('slot')}  ${kleur.red(`${s.name} missing`)}`,
     );
   }
-  if (m.last_error !== null)
-    out.push(
-      `  ${label('last err')}  ${kleur.red(typeof m.last_error === 'string' ? m.last_error : JSON.stringify(m.last_error))}`,
-    );
+  if (m.apply_lock?.held) out.push(`  ${label('apply')}  ${applyLockText(m.apply_lock, now)}`);
+  out.push(...errorLines(m, now, label));
   if (m.tables.length) {
     const rows = [
       ['SOURCE', 'DESTINATION', 'STATE', 'SNAPSHOT LSN', 'COPIED', 'INSERTED', 'UPDATED', 'DELETED'],

@@ -1,9 +1,10 @@
 /**
  * Reads the facts `mirrors status` needs: on each destination the catalog rows and whether the worker lease
- * is held, on each source the mirrors' slots. A constant number of queries per peer whatever the number of
- * mirrors or tables, peers in parallel. Read-only (READ ONLY transactions). A peer that cannot be read does
- * not abort anything: its mirrors carry the error (model.ts turns it into Disconnected).
- * Raw rows (snake_case, private types) are mapped to the facts of model.ts here.
+ * and the apply lock are held, on each source its current WAL position and the mirrors' slots. A constant
+ * number of queries per peer whatever the number of mirrors or tables, peers in parallel. Read-only (READ
+ * ONLY transactions). A peer that cannot be read does not abort anything: its mirrors carry the error
+ * (model.ts turns it into Disconnected). Raw rows (snake_case, private types) are mapped to the facts of
+ * model.ts here.
  */
 import type pg from 'pg';
 import type { Config, Mirror, Peer } from '../config/types.js';
@@ -11,8 +12,10 @@ import { connectPeer, connectionError } from '../db/connect.js';
 import { inTransaction, type Queryable } from '../db/tx.js';
 import { MirrorsError } from '../errors.js';
 import { slotName } from '../plan/address.js';
+import { LOCK_CLASS_APPLY } from '../apply/lock.js';
 import { LEASE_CLASS } from '../worker/lease-key.js';
 import type {
+  ApplyLockRow,
   CatalogMirrorFacts,
   CatalogTableFacts,
   DestinationFacts,
@@ -22,19 +25,36 @@ import type {
   SlotFacts,
   SourceFacts,
 } from './model.js';
+import { toErrorHistory, toErrorRecord } from './stored-error.js';
 
-/** Whether the catalog exists, and whether it has migration 2's worker columns (an older catalog reads as NULLs). */
+/**
+ * Whether the catalog exists, and which optional columns it has: migration 2's worker columns and migration
+ * 5's lag facts and error history (behind_since stands for all of migration 5). Missing columns read as NULL.
+ */
 export const CATALOG_PROBE_SQL = `
 SELECT to_regclass('mirrors.mirrors') IS NOT NULL AS has_catalog,
        EXISTS (SELECT 1 FROM pg_attribute
-                WHERE attrelid = to_regclass('mirrors.mirrors') AND attname = 'worker_heartbeat_at' AND NOT attisdropped) AS has_worker_columns`;
+                WHERE attrelid = to_regclass('mirrors.mirrors') AND attname = 'worker_heartbeat_at' AND NOT attisdropped) AS has_worker_columns,
+       EXISTS (SELECT 1 FROM pg_attribute
+                WHERE attrelid = to_regclass('mirrors.mirrors') AND attname = 'behind_since' AND NOT attisdropped) AS has_lag_facts`;
 
-function v2(has: boolean, expr: string, fallback: string): string {
-  return has ? expr : fallback;
+/** The optional column groups a catalog has (CATALOG_PROBE_SQL). */
+export interface CatalogColumns {
+  /** migration 2 */
+  worker: boolean;
+  /** migration 5 */
+  lagFacts: boolean;
 }
 
-export function catalogMirrorsSql(hasWorkerColumns: boolean): string {
-  const w = (expr: string, type: string, alias: string) => `${v2(hasWorkerColumns, expr, `NULL::${type}`)} AS ${alias}`;
+/** Milliseconds since a timestamp, on the destination's clock (the client's clock may be skewed). */
+const ageMs = (col: string) => `(extract(epoch FROM clock_timestamp() - ${col}) * 1000)::bigint::text`;
+
+export function catalogMirrorsSql(has: CatalogColumns): string {
+  const col = (present: boolean) => (expr: string, type: string, alias: string) =>
+    `${present ? expr : `NULL::${type}`} AS ${alias}`;
+  const w = col(has.worker);
+  const v5 = col(has.lagFacts);
+  // mirrors.locks exists since migration 1: its row names the apply that holds (or held) the lock.
   return `
 SELECT m.name, m.mode, m.status, m.phase, m.paused, m.settings, m.slot_name,
        m.last_applied_lsn::text AS last_applied_lsn, m.last_commit_time, m.rows_applied::text AS rows_applied,
@@ -44,14 +64,21 @@ SELECT m.name, m.mode, m.status, m.phase, m.paused, m.settings, m.slot_name,
        ${w('m.worker_pid', 'int', 'worker_pid')},
        ${w('m.worker_since', 'timestamptz', 'worker_since')},
        ${w('m.worker_heartbeat_at', 'timestamptz', 'worker_heartbeat_at')},
-       ${w('(extract(epoch FROM clock_timestamp() - m.worker_heartbeat_at) * 1000)::bigint::text', 'text', 'heartbeat_age_ms')}
+       ${w(ageMs('m.worker_heartbeat_at'), 'text', 'heartbeat_age_ms')},
+       ${v5('m.error_history', 'jsonb', 'error_history')},
+       ${v5('m.behind_since', 'timestamptz', 'behind_since')},
+       ${v5('m.caught_up_at', 'timestamptz', 'caught_up_at')},
+       ${v5(ageMs('m.behind_since'), 'text', 'behind_since_age_ms')},
+       ${v5(ageMs('greatest(m.caught_up_at, m.last_commit_time)'), 'text', 'applied_through_age_ms')},
+       l.host AS lock_host, l.pid AS lock_pid, l.command AS lock_command, l.since AS lock_since
   FROM mirrors.mirrors m
+  LEFT JOIN mirrors.locks l ON l.mirror = m.name
  WHERE m.name = ANY ($1::text[])
  ORDER BY m.name`;
 }
 
-export function catalogTablesSql(hasWorkerColumns: boolean): string {
-  const count = (col: string) => `${v2(hasWorkerColumns, `t.${col}::text`, `'0'::text`)} AS ${col}`;
+export function catalogTablesSql(has: CatalogColumns): string {
+  const count = (col: string) => `${has.worker ? `t.${col}::text` : `'0'::text`} AS ${col}`;
   return `
 SELECT t.mirror, t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state,
        t.snapshot_lsn::text AS snapshot_lsn, t.rows_copied::text AS rows_copied, t.bytes_copied::text AS bytes_copied,
@@ -61,34 +88,47 @@ SELECT t.mirror, t.source_schema, t.source_table, t.dest_schema, t.dest_table, t
  ORDER BY t.mirror, t.dest_schema, t.dest_table`;
 }
 
-/**
- * Whether a session holds the worker lease (LEASE_CLASS, hashtext(mirror)) in THIS database: advisory locks
- * are per database but pg_locks shows the whole cluster, and two databases may hold mirrors of the same name.
- * objsubid = 2 is the two-int4 form of pg_advisory_lock.
- */
-export const LEASE_SQL = `
-SELECT n.name,
-       EXISTS (SELECT 1 FROM pg_locks l
+/** Whether a session holds the advisory lock (class $n, hashtext(mirror)) in this database. */
+const held = (classParam: string) => `EXISTS (SELECT 1 FROM pg_locks l
                 WHERE l.locktype = 'advisory' AND l.database = d.oid
-                  AND l.classid = $1::int::oid AND l.objid = hashtext(n.name)::oid AND l.objsubid = 2 AND l.granted) AS held
-  FROM unnest($2::text[]) AS n(name),
+                  AND l.classid = ${classParam}::int::oid AND l.objid = hashtext(n.name)::oid AND l.objsubid = 2 AND l.granted)`;
+
+/**
+ * Whether a session holds the worker lease (LEASE_CLASS) and the apply lock (LOCK_CLASS_APPLY), both keyed
+ * by hashtext(mirror), in THIS database: advisory locks are per database but pg_locks shows the whole
+ * cluster, and two databases may hold mirrors of the same name. objsubid = 2 is the two-int4 form of
+ * pg_advisory_lock. Read from pg_locks, not from catalog rows: a lock dies with its session, a row does not.
+ */
+export const LOCKS_SQL = `
+SELECT n.name,
+       ${held('$1')} AS lease_held,
+       ${held('$2')} AS apply_lock_held
+  FROM unnest($3::text[]) AS n(name),
        (SELECT oid FROM pg_database WHERE datname = current_database()) d`;
 
-/** The mirrors' slots in this database; positions as text, byte distances as bigint text (never JS numbers). */
+/**
+ * The source's current WAL position (NULL on a standby) and the mirrors' slots in this database: always one
+ * row with the position, slot columns NULL when no slot matches. Positions as text, byte distances as bigint
+ * text (never JS numbers).
+ */
 export const SLOTS_SQL = `
 SELECT s.slot_name AS name, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn,
        s.restart_lsn::text AS restart_lsn, s.wal_status, w.lsn::text AS current_lsn,
-       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text AS retained_bytes,
-       pg_wal_lsn_diff(w.lsn, s.confirmed_flush_lsn)::bigint::text AS lag_bytes
-  FROM pg_replication_slots s,
-       (SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END AS lsn) w
- WHERE s.slot_name = ANY ($1::text[]) AND s.database = current_database()`;
+       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text AS retained_bytes
+  FROM (SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END AS lsn) w
+  LEFT JOIN pg_replication_slots s ON s.slot_name = ANY ($1::text[]) AND s.database = current_database()`;
 
 const iso = (v: unknown): string | null =>
   v instanceof Date ? v.toISOString() : v === null || v === undefined ? null : String(v);
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-function mapMirror(r: any): CatalogMirrorFacts {
+function mapApplyLockRow(r: any): ApplyLockRow | null {
+  return r.lock_host === null || r.lock_host === undefined
+    ? null
+    : { host: r.lock_host, pid: r.lock_pid, command: r.lock_command, since: iso(r.lock_since)! };
+}
+
+function mapMirror(r: any, has: CatalogColumns): CatalogMirrorFacts {
   return {
     mode: r.mode,
     reportedStatus: r.status,
@@ -102,9 +142,19 @@ function mapMirror(r: any): CatalogMirrorFacts {
     lastApplyAt: iso(r.last_apply_at),
     bytesDone: r.bytes_done,
     bytesTotal: r.bytes_total,
-    lastError: r.last_error ?? null,
+    lastError: toErrorRecord(r.last_error),
+    errorHistory: toErrorHistory(r.error_history),
     promotedAt: iso(r.promoted_at),
     lagMs: num(r.lag_ms),
+    lagFacts: has.lagFacts
+      ? {
+          behindSince: iso(r.behind_since),
+          caughtUpAt: iso(r.caught_up_at),
+          behindSinceAgeMs: num(r.behind_since_age_ms),
+          appliedThroughAgeMs: num(r.applied_through_age_ms),
+        }
+      : null,
+    applyLockRow: mapApplyLockRow(r),
     worker: {
       host: r.worker_host,
       pid: r.worker_pid,
@@ -139,28 +189,30 @@ function mapSlot(r: any): SlotFacts {
     restartLsn: r.restart_lsn,
     walStatus: r.wal_status,
     retainedBytes: r.retained_bytes,
-    lagBytes: r.lag_bytes,
-    currentLsn: r.current_lsn,
   };
 }
 
-/** Catalog rows and lease of `mirrors` on one destination: 3 queries without a catalog, 4 with one. */
+/**
+ * Catalog rows, lease and apply lock of `mirrors` on one destination, in one read-only snapshot: 2 queries
+ * without a catalog, 4 with one, whatever the number of mirrors and tables.
+ */
 export async function readDestination(db: Queryable, mirrors: string[]): Promise<Map<string, DestinationFacts>> {
   return inTransaction(
     db,
     async () => {
       const probe = (await db.query(CATALOG_PROBE_SQL)).rows[0];
-      const lease = (await db.query(LEASE_SQL, [LEASE_CLASS, mirrors])).rows;
+      const locks = (await db.query(LOCKS_SQL, [LEASE_CLASS, LOCK_CLASS_APPLY, mirrors])).rows;
       const out = new Map<string, DestinationFacts>();
-      for (const name of mirrors) out.set(name, { mirror: null, tables: [], leaseHeld: false });
-      for (const r of lease) out.get(r.name)!.leaseHeld = r.held;
+      for (const name of mirrors) out.set(name, { mirror: null, tables: [], leaseHeld: false, applyLockHeld: false });
+      for (const r of locks)
+        Object.assign(out.get(r.name)!, { leaseHeld: r.lease_held, applyLockHeld: r.apply_lock_held });
       if (!probe.has_catalog) return out;
-      const has = probe.has_worker_columns as boolean;
+      const has: CatalogColumns = { worker: probe.has_worker_columns, lagFacts: probe.has_lag_facts };
       const [rows, tables] = [
         (await db.query(catalogMirrorsSql(has), [mirrors])).rows,
         (await db.query(catalogTablesSql(has), [mirrors])).rows,
       ];
-      for (const r of rows) out.get(r.name)!.mirror = mapMirror(r);
+      for (const r of rows) out.get(r.name)!.mirror = mapMirror(r, has);
       for (const t of tables) out.get(t.mirror)?.tables.push(mapTable(t));
       return out;
     },
@@ -168,10 +220,16 @@ export async function readDestination(db: Queryable, mirrors: string[]): Promise
   );
 }
 
-/** The named slots on one source: 1 query. */
-export async function readSource(db: Queryable, slots: string[]): Promise<Map<string, SlotFacts>> {
+/** The source's current position and the named slots on one source: 1 query. */
+export async function readSource(
+  db: Queryable,
+  slots: string[],
+): Promise<{ currentLsn: string | null; slots: Map<string, SlotFacts> }> {
   const rows = (await db.query(SLOTS_SQL, [slots])).rows;
-  return new Map(rows.map((r) => [r.name as string, mapSlot(r)]));
+  return {
+    currentLsn: rows[0]?.current_lsn ?? null,
+    slots: new Map(rows.filter((r) => r.name !== null).map((r) => [r.name as string, mapSlot(r)])),
+  };
 }
 
 export interface CollectOptions {
@@ -249,7 +307,7 @@ export async function collectStatus(
     const d = destOf(m);
     return !d.ok || (d.value.mirror !== null && d.value.mirror.promotedAt === null);
   });
-  const src = new Map<string, PeerRead<Map<string, SlotFacts>>>();
+  const src = new Map<string, PeerRead<Awaited<ReturnType<typeof readSource>>>>();
   await Promise.all(
     [...groupBy(needSource, (m) => m.source)].map(async ([peer, ms]) => {
       src.set(
@@ -265,7 +323,11 @@ export async function collectStatus(
     const d = destOf(m);
     const s = needSource.includes(m) ? src.get(m.source)! : null;
     const source: PeerRead<SourceFacts> | null =
-      s === null ? null : s.ok ? { ok: true, value: { slot: s.value.get(slotOf(m, d)) ?? null } } : s;
+      s === null
+        ? null
+        : s.ok
+          ? { ok: true, value: { slot: s.value.slots.get(slotOf(m, d)) ?? null, currentLsn: s.value.currentLsn } }
+          : s;
     return {
       name: m.name,
       sourcePeer: m.source,

@@ -1,16 +1,21 @@
 /**
- * The status of a mirror, computed from raw facts read by collect.ts (catalog rows, lease, slot). Pure:
+ * The status of a mirror, computed from raw facts read by collect.ts (catalog rows, locks, slot). Pure:
  * no I/O, no `pg`, no clock (ages come from the destination's clock, in the facts). The StatusReport is
  * plain serializable data and IS the JSON output (docs/status-json.md); the text renderer reads it too.
  * 64-bit values (LSNs, bytes, rows) are strings; lag in milliseconds is a number.
  */
 import type { QualifiedName } from '../config/names.js';
+import { type LagAges, lagMs, legacyLagMs, walBytesBehind } from './lag.js';
+import { describeError, type ErrorRecord, errorSentence, isRetried } from './stored-error.js';
 
+/**
+ * Version of the JSON contract. Still 1: everything issue 8 changed is an addition (behind_since,
+ * caught_up_at, apply_lock, error_history) or a field keeping its documented meaning more exactly (lag_ms is
+ * still mirrors.lag(), lag_bytes still the WAL the destination is behind, last_error a narrower JSON).
+ */
 export const STATUS_FORMAT_VERSION = 1;
 /** A worker whose heartbeat is older than this is presumed gone even if its session still holds the lease. */
 export const HEARTBEAT_STALE_MS = 15_000;
-/** As the catalog's mirrors.lag(): heartbeat silence beyond this grace counts as lag. */
-export const HEARTBEAT_GRACE_MS = 5_000;
 /** Used only when neither the config nor the catalog gives a threshold (DESIGN.md, Lifecycle). */
 export const DEFAULT_LAG_THRESHOLD_MS: Record<string, number> = { async: 5000, sync: 100 };
 
@@ -40,9 +45,23 @@ export interface PeerError {
 
 export type PeerRead<T> = { ok: true; value: T } | { ok: false; error: PeerError };
 
+/** A mirrors.locks row: who took the apply lock last (src/apply/lock.ts). */
+export interface ApplyLockRow {
+  host: string;
+  pid: number;
+  command: string;
+  since: string;
+}
+
+/** Migration 5's lag facts: the timestamps (source clock) and their ages on the destination's clock. */
+export interface LagFacts extends LagAges {
+  behindSince: string | null;
+  caughtUpAt: string | null;
+}
+
 export interface CatalogMirrorFacts {
   mode: string;
-  /** What the worker last wrote into mirrors.mirrors.status (informational only). */
+  /** What the worker last wrote into mirrors.mirrors.status ('Failed': a person must act). */
   reportedStatus: string;
   phase: string;
   paused: boolean;
@@ -55,11 +74,16 @@ export interface CatalogMirrorFacts {
   lastApplyAt: string | null;
   bytesDone: string;
   bytesTotal: string;
-  /** mirrors.mirrors.last_error as stored (jsonb), null when none. */
-  lastError: unknown;
+  lastError: ErrorRecord | null;
+  /** Newest first, at most 10; null when the catalog predates migration 5 (it keeps no history). */
+  errorHistory: ErrorRecord[] | null;
   promotedAt: string | null;
-  /** Worker-reported lag (mirrors.mirrors.lag_ms). */
+  /** Worker-reported lag (mirrors.mirrors.lag_ms): the lag of catalogs before migration 5 only. */
   lagMs: number | null;
+  /** null when the catalog predates migration 5: the lag is then lag_ms plus heartbeat silence. */
+  lagFacts: LagFacts | null;
+  /** Its row in mirrors.locks, if any: the current holder, or one left by an apply that was killed. */
+  applyLockRow: ApplyLockRow | null;
   worker: {
     host: string | null;
     pid: number | null;
@@ -92,21 +116,23 @@ export interface SlotFacts {
   walStatus: string | null;
   /** pg_current_wal_lsn() - restart_lsn */
   retainedBytes: string | null;
-  /** pg_current_wal_lsn() - confirmed_flush_lsn */
-  lagBytes: string | null;
-  currentLsn: string | null;
 }
 
 export interface DestinationFacts {
   /** null: the mirror is not in the catalog (or there is no catalog). */
   mirror: CatalogMirrorFacts | null;
   tables: CatalogTableFacts[];
+  /** A session holds the worker lease in this database. */
   leaseHeld: boolean;
+  /** A session holds the apply lock in this database (an apply is running). */
+  applyLockHeld: boolean;
 }
 
 export interface SourceFacts {
   /** null: no slot of that name in the source database. */
   slot: SlotFacts | null;
+  /** pg_current_wal_lsn(); null on a standby. */
+  currentLsn: string | null;
 }
 
 export interface MirrorFacts {
@@ -161,6 +187,8 @@ export interface MirrorReport {
   lag_ms: number | null;
   lag_bytes: string | null;
   lag_threshold_ms: number;
+  behind_since: string | null;
+  caught_up_at: string | null;
   rows_applied: string | null;
   rows: { inserted: string; updated: string; deleted: string; total: string };
   bootstrap: { bytes_done: string; bytes_total: string } | null;
@@ -172,6 +200,13 @@ export interface MirrorReport {
     heartbeat_at: string | null;
     heartbeat_age_ms: number | null;
   };
+  apply_lock: {
+    held: boolean;
+    host: string | null;
+    pid: number | null;
+    command: string | null;
+    since: string | null;
+  } | null;
   slot: {
     name: string;
     exists: boolean;
@@ -183,7 +218,8 @@ export interface MirrorReport {
     retained_bytes: string | null;
     current_lsn: string | null;
   } | null;
-  last_error: unknown;
+  last_error: ErrorRecord | null;
+  error_history: ErrorRecord[] | null;
   errors: PeerError[];
   tables: TableReport[];
 }
@@ -210,31 +246,125 @@ export function lagThresholdMs(f: Pick<MirrorFacts, 'configured' | 'destination'
   return DEFAULT_LAG_THRESHOLD_MS[f.configured.mode] ?? DEFAULT_LAG_THRESHOLD_MS.async;
 }
 
-/** Worker-reported lag plus heartbeat silence past the grace period, exactly as mirrors.lag() computes it. */
-export function effectiveLagMs(m: CatalogMirrorFacts): number | null {
-  if (m.lagMs === null) return null;
-  const age = m.worker.heartbeatAgeMs;
-  return m.lagMs + (age === null ? 0 : Math.max(0, age - HEARTBEAT_GRACE_MS));
+/** The lag exactly as the catalog's own mirrors.lag() computes it, for the catalog's version. */
+export function mirrorLagMs(m: CatalogMirrorFacts): number | null {
+  return m.lagFacts ? lagMs(m.lagFacts) : legacyLagMs(m.lagMs, m.worker.heartbeatAgeMs);
 }
 
-/** One line for a stored last_error, whatever shape the worker gave it. */
-export function describeError(e: unknown): string {
-  if (e === null || e === undefined) return 'unknown error';
-  if (typeof e === 'string') return e;
-  if (typeof e === 'object') {
-    const o = e as Record<string, unknown>;
-    const msg = typeof o.message === 'string' ? o.message : null;
-    const code = typeof o.code === 'string' ? o.code : null;
-    if (msg) return code && !msg.includes(code) ? `${msg} (${code})` : msg;
+/** Sum of 64-bit decimal strings, exactly. */
+const sum = (xs: string[]) => xs.reduce((a, x) => a + BigInt(x), 0n).toString();
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** Who holds (or last held) the apply lock, as apply names it when it waits (src/apply/lock.ts). */
+function applyHolder(row: ApplyLockRow | null): string {
+  return row ? `\`${row.command}\` (pid ${row.pid} on ${row.host}, since ${row.since})` : 'an apply';
+}
+
+/** phase is not ready: the snapshot belongs to `mirrors apply`, running now or to be run again. */
+function snapshotStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatus {
+  const reason = d.applyLockHeld
+    ? `snapshot in progress (phase ${m.phase}): ${applyHolder(m.applyLockRow)} holds the apply lock`
+    : `snapshot not finished (phase ${m.phase}); run mirrors apply to complete it` +
+      // The row outlives its lock only when that apply was killed: closing deletes it.
+      (m.applyLockRow ? ` (the last apply, ${applyHolder(m.applyLockRow)}, was interrupted)` : '');
+  return { name: 'Bootstrapping', reason, bytes_done: m.bytesDone, bytes_total: m.bytesTotal };
+}
+
+/** The streaming worker says Bootstrapping: it waits for tables `mirrors apply` copies (a resync, an addition). */
+function waitingWorkerStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatus {
+  const pending = d.tables.filter((t) => t.state !== 'ready');
+  const progress = {
+    bytes_done: sum(pending.map((t) => t.bytesCopied)),
+    bytes_total: sum(pending.map((t) => t.bytesTotal)),
+  };
+  if (pending.length === 0) return { name: 'Bootstrapping', reason: 'the worker is starting', ...progress };
+  const waits = `the worker waits for ${plural(pending.length, 'table')} to be copied`;
+  const reason = d.applyLockHeld
+    ? `${waits}: ${applyHolder(m.applyLockRow)} holds the apply lock`
+    : `${waits}; run mirrors apply to complete ${pending.length === 1 ? 'it' : 'them'}`;
+  return { name: 'Bootstrapping', reason, ...progress };
+}
+
+function failedStatus(m: CatalogMirrorFacts): MirrorStatus {
+  const e = m.lastError;
+  if (!e) {
+    const error = 'the worker marked the mirror Failed without recording an error';
+    return { name: 'Failed', reason: error, error };
   }
-  return JSON.stringify(e);
+  return {
+    name: 'Failed',
+    reason: `the worker cannot go on without a person${e.kind ? ` (${e.kind})` : ''}: ${errorSentence(e)}`,
+    error: describeError(e),
+  };
+}
+
+/** A missing or lost slot cannot be fixed by reconnecting: it needs a person (a new slot and a resync). */
+function slotStatus(f: MirrorFacts, m: CatalogMirrorFacts): MirrorStatus | null {
+  if (!f.source?.ok) return null;
+  const slot = f.source.value.slot;
+  const error = !slot
+    ? `replication slot ${m.slotName} does not exist on peer ${f.sourcePeer}`
+    : slot.walStatus === 'lost'
+      ? `replication slot ${slot.name} on peer ${f.sourcePeer} lost WAL it still needed`
+      : null;
+  if (!error) return null;
+  return {
+    name: 'Failed',
+    reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`,
+    error,
+  };
+}
+
+/** Facts that make a streaming mirror not Following; null when the worker streams. */
+function workerStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatus | null {
+  // The worker's own last error says why it is not streaming, as long as it is one it retries (a permanent
+  // one makes the mirror Failed above; one left over from before a person fixed things must not mislead).
+  const retried = m.lastError && isRetried(m.lastError) ? m.lastError : null;
+  const lastError = retried ? `; last error ${errorSentence(retried)}` : '';
+  if (!d.leaseHeld) {
+    return { name: 'Disconnected', reason: `no worker holds the lease (is mirrors run running?)${lastError}` };
+  }
+  const age = m.worker.heartbeatAgeMs;
+  if (age === null || age > HEARTBEAT_STALE_MS) {
+    const silence =
+      age === null
+        ? 'the worker holding the lease has never sent a heartbeat'
+        : `the worker's last heartbeat is ${Math.round(age / 1000)}s old`;
+    return { name: 'Disconnected', reason: silence + lastError };
+  }
+  switch (m.reportedStatus) {
+    case 'Following':
+    case 'Degraded':
+      return null;
+    case 'Bootstrapping':
+      return waitingWorkerStatus(d, m);
+    case 'Disconnected':
+      return {
+        name: 'Disconnected',
+        reason: retried
+          ? `the worker is reconnecting after an error ${errorSentence(retried)}`
+          : 'the worker is reconnecting',
+      };
+    default:
+      return {
+        name: 'Disconnected',
+        reason: `the worker holding the lease reports ${m.reportedStatus}, not streaming${lastError}`,
+      };
+  }
 }
 
 export function mirrorStatus(f: MirrorFacts): MirrorStatus {
   if (!f.destination.ok) return { name: 'Disconnected', reason: f.destination.error.message };
   const d = f.destination.value;
   const m = d.mirror;
-  if (!m) return { name: 'NotCreated', reason: `not in the catalog of peer ${f.destinationPeer}; run mirrors apply` };
+  if (!m) {
+    return {
+      name: 'NotCreated',
+      reason: d.applyLockHeld
+        ? `not in the catalog of peer ${f.destinationPeer} yet: an apply holds its lock`
+        : `not in the catalog of peer ${f.destinationPeer}; run mirrors apply`,
+    };
+  }
   if (m.promotedAt) return { name: 'Promoted', reason: `promoted at ${m.promotedAt}`, promoted_at: m.promotedAt };
   if (f.configured.paused || m.paused) {
     return {
@@ -244,51 +374,16 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
         : 'paused in the catalog (the configuration no longer says so: run mirrors apply)',
     };
   }
-  if (m.phase !== 'ready') {
-    return {
-      name: 'Bootstrapping',
-      reason: `snapshot not finished (phase ${m.phase}); run mirrors apply to complete it`,
-      bytes_done: m.bytesDone,
-      bytes_total: m.bytesTotal,
-    };
-  }
-  if (m.lastError !== null && m.lastError !== undefined && !d.leaseHeld) {
-    const error = describeError(m.lastError);
-    return { name: 'Failed', reason: `the worker stopped: ${error}`, error };
-  }
-  // A missing or lost slot cannot be fixed by reconnecting: it needs a person (a new slot and a resync).
-  if (f.source?.ok) {
-    const slot = f.source.value.slot;
-    if (!slot) {
-      const error = `replication slot ${m.slotName} does not exist on peer ${f.sourcePeer}`;
-      return {
-        name: 'Failed',
-        reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`,
-        error,
-      };
-    }
-    if (slot.walStatus === 'lost') {
-      const error = `replication slot ${slot.name} on peer ${f.sourcePeer} lost WAL it still needed`;
-      return {
-        name: 'Failed',
-        reason: `${error}; mirrors plan shows how to recreate it (the tables are copied again)`,
-        error,
-      };
-    }
-  }
+  if (m.phase !== 'ready') return snapshotStatus(d, m);
+  // The worker writes Failed when a person must act, and keeps retrying slowly meanwhile: Failed whether
+  // or not it still holds the lease.
+  if (m.reportedStatus === 'Failed') return failedStatus(m);
+  const slot = slotStatus(f, m);
+  if (slot) return slot;
   if (f.source && !f.source.ok) return { name: 'Disconnected', reason: f.source.error.message };
-  if (!d.leaseHeld) return { name: 'Disconnected', reason: 'no worker holds the lease (is mirrors run running?)' };
-  const age = m.worker.heartbeatAgeMs;
-  if (age === null || age > HEARTBEAT_STALE_MS) {
-    return {
-      name: 'Disconnected',
-      reason:
-        age === null
-          ? 'the worker holding the lease has never sent a heartbeat'
-          : `the worker's last heartbeat is ${Math.round(age / 1000)}s old`,
-    };
-  }
-  const lag = effectiveLagMs(m);
+  const worker = workerStatus(d, m);
+  if (worker) return worker;
+  const lag = mirrorLagMs(m);
   const threshold = lagThresholdMs(f);
   if (lag !== null && lag > threshold) {
     return {
@@ -301,13 +396,11 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
   return { name: 'Following', reason: lag === null ? 'streaming' : `streaming, lag ${lag} ms` };
 }
 
-const sum = (xs: string[]) => xs.reduce((a, x) => a + BigInt(x), 0n).toString();
-
 export function mirrorReport(f: MirrorFacts): MirrorReport {
   const d = f.destination.ok ? f.destination.value : null;
   const m = d?.mirror ?? null;
   const tables = d && m ? d.tables : [];
-  const slotRead = f.source?.ok ? f.source.value : null;
+  const sourceRead = f.source?.ok ? f.source.value : null;
   const slotName = m?.slotName ?? `mirrors_${f.name}`;
   const inserted = sum(tables.map((t) => t.rowsInserted));
   const updated = sum(tables.map((t) => t.rowsUpdated));
@@ -315,7 +408,8 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
   const errors: PeerError[] = [];
   if (!f.destination.ok) errors.push(f.destination.error);
   if (f.source && !f.source.ok) errors.push(f.source.error);
-  const s = slotRead?.slot ?? null;
+  const s = sourceRead?.slot ?? null;
+  const lock = m?.applyLockRow ?? null;
   return {
     name: f.name,
     source: f.sourcePeer,
@@ -329,9 +423,11 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
     last_applied_lsn: m?.lastAppliedLsn ?? null,
     last_commit_time: m?.lastCommitTime ?? null,
     last_apply_at: m?.lastApplyAt ?? null,
-    lag_ms: m ? effectiveLagMs(m) : null,
-    lag_bytes: s?.lagBytes ?? null,
+    lag_ms: m ? mirrorLagMs(m) : null,
+    lag_bytes: m && sourceRead ? walBytesBehind(sourceRead.currentLsn, m.lastAppliedLsn) : null,
     lag_threshold_ms: lagThresholdMs(f),
+    behind_since: m?.lagFacts?.behindSince ?? null,
+    caught_up_at: m?.lagFacts?.caughtUpAt ?? null,
     rows_applied: m?.rowsApplied ?? null,
     rows: { inserted, updated, deleted, total: (BigInt(inserted) + BigInt(updated) + BigInt(deleted)).toString() },
     bootstrap: m ? { bytes_done: m.bytesDone, bytes_total: m.bytesTotal } : null,
@@ -343,7 +439,16 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
       heartbeat_at: m?.worker.heartbeatAt ?? null,
       heartbeat_age_ms: m?.worker.heartbeatAgeMs ?? null,
     },
-    slot: slotRead
+    apply_lock: d
+      ? {
+          held: d.applyLockHeld,
+          host: lock?.host ?? null,
+          pid: lock?.pid ?? null,
+          command: lock?.command ?? null,
+          since: lock?.since ?? null,
+        }
+      : null,
+    slot: sourceRead
       ? {
           name: slotName,
           exists: s !== null,
@@ -353,10 +458,11 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
           restart_lsn: s?.restartLsn ?? null,
           wal_status: s?.walStatus ?? null,
           retained_bytes: s?.retainedBytes ?? null,
-          current_lsn: s?.currentLsn ?? null,
+          current_lsn: sourceRead.currentLsn,
         }
       : null,
     last_error: m?.lastError ?? null,
+    error_history: m?.errorHistory ?? null,
     errors,
     tables: tables.map((t) => ({
       source: t.source,

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CATALOG_PROBE_SQL,
-  LEASE_SQL,
+  LOCKS_SQL,
   SLOTS_SQL,
   catalogMirrorsSql,
   catalogTablesSql,
@@ -11,6 +11,7 @@ import {
   readSource,
 } from '../../src/status/collect.js';
 import type { Queryable } from '../../src/db/tx.js';
+import { LOCK_CLASS_APPLY } from '../../src/apply/lock.js';
 import { LEASE_CLASS } from '../../src/worker/lease-key.js';
 import { config, mirror } from '../support/fixtures.js';
 
@@ -30,16 +31,18 @@ function scripted(
 }
 
 const is = (text: string) => (sql: string) => sql === text;
+const V5 = { worker: true, lagFacts: true };
+const V4 = { worker: true, lagFacts: false };
 
 describe('readDestination', () => {
   it('without a catalog: the probe and the lease only, in one read-only transaction', async () => {
     const db = scripted([
-      [is(CATALOG_PROBE_SQL), [{ has_catalog: false, has_worker_columns: false }]],
+      [is(CATALOG_PROBE_SQL), [{ has_catalog: false, has_worker_columns: false, has_lag_facts: false }]],
       [
-        is(LEASE_SQL),
+        is(LOCKS_SQL),
         [
-          { name: 'a', held: false },
-          { name: 'b', held: true },
+          { name: 'a', lease_held: false, apply_lock_held: true },
+          { name: 'b', lease_held: true, apply_lock_held: false },
         ],
       ],
     ]);
@@ -47,27 +50,27 @@ describe('readDestination', () => {
     expect(db.calls.map((c) => c.sql)).toEqual([
       'BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY',
       CATALOG_PROBE_SQL,
-      LEASE_SQL,
+      LOCKS_SQL,
       'COMMIT',
     ]);
-    expect(db.calls[2].params).toEqual([LEASE_CLASS, ['a', 'b']]);
-    expect(out.get('a')).toEqual({ mirror: null, tables: [], leaseHeld: false });
-    expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: true });
+    expect(db.calls[2].params).toEqual([LEASE_CLASS, LOCK_CLASS_APPLY, ['a', 'b']]);
+    expect(out.get('a')).toEqual({ mirror: null, tables: [], leaseHeld: false, applyLockHeld: true });
+    expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: true, applyLockHeld: false });
   });
 
   it('with a catalog: one query for the mirrors and one for the tables whatever their number, mapped to facts', async () => {
     const at = new Date('2026-01-01T00:00:00.123Z');
     const db = scripted([
-      [is(CATALOG_PROBE_SQL), [{ has_catalog: true, has_worker_columns: true }]],
+      [is(CATALOG_PROBE_SQL), [{ has_catalog: true, has_worker_columns: true, has_lag_facts: true }]],
       [
-        is(LEASE_SQL),
+        is(LOCKS_SQL),
         [
-          { name: 'a', held: true },
-          { name: 'b', held: false },
+          { name: 'a', lease_held: true, apply_lock_held: true },
+          { name: 'b', lease_held: false, apply_lock_held: false },
         ],
       ],
       [
-        is(catalogMirrorsSql(true)),
+        is(catalogMirrorsSql(V5)),
         [
           {
             name: 'a',
@@ -83,7 +86,8 @@ describe('readDestination', () => {
             last_apply_at: null,
             bytes_done: '0',
             bytes_total: '0',
-            last_error: { message: 'x' },
+            last_error: { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null },
+            error_history: [{ at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x' }, 'older'],
             promoted_at: null,
             lag_ms: '12',
             worker_host: 'h',
@@ -91,11 +95,19 @@ describe('readDestination', () => {
             worker_since: at,
             worker_heartbeat_at: at,
             heartbeat_age_ms: '250',
+            behind_since: at,
+            caught_up_at: null,
+            behind_since_age_ms: '9000',
+            applied_through_age_ms: null,
+            lock_host: 'ci',
+            lock_pid: 99,
+            lock_command: 'mirrors apply',
+            lock_since: at,
           },
         ],
       ],
       [
-        is(catalogTablesSql(true)),
+        is(catalogTablesSql(V5)),
         [
           {
             mirror: 'a',
@@ -140,9 +152,20 @@ describe('readDestination', () => {
       lastApplyAt: null,
       bytesDone: '0',
       bytesTotal: '0',
-      lastError: { message: 'x' },
+      lastError: { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null, diff: null },
+      errorHistory: [
+        { at: '2026-01-01T00:00:00.100Z', kind: 'fatal', code: 'XX000', message: 'x', hint: null, diff: null },
+        { at: null, kind: null, code: null, message: 'older', hint: null, diff: null },
+      ],
       promotedAt: null,
       lagMs: 12,
+      lagFacts: {
+        behindSince: '2026-01-01T00:00:00.123Z',
+        caughtUpAt: null,
+        behindSinceAgeMs: 9000,
+        appliedThroughAgeMs: null,
+      },
+      applyLockRow: { host: 'ci', pid: 99, command: 'mirrors apply', since: '2026-01-01T00:00:00.123Z' },
       worker: {
         host: 'h',
         pid: 7,
@@ -152,6 +175,7 @@ describe('readDestination', () => {
       },
     });
     expect(out.get('a')!.leaseHeld).toBe(true);
+    expect(out.get('a')!.applyLockHeld).toBe(true);
     expect(out.get('a')!.tables).toEqual([
       {
         source: { schema: 'public', name: 't' },
@@ -166,14 +190,56 @@ describe('readDestination', () => {
         rowsDeleted: '3',
       },
     ]);
-    expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: false });
+    expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: false, applyLockHeld: false });
+  });
+
+  it('reads a catalog from before migration 5 without lag facts or history (lag falls back to lag_ms)', async () => {
+    const db = scripted([
+      [is(CATALOG_PROBE_SQL), [{ has_catalog: true, has_worker_columns: true, has_lag_facts: false }]],
+      [is(LOCKS_SQL), [{ name: 'a', lease_held: false, apply_lock_held: false }]],
+      [
+        is(catalogMirrorsSql(V4)),
+        [
+          {
+            name: 'a',
+            status: 'Following',
+            phase: 'ready',
+            settings: null,
+            last_error: null,
+            error_history: null,
+            lag_ms: '40',
+            behind_since: null,
+            lock_host: null,
+          },
+        ],
+      ],
+    ]);
+    const m = (await readDestination(db, ['a'])).get('a')!.mirror!;
+    expect(m).toMatchObject({
+      lagFacts: null,
+      lagMs: 40,
+      lastError: null,
+      errorHistory: null,
+      applyLockRow: null,
+      settings: {},
+    });
+    expect(catalogMirrorsSql(V4)).toContain('NULL::jsonb AS error_history');
+    expect(catalogMirrorsSql(V4)).toContain('NULL::timestamptz AS behind_since');
+    expect(catalogMirrorsSql(V4)).not.toContain('m.caught_up_at');
+    // As mirrors.lag(): the last instant known applied is a keepalive's send time or the last applied commit.
+    expect(catalogMirrorsSql(V5)).toContain(
+      '(extract(epoch FROM clock_timestamp() - greatest(m.caught_up_at, m.last_commit_time)) * 1000)::bigint::text AS applied_through_age_ms',
+    );
+    expect(catalogMirrorsSql(V4)).toContain('LEFT JOIN mirrors.locks l ON l.mirror = m.name');
+    expect(CATALOG_PROBE_SQL).toContain("attname = 'behind_since'");
   });
 
   it('reads a catalog from before migration 2 with NULLs for the worker columns', () => {
-    expect(catalogMirrorsSql(false)).toContain('NULL::timestamptz AS worker_heartbeat_at');
-    expect(catalogMirrorsSql(false)).not.toContain('m.worker_');
-    expect(catalogTablesSql(false)).toContain(`'0'::text AS rows_inserted`);
-    expect(catalogMirrorsSql(true)).toContain('m.worker_heartbeat_at AS worker_heartbeat_at');
+    const v1 = { worker: false, lagFacts: false };
+    expect(catalogMirrorsSql(v1)).toContain('NULL::timestamptz AS worker_heartbeat_at');
+    expect(catalogMirrorsSql(v1)).not.toContain('m.worker_');
+    expect(catalogTablesSql(v1)).toContain(`'0'::text AS rows_inserted`);
+    expect(catalogMirrorsSql(V5)).toContain('m.worker_heartbeat_at AS worker_heartbeat_at');
   });
 
   it('rolls back and rethrows when a query fails', async () => {
@@ -181,7 +247,7 @@ describe('readDestination', () => {
     const db: Queryable = {
       async query(sql: string) {
         calls.push(sql);
-        if (sql === LEASE_SQL) throw Object.assign(new Error('permission denied for view pg_locks'), { code: '42501' });
+        if (sql === LOCKS_SQL) throw Object.assign(new Error('permission denied for view pg_locks'), { code: '42501' });
         return { rows: [{ has_catalog: true, has_worker_columns: true }] };
       },
     };
@@ -189,16 +255,18 @@ describe('readDestination', () => {
     expect(calls.at(-1)).toBe('ROLLBACK');
   });
 
-  it('looks for the lease in this database only, in the two-int4 key space of LEASE_CLASS', () => {
+  it('looks for the lease and the apply lock in this database only, in the two-int4 key spaces of each', () => {
     expect(LEASE_CLASS).toBe(0x6d690002);
-    expect(LEASE_SQL).toContain('l.database = d.oid');
-    expect(LEASE_SQL).toContain('l.objsubid = 2');
-    expect(LEASE_SQL).toContain('l.granted');
+    expect(LOCK_CLASS_APPLY).toBe(0x6d690001);
+    expect(LOCKS_SQL.match(/l\.database = d\.oid/g)).toHaveLength(2);
+    expect(LOCKS_SQL.match(/l\.objsubid = 2 AND l\.granted/g)).toHaveLength(2);
+    expect(LOCKS_SQL).toContain('l.classid = $1::int::oid');
+    expect(LOCKS_SQL).toContain('l.classid = $2::int::oid');
   });
 });
 
 describe('readSource', () => {
-  it('reads every named slot in one query, LSNs and byte counts as text', async () => {
+  it('reads the current WAL position and every named slot in one query, LSNs and byte counts as text', async () => {
     const db = scripted([
       [
         is(SLOTS_SQL),
@@ -212,14 +280,14 @@ describe('readSource', () => {
             wal_status: 'reserved',
             current_lsn: '0/20',
             retained_bytes: '24',
-            lag_bytes: '16',
           },
         ],
       ],
     ]);
     const out = await readSource(db, ['mirrors_a', 'mirrors_b']);
     expect(db.calls).toEqual([{ sql: SLOTS_SQL, params: [['mirrors_a', 'mirrors_b']] }]);
-    expect(out.get('mirrors_a')).toEqual({
+    expect(out.currentLsn).toBe('0/20');
+    expect(out.slots.get('mirrors_a')).toEqual({
       name: 'mirrors_a',
       active: false,
       activePid: null,
@@ -227,12 +295,17 @@ describe('readSource', () => {
       restartLsn: '0/8',
       walStatus: 'reserved',
       retainedBytes: '24',
-      lagBytes: '16',
-      currentLsn: '0/20',
     });
-    expect(out.has('mirrors_b')).toBe(false);
+    expect(out.slots.has('mirrors_b')).toBe(false);
     expect(SLOTS_SQL).toContain('::bigint::text AS retained_bytes');
     expect(SLOTS_SQL).toContain('s.database = current_database()');
+  });
+
+  it('still has the position when no slot matches: the query returns one row with the slot columns NULL', async () => {
+    const db = scripted([[is(SLOTS_SQL), [{ name: null, current_lsn: '16/B374D848' }]]]);
+    const out = await readSource(db, ['mirrors_gone']);
+    expect(out).toEqual({ currentLsn: '16/B374D848', slots: new Map() });
+    expect(SLOTS_SQL).toContain('LEFT JOIN pg_replication_slots s ON');
   });
 });
 

@@ -10,10 +10,22 @@ import {
   statusReport,
   type CatalogMirrorFacts,
   type CatalogTableFacts,
+  type LagFacts,
   type MirrorFacts,
   type PeerError,
   type SlotFacts,
 } from '../../src/status/model.js';
+import type { ErrorRecord } from '../../src/status/stored-error.js';
+
+/** Migration 5 lag facts of a worker that has been behind for `ms` (the oldest unapplied commit is that old). */
+function behind(ms: number): LagFacts {
+  return { behindSince: '2026-01-01T00:00:00.960Z', behindSinceAgeMs: ms, caughtUpAt: null, appliedThroughAgeMs: null };
+}
+
+/** Migration 5 lag facts of a worker that last knew it had applied everything `ms` ago. */
+function caughtUp(ms: number): LagFacts {
+  return { behindSince: null, behindSinceAgeMs: null, caughtUpAt: '2026-01-01T00:00:00.000Z', appliedThroughAgeMs: ms };
+}
 
 function catalogMirror(over: Partial<CatalogMirrorFacts> = {}): CatalogMirrorFacts {
   return {
@@ -30,8 +42,11 @@ function catalogMirror(over: Partial<CatalogMirrorFacts> = {}): CatalogMirrorFac
     bytesDone: '0',
     bytesTotal: '0',
     lastError: null,
+    errorHistory: [],
     promotedAt: null,
-    lagMs: 40,
+    lagMs: null,
+    lagFacts: behind(40),
+    applyLockRow: null,
     worker: {
       host: 'w1',
       pid: 42,
@@ -68,8 +83,6 @@ function slot(over: Partial<SlotFacts> = {}): SlotFacts {
     restartLsn: '16/B3000000',
     walStatus: 'reserved',
     retainedBytes: '7657544',
-    lagBytes: '0',
-    currentLsn: '16/B374D848',
     ...over,
   };
 }
@@ -88,7 +101,9 @@ function facts(
     mirror?: Partial<CatalogMirrorFacts> | null;
     tables?: CatalogTableFacts[];
     leaseHeld?: boolean;
+    applyLockHeld?: boolean;
     slot?: Partial<SlotFacts> | null;
+    currentLsn?: string | null;
     destinationDown?: boolean;
     sourceDown?: boolean;
     sourceNotRead?: boolean;
@@ -110,33 +125,83 @@ function facts(
             mirror: over.mirror === null ? null : catalogMirror(over.mirror),
             tables: over.tables ?? [tableFacts('users')],
             leaseHeld: over.leaseHeld ?? true,
+            applyLockHeld: over.applyLockHeld ?? false,
           },
         },
     source: over.sourceNotRead
       ? null
       : over.sourceDown
         ? { ok: false, error: err('source', 'prod') }
-        : { ok: true, value: { slot: over.slot === null ? null : slot(over.slot) } },
+        : {
+            ok: true,
+            value: {
+              slot: over.slot === null ? null : slot(over.slot),
+              currentLsn: over.currentLsn === undefined ? '16/B374D848' : over.currentLsn,
+            },
+          },
   };
 }
 
+const gapError: ErrorRecord = {
+  at: '2026-01-01T00:00:02.000Z',
+  kind: 'gap',
+  code: 'MR_GAP',
+  message: 'the slot starts at 16/C0000000, after the applied position 16/B374D848',
+  hint: 'mirrors plan shows how to resync',
+  diff: null,
+};
+const refused: ErrorRecord = {
+  at: '2026-01-01T00:00:03.000Z',
+  kind: 'transient',
+  code: 'PEER_UNREACHABLE',
+  message: 'peer prod: cannot connect (ECONNREFUSED)',
+  hint: 'is the server running?',
+  diff: null,
+};
+const lockRow = { host: 'ci-7', pid: 4242, command: 'mirrors apply --auto-approve', since: '2026-01-01T00:00:00.500Z' };
+const heartbeat = (heartbeatAgeMs: number | null) => ({ ...catalogMirror().worker, heartbeatAgeMs });
+
 describe('mirrorStatus', () => {
-  it('is Following when a worker holds the lease, its heartbeat is fresh and the lag is under the threshold', () => {
+  it('is Following when a worker holds the lease, its heartbeat is fresh, it reports Following or Degraded and the lag is under the threshold', () => {
     expect(mirrorStatus(facts())).toEqual({ name: 'Following', reason: 'streaming, lag 40 ms' });
-    expect(mirrorStatus(facts({ mirror: { lagMs: null } }))).toEqual({ name: 'Following', reason: 'streaming' });
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Degraded' } })).name).toBe('Following');
+    expect(mirrorStatus(facts({ mirror: { lagFacts: caughtUp(1000) } }))).toEqual({
+      name: 'Following',
+      reason: 'streaming, lag 0 ms',
+    });
+    expect(mirrorStatus(facts({ mirror: { lagFacts: { ...caughtUp(0), appliedThroughAgeMs: null } } }))).toEqual({
+      name: 'Following',
+      reason: 'streaming',
+    });
   });
 
-  it('is NotCreated when the catalog has no row for the mirror', () => {
+  it('is not Following when the lease holder reports anything else', () => {
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Standby' } }))).toEqual({
+      name: 'Disconnected',
+      reason: 'the worker holding the lease reports Standby, not streaming',
+    });
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Paused', lastError: refused } }))).toEqual({
+      name: 'Disconnected',
+      reason:
+        'the worker holding the lease reports Paused, not streaming; last error at 2026-01-01T00:00:03.000Z: peer prod: cannot connect (ECONNREFUSED) (PEER_UNREACHABLE); hint: is the server running?',
+    });
+  });
+
+  it('is NotCreated when the catalog has no row for the mirror, naming a running apply', () => {
     const s = mirrorStatus(facts({ mirror: null, sourceNotRead: true }));
     expect(s.name).toBe('NotCreated');
     expect(s.reason).toContain('run mirrors apply');
+    expect(mirrorStatus(facts({ mirror: null, sourceNotRead: true, applyLockHeld: true }))).toEqual({
+      name: 'NotCreated',
+      reason: 'not in the catalog of peer staging yet: an apply holds its lock',
+    });
   });
 
   it('is Promoted when promoted_at is set, whatever else is true (the source may be gone for good)', () => {
     expect(
       mirrorStatus(
         facts({
-          mirror: { promotedAt: '2026-02-02T00:00:00.000Z', lastError: { message: 'x' } },
+          mirror: { promotedAt: '2026-02-02T00:00:00.000Z', lastError: gapError, reportedStatus: 'Failed' },
           leaseHeld: false,
           sourceNotRead: true,
           configured: { paused: true },
@@ -154,6 +219,9 @@ describe('mirrorStatus', () => {
     const s = mirrorStatus(facts({ mirror: { paused: true }, sourceDown: true }));
     expect(s.name).toBe('Paused');
     expect(s.reason).toContain('paused in the catalog');
+    expect(mirrorStatus(facts({ mirror: { paused: true, reportedStatus: 'Failed', lastError: gapError } })).name).toBe(
+      'Paused',
+    );
   });
 
   it('is Bootstrapping with its progress while the snapshot phase is not ready', () => {
@@ -161,33 +229,108 @@ describe('mirrorStatus', () => {
       mirrorStatus(
         facts({ mirror: { phase: 'snapshot', bytesDone: '100', bytesTotal: '9007199254740993' }, leaseHeld: false }),
       ),
-    ).toMatchObject({
+    ).toEqual({
       name: 'Bootstrapping',
+      reason: 'snapshot not finished (phase snapshot); run mirrors apply to complete it',
       bytes_done: '100',
       bytes_total: '9007199254740993',
     });
     expect(mirrorStatus(facts({ mirror: { phase: 'created' }, slot: null })).name).toBe('Bootstrapping');
   });
 
-  it('is Failed when last_error is set and no worker holds the lease; a worker retrying keeps it out of Failed', () => {
-    const failed = mirrorStatus(
-      facts({
-        mirror: { lastError: { code: '23505', message: 'duplicate key value violates unique constraint "t_pkey"' } },
-        leaseHeld: false,
-      }),
+  it('names the apply copying the snapshot (its mirrors.locks row) instead of asking for one', () => {
+    const copying = (over: { applyLockHeld: boolean; applyLockRow: typeof lockRow | null }) =>
+      mirrorStatus(
+        facts({ mirror: { phase: 'snapshot', applyLockRow: over.applyLockRow }, applyLockHeld: over.applyLockHeld }),
+      ).reason;
+    expect(copying({ applyLockHeld: true, applyLockRow: lockRow })).toBe(
+      'snapshot in progress (phase snapshot): `mirrors apply --auto-approve` (pid 4242 on ci-7, since 2026-01-01T00:00:00.500Z) holds the apply lock',
     );
-    expect(failed).toEqual({
+    expect(copying({ applyLockHeld: true, applyLockRow: null })).toBe(
+      'snapshot in progress (phase snapshot): an apply holds the apply lock',
+    );
+    // The lock died with its session (kill -9): the row is left behind, the lock is not held.
+    expect(copying({ applyLockHeld: false, applyLockRow: lockRow })).toBe(
+      'snapshot not finished (phase snapshot); run mirrors apply to complete it (the last apply, `mirrors apply --auto-approve` (pid 4242 on ci-7, since 2026-01-01T00:00:00.500Z), was interrupted)',
+    );
+  });
+
+  it('is Bootstrapping while the worker waits for tables an apply copies (a resync, an added table)', () => {
+    const copying = tableFacts('orders', { state: 'copying', bytesCopied: '1024', bytesTotal: '4096' });
+    expect(
+      mirrorStatus(
+        facts({
+          mirror: { reportedStatus: 'Bootstrapping', applyLockRow: lockRow },
+          applyLockHeld: true,
+          tables: [tableFacts('users'), copying],
+        }),
+      ),
+    ).toEqual({
+      name: 'Bootstrapping',
+      reason:
+        'the worker waits for 1 table to be copied: `mirrors apply --auto-approve` (pid 4242 on ci-7, since 2026-01-01T00:00:00.500Z) holds the apply lock',
+      bytes_done: '1024',
+      bytes_total: '4096',
+    });
+    expect(
+      mirrorStatus(
+        facts({
+          mirror: { reportedStatus: 'Bootstrapping' },
+          tables: [copying, tableFacts('x', { state: 'pending', bytesCopied: '0', bytesTotal: '0' })],
+        }),
+      ).reason,
+    ).toBe('the worker waits for 2 tables to be copied; run mirrors apply to complete them');
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Bootstrapping' } }))).toMatchObject({
+      name: 'Bootstrapping',
+      reason: 'the worker is starting',
+    });
+  });
+
+  it('is Failed when the catalog says Failed, whether or not a worker holds the lease, with the error', () => {
+    const expected = {
       name: 'Failed',
-      reason: 'the worker stopped: duplicate key value violates unique constraint "t_pkey" (23505)',
-      error: 'duplicate key value violates unique constraint "t_pkey" (23505)',
+      reason:
+        'the worker cannot go on without a person (gap): at 2026-01-01T00:00:02.000Z: the slot starts at 16/C0000000, after the applied position 16/B374D848 (MR_GAP); hint: mirrors plan shows how to resync',
+      error: 'the slot starts at 16/C0000000, after the applied position 16/B374D848 (MR_GAP)',
+    };
+    for (const leaseHeld of [true, false])
+      expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Failed', lastError: gapError }, leaseHeld }))).toEqual(
+        expected,
+      );
+    // Even when status cannot read the source: the worker's verdict stands.
+    expect(
+      mirrorStatus(facts({ mirror: { reportedStatus: 'Failed', lastError: gapError }, sourceDown: true })).name,
+    ).toBe('Failed');
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Failed' } }))).toEqual({
+      name: 'Failed',
+      reason: 'the worker marked the mirror Failed without recording an error',
+      error: 'the worker marked the mirror Failed without recording an error',
     });
-    expect(mirrorStatus(facts({ mirror: { lastError: 'plain text' }, leaseHeld: false }))).toMatchObject({
-      error: 'plain text',
+  });
+
+  it('is not Failed for an error alone: a transient one while no worker runs is Disconnected and says it', () => {
+    expect(
+      mirrorStatus(facts({ mirror: { reportedStatus: 'Disconnected', lastError: refused }, leaseHeld: false })),
+    ).toEqual({
+      name: 'Disconnected',
+      reason:
+        'no worker holds the lease (is mirrors run running?); last error at 2026-01-01T00:00:03.000Z: peer prod: cannot connect (ECONNREFUSED) (PEER_UNREACHABLE); hint: is the server running?',
     });
-    expect(mirrorStatus(facts({ mirror: { lastError: { code: 'X' } }, leaseHeld: false }))).toMatchObject({
-      error: '{"code":"X"}',
+    // A permanent error left over once a person has resynced (status no longer Failed) is not the reason.
+    expect(
+      mirrorStatus(facts({ mirror: { reportedStatus: 'Bootstrapping', lastError: gapError }, leaseHeld: false })),
+    ).toEqual({ name: 'Disconnected', reason: 'no worker holds the lease (is mirrors run running?)' });
+  });
+
+  it('is Disconnected with the last error while the lease holder reconnects', () => {
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Disconnected', lastError: refused } }))).toEqual({
+      name: 'Disconnected',
+      reason:
+        'the worker is reconnecting after an error at 2026-01-01T00:00:03.000Z: peer prod: cannot connect (ECONNREFUSED) (PEER_UNREACHABLE); hint: is the server running?',
     });
-    expect(mirrorStatus(facts({ mirror: { lastError: { message: 'boom' } }, leaseHeld: true })).name).toBe('Following');
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Disconnected' } })).reason).toBe(
+      'the worker is reconnecting',
+    );
   });
 
   it('is Failed when the slot is missing or has lost WAL: reconnecting cannot fix that', () => {
@@ -206,17 +349,16 @@ describe('mirrorStatus', () => {
       name: 'Disconnected',
       reason: 'no worker holds the lease (is mirrors run running?)',
     });
-    expect(
-      mirrorStatus(
-        facts({ mirror: { worker: { ...catalogMirror().worker, heartbeatAgeMs: HEARTBEAT_STALE_MS + 1 } } }),
-      ),
-    ).toEqual({
+    expect(mirrorStatus(facts({ mirror: { worker: heartbeat(HEARTBEAT_STALE_MS + 1) } }))).toEqual({
       name: 'Disconnected',
       reason: "the worker's last heartbeat is 15s old",
     });
     expect(
-      mirrorStatus(facts({ mirror: { worker: { ...catalogMirror().worker, heartbeatAgeMs: HEARTBEAT_STALE_MS } } })),
-    ).toMatchObject({ name: 'Degraded', lag_ms: 10_040 });
+      mirrorStatus(facts({ mirror: { worker: heartbeat(HEARTBEAT_STALE_MS + 1), lastError: refused } })).reason,
+    ).toBe(
+      "the worker's last heartbeat is 15s old; last error at 2026-01-01T00:00:03.000Z: peer prod: cannot connect (ECONNREFUSED) (PEER_UNREACHABLE); hint: is the server running?",
+    );
+    expect(mirrorStatus(facts({ mirror: { worker: heartbeat(HEARTBEAT_STALE_MS) } })).name).toBe('Following');
     expect(
       mirrorStatus(
         facts({ mirror: { worker: { host: null, pid: null, since: null, heartbeatAt: null, heartbeatAgeMs: null } } }),
@@ -233,39 +375,60 @@ describe('mirrorStatus', () => {
   });
 
   it('is Degraded when the lag is over the configured threshold, else the catalog threshold, else the mode default', () => {
-    expect(mirrorStatus(facts({ mirror: { lagMs: 5001 } }))).toEqual({
+    expect(mirrorStatus(facts({ mirror: { lagFacts: behind(5001) } }))).toEqual({
       name: 'Degraded',
       reason: 'lag 5001 ms is over the threshold of 5000 ms',
       lag_ms: 5001,
       lag_threshold_ms: 5000,
     });
-    expect(mirrorStatus(facts({ mirror: { lagMs: 5000 } })).name).toBe('Following');
-    expect(mirrorStatus(facts({ mirror: { lagMs: 300 }, configured: { lagThresholdMs: 200 } })).name).toBe('Degraded');
+    expect(mirrorStatus(facts({ mirror: { lagFacts: behind(5000) } })).name).toBe('Following');
+    expect(mirrorStatus(facts({ mirror: { lagFacts: behind(300) }, configured: { lagThresholdMs: 200 } })).name).toBe(
+      'Degraded',
+    );
     expect(
       mirrorStatus(
         facts({
-          mirror: { lagMs: 300, settings: { lag_threshold_ms: 250 } },
+          mirror: { lagFacts: behind(300), settings: { lag_threshold_ms: 250 } },
           configured: { lagThresholdMs: undefined },
         }),
       ).name,
     ).toBe('Degraded');
     expect(
       mirrorStatus(
-        facts({ mirror: { lagMs: 300, settings: {} }, configured: { lagThresholdMs: undefined, mode: 'sync' } }),
+        facts({
+          mirror: { lagFacts: behind(300), settings: {} },
+          configured: { lagThresholdMs: undefined, mode: 'sync' },
+        }),
       ).name,
     ).toBe('Degraded');
     expect(
       mirrorStatus(
-        facts({ mirror: { lagMs: 300, settings: {} }, configured: { lagThresholdMs: undefined, mode: 'async' } }),
+        facts({
+          mirror: { lagFacts: behind(300), settings: {} },
+          configured: { lagThresholdMs: undefined, mode: 'async' },
+        }),
       ).name,
     ).toBe('Following');
   });
 
-  it('counts heartbeat silence past 5 s as lag, like mirrors.lag()', () => {
-    const s = mirrorStatus(
-      facts({ mirror: { lagMs: 0, worker: { ...catalogMirror().worker, heartbeatAgeMs: 12_000 } } }),
-    );
-    expect(s).toMatchObject({ name: 'Degraded', lag_ms: 7000 });
+  it('is Degraded when a live worker hears nothing from the source: quiet time past 5 s is lag, like mirrors.lag()', () => {
+    expect(mirrorStatus(facts({ mirror: { lagFacts: caughtUp(5000) } })).name).toBe('Following');
+    expect(mirrorStatus(facts({ mirror: { lagFacts: caughtUp(12_000) } }))).toMatchObject({
+      name: 'Degraded',
+      lag_ms: 12_000,
+    });
+  });
+
+  it('on a catalog before migration 5, counts the worker-reported lag plus heartbeat silence past 5 s', () => {
+    const legacy = { lagFacts: null, lagMs: 0, errorHistory: null };
+    expect(mirrorStatus(facts({ mirror: { ...legacy, worker: heartbeat(12_000) } }))).toMatchObject({
+      name: 'Degraded',
+      lag_ms: 7000,
+    });
+    expect(mirrorStatus(facts({ mirror: { ...legacy, lagMs: 40 } }))).toEqual({
+      name: 'Following',
+      reason: 'streaming, lag 40 ms',
+    });
   });
 });
 
@@ -274,7 +437,8 @@ describe('mirrorReport', () => {
     const r = mirrorReport(
       facts({
         tables: [tableFacts('users'), tableFacts('orders', { rowsInserted: '1', rowsUpdated: '0', rowsDeleted: '0' })],
-        slot: { lagBytes: '18446744073709551615' },
+        currentLsn: 'FFFFFFFF/FFFFFFFF',
+        mirror: { lastAppliedLsn: '0/0' },
       }),
     );
     expect(r.rows).toEqual({ inserted: '9007199254740994', updated: '2', deleted: '3', total: '9007199254740999' });
@@ -288,12 +452,16 @@ describe('mirrorReport', () => {
       heartbeat_at: '2026-01-01T00:00:01.000Z',
       heartbeat_age_ms: 1000,
     });
-    expect(r.slot).toMatchObject({
+    expect(r.slot).toEqual({
       name: 'mirrors_m',
       exists: true,
       active: true,
+      active_pid: 777,
+      confirmed_flush_lsn: '16/B374D848',
+      restart_lsn: '16/B3000000',
       wal_status: 'reserved',
       retained_bytes: '7657544',
+      current_lsn: 'FFFFFFFF/FFFFFFFF',
     });
     expect(r.tables[1]).toEqual({
       source: { schema: 'public', name: 'orders' },
@@ -310,6 +478,72 @@ describe('mirrorReport', () => {
     expect(r.errors).toEqual([]);
   });
 
+  it("measures lag bytes from the mirror's last_applied_lsn, not the slot's confirmed position", () => {
+    const r = mirrorReport(
+      facts({
+        currentLsn: '16/B384D848',
+        mirror: { lastAppliedLsn: '16/B364D848' },
+        slot: { confirmedFlushLsn: '16/B374D848' },
+      }),
+    );
+    expect(r.lag_bytes).toBe('2097152');
+    expect(mirrorReport(facts({ currentLsn: null })).lag_bytes).toBeNull(); // a standby source
+    expect(mirrorReport(facts({ sourceDown: true })).lag_bytes).toBeNull();
+    expect(mirrorReport(facts({ mirror: { lastAppliedLsn: null, phase: 'created' } })).lag_bytes).toBeNull();
+    // The position is read even when the slot is gone: how much a resync has to catch up.
+    expect(mirrorReport(facts({ slot: null, currentLsn: '16/B375D848' })).lag_bytes).toBe('65536');
+  });
+
+  it('shows a stopped, stalled or failed worker with a lag that grows', () => {
+    const stopped = (ages: LagFacts) => mirrorReport(facts({ leaseHeld: false, mirror: { lagFacts: ages } }));
+    expect(stopped(caughtUp(60_000))).toMatchObject({ status: { name: 'Disconnected' }, lag_ms: 60_000 });
+    expect(stopped(caughtUp(120_000)).lag_ms).toBe(120_000);
+    expect(stopped(behind(90_000)).lag_ms).toBe(90_000);
+    const failed = mirrorReport(
+      facts({ mirror: { reportedStatus: 'Failed', lastError: gapError, lagFacts: behind(300_000) } }),
+    );
+    expect(failed).toMatchObject({ status: { name: 'Failed' }, lag_ms: 300_000 });
+    expect(
+      mirrorReport(facts({ mirror: { lagFacts: { ...caughtUp(0), appliedThroughAgeMs: null } } })).lag_ms,
+    ).toBeNull();
+  });
+
+  it('carries the lag facts, the typed last error and its history, and the apply lock', () => {
+    const r = mirrorReport(
+      facts({
+        mirror: {
+          reportedStatus: 'Failed',
+          lastError: gapError,
+          errorHistory: [gapError, refused],
+          lagFacts: behind(7000),
+          applyLockRow: lockRow,
+        },
+      }),
+    );
+    expect(r).toMatchObject({
+      reported_status: 'Failed',
+      lag_ms: 7000,
+      behind_since: '2026-01-01T00:00:00.960Z',
+      caught_up_at: null,
+      last_error: gapError,
+      error_history: [gapError, refused],
+      apply_lock: { held: false, ...lockRow },
+    });
+    expect(mirrorReport(facts({ applyLockHeld: true })).apply_lock).toEqual({
+      held: true,
+      host: null,
+      pid: null,
+      command: null,
+      since: null,
+    });
+    expect(mirrorReport(facts({ mirror: { lagFacts: caughtUp(9000) } }))).toMatchObject({
+      behind_since: null,
+      caught_up_at: '2026-01-01T00:00:00.000Z',
+    });
+    const legacy = mirrorReport(facts({ mirror: { lagFacts: null, errorHistory: null } }));
+    expect(legacy).toMatchObject({ behind_since: null, caught_up_at: null, error_history: null });
+  });
+
   it('has nulls, no tables and the error when the destination is unreachable; a missing slot is exists: false', () => {
     const down = mirrorReport(facts({ destinationDown: true, sourceDown: true }));
     expect(down.errors.map((e) => e.role)).toEqual(['destination', 'source']);
@@ -320,6 +554,11 @@ describe('mirrorReport', () => {
       tables: [],
       slot: null,
       worker: { lease_held: null },
+      apply_lock: null,
+      last_error: null,
+      error_history: null,
+      lag_ms: null,
+      lag_bytes: null,
     });
     expect(mirrorReport(facts({ slot: null })).slot).toMatchObject({ name: 'mirrors_m', exists: false, active: null });
   });
@@ -438,7 +677,7 @@ describe('text and JSON rendering', () => {
     const text = renderStatusText(
       report([
         facts({ mirror: { phase: 'snapshot', bytesDone: '1048576', bytesTotal: '4194304' } }),
-        facts({ name: 'n', mirror: { lagMs: 90_000 } }),
+        facts({ name: 'n', mirror: { lagFacts: behind(90_000) } }),
       ]),
     );
     expect(text).toContain(
@@ -456,7 +695,7 @@ describe('text and JSON rendering', () => {
       const text = renderStatusText(
         report([
           facts({ name: 'a' }),
-          facts({ name: 'b', mirror: { lagMs: 9000 } }),
+          facts({ name: 'b', mirror: { lagFacts: behind(9000) } }),
           facts({ name: 'c', leaseHeld: false }),
         ]),
       );
@@ -466,6 +705,75 @@ describe('text and JSON rendering', () => {
     } finally {
       kleur.enabled = false;
     }
+  });
+
+  it('shows the last error with its time, kind, code and hint, and how many earlier errors the catalog keeps', () => {
+    const text = renderStatusText(
+      report([
+        facts({
+          name: 'f',
+          mirror: { reportedStatus: 'Failed', lastError: gapError, errorHistory: [gapError, refused, refused] },
+        }),
+        facts({ name: 'g', leaseHeld: false, mirror: { lastError: { ...refused, at: null, kind: null } } }),
+        facts({ name: 'h', mirror: { errorHistory: [refused] } }),
+      ]),
+    );
+    expect(text).toContain(
+      'f  prod -> staging  async  Failed  the worker cannot go on without a person (gap): at 2026-01-01T00:00:02.000Z: ',
+    );
+    expect(text).toContain(
+      '  last err   2026-01-01T00:00:02.000Z (3s ago)  gap  MR_GAP  the slot starts at 16/C0000000, after the applied position 16/B374D848\n' +
+        '             hint: mirrors plan shows how to resync\n' +
+        '             2 earlier errors in error_history\n',
+    );
+    expect(text).toContain('  last err   PEER_UNREACHABLE  peer prod: cannot connect (ECONNREFUSED)\n');
+    // Cleared once the worker streams again; the history remains.
+    expect(text).toContain(
+      '  errors     1 error in error_history, the newest 2026-01-01T00:00:03.000Z (2s ago): peer prod: cannot connect (ECONNREFUSED)\n',
+    );
+    expect(text.match(/ {2}last err {3}/g)).toHaveLength(2);
+  });
+
+  it("shows a drift error's diff of the table definitions under it", () => {
+    const drift: ErrorRecord = {
+      ...gapError,
+      kind: 'drift',
+      code: 'MR_DRIFT',
+      message: 'public.t differs from its destination',
+      hint: null,
+      diff: '--- source public.t\n+++ destination public.t\n-  v text\n+  v integer\n',
+    };
+    const text = renderStatusText(report([facts({ mirror: { reportedStatus: 'Failed', lastError: drift } })]));
+    expect(text).toContain(
+      'MR_DRIFT  public.t differs from its destination\n' +
+        '               --- source public.t\n' +
+        '               +++ destination public.t\n' +
+        '               -  v text\n' +
+        '               +  v integer\n',
+    );
+  });
+
+  it('shows who holds the apply lock while apply copies', () => {
+    const text = renderStatusText(
+      report([
+        facts({ name: 'a', applyLockHeld: true, mirror: { phase: 'snapshot', applyLockRow: lockRow } }),
+        facts({ name: 'b', applyLockHeld: true, mirror: { phase: 'snapshot' } }),
+        facts({ name: 'c', mirror: { phase: 'snapshot', applyLockRow: lockRow } }),
+      ]),
+    );
+    expect(text).toContain(
+      '  apply      `mirrors apply --auto-approve` pid 4242 on ci-7 since 2026-01-01T00:00:00.500Z (5s ago) holds the apply lock\n',
+    );
+    expect(text).toContain('  apply      an apply holds the apply lock (its holder is not recorded yet)\n');
+    expect(text.match(/ {2}apply {6}/g)).toHaveLength(2); // not for the stale row of c
+  });
+
+  it('shows a growing lag for a worker that stopped', () => {
+    const text = renderStatusText(
+      report([facts({ leaseHeld: false, mirror: { lagFacts: caughtUp(125_000) }, currentLsn: '16/B384D848' })]),
+    );
+    expect(text).toContain('m  prod -> staging  async  Disconnected  no worker holds the lease');
+    expect(text).toContain('  applied    16/B374D848  lag 2m05s, 1.0 MB of WAL (threshold 5s)\n');
   });
 
   it('says so when no mirror is selected', () => {
