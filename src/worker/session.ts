@@ -8,7 +8,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import * as W from '../catalog/worker-sql.js';
 import { CATALOG_VERSION } from '../catalog/migrations.js';
-import type { Config, Mirror } from '../config/types.js';
+import type { Config, Mirror, Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { GUARD_TRIGGER } from '../diff/ddl.js';
 import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
@@ -33,8 +33,14 @@ const PING_MS = 2_000;
  * it (the walsender answers every ping within milliseconds): reconnect, like Postgres's wal_receiver_timeout.
  */
 export const RECEIVE_TIMEOUT_MS = 15_000;
-/** A destination that has not answered one statement for this long is gone (packets dropped, nothing closed). */
-const DESTINATION_TIMEOUT_MS = 60_000;
+/**
+ * A destination statement running longer than this gets checked from a second connection: is the worker's
+ * session still there (it holds the lease)? A slow batch is; a cut-off worker's is gone (the server ended it,
+ * see IDLE_LIMITS) or cannot be reached at all. Either way the worker must stop streaming at once, so the
+ * standby that takes the lease can also take the slot.
+ */
+const PROBE_AFTER_MS = 5_000;
+const PROBE_CONNECT_TIMEOUT_MS = 8_000;
 /** Heartbeat and orders (paused, phase, promoted): applying `paused: true` reaches the worker within ~1-2 s. */
 const HEARTBEAT_MS = 1_000;
 const POLL_MS = 1_000;
@@ -105,6 +111,8 @@ class Session {
   private readonly ended = new Promise<never>((_, r) => (this.reject = r));
   private stopping = false;
   private leaseHeld = false;
+  /** The destination session's backend: it holds the lease. */
+  private backendPid = 0;
   /** Which peer's connection ended the session first, for the reconnect metric. */
   endedBy: 'source' | 'destination' = 'destination';
   private endSeen = false;
@@ -140,8 +148,13 @@ class Session {
       });
       this.dst = dst;
       dst.on('error', (e) => this.end(e));
-      if ((await dst.query(`SELECT current_setting('server_version_num')::int >= 140000 AS ok`)).rows[0].ok)
-        await dst.query(IDLE_LIMITS);
+      const who = (
+        await dst.query(
+          `SELECT pg_backend_pid() AS pid, current_setting('server_version_num')::int >= 140000 AS idle_limits`,
+        )
+      ).rows[0];
+      this.backendPid = who.pid;
+      if (who.idle_limits) await dst.query(IDLE_LIMITS);
       await this.race(this.acquireLease(dst));
       const state = await this.race(this.waitUntilStreamable(dst));
       await this.race(this.stream_(dst, state));
@@ -494,6 +507,7 @@ class Session {
       }
     };
 
+    let probing = false;
     // Not through the pipeline: pings and timeouts must keep working while a batch runs.
     this.timers.push(
       setInterval(() => {
@@ -507,15 +521,17 @@ class Session {
             ),
             'source',
           );
-        if (pipeline.busyForMs() > DESTINATION_TIMEOUT_MS) {
-          this.end(
-            new Fault(
-              'transient',
-              `the destination has not answered for ${DESTINATION_TIMEOUT_MS / 1000} s: reconnecting`,
-              'DESTINATION_TIMEOUT',
-            ),
-          );
-          destroyClient(dst);
+        if (pipeline.busyForMs() > PROBE_AFTER_MS && !probing) {
+          probing = true;
+          probeSession(ctx.config.peers[m.destination], this.backendPid)
+            .then((lost) => {
+              if (!lost) return;
+              this.end(
+                new Fault('transient', `the destination ${lost}: the lease is lost; reconnecting`, 'LEASE_LOST'),
+              );
+              destroyClient(dst);
+            })
+            .finally(() => (probing = false));
         }
       }, PING_MS),
     );
@@ -620,6 +636,27 @@ async function checkGuards(dst: pg.Client, mirror: string) {
       'MR159',
       'run `mirrors plan` and `mirrors apply`: they put the guard back (or `ALTER TABLE ... ENABLE TRIGGER mirrors_read_only`)',
     );
+}
+
+/**
+ * From a fresh connection: why the worker's destination session (backend `pid`) no longer holds the lease,
+ * or null while it is alive (a slow statement is not a lost session).
+ */
+async function probeSession(peer: Peer, pid: number): Promise<string | null> {
+  let c: pg.Client | undefined;
+  try {
+    c = await connectPeer(peer, {
+      applicationName: 'mirrors run (probe)',
+      connectTimeoutMs: PROBE_CONNECT_TIMEOUT_MS,
+      options: '-c statement_timeout=5000',
+    });
+    const r = await c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1::int', [pid]);
+    return r.rows.length ? null : `ended the worker's session (pid ${pid})`;
+  } catch (err) {
+    return `cannot be reached (${err instanceof Error ? err.message : String(err)})`;
+  } finally {
+    if (c) await endClient(c);
+  }
 }
 
 /** What the catalog's answer to a heartbeat orders: nothing (null), or why the session must end. */
