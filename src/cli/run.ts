@@ -124,5 +124,8 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     await server?.close();
   }
   log('info', 'stopped');
+  // Everything is committed and acknowledged; a connection attempt to a peer that does not answer may still be
+  // pending (until its connect timeout). It must not keep the process alive after SIGTERM.
+  setTimeout(() => process.exit(), 500).unref();
   return 0;
 }

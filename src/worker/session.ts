@@ -48,7 +48,7 @@ const MONITOR_MS = 5_000;
 /** How often the read-only guards of the mirror's tables are checked (also at every session start). */
 const GUARD_CHECK_MS = 10_000;
 /** On SIGTERM, the batches in hand get this long to commit; then they are abandoned, unacknowledged. */
-const SHUTDOWN_GRACE_MS = 3_000;
+const SHUTDOWN_GRACE_MS = 2_000;
 /** Batches handed to the destination and not yet committed: one applying, one waiting (invariant 8). */
 const MAX_BATCHES_IN_FLIGHT = 2;
 /**
@@ -142,10 +142,12 @@ class Session {
     if (ctx.signal.aborted) return { kind: 'stopped' };
     ctx.signal.addEventListener('abort', onAbort);
     try {
-      const dst = await connectPeer(ctx.config.peers[m.destination], {
-        applicationName: `mirrors run ${m.name}`,
-        options: `${TEXT_IO_OPTIONS} -c session_replication_role=replica ${LEASE_KEEPALIVES}`,
-      });
+      const dst = await this.race(
+        connectPeer(ctx.config.peers[m.destination], {
+          applicationName: `mirrors run ${m.name}`,
+          options: `${TEXT_IO_OPTIONS} -c session_replication_role=replica ${LEASE_KEEPALIVES}`,
+        }),
+      );
       this.dst = dst;
       dst.on('error', (e) => this.end(e));
       const who = (
@@ -167,9 +169,8 @@ class Session {
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
       for (const t of this.timers) clearInterval(t);
-      await this.stream?.stop(1_000);
-      await this.monitor?.close();
-      if (this.dst) await endClient(this.dst);
+      // In parallel and bounded: a peer that does not answer must not hold up a shutdown (SIGTERM within seconds).
+      await Promise.all([this.stream?.stop(1_000), this.monitor?.close(), this.dst ? endClient(this.dst) : null]);
     }
   }
 

@@ -33,7 +33,8 @@ export function runningMirrors(clusters: { src: Cluster; dst: Cluster }, dbPrefi
     if (destinationSql) await clusters.dst.query(destinationSql, [], db);
     const yaml = (more: string) =>
       `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:\n  ${name}:\n    source: prod\n    destination: staging\n    idle_timeout_seconds: 1\n${more}    tables:\n${tablesYaml}`;
-    const p = tempProject(yaml(extra));
+    let current = yaml(extra);
+    const p = tempProject(current);
     cleanups.push(p.cleanup);
     const cli = (...args: string[]) => runCli(args, { cwd: p.dir, env: RUN_ENV, timeoutMs: 120_000 });
     const r = await cli('apply', '--auto-approve');
@@ -59,8 +60,23 @@ export function runningMirrors(clusters: { src: Cluster; dst: Cluster }, dbPrefi
     const expectSame = async (srcSql: string, dstSql = srcSql) =>
       expect(await rows('dst', dstSql)).toEqual(await rows('src', srcSql));
     /** Rewrites mirrors.yaml with other mirror settings (`extra`, indented like the harness's). */
-    const rewrite = (more: string) => writeFileSync(p.file, yaml(more));
-    return { db, p, cli, start, src, dst, caughtUp, rows, expectSame, workers, rewrite };
+    const rewrite = (more: string) => {
+      current = yaml(more);
+      writeFileSync(p.file, current);
+    };
+    /** A worker that reaches the source and/or the destination through other ports (a proxy's). */
+    const startThrough = async (ports: { src?: number; dst?: number }, args: string[] = []) => {
+      let viaYaml = current;
+      if (ports.src) viaYaml = viaYaml.replace(`port: ${clusters.src.port},`, `port: ${ports.src},`);
+      if (ports.dst) viaYaml = viaYaml.replace(`port: ${clusters.dst.port},`, `port: ${ports.dst},`);
+      const via = tempProject(viaYaml);
+      cleanups.push(via.cleanup);
+      const w = startWorker(via.dir, RUN_ENV, args);
+      workers.push(w);
+      cleanups.push(() => (w.child.exitCode === null ? w.kill9() : undefined));
+      return w;
+    };
+    return { db, p, cli, start, startThrough, src, dst, caughtUp, rows, expectSame, workers, rewrite };
   };
 }
 
