@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { buildPlan, hasErrors } from '../diff/build.js';
+import { buildPlan, hasDrift, hasErrors } from '../diff/build.js';
 import { inspect } from '../inspect/index.js';
 import type { Plan, Risk } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
@@ -65,5 +65,7 @@ export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number>
     if ((opts.format ?? 'text') === 'text')
       io.out(`\nSaved the plan to ${opts.out}. Apply it with: mirrors apply ${opts.out}\n`);
   }
-  return opts.detailedExitcode && plan.actions.length > 0 ? 2 : 0;
+  // Drift that is only warnings (MR154-MR156, MR159) has no action to show, or one that does not fix all of it:
+  // a scheduled `plan --detailed-exitcode` must still report it. Drift that is an error has exited 1 above.
+  return opts.detailedExitcode && (plan.actions.length > 0 || hasDrift(plan)) ? 2 : 0;
 }

@@ -1,0 +1,407 @@
+/**
+ * Schema drift of a streaming table: its source, its destination and what the mirror expects of them (the
+ * mapping's excluded columns, the publication's column list, the read-only guard) compared, each difference a
+ * diagnostic with a stable code (MR150-MR159, docs/diagnostics.md) and a unified diff of the two definitions.
+ * Pure: `mirrors plan` calls tableDrift and sourceGone for every `ready` table; the streaming worker calls
+ * relationDrift with what a pgoutput Relation message announces.
+ */
+import { displayIdent, displayQualified, type QualifiedName } from '../config/names.js';
+import type { GuardState, LiveColumn, LiveTable } from '../inspect/types.js';
+import { diag, type DiagnosticCode } from '../plan/diagnostics.js';
+import { publicationName, tableAddress } from '../plan/address.js';
+import type { Diagnostic } from '../plan/types.js';
+import { keyColumns } from './ddl.js';
+import { type ColumnChange, type ColumnFacts, compareColumns } from './drift-columns.js';
+import { absentText, columnLine, type Definition, definitionText, unifiedPatch } from './drift-text.js';
+
+export interface DriftColumn {
+  name: string;
+  type: string;
+  notNull?: boolean;
+  default?: string | null;
+}
+
+export interface RelationDrift {
+  code: 'MR150' | 'MR151' | 'MR152' | 'MR153';
+  message: string;
+  hint: string;
+  diff: string;
+}
+
+/** Fixing drift by copying the table afresh, as it can be done today (a later version will do it itself). */
+const COPY_AFRESH =
+  'copy the table afresh: remove it from `tables:` and apply, drop the destination table, then add it back and apply';
+
+/**
+ * What the worker sees: the columns a pgoutput Relation message announces (name and source type text) against
+ * the destination table's columns (minus excluded). Null when they fit. `destination` lists the columns the
+ * stream writes: generated columns, which pgoutput never sends, left out. A type given as '' is not compared.
+ * With several differences the code is the lowest one's, and the message names them all.
+ */
+export function relationDrift(
+  table: { source: string; destination: string },
+  sent: DriftColumn[],
+  destination: DriftColumn[],
+  excluded: string[],
+): RelationDrift | null {
+  const nameAndType = (c: DriftColumn): ColumnFacts => ({ name: c.name, type: c.type });
+  const changes = compareColumns({
+    source: sent.map(nameAndType),
+    destination: destination.map(nameAndType),
+    excluded,
+    constraints: false,
+  });
+  if (!changes.length) return null;
+  const groups = groupByCode(changes, (c) => (c.kind === 'lost' ? 'MR150' : c.kind === 'extra' ? 'MR151' : null));
+  const names = { source: table.source, destination: table.destination };
+  const texts = groups.map((g) => describe(g.code, g.changes, names));
+  const excludedSet = new Set(excluded);
+  const side = (cols: DriftColumn[]) =>
+    definitionText({
+      table: table.destination,
+      columns: cols.filter((c) => !excludedSet.has(c.name)).map(nameAndType),
+      key: null,
+    });
+  return {
+    code: groups[0].code as RelationDrift['code'],
+    message: texts.map((t) => t.message).join('; '),
+    hint: texts.map((t) => t.hint).join(' '),
+    diff: unifiedPatch(
+      `${table.source} (source, as the stream sends it)`,
+      side(sent),
+      `${table.destination} (destination)`,
+      side(destination),
+    ),
+  };
+}
+
+/** A mirrored table whose catalog state is `ready`: copied, and streaming. */
+export interface ReadyTable {
+  mirror: string;
+  sourcePeer: string;
+  destinationPeer: string;
+  source: QualifiedName;
+  destination: QualifiedName;
+  excludeColumns: string[];
+}
+
+/** The mirror's publication and the table's entry in it; absent when it does not publish the table. */
+export interface PublishedColumns {
+  publication: string;
+  /** The column list; null: every column. */
+  columns: string[] | null;
+}
+
+/**
+ * Drift of a ready table whose source exists (sourceGone covers the other case): columns (MR150-MR155, MR158),
+ * the key and a missing destination (MR158), columns the publication hides (MR156), the read-only guard (MR159).
+ */
+export function tableDrift(
+  t: ReadyTable,
+  source: LiveTable,
+  destination: LiveTable | undefined,
+  published: PublishedColumns | undefined,
+): Diagnostic[] {
+  const at = tableAddress(t.mirror, t.destination);
+  const names = {
+    source: displayQualified(t.source),
+    destination: displayQualified(t.destination),
+    sourcePeer: t.sourcePeer,
+  };
+  const sourceSide = `${t.sourcePeer}:${names.source} (source, as mirrored)`;
+  const destinationSide = `${t.destinationPeer}:${names.destination} (destination)`;
+  if (!destination) {
+    const expected = definitionText(expectedDefinition(t, source, undefined));
+    return [
+      withDiff(
+        diag(
+          'MR158',
+          at,
+          `destination table ${names.destination} of mirror ${t.mirror} no longer exists on peer ${t.destinationPeer}`,
+          'remove the table from `tables:` and apply, then add it back and apply: mirrors creates it and copies it again',
+        ),
+        unifiedPatch(sourceSide, expected, destinationSide, absentText(names.destination, t.destinationPeer)),
+      ),
+    ];
+  }
+  const diff = unifiedPatch(
+    sourceSide,
+    definitionText(expectedDefinition(t, source, destination)),
+    destinationSide,
+    definitionText(destinationDefinition(t, source, destination)),
+  );
+  const changes = compareColumns({
+    source: source.columns.map(facts),
+    destination: destination.columns.map(facts),
+    excluded: t.excludeColumns,
+    sourceDropped: source.droppedColumns,
+    constraints: true,
+  });
+  const out: Diagnostic[] = groupByCode(changes, () => null).map((g) => {
+    const { message, hint } = describe(g.code, g.changes, names);
+    return withDiff(diag(g.code, at, message, hint), diff);
+  });
+  const key = keyColumns(source);
+  if (key.length && !hasUniqueOn(destination, key)) {
+    const constraint = keyConstraint(source, key);
+    out.push(
+      withDiff(
+        diag(
+          'MR158',
+          at,
+          `destination ${names.destination} has no primary key or unique index on (${key.map(displayIdent).join(', ')}), the source's replica identity by which the stream applies updates and deletes`,
+          `on the destination: ALTER TABLE ${names.destination} ADD ${constraint};`,
+        ),
+        diff,
+      ),
+    );
+  }
+  const guard = guardDrift(destination.hasGuard, destination.guardState, names.destination);
+  if (guard) out.push(withDiff(diag('MR159', at, guard.message, guard.hint), diff));
+  const hidden = hiddenColumns(t, source, published);
+  if (hidden) out.push(hidden);
+  return out;
+}
+
+/**
+ * MR157: the source of a ready table is gone. A renamed table stays in the publication (Postgres keeps the
+ * relation, not its name), so a published table no mapping of the mirror names is what it was renamed to.
+ */
+export function sourceGone(
+  t: ReadyTable,
+  destination: LiveTable | undefined,
+  unmappedPublished: QualifiedName[],
+  pos: { file: string; line: number; col: number },
+): Diagnostic {
+  const source = displayQualified(t.source);
+  const dest = displayQualified(t.destination);
+  const renamed = unmappedPublished.map(displayQualified);
+  const [message, hint] = renamed.length
+    ? [
+        `source table ${source} of streaming table ${dest} no longer exists on peer ${t.sourcePeer}; publication ${publicationName(t.mirror)} still publishes ${renamed.join(', ')}, which no mapping names: it was renamed`,
+        `point source_table at ${renamed[0]} (keeping destination_table: ${dest}) at ${pos.file}:${pos.line}:${pos.col}: the table is then copied again from it; or rename it back on the source`,
+      ]
+    : [
+        `source table ${source} of streaming table ${dest} no longer exists on peer ${t.sourcePeer}: it was dropped (or renamed and removed from the publication)`,
+        `remove the mapping at ${pos.file}:${pos.line}:${pos.col} (destination ${dest} and its rows are kept, and it becomes writable), or create the source table again`,
+      ];
+  const destText = destination
+    ? definitionText({ table: dest, columns: destination.columns.map(facts), key: null })
+    : absentText(dest, t.destinationPeer);
+  return withDiff(
+    diag('MR157', tableAddress(t.mirror, t.destination), message, hint),
+    unifiedPatch(
+      `${t.sourcePeer}:${source} (source)`,
+      absentText(source, t.sourcePeer),
+      `${t.destinationPeer}:${dest} (destination)`,
+      destText,
+    ),
+  );
+}
+
+function withDiff(d: Diagnostic, diff: string): Diagnostic {
+  return { ...d, diff };
+}
+
+function facts(c: LiveColumn): ColumnFacts {
+  return {
+    name: c.name,
+    type: c.collation ? `${c.type} COLLATE ${c.collation}` : c.type,
+    notNull: c.notNull,
+    default: c.default ?? null,
+    generated: c.generated === 's',
+    attnum: c.attnum,
+  };
+}
+
+type Group = { code: DiagnosticCode; changes: ColumnChange[] };
+
+const CODE_OF: Record<ColumnChange['kind'], DiagnosticCode> = {
+  added: 'MR150',
+  dropped: 'MR151',
+  renamed: 'MR152',
+  type: 'MR153',
+  not_null: 'MR154',
+  default: 'MR155',
+  lost: 'MR158',
+  extra: 'MR158',
+};
+
+/** One group per code, in code order; `recode` may file a change under another code (the worker's four). */
+function groupByCode(changes: ColumnChange[], recode: (c: ColumnChange) => DiagnosticCode | null): Group[] {
+  const groups = new Map<DiagnosticCode, ColumnChange[]>();
+  for (const c of changes) {
+    const code = recode(c) ?? CODE_OF[c.kind];
+    groups.set(code, [...(groups.get(code) ?? []), c]);
+  }
+  return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([code, cs]) => ({ code, changes: cs }));
+}
+
+type Names = { source: string; destination: string; sourcePeer?: string };
+
+/** The message and hint of one code's changes; hints are the DDL that fixes them on the destination. */
+function describe(code: DiagnosticCode, changes: ColumnChange[], n: Names): { message: string; hint: string } {
+  const alter = (what: string) => `ALTER TABLE ${n.destination} ${what};`;
+  const ddl = (f: (c: ColumnChange) => string) => `on the destination: ${changes.map((c) => alter(f(c))).join(' ')}`;
+  const cols = (f: (c: ColumnChange) => string) => changes.map(f).join(', ');
+  const src = (c: ColumnChange) => ('source' in c ? c.source : c.destination);
+  const dst = (c: ColumnChange) => ('destination' in c ? c.destination : c.source);
+  const name = (c: ColumnFacts) => displayIdent(c.name);
+  const s = changes.length === 1 ? '' : 's';
+  switch (code) {
+    case 'MR150':
+      return {
+        message: `source ${n.source}${n.sourcePeer ? ` on peer ${n.sourcePeer}` : ''} has column${s} ${cols((c) => columnLine(src(c)))} that destination ${n.destination} lacks (added on the source after the table was copied): the stream cannot apply its rows`,
+        hint: `${ddl((c) => `ADD COLUMN ${columnLine(src(c))}`)} (rows copied before then read the default there, as on the source); or ${COPY_AFRESH}`,
+      };
+    case 'MR151':
+      return {
+        message: `destination ${n.destination} has column${s} ${cols((c) => name(dst(c)))} that source ${n.source} no longer has (dropped on the source): the stream writes no value into ${s ? 'them' : 'it'}`,
+        hint: `${ddl((c) => `DROP COLUMN ${name(dst(c))}`)}; or ${COPY_AFRESH}`,
+      };
+    case 'MR152':
+      return {
+        message: `column${s} ${cols((c) => `${name(dst(c))} of destination ${n.destination} is ${name(src(c))}`)} on source ${n.source} (renamed on the source): the stream cannot apply its rows`,
+        hint: ddl((c) => `RENAME COLUMN ${name(dst(c))} TO ${name(src(c))}`),
+      };
+    case 'MR153':
+      return {
+        message: `column type${s} differ: ${cols((c) => `${name(src(c))} is ${src(c).type} on source ${n.source} and ${dst(c).type} on destination ${n.destination}`)}`,
+        hint: `${ddl((c) => `ALTER COLUMN ${name(dst(c))} TYPE ${src(c).type}`)} (add USING when there is no implicit cast); or ${COPY_AFRESH}`,
+      };
+    case 'MR154':
+      return {
+        message: `NOT NULL differs: ${cols((c) =>
+          dst(c).notNull
+            ? `${name(dst(c))} is NOT NULL on destination ${n.destination} but not on the source: the first NULL written there stops the stream`
+            : `${name(src(c))} is NOT NULL on source ${n.source} but not on the destination (after promotion it would accept NULLs)`,
+        )}`,
+        hint: ddl((c) => `ALTER COLUMN ${name(dst(c))} ${dst(c).notNull ? 'DROP' : 'SET'} NOT NULL`),
+      };
+    case 'MR155':
+      return {
+        message: `default${s} differ: ${cols((c) => `${name(dst(c))} ${dst(c).generated ? 'is generated as' : 'defaults to'} ${dst(c).default ?? '(nothing)'} on destination ${n.destination}, ${src(c).generated ? 'generated as' : 'defaults to'} ${src(c).default ?? '(nothing)'} on the source`)}`,
+        hint: changes.some((c) => !!src(c).generated !== !!dst(c).generated)
+          ? `a column generated on one side only cannot be altered into the other: ${COPY_AFRESH}`
+          : `${ddl((c) =>
+              src(c).generated
+                ? `ALTER COLUMN ${name(dst(c))} SET EXPRESSION AS (${src(c).default})`
+                : `ALTER COLUMN ${name(dst(c))} DROP DEFAULT`,
+            )}${changes.some((c) => src(c).generated) ? ' (SET EXPRESSION: PostgreSQL 17+; before, copy the table afresh)' : ''}`,
+      };
+    default: // MR158: the destination lost a column the source had when the table was copied, or gained one.
+      return {
+        message: `destination ${n.destination} was altered by hand: ${cols((c) =>
+          c.kind === 'extra'
+            ? `it has column ${name(c.destination)}, which source ${n.source} never had`
+            : `it lacks column ${name(src(c))}, which the source had when the table was copied`,
+        )}`,
+        hint: changes.every((c) => c.kind === 'extra')
+          ? ddl((c) => `DROP COLUMN ${name(dst(c))}`)
+          : `${COPY_AFRESH} (adding the column back by hand leaves it empty in the rows already copied)`,
+      };
+  }
+}
+
+/**
+ * The source as the destination should have it: columns without the excluded ones, the stream's key, an
+ * enabled guard. A source default is left out where the destination has the column without one (mirrors
+ * creates columns without defaults: not a difference worth a line).
+ */
+function expectedDefinition(t: ReadyTable, source: LiveTable, destination: LiveTable | undefined): Definition {
+  const excluded = new Set(t.excludeColumns);
+  const bare = new Set(
+    (destination?.columns ?? []).filter((c) => c.default === undefined && c.generated === '').map((c) => c.name),
+  );
+  const key = keyColumns(source);
+  return {
+    table: displayQualified(t.destination),
+    columns: source.columns
+      .filter((c) => !excluded.has(c.name))
+      .map(facts)
+      .map((c) => (bare.has(c.name) && !c.generated ? { ...c, default: null } : c)),
+    key: key.length ? keyConstraint(source, key) : null,
+    notes: [guardNote('enabled')],
+  };
+}
+
+function destinationDefinition(t: ReadyTable, source: LiveTable, destination: LiveTable): Definition {
+  const excluded = new Set(t.excludeColumns);
+  const key = keyColumns(source);
+  const pk = destination.primaryKey;
+  return {
+    table: displayQualified(t.destination),
+    columns: destination.columns.filter((c) => !excluded.has(c.name)).map(facts),
+    key:
+      key.length && hasUniqueOn(destination, key)
+        ? keyConstraint(source, key)
+        : pk
+          ? `PRIMARY KEY (${pk.columns.map(displayIdent).join(', ')})`
+          : null,
+    notes: [guardNote(destination.hasGuard === false ? 'missing' : (destination.guardState ?? 'enabled'))],
+  };
+}
+
+function guardNote(state: GuardState | 'missing'): string {
+  const shown = state === 'replica' ? 'ENABLE REPLICA' : state === 'always' ? 'ENABLE ALWAYS' : state;
+  return `read-only guard (trigger mirrors_read_only): ${shown}`;
+}
+
+function keyConstraint(source: LiveTable, key: string[]): string {
+  const isPk = source.primaryKey && source.replicaIdentity === 'd';
+  return `${isPk ? 'PRIMARY KEY' : 'UNIQUE'} (${key.map(displayIdent).join(', ')})`;
+}
+
+function hasUniqueOn(t: LiveTable, key: string[]): boolean {
+  const want = [...key].sort().join('\u0000');
+  return t.indexes.some((i) => i.unique && [...i.columns].sort().join('\u0000') === want);
+}
+
+function guardDrift(
+  hasGuard: boolean | undefined,
+  state: GuardState | undefined,
+  table: string,
+): { message: string; hint: string } | null {
+  if (hasGuard === false) {
+    return {
+      message: `destination ${table} has lost its read-only guard (trigger mirrors_read_only): anyone may write to it, and the stream then overwrites or keeps what they wrote`,
+      hint: 'apply this plan: its update of the table creates the guard again; then find out who dropped it',
+    };
+  }
+  if (!hasGuard || state === undefined || state === 'enabled') return null;
+  return state === 'disabled'
+    ? {
+        message: `the read-only guard on destination ${table} is disabled (ALTER TABLE ... DISABLE TRIGGER): writes by anyone but the worker are no longer refused`,
+        hint: `apply this plan: its update of the table runs ALTER TABLE ${table} ENABLE TRIGGER mirrors_read_only; then find out who disabled it`,
+      }
+    : {
+        message: `the read-only guard on destination ${table} is ENABLE ${state.toUpperCase()}: it fires for the worker's replica-role session too, so the stream's writes fail with MIRROR_READ_ONLY`,
+        hint: `apply this plan: its update of the table runs ALTER TABLE ${table} ENABLE TRIGGER mirrors_read_only (fires for every session but the worker's)`,
+      };
+}
+
+/** MR156: source columns a publication column list leaves out that the mapping does not exclude (PostgreSQL 15+). */
+function hiddenColumns(t: ReadyTable, source: LiveTable, published: PublishedColumns | undefined): Diagnostic | null {
+  if (!published?.columns) return null;
+  const listed = new Set(published.columns);
+  const excluded = new Set(t.excludeColumns);
+  const wanted = source.columns.filter((c) => c.generated === '' && !excluded.has(c.name));
+  const hidden = wanted.filter((c) => !listed.has(c.name));
+  if (!hidden.length) return null;
+  const src = displayQualified(t.source);
+  const s = hidden.length === 1 ? '' : 's';
+  return withDiff(
+    diag(
+      'MR156',
+      tableAddress(t.mirror, t.destination),
+      `column${s} ${hidden.map((c) => displayIdent(c.name)).join(', ')} of source ${src} ${s ? 'are' : 'is'} neither in publication ${published.publication}'s column list nor in exclude_columns: ${s ? 'their' : 'its'} values never reach the destination`,
+      `apply this plan: its publication update publishes ${s ? 'them' : 'it'} (add ${s ? 'them' : 'it'} to the destination first, MR150); or list ${s ? 'them' : 'it'} in exclude_columns`,
+    ),
+    unifiedPatch(
+      `${t.sourcePeer}:${src} columns (source, without exclude_columns)`,
+      wanted.map((c) => `${displayIdent(c.name)}\n`).join(''),
+      `${t.sourcePeer}:publication ${published.publication} column list for ${src}`,
+      published.columns.map((c) => `${displayIdent(c)}\n`).join(''),
+    ),
+  );
+}
