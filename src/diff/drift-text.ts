@@ -13,7 +13,7 @@ export interface Definition {
   columns: ColumnFacts[];
   /** `PRIMARY KEY (id)` or `UNIQUE (a, b)`: the key the stream applies changes by; null when there is none. */
   key: string | null;
-  /** Comment lines after the table (the read-only guard on a destination). */
+  /** Lines after the table (the read-only guard's state). Never starting with `-` or `+`: the diff's own signs. */
   notes?: string[];
 }
 
@@ -25,7 +25,7 @@ export function definitionText(d: Definition): string {
   const lines = [`CREATE TABLE ${d.table} (`];
   for (const c of d.columns) lines.push(`  ${columnLine(c)},`);
   if (d.key) lines.push(`  ${d.key},`);
-  lines.push(');', ...(d.notes ?? []).map((n) => `-- ${n}`));
+  lines.push(');', ...(d.notes ?? []));
   return `${lines.join('\n')}\n`;
 }
 
@@ -39,7 +39,7 @@ export function columnLine(c: ColumnFacts): string {
 
 /** The text a side shows when it has no table at all. */
 export function absentText(table: string, peer: string): string {
-  return `-- no table ${table} on peer ${peer}\n`;
+  return `(no table ${table} on peer ${peer})\n`;
 }
 
 /** A unified diff from `before` (the source side) to `after` (the destination side), file headers included. */

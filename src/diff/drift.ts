@@ -266,7 +266,7 @@ function describe(code: DiagnosticCode, changes: ColumnChange[], n: Names): { me
       };
     case 'MR153':
       return {
-        message: `column type${s} differ: ${cols((c) => `${name(src(c))} is ${src(c).type} on source ${n.source} and ${dst(c).type} on destination ${n.destination}`)}`,
+        message: `${s ? 'column types differ' : 'column type differs'}: ${cols((c) => `${name(src(c))} is ${src(c).type} on source ${n.source} and ${dst(c).type} on destination ${n.destination}`)}`,
         hint: `${ddl((c) => `ALTER COLUMN ${name(dst(c))} TYPE ${src(c).type}`)} (add USING when there is no implicit cast); or ${COPY_AFRESH}`,
       };
     case 'MR154':
@@ -280,7 +280,7 @@ function describe(code: DiagnosticCode, changes: ColumnChange[], n: Names): { me
       };
     case 'MR155':
       return {
-        message: `default${s} differ: ${cols((c) => `${name(dst(c))} ${dst(c).generated ? 'is generated as' : 'defaults to'} ${dst(c).default ?? '(nothing)'} on destination ${n.destination}, ${src(c).generated ? 'generated as' : 'defaults to'} ${src(c).default ?? '(nothing)'} on the source`)}`,
+        message: `${s ? 'defaults differ' : 'default differs'}: ${cols((c) => `${name(dst(c))} ${dst(c).generated ? 'is generated as' : 'defaults to'} ${dst(c).default ?? '(nothing)'} on destination ${n.destination}, ${src(c).generated ? 'generated as' : 'defaults to'} ${src(c).default ?? '(nothing)'} on the source`)}`,
         hint: changes.some((c) => !!src(c).generated !== !!dst(c).generated)
           ? `a column generated on one side only cannot be altered into the other: ${COPY_AFRESH}`
           : `${ddl((c) =>
@@ -344,7 +344,7 @@ function destinationDefinition(t: ReadyTable, source: LiveTable, destination: Li
 
 function guardNote(state: GuardState | 'missing'): string {
   const shown = state === 'replica' ? 'ENABLE REPLICA' : state === 'always' ? 'ENABLE ALWAYS' : state;
-  return `read-only guard (trigger mirrors_read_only): ${shown}`;
+  return `TRIGGER mirrors_read_only (the read-only guard): ${shown}`;
 }
 
 function keyConstraint(source: LiveTable, key: string[]): string {

@@ -68,8 +68,8 @@ function diffLines(diff: string): string[] {
   return diff
     .replace(/\n$/, '')
     .split('\n')
-    .map((l) =>
-      l.startsWith('---') || l.startsWith('+++')
+    .map((l, i) =>
+      i < 2 // the file headers, `--- source` and `+++ destination`
         ? kleur.bold(l)
         : l.startsWith('@@')
           ? kleur.cyan(l)
