@@ -147,7 +147,9 @@ export function renderPlanText(plan: Plan, opts: TextOptions = {}): string {
   if (plan.diagnostics.length) {
     out.push(kleur.bold('Diagnostics:'), '');
     const repeated = repeatedDiffs(plan.diagnostics);
-    plan.diagnostics.forEach((d, i) => out.push(renderDiagnostic(d, repeated[i]), ''));
+    plan.diagnostics.forEach((d, i) => {
+      out.push(renderDiagnostic(d, repeated[i]), '');
+    });
   }
   if (plan.actions.length) {
     out.push(kleur.bold('mirrors will perform these actions, in this order:'), '');
