@@ -60,23 +60,31 @@ interface Placed {
 /** The differences, in source column order (destination-only columns after, in theirs). */
 export function compareColumns(sides: ColumnSides): ColumnChange[] {
   const excluded = new Set(sides.excluded);
-  const src = sides.source.filter((c) => !excluded.has(c.name));
-  const dst = sides.destination.filter((c) => !excluded.has(c.name));
+  const src = excluded.size ? sides.source.filter((c) => !excluded.has(c.name)) : sides.source;
+  const dst = excluded.size ? sides.destination.filter((c) => !excluded.has(c.name)) : sides.destination;
+  // The common case, every plan and every Relation message: the same names in the same order.
+  if (src.length === dst.length && src.every((c, i) => c.name === dst[i].name)) {
+    return src.flatMap((c, i) => columnChanges(c, dst[i], sides.constraints));
+  }
   const dstByName = new Map(dst.map((c) => [c.name, c]));
   const common = new Set(src.filter((c) => dstByName.has(c.name)).map((c) => c.name));
   const onlySource = place(src, common);
   const onlyDestination = place(dst, common);
 
+  const gaps = new Map<string, { source: Placed[]; destination: Placed[] }>();
+  const gap = (key: string) => gaps.get(key) ?? gaps.set(key, { source: [], destination: [] }).get(key)!;
+  for (const x of onlySource) gap(x.gap).source.push(x);
+  for (const x of onlyDestination) gap(x.gap).destination.push(x);
   const renamed = new Map<string, ColumnFacts>(); // source name -> destination column
-  for (const s of onlySource) {
-    const sameGapSource = onlySource.filter((x) => x.gap === s.gap);
-    const sameGapDestination = onlyDestination.filter((x) => x.gap === s.gap);
-    if (sameGapSource.length !== 1 || sameGapDestination.length !== 1) continue;
+  for (const g of gaps.values()) {
+    if (g.source.length !== 1 || g.destination.length !== 1) continue;
+    const [s] = g.source;
     if (!s.beforeAnchor && appendedAfterDrop(s.column, s.gap, sides.source)) continue;
-    renamed.set(s.column.name, sameGapDestination[0].column);
+    renamed.set(s.column.name, g.destination[0].column);
   }
   const renamedFrom = new Set([...renamed.values()].map((c) => c.name));
   const lastAnchorAttnum = Math.max(0, ...src.filter((c) => common.has(c.name)).map((c) => c.attnum ?? 0));
+  const placedSource = new Map(onlySource.map((x) => [x.column, x]));
 
   const out: ColumnChange[] = [];
   for (const s of src) {
@@ -90,9 +98,8 @@ export function compareColumns(sides: ColumnSides): ColumnChange[] {
       out.push({ kind: 'renamed', source: s, destination: was }, ...columnChanges(s, was, sides.constraints));
       continue;
     }
-    const placed = onlySource.find((x) => x.column === s)!;
     // Before an anchor: by attnum when known (an anchor added to both sides by hand may follow it), else by place.
-    const existedAtCopy = s.attnum !== undefined ? s.attnum < lastAnchorAttnum : placed.beforeAnchor;
+    const existedAtCopy = s.attnum !== undefined ? s.attnum < lastAnchorAttnum : placedSource.get(s)!.beforeAnchor;
     out.push({ kind: existedAtCopy ? 'lost' : 'added', source: s });
   }
   for (const { column } of onlyDestination) {
@@ -104,11 +111,15 @@ export function compareColumns(sides: ColumnSides): ColumnChange[] {
 
 /** The columns of `list` not in `common`, each with the gap it sits in. */
 function place(list: ColumnFacts[], common: Set<string>): Placed[] {
+  let lastAnchor = -1;
+  list.forEach((c, i) => {
+    if (common.has(c.name)) lastAnchor = i;
+  });
   const out: Placed[] = [];
   let gap = '';
   list.forEach((c, i) => {
     if (common.has(c.name)) gap = c.name;
-    else out.push({ column: c, gap, beforeAnchor: list.slice(i + 1).some((x) => common.has(x.name)) });
+    else out.push({ column: c, gap, beforeAnchor: i < lastAnchor });
   });
   return out;
 }

@@ -102,65 +102,79 @@ export function tableDrift(
   destination: LiveTable | undefined,
   published: PublishedColumns | undefined,
 ): Diagnostic[] {
+  if (!destination) return [destinationGone(t, source)];
+  // Every ready table of every plan comes here and almost none has drifted: find out before building any text.
+  const changes = columnsFit(source, destination, t.excludeColumns)
+    ? []
+    : compareColumns({
+        source: source.columns.map(facts),
+        destination: destination.columns.map(facts),
+        excluded: t.excludeColumns,
+        sourceDropped: source.droppedColumns,
+        constraints: true,
+      });
+  const key = keyColumns(source);
+  const keyMissing = key.length > 0 && !hasUniqueOn(destination, key);
+  const hidden = hiddenColumns(t, source, published);
+  if (
+    !changes.length &&
+    !keyMissing &&
+    (destination.guardState ?? 'enabled') === 'enabled' &&
+    destination.hasGuard !== false
+  )
+    return hidden ? [hidden] : [];
+
   const at = tableAddress(t.mirror, t.destination);
   const names = {
     source: displayQualified(t.source),
     destination: displayQualified(t.destination),
     sourcePeer: t.sourcePeer,
   };
-  const sourceSide = `${t.sourcePeer}:${names.source} (source, as mirrored)`;
-  const destinationSide = `${t.destinationPeer}:${names.destination} (destination)`;
-  if (!destination) {
-    const expected = definitionText(expectedDefinition(t, source, undefined));
-    return [
-      withDiff(
-        diag(
-          'MR158',
-          at,
-          `destination table ${names.destination} of mirror ${t.mirror} no longer exists on peer ${t.destinationPeer}`,
-          'remove the table from `tables:` and apply, then add it back and apply: mirrors creates it and copies it again',
-        ),
-        unifiedPatch(sourceSide, expected, destinationSide, absentText(names.destination, t.destinationPeer)),
-      ),
-    ];
-  }
-  const diff = unifiedPatch(
-    sourceSide,
-    definitionText(expectedDefinition(t, source, destination)),
-    destinationSide,
-    definitionText(destinationDefinition(t, source, destination)),
-  );
-  const changes = compareColumns({
-    source: source.columns.map(facts),
-    destination: destination.columns.map(facts),
-    excluded: t.excludeColumns,
-    sourceDropped: source.droppedColumns,
-    constraints: true,
-  });
   const out: Diagnostic[] = groupByCode(changes, () => null).map((g) => {
     const { message, hint } = describe(g.code, g.changes, names);
-    return withDiff(diag(g.code, at, message, hint), diff);
+    return diag(g.code, at, message, hint);
   });
-  const key = keyColumns(source);
-  if (key.length && !hasUniqueOn(destination, key)) {
-    const constraint = keyConstraint(source, key);
+  if (keyMissing) {
     out.push(
-      withDiff(
-        diag(
-          'MR158',
-          at,
-          `destination ${names.destination} has no primary key or unique index on (${key.map(displayIdent).join(', ')}), the source's replica identity by which the stream applies updates and deletes`,
-          `on the destination: ALTER TABLE ${names.destination} ADD ${constraint};`,
-        ),
-        diff,
+      diag(
+        'MR158',
+        at,
+        `destination ${names.destination} has no primary key or unique index on (${key.map(displayIdent).join(', ')}), the source's replica identity by which the stream applies updates and deletes`,
+        `on the destination: ALTER TABLE ${names.destination} ADD ${keyConstraint(source, key)};`,
       ),
     );
   }
   const guard = guardDrift(destination.hasGuard, destination.guardState, names.destination);
-  if (guard) out.push(withDiff(diag('MR159', at, guard.message, guard.hint), diff));
-  const hidden = hiddenColumns(t, source, published);
-  if (hidden) out.push(hidden);
-  return out;
+  if (guard) out.push(diag('MR159', at, guard.message, guard.hint));
+  const diff = unifiedPatch(
+    sourceSide(t),
+    definitionText(expectedDefinition(t, source, destination)),
+    destinationSide(t),
+    definitionText(destinationDefinition(t, source, destination)),
+  );
+  return [...out.map((d) => withDiff(d, diff)), ...(hidden ? [hidden] : [])];
+}
+
+const sourceSide = (t: ReadyTable) => `${t.sourcePeer}:${displayQualified(t.source)} (source, as mirrored)`;
+const destinationSide = (t: ReadyTable) => `${t.destinationPeer}:${displayQualified(t.destination)} (destination)`;
+
+/** MR158 for a ready table whose destination table is gone. */
+function destinationGone(t: ReadyTable, source: LiveTable): Diagnostic {
+  const dest = displayQualified(t.destination);
+  return withDiff(
+    diag(
+      'MR158',
+      tableAddress(t.mirror, t.destination),
+      `destination table ${dest} of mirror ${t.mirror} no longer exists on peer ${t.destinationPeer}`,
+      'remove the table from `tables:` and apply, then add it back and apply: mirrors creates it and copies it again',
+    ),
+    unifiedPatch(
+      sourceSide(t),
+      definitionText(expectedDefinition(t, source, undefined)),
+      destinationSide(t),
+      absentText(dest, t.destinationPeer),
+    ),
+  );
 }
 
 /**
@@ -197,6 +211,24 @@ export function sourceGone(
       destText,
     ),
   );
+}
+
+/**
+ * Whether compareColumns would find nothing, decided on the inspected columns without building any: every ready
+ * table of every plan is checked, and almost all of them fit.
+ */
+function columnsFit(source: LiveTable, destination: LiveTable, excluded: string[]): boolean {
+  const keep = (c: LiveColumn) => !excluded.includes(c.name);
+  const src = excluded.length ? source.columns.filter(keep) : source.columns;
+  const dst = excluded.length ? destination.columns.filter(keep) : destination.columns;
+  if (src.length !== dst.length) return false;
+  return src.every((s, i) => {
+    const d = dst[i];
+    if (s.name !== d.name || s.type !== d.type || s.collation !== d.collation || s.notNull !== d.notNull) return false;
+    if (s.generated !== d.generated) return false;
+    // As defaultDiffers: a generated column keeps its expression; a destination default must be the source's.
+    return s.generated ? s.default === d.default : d.default === undefined || d.default === s.default;
+  });
 }
 
 function withDiff(d: Diagnostic, diff: string): Diagnostic {
@@ -353,8 +385,7 @@ function keyConstraint(source: LiveTable, key: string[]): string {
 }
 
 function hasUniqueOn(t: LiveTable, key: string[]): boolean {
-  const want = [...key].sort().join('\u0000');
-  return t.indexes.some((i) => i.unique && [...i.columns].sort().join('\u0000') === want);
+  return t.indexes.some((i) => i.unique && i.columns.length === key.length && key.every((c) => i.columns.includes(c)));
 }
 
 function guardDrift(

@@ -599,6 +599,7 @@ class Differ {
     const created: { t: ResolvedTable; source: LiveTable }[] = [];
     const sourceToDest = new Map(tables.map((t) => [tableKey(t.source), t.destination]));
     const publication = src.publications[addr.publicationName(m.name)];
+    const publishedBySource = new Map((publication?.tables ?? []).map((p) => [tableKey(p), p]));
     for (const t of tables) {
       const key = tableKey(t.destination);
       const rec = recorded?.tables.get(key);
@@ -670,7 +671,7 @@ class Differ {
           );
         }
         if (ready) {
-          const entry = publication?.tables.find((p) => sameQ(p, t.source));
+          const entry = publishedBySource.get(sourceKey);
           const published = entry ? { publication: publication!.name, columns: entry.columns } : undefined;
           this.diagnostics.push(...tableDrift(ready, source, dest, published));
         }
@@ -1087,8 +1088,9 @@ function copiedSinceSlot(t: CatalogTable, m: CatalogMirror): boolean {
 function streamsAsMapped(rec: CatalogTable, t: ResolvedTable): boolean {
   return (
     rec.state === 'ready' &&
-    tableKey(rec.source) === tableKey(t.source) &&
-    JSON.stringify([...rec.excludeColumns].sort()) === JSON.stringify([...t.excludeColumns].sort())
+    sameQ(rec.source, t.source) &&
+    rec.excludeColumns.length === t.excludeColumns.length &&
+    rec.excludeColumns.every((c) => t.excludeColumns.includes(c))
   );
 }
 

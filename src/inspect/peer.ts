@@ -97,7 +97,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       estimatedRows: r.estimated_rows,
       sizeBytes: r.size_bytes,
       canSelect: r.can_select,
-      hasGuard: r.has_guard,
+      hasGuard: r.guard_enabled !== null,
       droppedColumns: r.dropped_columns,
       persistence: r.persistence,
       owner: r.owner,

@@ -285,6 +285,34 @@ describe('mirrors plan on a ready table', () => {
     expect(renderPlanText(p)).toContain('diff: as shown above for MR154');
   });
 
+  it('a generated column whose expression changed is MR155; a destination default equal to the source is none', () => {
+    const gen = (e: string) => col('g', 'bigint', { attnum: 3, generated: 's', hasDefault: true, default: e });
+    const p = scene(({ src, dst }) => {
+      src.columns.push(gen('(id * 3)'));
+      dst.columns.push(gen('(id * 2)'));
+    });
+    expect(codes(p)).toEqual(['MR155']);
+    expect(p.diagnostics[0].hint).toContain('ALTER TABLE public.t ALTER COLUMN g SET EXPRESSION AS ((id * 3));');
+    expect(p.diagnostics[0].diff).toContain('\n-  g bigint GENERATED ALWAYS AS ((id * 3)) STORED,\n');
+    const same = scene(({ src, dst }) => {
+      src.columns[1] = { ...src.columns[1], hasDefault: true, default: "'x'::text" };
+      dst.columns[1] = { ...dst.columns[1], hasDefault: true, default: "'x'::text" };
+    });
+    expect(same.diagnostics).toEqual([]);
+  });
+
+  it('an excluded column kept on an adopted destination is no drift', () => {
+    const base = mirror('m', ['public.t']);
+    const m = { ...base, tables: [{ ...base.tables[0], exclude_columns: ['secret'] }] };
+    const p = scene(({ src, dst, srcPeer, dstPeer }) => {
+      src.columns.push(col('secret', 'text', { attnum: 3 }));
+      dst.columns.push(col('secret', 'integer', { attnum: 3 }));
+      dstPeer.catalog.tables[0].excludeColumns = ['secret'];
+      srcPeer.publications.mirrors_m.tables[0].columns = ['id', 'name'];
+    }, m);
+    expect(p.diagnostics).toEqual([]);
+  });
+
   it('a collation changed on the source is a type difference', () => {
     expect(codes(scene(({ src }) => (src.columns[1] = { ...src.columns[1], collation: '"C"' })))).toEqual(['MR153']);
   });
