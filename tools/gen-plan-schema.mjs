@@ -137,7 +137,11 @@ defs.action = {
   anyOf: pairs,
   allOf: rules,
 };
-defs.diagnostic = obj({ code: { type: 'string', pattern: '^MR[0-9]{3}$' }, severity: { enum: ['error', 'warning', 'note'] }, address: str, message: str, hint: str });
+// diff: schema drift (MR150-MR159) only, a unified diff of the source and destination table definitions.
+defs.diagnostic = obj(
+  { code: { type: 'string', pattern: '^MR[0-9]{3}$' }, severity: { enum: ['error', 'warning', 'note'] }, address: str, message: str, hint: str, diff: str },
+  ['code', 'severity', 'address', 'message', 'hint'],
+);
 
 const schema = {
   $schema: 'http://json-schema.org/draft-07/schema#',

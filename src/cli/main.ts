@@ -14,7 +14,7 @@ import type { ShowOptions } from './show.js';
 
 const EXIT_CODES = {
   validate: '\nExit codes: 0 valid (warnings allowed), 1 invalid.\n',
-  plan: '\nExit codes: 0 success (no changes, or changes without --detailed-exitcode), 1 error (bad config,\nunreachable peer, a diagnostic of severity error, --fail-on matched), 2 changes present with --detailed-exitcode.\n',
+  plan: '\nExit codes: 0 success (no changes, or changes without --detailed-exitcode), 1 error (bad config,\nunreachable peer, a diagnostic of severity error, --fail-on matched), 2 with --detailed-exitcode: changes\npresent, or schema drift of severity warning (MR154-MR156, MR159). Drift the stream cannot apply through\n(MR150-MR153, MR157, MR158) is an error: exit 1.\n',
   show: '\nExit codes: 0 shown, 1 not a valid plan file.\n',
   apply:
     '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
@@ -67,7 +67,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(
       new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
     )
-    .option('--detailed-exitcode', 'exit 2 when the plan has changes (0 none, 1 error)')
+    .option('--detailed-exitcode', 'exit 2 when the plan has changes or schema drift (0 none, 1 error)')
     .addOption(
       new Option('--fail-on <risk>', 'exit 1 with a diagnostic (MR137) when an action is this risky or more').choices([
         'disruptive',

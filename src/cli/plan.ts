@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { buildPlan, hasErrors } from '../diff/build.js';
+import { buildPlan, hasDrift, hasErrors } from '../diff/build.js';
 import { inspect } from '../inspect/index.js';
 import type { Plan, Risk } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
@@ -58,12 +58,22 @@ export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number>
   io.out(renderPlan(plan, opts.format ?? 'text'));
   if (hasErrors(plan)) {
     if (opts.out) io.err(`error: not saving ${opts.out}: the plan has errors\n`);
-    return 1;
+    return planExitCode(plan, !!opts.detailedExitcode);
   }
   if (opts.out) {
     writeFileSync(opts.out, renderPlanJson(plan), { mode: 0o600 });
     if ((opts.format ?? 'text') === 'text')
       io.out(`\nSaved the plan to ${opts.out}. Apply it with: mirrors apply ${opts.out}\n`);
   }
-  return opts.detailedExitcode && plan.actions.length > 0 ? 2 : 0;
+  return planExitCode(plan, !!opts.detailedExitcode);
+}
+
+/**
+ * 1 when a diagnostic is an error (drift the stream cannot apply through among them); under --detailed-exitcode 2
+ * when there are actions or any schema drift: drift that is only warnings (MR154-MR156, MR159) may come with no
+ * action, or with one that fixes only part of it, and a scheduled plan must still report it; else 0.
+ */
+export function planExitCode(plan: Plan, detailed: boolean): 0 | 1 | 2 {
+  if (hasErrors(plan)) return 1;
+  return detailed && (plan.actions.length > 0 || hasDrift(plan)) ? 2 : 0;
 }

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { Live } from '../inspect/types.js';
-import { diag } from '../plan/diagnostics.js';
+import { diag, isDrift } from '../plan/diagnostics.js';
 import { orderActions } from '../plan/order.js';
 import { PLAN_FORMAT_VERSION, type Diagnostic, type Plan, type Risk } from '../plan/types.js';
 import { diff } from './index.js';
@@ -65,4 +65,9 @@ function cmp(a: string, b: string): number {
 
 export function hasErrors(plan: Pick<Plan, 'diagnostics'>): boolean {
   return plan.diagnostics.some((d) => d.severity === 'error');
+}
+
+/** Whether the plan reports schema drift (MR150-MR159), whatever its severity. */
+export function hasDrift(plan: Pick<Plan, 'diagnostics'>): boolean {
+  return plan.diagnostics.some(isDrift);
 }

@@ -471,6 +471,8 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
   };
   const createsTrigger = (a: Action) => sqlOf(a).some((s) => /^CREATE TRIGGER /i.test(s));
   const dropsTrigger = (a: Action) => sqlOf(a).some((s) => /^DROP TRIGGER /i.test(s));
+  // ALTER TABLE ... ENABLE TRIGGER, like DROP TRIGGER, is for the table's owner only.
+  const enablesTrigger = (a: Action) => sqlOf(a).some((s) => /^ALTER TABLE .* ENABLE TRIGGER /i.test(s));
 
   // MR104 for the sources of declared mirrors comes from checkSourcePeer.
   const declaredSources = new Set(mirrors.map((m) => m.source));
@@ -530,6 +532,7 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
           break;
         }
         const q = a.details.spec.destination;
+        if (a.op === 'update' && enablesTrigger(a)) needTable(dst, q, ['OWNER'], at(q));
         if (a.op === 'create' && a.details.create_table)
           needSchema(dst, q.schema, ['USAGE', 'CREATE'], displayQualified(q));
         else if (a.op !== 'update' || createsTrigger(a)) {
@@ -601,7 +604,9 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
     if (!missing.length && !needsOwner) continue;
     const what = [
       ...(missing.length ? [`${missing.join(', ')} on it`] : []),
-      ...(needsOwner ? [`ownership of it (to drop the read-only guard trigger; owner ${e.table.owner ?? '?'})`] : []),
+      ...(needsOwner
+        ? [`ownership of it (to drop or enable the read-only guard trigger; owner ${e.table.owner ?? '?'})`]
+        : []),
     ];
     const fixes = [
       ...(missing.length ? [`GRANT ${missing.join(', ')} ON ${name} TO ${role(dst)};`] : []),

@@ -203,3 +203,8 @@ export function createGuardSql(dest: QualifiedName, mirror: string, sourcePeer: 
 export function dropGuardSql(dest: QualifiedName): string {
   return `DROP TRIGGER IF EXISTS ${quoteIdent(GUARD_TRIGGER)} ON ${quoteQualified(dest.schema, dest.name)}`;
 }
+
+/** ENABLE TRIGGER makes it fire as created (tgenabled 'O'), whether it was disabled or set to REPLICA or ALWAYS. */
+export function enableGuardSql(dest: QualifiedName): string {
+  return `ALTER TABLE ${quoteQualified(dest.schema, dest.name)} ENABLE TRIGGER ${quoteIdent(GUARD_TRIGGER)}`;
+}

@@ -6,7 +6,7 @@
 import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
 import { mirrorHash } from '../config/normalize.js';
 import type { Config, Mirror } from '../config/types.js';
-import type { Live, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
+import type { Live, LivePublication, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
@@ -24,6 +24,7 @@ import * as addr from '../plan/address.js';
 import { ActionSet } from './actions.js';
 import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
+import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
 import {
   addForeignKeySql,
   copiedColumns,
@@ -39,6 +40,7 @@ import {
   setPublicationTablesSql,
   createGuardSql,
   dropGuardSql,
+  enableGuardSql,
   publicationCommentSql,
   dropPublicationSql,
   dropSlotSql,
@@ -596,7 +598,19 @@ class Differ {
     const needCopy = new Set<string>();
     const created: { t: ResolvedTable; source: LiveTable }[] = [];
     const sourceToDest = new Map(tables.map((t) => [tableKey(t.source), t.destination]));
+    const publication = src.publications[addr.publicationName(m.name)];
+    const publishedBySource = new Map((publication?.tables ?? []).map((p) => [tableKey(p), p]));
     for (const t of tables) {
+      const key = tableKey(t.destination);
+      const rec = recorded?.tables.get(key);
+      const dest = dst.tables[key];
+      const ready = rec && streamsAsMapped(rec, t) ? readyTable(m, t) : null;
+      const sourceKey = tableKey(t.source);
+      if (ready && !src.tables[sourceKey] && !src.otherRelations?.[sourceKey]) {
+        // MR157, not MR110: the table was streaming, so its source went away rather than never existing.
+        this.diagnostics.push(sourceGone(ready, dest, unmappedPublished(publication, tables, recorded), t.pos));
+        continue;
+      }
       const checked = checkSourceTable(src, t);
       this.diagnostics.push(...checked.diagnostics);
       const source = checked.table;
@@ -611,9 +625,6 @@ class Differ {
           : null,
       });
 
-      const key = tableKey(t.destination);
-      const rec = recorded?.tables.get(key);
-      const dest = dst.tables[key];
       const common = { address: addr.tableAddress(m.name, t.destination), peer: dst.peer, mirror: m.name } as const;
       if (rec) {
         const sourceChanged = tableKey(rec.source) !== tableKey(t.source);
@@ -659,6 +670,11 @@ class Differ {
             }).id,
           );
         }
+        if (ready) {
+          const entry = publishedBySource.get(sourceKey);
+          const published = entry ? { publication: publication!.name, columns: entry.columns } : undefined;
+          this.diagnostics.push(...tableDrift(ready, source, dest, published));
+        }
         if (dest && dest.hasGuard === false) {
           tableActionIds.push(
             this.actions.add({
@@ -667,6 +683,18 @@ class Differ {
               before: { read_only: false },
               after: { read_only: true },
               details: { spec, sql: [createGuardSql(t.destination, m.name, m.source)] },
+            }).id,
+          );
+        }
+        if (dest?.hasGuard && dest.guardState && dest.guardState !== 'enabled') {
+          // A disabled guard refuses no one; ENABLE REPLICA or ALWAYS would refuse the worker itself.
+          tableActionIds.push(
+            this.actions.add({
+              ...update,
+              reason: `enable the read-only guard (it is ${dest.guardState}): writes by anyone but the worker fail with MIRROR_READ_ONLY`,
+              before: { read_only: false },
+              after: { read_only: true },
+              details: { spec, sql: [enableGuardSql(t.destination)] },
             }).id,
           );
         }
@@ -1054,6 +1082,42 @@ function tableSpec(t: ResolvedTable, source: LiveTable): TableSpec {
 function copiedSinceSlot(t: CatalogTable, m: CatalogMirror): boolean {
   if (t.state !== 'ready' || t.snapshotLsn === null) return false;
   return m.consistentLsn === null || lsnToBigInt(t.snapshotLsn) >= lsnToBigInt(m.consistentLsn);
+}
+
+/** A recorded table that streams as the config maps it: `ready`, same source, same excluded columns. */
+function streamsAsMapped(rec: CatalogTable, t: ResolvedTable): boolean {
+  return (
+    rec.state === 'ready' &&
+    sameQ(rec.source, t.source) &&
+    rec.excludeColumns.length === t.excludeColumns.length &&
+    rec.excludeColumns.every((c) => t.excludeColumns.includes(c))
+  );
+}
+
+function readyTable(m: Mirror, t: ResolvedTable): ReadyTable {
+  return {
+    mirror: m.name,
+    sourcePeer: m.source,
+    destinationPeer: m.destination,
+    source: t.source,
+    destination: t.destination,
+    excludeColumns: t.excludeColumns,
+  };
+}
+
+/** Tables the mirror's publication holds that neither a mapping nor the catalog names: where a renamed source went. */
+function unmappedPublished(
+  publication: LivePublication | undefined,
+  tables: ResolvedTable[],
+  recorded: { tables: Map<string, CatalogTable> } | null,
+): QualifiedName[] {
+  const known = new Set([
+    ...tables.map((t) => tableKey(t.source)),
+    ...[...(recorded?.tables.values() ?? [])].map((t) => tableKey(t.source)),
+  ]);
+  return (publication?.tables ?? [])
+    .filter((p) => !known.has(tableKey(p)))
+    .map((p) => ({ schema: p.schema, name: p.name }));
 }
 
 function plural(n: number, word: string): string {

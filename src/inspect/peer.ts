@@ -1,6 +1,7 @@
 import { tableKey } from '../config/names.js';
 import type {
   CatalogMirror,
+  GuardState,
   CatalogTable,
   LiveColumn,
   LiveIndex,
@@ -68,6 +69,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     const columns: LiveColumn[] = (r.columns ?? []).map((c: any) => {
       const col: LiveColumn = {
         name: c.name,
+        attnum: c.attnum,
         type: c.type,
         notNull: c.notnull,
         hasDefault: c.default !== null,
@@ -95,7 +97,8 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       estimatedRows: r.estimated_rows,
       sizeBytes: r.size_bytes,
       canSelect: r.can_select,
-      hasGuard: r.has_guard,
+      hasGuard: r.guard_enabled !== null,
+      droppedColumns: r.dropped_columns,
       persistence: r.persistence,
       owner: r.owner,
       owned: r.owned,
@@ -103,6 +106,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       missingPrivileges: r.missing_privileges ?? [],
     };
     if (r.leaf_problems) t.leafProblems = r.leaf_problems;
+    if (r.guard_enabled in GUARD_STATES) t.guardState = GUARD_STATES[r.guard_enabled];
     tables[tableKey(t)] = t;
     byOid.set(r.oid, t);
   }
@@ -242,6 +246,9 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
   }));
   return { version, mirrors, tables };
 }
+
+/** pg_trigger.tgenabled. */
+const GUARD_STATES: Record<string, GuardState> = { O: 'enabled', D: 'disabled', R: 'replica', A: 'always' };
 
 function typeKind(k: string): LiveType['kind'] {
   return k === 'e' ? 'enum' : k === 'd' ? 'domain' : k === 'c' ? 'composite' : k === 'r' ? 'range' : 'base';

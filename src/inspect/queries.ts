@@ -40,7 +40,9 @@ SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
                     JOIN pg_class l ON l.oid = t.relid
                     JOIN pg_namespace ln ON ln.oid = l.relnamespace
                    WHERE t.isleaf AND (l.relkind = 'f' OR l.relpersistence <> 'p' OR NOT has_table_privilege(l.oid, 'SELECT'))) END AS leaf_problems,
-       EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'mirrors_read_only') AS has_guard,
+       -- The read-only guard: NULL when absent, else when it fires (O as created, D disabled, R replica, A always).
+       (SELECT g.tgenabled::text FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'mirrors_read_only') AS guard_enabled,
+       (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attisdropped)::int AS dropped_columns,
        CASE WHEN c.relkind = 'p'
             THEN (SELECT coalesce(sum(greatest(p.reltuples, 0)), 0)::bigint FROM pg_partition_tree(c.oid) t
                    JOIN pg_class p ON p.oid = t.relid WHERE t.isleaf)
@@ -50,6 +52,7 @@ SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
             ELSE pg_total_relation_size(c.oid) END::text AS size_bytes,
        (SELECT json_agg(json_build_object(
                  'name', a.attname,
+                 'attnum', a.attnum,
                  'type', format_type(a.atttypid, a.atttypmod),
                  'elem', (CASE WHEN t.typcategory = 'A' AND t.typelem <> 0 THEN t.typelem ELSE t.oid END)::text,
                  'notnull', a.attnotnull,

@@ -5,6 +5,9 @@
 
 export interface LiveColumn {
   name: string;
+  /** pg_attribute.attnum: kept by a rename, and above every other (live or dropped) attnum for an added column.
+   *  Absent in constructed values; drift detection then goes by column order. */
+  attnum?: number;
   /** format_type() text, e.g. `numeric(12,2)`, `mood`, `text[]` (qualified when not on the search_path). */
   type: string;
   /** Key (tableKey) of the user-defined element type in PeerLive.types, when it is one. */
@@ -58,6 +61,14 @@ export interface LiveTable {
   canSelect: boolean;
   /** Whether the MIRROR_READ_ONLY guard trigger is on it (destination tables). */
   hasGuard?: boolean;
+  /**
+   * When the guard exists, when it fires (pg_trigger.tgenabled): `enabled` (O: for every session but the
+   * worker's replica-role one, as mirrors creates it), `disabled` (D: for no one), `replica` (R) or `always` (A),
+   * which both fire for the worker too. Absent: not inspected.
+   */
+  guardState?: GuardState;
+  /** Columns dropped from the table over its life (pg_attribute.attisdropped); absent: not inspected. */
+  droppedColumns?: number;
   /** Whether it holds at least one row; only probed for destination tables a snapshot would write into. */
   hasRows?: boolean;
   // Access and persistence, for the privilege preflight. Optional so constructed values (unit tests) may
@@ -75,6 +86,8 @@ export interface LiveTable {
   /** Partitioned tables: leaf partitions that cannot be mirrored as they are (foreign, UNLOGGED, or not readable). */
   leafProblems?: { schema: string; name: string; kind: string; persistence: string; canSelect: boolean }[];
 }
+
+export type GuardState = 'enabled' | 'disabled' | 'replica' | 'always';
 
 /** A schema and what the connecting role may do in it. */
 export interface LiveSchema {

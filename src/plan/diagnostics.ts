@@ -51,12 +51,41 @@ export const DIAGNOSTICS = {
   MR147: { severity: 'error', title: 'a file without a project would destroy a mirror' },
   MR148: { severity: 'error', title: 'the catalog is newer than this mirrors' },
   MR149: { severity: 'error', title: "mirror's destination changed" },
+  // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
+  MR150: { severity: 'error', title: 'column added on the source' },
+  MR151: { severity: 'error', title: 'column dropped on the source' },
+  MR152: { severity: 'error', title: 'column renamed on the source' },
+  MR153: { severity: 'error', title: 'column type differs' },
+  MR154: { severity: 'warning', title: 'NOT NULL differs' },
+  MR155: { severity: 'warning', title: 'column default differs' },
+  MR156: { severity: 'warning', title: "source column hidden by the publication's column list" },
+  MR157: { severity: 'error', title: 'source table dropped or renamed' },
+  MR158: { severity: 'error', title: 'destination table altered or missing' },
+  MR159: { severity: 'warning', title: 'read-only guard missing or disabled' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;
 
 export function diag(code: DiagnosticCode, address: string, message: string, hint: string): Diagnostic {
   return { code, severity: DIAGNOSTICS[code].severity, address, message, hint };
+}
+
+/** Schema drift codes: `plan --detailed-exitcode` exits 2 for them even without actions (1 for the errors). */
+const DRIFT_CODES: ReadonlySet<string> = new Set<DiagnosticCode>([
+  'MR150',
+  'MR151',
+  'MR152',
+  'MR153',
+  'MR154',
+  'MR155',
+  'MR156',
+  'MR157',
+  'MR158',
+  'MR159',
+]);
+
+export function isDrift(d: Pick<Diagnostic, 'code'>): boolean {
+  return DRIFT_CODES.has(d.code);
 }
 
 export function docsAnchor(code: string): string {

@@ -26,6 +26,11 @@ export interface Diagnostic {
   address: string;
   message: string;
   hint: string;
+  /**
+   * Schema drift (MR150-MR159): a unified diff (`---` source as the mirror expects it, `+++` destination) of the
+   * two table definitions, one column per line; absent for other diagnostics.
+   */
+  diff?: string;
 }
 
 /** Why an action is planned: a closed set a JSON consumer can branch on (the prose is in `reason`). */

@@ -2,11 +2,14 @@
 import type { Plan, Severity } from '../plan/types.js';
 import { docsAnchor } from '../plan/diagnostics.js';
 import { attributeChanges } from './changes.js';
-import { SYMBOL, statements, summaryLine } from './text.js';
+import { repeatedDiffs, SYMBOL, statements, summaryLine } from './text.js';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
 const LABEL: Record<Severity, string> = { error: '❌ error', warning: '⚠️ warning', note: 'ℹ️ note' };
+
+/** A code fence longer than any run of backticks in `text` (a column default may hold some). */
+const fence = (text: string) => '`'.repeat(Math.max(3, ...[...text.matchAll(/`+/g)].map((m) => m[0].length + 1)));
 
 /** `sql`: every statement each action runs, for the approver of a saved plan (`mirrors show`). */
 export function renderPlanMarkdown(plan: Plan, opts: { sql?: boolean } = {}): string {
@@ -25,6 +28,21 @@ export function renderPlanMarkdown(plan: Plan, opts: { sql?: boolean } = {}): st
       );
     }
     out.push('');
+    // Drift: each table's diff once, under the codes that share it.
+    const repeated = repeatedDiffs(plan.diagnostics);
+    plan.diagnostics.forEach((d, i) => {
+      if (!d.diff || repeated[i]) return;
+      const codes = plan.diagnostics.filter((x) => x.address === d.address && x.diff === d.diff).map((x) => x.code);
+      out.push(
+        `<details><summary>${codes.join(', ')} ${code(d.address)}: source and destination</summary>`,
+        '',
+        `${fence(d.diff)}diff`,
+        d.diff.replace(/\n$/, ''),
+        fence(d.diff),
+        '</details>',
+        '',
+      );
+    });
   }
   if (plan.actions.length) {
     out.push('| # | | address | reason | risk |', '|---|---|---|---|---|');

@@ -4,7 +4,7 @@
  */
 import kleur from 'kleur';
 import type { Action, Diagnostic, Op, Plan } from '../plan/types.js';
-import { docsAnchor } from '../plan/diagnostics.js';
+import { docsAnchor, isDrift } from '../plan/diagnostics.js';
 import { formatBytes } from '../util/format.js';
 import { attributeChanges, type ChangeLine } from './changes.js';
 
@@ -24,13 +24,26 @@ export interface TextOptions {
 
 export function summaryLine(plan: Plan): string {
   const s = plan.summary;
+  const drift = driftLine(plan);
   if (plan.actions.length === 0) {
+    // Drifted tables do not match, whatever the actions: never "No changes" then.
+    if (drift) return `${drift} No action is planned for it: see the diagnostics above.`;
     // An error may be what keeps an action out of the plan (a blocked destroy): "match" would not be true then.
     return plan.diagnostics.some((d) => d.severity === 'error')
       ? 'No changes planned: the errors block them.'
       : 'No changes. The mirrors match the configuration.';
   }
-  return `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete.`;
+  const actions = `Plan: ${s.create} to create, ${s.update} to update, ${s.replace} to replace, ${s.delete} to delete.`;
+  return drift ? `${actions} ${drift}` : actions;
+}
+
+/** `Schema drift in 2 tables (MR150, MR159).`, or '' without drift. */
+function driftLine(plan: Plan): string {
+  const drift = plan.diagnostics.filter(isDrift);
+  if (!drift.length) return '';
+  const tables = new Set(drift.map((d) => d.address)).size;
+  const codes = [...new Set(drift.map((d) => d.code))].sort();
+  return `Schema drift in ${tables} table${tables === 1 ? '' : 's'} (${codes.join(', ')}).`;
 }
 
 const SEVERITY_HEAD = {
@@ -39,12 +52,48 @@ const SEVERITY_HEAD = {
   note: (code: string) => kleur.cyan().bold(`note ${code}`),
 };
 
-export function renderDiagnostic(d: Diagnostic): string {
-  return [
+/** `shownAt`: the code of an earlier diagnostic of the same table that already showed this same diff. */
+export function renderDiagnostic(d: Diagnostic, shownAt?: string): string {
+  const lines = [
     `  ${SEVERITY_HEAD[d.severity](d.code)}  ${kleur.bold(d.address)}`,
     `      ${d.message}`,
     `      ${kleur.dim('fix:')} ${d.hint}  ${kleur.dim(`(${docsAnchor(d.code)})`)}`,
-  ].join('\n');
+  ];
+  if (d.diff && shownAt) lines.push(kleur.dim(`      diff: as shown above for ${shownAt}`));
+  else if (d.diff) lines.push(...diffLines(d.diff).map((l) => `      ${l}`));
+  return lines.join('\n');
+}
+
+function diffLines(diff: string): string[] {
+  return diff
+    .replace(/\n$/, '')
+    .split('\n')
+    .map((l, i) =>
+      i < 2 // the file headers, `--- source` and `+++ destination`
+        ? kleur.bold(l)
+        : l.startsWith('@@')
+          ? kleur.cyan(l)
+          : l.startsWith('+')
+            ? kleur.green(l)
+            : l.startsWith('-')
+              ? kleur.red(l)
+              : l,
+    );
+}
+
+/**
+ * For each diagnostic, the code of the first earlier one with the same address and diff (the drift of one
+ * table is one diff, shown once).
+ */
+export function repeatedDiffs(diagnostics: Diagnostic[]): (string | undefined)[] {
+  const first = new Map<string, string>();
+  return diagnostics.map((d) => {
+    if (!d.diff) return undefined;
+    const k = `${d.address}\u0000${d.diff}`;
+    const seen = first.get(k);
+    if (!seen) first.set(k, d.code);
+    return seen;
+  });
 }
 
 export function riskTag(a: Action): string {
@@ -97,7 +146,10 @@ export function renderPlanText(plan: Plan, opts: TextOptions = {}): string {
   const out: string[] = [];
   if (plan.diagnostics.length) {
     out.push(kleur.bold('Diagnostics:'), '');
-    for (const d of plan.diagnostics) out.push(renderDiagnostic(d), '');
+    const repeated = repeatedDiffs(plan.diagnostics);
+    plan.diagnostics.forEach((d, i) => {
+      out.push(renderDiagnostic(d, repeated[i]), '');
+    });
   }
   if (plan.actions.length) {
     out.push(kleur.bold('mirrors will perform these actions, in this order:'), '');

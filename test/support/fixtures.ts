@@ -52,6 +52,11 @@ export function col(name: string, type = 'integer', over: Partial<LiveColumn> = 
   return { name, type, notNull: false, hasDefault: false, identity: '', generated: '', ...over };
 }
 
+/** Columns numbered 1.. as a table created with them has them (attnum), for drift's position rules. */
+export function numbered(columns: LiveColumn[]): LiveColumn[] {
+  return columns.map((c, i) => ({ ...c, attnum: i + 1 }));
+}
+
 export function table(
   q: string,
   columns: LiveColumn[] = [col('id', 'bigint', { notNull: true }), col('name', 'text')],
