@@ -26,7 +26,7 @@ export interface MirrorState {
     destTable: string;
     state: string;
     snapshotLsn: string | null;
-    /** Destination columns (name -> format_type), in column order. */
+    /** Destination columns (name -> format_type), in column order; generated ones left out (never sent). */
     types: Record<string, string>;
     excludeColumns: string[];
   }[];
@@ -49,7 +49,7 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
               (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
                  FROM pg_attribute a
                 WHERE a.attrelid = to_regclass(quote_ident(t.dest_schema) || '.' || quote_ident(t.dest_table))
-                  AND a.attnum > 0 AND NOT a.attisdropped) AS types
+                  AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') AS types
          FROM mirrors.tables t WHERE t.mirror = $1::text`,
       [mirror],
     )

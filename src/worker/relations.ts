@@ -10,7 +10,7 @@ import type { Queryable } from '../db/tx.js';
 import type { TargetTable } from './changes.js';
 import type { PgoutputMessage } from './decode.js';
 import { Fault } from './faults.js';
-import { relationDrift } from './relation-fit.js';
+import { relationDrift } from '../diff/drift.js';
 
 type CatalogTable = MirrorState['tables'][number];
 type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;

@@ -113,12 +113,24 @@ class Session {
   private leaseHeld = false;
   /** The destination session's backend: it holds the lease. */
   private backendPid = 0;
+  /**
+   * A session that retries a Failed mirror stays Failed until it gets past the point that failed (a batch
+   * commits, or a keepalive position is recorded): streaming again alone proves nothing.
+   */
+  private holdFailed: boolean;
   /** Which peer's connection ended the session first, for the reconnect metric. */
   endedBy: 'source' | 'destination' = 'destination';
   private endSeen = false;
 
   constructor(private ctx: SessionContext) {
     this.ended.catch(() => {});
+    this.holdFailed = ctx.status() === 'Failed';
+  }
+
+  /** The session got past the mirror's position: it may report Following. */
+  private progressed() {
+    this.ctx.memory.progressAt = Date.now();
+    this.holdFailed = false;
   }
 
   private get name() {
@@ -309,7 +321,7 @@ class Session {
       // Everything the source committed up to this commit is applied (commits are applied in order).
       if (mem.caughtUpAtMs === null || last.commitTimeMs > mem.caughtUpAtMs) mem.caughtUpAtMs = last.commitTimeMs;
       mem.carriedPendingMs = null;
-      mem.progressAt = Date.now();
+      this.progressed();
       await stream.feedback(mem.appliedEnd);
       lastAcked = mem.appliedEnd;
       if (r.missingRows > 0) {
@@ -369,7 +381,7 @@ class Session {
         .serial(async () => {
           if (caughtUpJob === job) caughtUpJob = null;
           mem.carriedPendingMs = null;
-          mem.progressAt = Date.now();
+          this.progressed();
           if (mem.caughtUpAtMs === null || job.sentAt > mem.caughtUpAtMs) mem.caughtUpAtMs = job.sentAt;
           // Catalog first, then the slot: the slot never confirms more than the catalog holds (gap.ts).
           if (job.walEnd > lastAcked && Date.now() - lastCaughtUpWrite >= POLL_MS) {
@@ -542,7 +554,7 @@ class Session {
         if (heartbeatBusy || pipeline.failed) return;
         heartbeatBusy = true;
         const facts = mem.lagFacts();
-        if (this.streamed) {
+        if (this.streamed && !this.holdFailed) {
           const lag = lagMs(facts, Date.now());
           ctx.setStatus(lag !== null && lag > m.lag_threshold_ms ? 'Degraded' : 'Following');
         }
@@ -607,6 +619,7 @@ class Session {
   /** "Following" only once the source has sent something: both connections are up and streaming. */
   private startedStreaming() {
     this.streamed = true;
+    if (this.holdFailed) return;
     this.ctx.memory.progressAt = Date.now();
     this.ctx.log('info', `mirror ${this.name}: streaming from ${bigIntToLsn(this.ctx.memory.appliedEnd)}`, {
       mirror: this.name,

@@ -7,7 +7,6 @@
  * and points MIRRORS_PROMTOOL at it. Without promtool the test fails (never skips): a metric Prometheus
  * rejects must not land.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,41 +19,7 @@ import {
   startMetricsServer,
 } from '../../src/worker/metrics.js';
 import { DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from '../../src/worker/metrics-address.js';
-
-const PROMTOOL = process.env.MIRRORS_PROMTOOL || 'promtool';
-
-interface Run {
-  code: number;
-  output: string;
-}
-
-function run(cmd: string, args: string[], input: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'ENOENT'
-          ? new Error(
-              `promtool not found (${PROMTOOL}). ` +
-                (process.env.CI === 'true'
-                  ? '.ci/run should have unpacked it and set MIRRORS_PROMTOOL: see its "promtool" step.'
-                  : 'Install it (Debian/Ubuntu: apt-get install prometheus, or without the service: ' +
-                    'apt-get download prometheus && dpkg-deb -x prometheus_*.deb DIR) and put it on PATH ' +
-                    'or set MIRRORS_PROMTOOL=DIR/usr/bin/promtool.'),
-            )
-          : err,
-      ),
-    );
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
-    child.stdin.on('error', () => {}); // promtool may exit before reading everything; its exit code tells.
-    child.stdin.end(input);
-  });
-}
-
-const checkMetrics = (exposition: string) => run(PROMTOOL, ['check', 'metrics'], exposition);
+import { checkMetrics, PROMTOOL, runTool, withPromtool } from '../support/promtool.js';
 
 /** Every WorkerMetrics API, over three mirrors, so that every family and label value appears. */
 function populate(m: WorkerMetrics): void {
@@ -105,7 +70,7 @@ function families(text: string): Map<string, string> {
 }
 
 describe('promtool check metrics', () => {
-  it('reports a problem in an exposition Prometheus rejects (so a pass below means something)', async () => {
+  withPromtool('reports a problem in an exposition Prometheus rejects (so a pass below means something)', async () => {
     const bad =
       '# HELP demo_lag_milliseconds Lag\n# TYPE demo_lag_milliseconds gauge\ndemo_lag_milliseconds 5\n' +
       '# HELP demo_items_total Items\n# TYPE demo_items_total gauge\ndemo_items_total 1\n';
@@ -115,7 +80,7 @@ describe('promtool check metrics', () => {
     expect(r.output).toMatch(/demo_items_total non-counter metrics should not have "_total" suffix/);
   });
 
-  it('accepts everything the worker serves on /metrics, every series populated', async () => {
+  withPromtool('accepts everything the worker serves on /metrics, every series populated', async () => {
     // The populated exposition really has every family and label value this test means to check.
     const f = families(exposition);
     for (const name of [
@@ -155,7 +120,7 @@ describe('docs/metrics.md', () => {
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(served));
   });
 
-  it('has example alerts that promtool check rules accepts', async () => {
+  withPromtool('has example alerts that promtool check rules accepts', async () => {
     const yaml = /## Example alerts[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
     expect(yaml).toBeDefined();
     const alerts = yaml!.match(/^\s+- alert: /gm)?.length ?? 0;
@@ -164,7 +129,7 @@ describe('docs/metrics.md', () => {
     try {
       const file = path.join(dir, 'alerts.yml');
       writeFileSync(file, yaml!);
-      const r = await run(PROMTOOL, ['check', 'rules', file], '');
+      const r = await runTool(PROMTOOL, ['check', 'rules', file], '');
       expect(r.output).toContain(`SUCCESS: ${alerts} rules found`);
       expect(r.code).toBe(0);
     } finally {
