@@ -570,12 +570,18 @@ class Session {
           .finally(() => (heartbeatBusy = false));
       }, HEARTBEAT_MS),
     );
+    let monitoring = false;
     this.timers.push(
       setInterval(() => {
-        monitor.slot(state.slot).then(
-          (r) => this.noteSlot(r),
-          () => {}, // the stream reports a source that is gone; this is only for figures
-        );
+        if (monitoring) return; // one at a time: a source that does not answer must not pile up queries
+        monitoring = true;
+        monitor
+          .slot(state.slot)
+          .then(
+            (r) => this.noteSlot(r),
+            () => {}, // the stream reports a source that is gone; this is only for figures
+          )
+          .finally(() => (monitoring = false));
       }, MONITOR_MS),
     );
 
