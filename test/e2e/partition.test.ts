@@ -112,13 +112,13 @@ interface Case {
 const CASES: Case[] = [
   {
     title:
-      'cut mid-batch (idle in transaction): A loses the lease in about 30 s, B takes over, never two at once, nothing lost or doubled',
+      'cut mid-batch (idle in transaction): A loses the lease within 30 s (measured ~15 s), B takes over, never two at once, nothing lost or doubled',
     cutIn: 'idle in transaction',
     keyless: true,
   },
   {
     title:
-      'cut between batches (idle): A loses the lease in about 30 s, B takes over, never two at once, nothing lost or doubled',
+      'cut between batches (idle): A loses the lease within 30 s (measured ~15 s), B takes over, never two at once, nothing lost or doubled',
     cutIn: 'idle',
     keyless: false,
   },
