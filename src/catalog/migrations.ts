@@ -296,7 +296,9 @@ $fn$;
 
 -- The lag, from what the worker last wrote: the age of the oldest unapplied source commit; else the time since
 -- the last source instant up to which everything is known applied: a keepalive's send time (caught_up_at) or
--- the last applied commit (last_commit_time); zero within 5 seconds of it (the rhythm of keepalives).
+-- the last applied commit (last_commit_time); zero within 5 seconds of it (the rhythm of keepalives), but only
+-- while a worker is streaming (its heartbeat, every second, is at most 5 seconds old and says Following or
+-- Degraded): a stopped, paused or failed worker's lag counts from that instant without grace.
 -- NULL only while the mirror has never streamed. An unknown mirror is an error, not "no lag".
 -- SECURITY DEFINER so that application readers need only USAGE on the schema (granted to PUBLIC below), not
 -- access to the catalog tables.
@@ -306,10 +308,12 @@ DECLARE
   m record;
   quiet interval;
 BEGIN
-  SELECT behind_since, greatest(caught_up_at, last_commit_time) AS known_at INTO m FROM mirrors.mirrors WHERE name = mirror_name;
+  SELECT behind_since, greatest(caught_up_at, last_commit_time) AS known_at,
+         status IN ('Following', 'Degraded') AND clock_timestamp() - worker_heartbeat_at <= interval '5 seconds' AS live
+    INTO m FROM mirrors.mirrors WHERE name = mirror_name;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown mirror %', mirror_name USING ERRCODE = 'undefined_object',
-      HINT = 'SELECT name FROM mirrors.mirrors lists the mirrors on this database';
+      HINT = 'check the name: mirrors status lists the mirrors of a mirrors.yaml';
   END IF;
   IF m.behind_since IS NOT NULL THEN
     RETURN greatest(clock_timestamp() - m.behind_since, interval '0');
@@ -318,7 +322,7 @@ BEGIN
     RETURN NULL;
   END IF;
   quiet := greatest(clock_timestamp() - m.known_at, interval '0');
-  RETURN CASE WHEN quiet <= interval '5 seconds' THEN interval '0' ELSE quiet END;
+  RETURN CASE WHEN quiet <= interval '5 seconds' AND m.live THEN interval '0' ELSE quiet END;
 END
 $fn$;
 

@@ -25,6 +25,7 @@ import type {
   SlotFacts,
   SourceFacts,
 } from './model.js';
+import { LIVE_HEARTBEAT_MS } from './lag.js';
 import { toErrorHistory, toErrorRecord } from './stored-error.js';
 
 /**
@@ -128,6 +129,13 @@ function mapApplyLockRow(r: any): ApplyLockRow | null {
     : { host: r.lock_host, pid: r.lock_pid, command: r.lock_command, since: iso(r.lock_since)! };
 }
 
+/** As mirrors.lag() decides it: a fresh heartbeat that says the worker streams. */
+function workerLive(status: string, heartbeatAgeMs: number | null): boolean {
+  return (
+    (status === 'Following' || status === 'Degraded') && heartbeatAgeMs !== null && heartbeatAgeMs <= LIVE_HEARTBEAT_MS
+  );
+}
+
 function mapMirror(r: any, has: CatalogColumns): CatalogMirrorFacts {
   return {
     mode: r.mode,
@@ -152,6 +160,7 @@ function mapMirror(r: any, has: CatalogColumns): CatalogMirrorFacts {
           caughtUpAt: iso(r.caught_up_at),
           behindSinceAgeMs: num(r.behind_since_age_ms),
           appliedThroughAgeMs: num(r.applied_through_age_ms),
+          workerLive: workerLive(r.status, num(r.heartbeat_age_ms)),
         }
       : null,
     applyLockRow: mapApplyLockRow(r),

@@ -19,6 +19,11 @@ export interface LagAges {
    * is known applied (a keepalive's send time, or the last applied commit).
    */
   appliedThroughAgeMs: number | null;
+  /**
+   * A worker is streaming: its heartbeat is at most 5 s old and it reports Following or Degraded. Only then is
+   * quiet time within the grace zero (a stopped, paused or failed worker's lag counts without grace).
+   */
+  workerLive: boolean;
 }
 
 /**
@@ -31,8 +36,11 @@ export function lagMs(ages: LagAges): number | null {
   if (ages.behindSinceAgeMs !== null) return Math.max(0, ages.behindSinceAgeMs);
   if (ages.appliedThroughAgeMs === null) return null;
   const quiet = Math.max(0, ages.appliedThroughAgeMs);
-  return quiet <= CAUGHT_UP_GRACE_MS ? 0 : quiet;
+  return quiet <= CAUGHT_UP_GRACE_MS && ages.workerLive ? 0 : quiet;
 }
+
+/** How old a heartbeat may be for its worker to count as streaming (mirrors.lag()'s rule). */
+export const LIVE_HEARTBEAT_MS = 5_000;
 
 /** mirrors.lag() of migrations 2-4: the worker-reported lag plus heartbeat silence beyond the grace period. */
 export function legacyLagMs(reportedLagMs: number | null, heartbeatAgeMs: number | null): number | null {

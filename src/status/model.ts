@@ -338,6 +338,9 @@ function workerStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatus 
       return null;
     case 'Bootstrapping':
       return waitingWorkerStatus(d, m);
+    case 'Paused':
+      // The catalog says streaming, the worker has not picked it up yet (it checks every second).
+      return { name: 'Paused', reason: 'resuming: the worker has not picked up `paused: false` yet' };
     case 'Disconnected':
       return {
         name: 'Disconnected',

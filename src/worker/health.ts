@@ -72,7 +72,8 @@ function mirrorHealth(m: MirrorHealthInput, now: number): MirrorHealth {
       ...base,
       healthy: false,
       reason_code: 'failed',
-      reason: 'the worker stopped on an error it cannot retry: see its log and `mirrors status`',
+      reason:
+        'the mirror needs a person (schema drift, a slot that would skip changes, privileges): the worker applies nothing past its position and retries every few seconds; see `mirrors status` and its log',
     };
   }
   if (!NO_STALL_RULE.has(m.status) && m.pending && m.lastProgressAt !== null) {

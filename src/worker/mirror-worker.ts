@@ -48,7 +48,7 @@ export interface WorkerEvents {
 /** Reconnect delays: 250 ms doubling to a cap of 3 s, with jitter; back to the start after a session streamed. */
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_CAP_MS = 3_000;
-/** A mirror that needs a person is retried this often, so a fix is picked up without restarting `run`. */
+/** A mirror that needs a person and could not wait in its session (no lease) is retried this often. */
 const FAILED_RETRY_MS = 5_000;
 /** Following and Degraded may alternate every second under load: log such flips at most this often. */
 const FLIP_LOG_MS = 30_000;
@@ -66,6 +66,8 @@ export class MirrorWorker {
     lagFacts: () => ({ pendingSinceMs: this.memory.carriedPendingMs, caughtUpAtMs: this.memory.caughtUpAtMs }),
   };
   private lastFlipLog = 0;
+  /** The code of the failure the mirror is in, to say when it is over. */
+  private failedWith: string | null = null;
   private flipsUnlogged = 0;
   private lastError = { text: '', at: 0, repeats: 0 };
 
@@ -112,7 +114,11 @@ export class MirrorWorker {
       }
       this.lastFlipLog = Date.now();
     }
-    const more = this.flipsUnlogged ? ` (${this.flipsUnlogged} Following/Degraded changes not logged)` : '';
+    let more = this.flipsUnlogged ? ` (${this.flipsUnlogged} Following/Degraded changes not logged)` : '';
+    if (prev === 'Failed' && this.failedWith && (s === 'Following' || s === 'Degraded')) {
+      more += `: ${this.failedWith} is resolved, streaming again`;
+      this.failedWith = null;
+    }
     this.flipsUnlogged = 0;
     const lag = this.lagMs();
     const detail = s === 'Degraded' && lag !== null ? `: lag ${(lag / 1000).toFixed(1)} s` : '';
@@ -137,6 +143,7 @@ export class MirrorWorker {
         memory: this.memory,
         status: () => this.status,
         setStatus: this.setStatus,
+        failed: (f) => this.markFailed(f),
         log: this.log,
       });
       if (end.kind === 'stopped' || this.signal.aborted) break;
@@ -161,9 +168,10 @@ export class MirrorWorker {
         continue; // the next session waits, Paused, until the catalog says otherwise
       }
       if (needsPerson(f.kind)) {
-        this.setStatus('Failed');
-        this.report('error', f, `retrying every ${FAILED_RETRY_MS / 1000} s until it is fixed`);
-        await sleep(FAILED_RETRY_MS, this.signal);
+        if (!end.waited) {
+          this.markFailed(f);
+          await sleep(FAILED_RETRY_MS, this.signal);
+        }
         continue;
       }
       if (end.streamed) attempt = 0;
@@ -173,6 +181,12 @@ export class MirrorWorker {
       await sleep(delay, this.signal);
     }
     this.setStatus('Stopped');
+  }
+
+  private markFailed(f: Fault) {
+    this.setStatus('Failed');
+    this.failedWith = f.code ?? f.kind;
+    this.report('error', f, `retrying every ${FAILED_RETRY_MS / 1000} s until it is fixed`);
   }
 
   /** Logs a fault, once per distinct message (repeats at most every REPEAT_LOG_MS, with their count). */

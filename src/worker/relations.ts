@@ -60,7 +60,12 @@ export class RelationCache {
       Object.entries(t.types).map(([name, type]) => ({ name, type })),
       t.excludeColumns,
     );
-    if (drift) throw new Fault('drift', drift.message, drift.code, drift.hint, drift.diff);
+    if (drift) {
+      // A Relation message carries names and types only, not defaults or NOT NULL: the plan, which reads both
+      // tables, gives the exact DDL (an added column needs the source's DEFAULT for the rows copied before).
+      const hint = `run \`mirrors plan\`: it shows ${drift.code} with the exact change to make on ${t.destSchema}.${t.destTable} (docs/diagnostics.md#${drift.code.toLowerCase()}); the worker resumes once the tables fit`;
+      throw new Fault('drift', drift.message, drift.code, hint, drift.diff);
+    }
     const target: TargetTable = {
       schema: t.destSchema,
       name: t.destTable,

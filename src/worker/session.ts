@@ -41,6 +41,8 @@ export const RECEIVE_TIMEOUT_MS = 15_000;
  */
 const PROBE_AFTER_MS = 5_000;
 const PROBE_CONNECT_TIMEOUT_MS = 8_000;
+/** A mirror that needs a person is retried this often, so a fix is picked up without restarting `run`. */
+const FAILED_RETRY_MS = 5_000;
 /** Heartbeat and orders (paused, phase, promoted): applying `paused: true` reaches the worker within ~1-2 s. */
 const HEARTBEAT_MS = 1_000;
 const POLL_MS = 1_000;
@@ -62,7 +64,14 @@ const IDLE_LIMITS = `SET idle_session_timeout = '15s'; SET idle_in_transaction_s
 
 export type SessionEnd =
   | { kind: 'stopped' }
-  | { kind: 'fault'; fault: Fault; streamed: boolean; peer: 'source' | 'destination' };
+  | {
+      kind: 'fault';
+      fault: Fault;
+      streamed: boolean;
+      peer: 'source' | 'destination';
+      /** A Failed session already waited (holding the lease) before returning: retry at once. */
+      waited: boolean;
+    };
 
 /** What survives from one session to the next (lag must keep counting across reconnects). */
 export interface WorkerMemory {
@@ -87,6 +96,8 @@ export interface SessionContext {
   memory: WorkerMemory;
   status(): WorkerStatus;
   setStatus(s: WorkerStatus): void;
+  /** The mirror needs a person: status Failed and the error logged, before the session waits to retry. */
+  failed(f: Fault): void;
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
 }
 
@@ -95,7 +106,7 @@ export async function runSession(ctx: SessionContext): Promise<SessionEnd> {
   try {
     return await s.run();
   } catch (err) {
-    return { kind: 'fault', fault: classify(err), streamed: s.streamed, peer: s.endedBy };
+    return { kind: 'fault', fault: classify(err), streamed: s.streamed, peer: s.endedBy, waited: false };
   }
 }
 
@@ -177,7 +188,9 @@ class Session {
       if (err instanceof Stop || (this.stopping && !(err instanceof Fault))) return { kind: 'stopped' };
       const fault = classify(err);
       await this.recordFault(fault);
-      return { kind: 'fault', fault, streamed: this.streamed, peer: this.endedBy };
+      if (needsPerson(fault.kind)) ctx.failed(fault);
+      const waited = needsPerson(fault.kind) && (await this.waitAsFailed());
+      return { kind: 'fault', fault, streamed: this.streamed, peer: this.endedBy, waited };
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
       for (const t of this.timers) clearInterval(t);
@@ -193,6 +206,32 @@ class Session {
 
   private sleep(ms: number): Promise<void> {
     return this.race(sleep(ms, this.ctx.signal));
+  }
+
+  /**
+   * A mirror that needs a person keeps its lease while it waits for the next try (FAILED_RETRY_MS), so that
+   * status shows the worker and a standby does not fail the same way; it heartbeats as Failed meanwhile and
+   * tries again at once when `mirrors apply` changes its orders. False when it could not wait here.
+   */
+  private async waitAsFailed(): Promise<boolean> {
+    const dst = this.dst;
+    if (!dst || !this.leaseHeld) return false;
+    // The slot is not needed while waiting: free it (a person may be about to drop or replace it).
+    await Promise.all([this.stream?.stop(1_000), this.monitor?.close()]);
+    this.stream = null;
+    this.monitor = null;
+    const facts = this.ctx.memory.lagFacts();
+    const behind = facts.pendingSinceMs === null ? null : new Date(facts.pendingSinceMs);
+    const caught = facts.caughtUpAtMs === null ? null : new Date(facts.caughtUpAtMs);
+    for (let waited = 0; waited < FAILED_RETRY_MS && !this.ctx.signal.aborted; waited += POLL_MS) {
+      const orders = await withTimeout(W.recordHeartbeat(dst, this.name, 'Failed', behind, caught), 5_000).catch(
+        () => undefined,
+      );
+      if (orders === undefined) return false; // the destination is gone too: the worker backs off instead
+      if (!orders || orders.paused || orders.promoted || orders.phase !== 'ready') break;
+      await sleep(POLL_MS, this.ctx.signal);
+    }
+    return true;
   }
 
   /** Writes the error to the catalog while this session holds the lease (a standby must not overwrite it). */
@@ -270,7 +309,7 @@ class Session {
       said = wait;
       ctx.setStatus(status);
       if (state) await W.recordHeartbeat(dst, this.name, status, null, null);
-      await this.sleep(POLL_MS * 2);
+      await this.sleep(POLL_MS);
     }
   }
 
@@ -605,6 +644,20 @@ class Session {
       const txns = batcher.take();
       const finished = pipeline.failed ? false : await finishInHand(pipeline, txns, SHUTDOWN_GRACE_MS);
       if (finished) await stream.feedback(mem.appliedEnd).catch(() => {});
+      // Say so: mirrors.lag() gives a stopped worker no grace (its lag counts from now on).
+      if (finished) {
+        const f = mem.lagFacts();
+        await withTimeout(
+          W.recordHeartbeat(
+            dst,
+            m.name,
+            'Stopped',
+            f.pendingSinceMs === null ? null : new Date(f.pendingSinceMs),
+            f.caughtUpAtMs === null ? null : new Date(f.caughtUpAtMs),
+          ),
+          1_000,
+        ).catch(() => {});
+      }
       if (!finished)
         ctx.log(
           'warn',

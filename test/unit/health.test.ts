@@ -37,7 +37,7 @@ describe('evaluateHealth', () => {
     expect(r.ok).toBe(false);
     expect(r.mirrors.a.healthy).toBe(true);
     expect(r.mirrors.b).toMatchObject({ status: 'Failed', healthy: false, reason_code: 'failed', lag_seconds: null });
-    expect(r.mirrors.b.reason).toMatch(/cannot retry/);
+    expect(r.mirrors.b.reason).toMatch(/needs a person/);
   });
 
   it('is Failed-unhealthy whatever else the mirror knows (even with recent progress and nothing pending)', () => {

@@ -164,6 +164,7 @@ describe('readDestination', () => {
         caughtUpAt: null,
         behindSinceAgeMs: 9000,
         appliedThroughAgeMs: null,
+        workerLive: true,
       },
       applyLockRow: { host: 'ci', pid: 99, command: 'mirrors apply', since: '2026-01-01T00:00:00.123Z' },
       worker: {

@@ -11,24 +11,28 @@ import {
 
 describe('lagMs (mirrors.lag() of migration 5)', () => {
   it('is the age of the oldest unapplied source commit when one is known, whatever caught_up_at says', () => {
-    expect(lagMs({ behindSinceAgeMs: 42_000, appliedThroughAgeMs: 100 })).toBe(42_000);
-    expect(lagMs({ behindSinceAgeMs: 3, appliedThroughAgeMs: null })).toBe(3);
+    expect(lagMs({ behindSinceAgeMs: 42_000, appliedThroughAgeMs: 100, workerLive: true })).toBe(42_000);
+    expect(lagMs({ behindSinceAgeMs: 3, appliedThroughAgeMs: null, workerLive: true })).toBe(3);
   });
 
   it('reads a behind_since ahead of the destination clock (source clock skew) as zero, like greatest(..., 0)', () => {
-    expect(lagMs({ behindSinceAgeMs: -250, appliedThroughAgeMs: 60_000 })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: -250, appliedThroughAgeMs: 60_000, workerLive: true })).toBe(0);
   });
 
   it('is zero within the grace after the last instant known applied, then the whole quiet time', () => {
     expect(CAUGHT_UP_GRACE_MS).toBe(5000);
-    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 0 })).toBe(0);
-    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 5000 })).toBe(0);
-    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 5001 })).toBe(5001);
-    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: -10 })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 0, workerLive: true })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 5000, workerLive: true })).toBe(0);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 5001, workerLive: true })).toBe(5001);
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: -10, workerLive: true })).toBe(0);
+  });
+
+  it('has no grace once the worker stopped streaming (stopped, paused, failed, silent heartbeat): the quiet time counts', () => {
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: 300, workerLive: false })).toBe(300);
   });
 
   it('is null only when the mirror has never streamed', () => {
-    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: null })).toBeNull();
+    expect(lagMs({ behindSinceAgeMs: null, appliedThroughAgeMs: null, workerLive: true })).toBeNull();
   });
 });
 

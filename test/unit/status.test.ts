@@ -19,12 +19,24 @@ import type { ErrorRecord } from '../../src/status/stored-error.js';
 
 /** Migration 5 lag facts of a worker that has been behind for `ms` (the oldest unapplied commit is that old). */
 function behind(ms: number): LagFacts {
-  return { behindSince: '2026-01-01T00:00:00.960Z', behindSinceAgeMs: ms, caughtUpAt: null, appliedThroughAgeMs: null };
+  return {
+    behindSince: '2026-01-01T00:00:00.960Z',
+    behindSinceAgeMs: ms,
+    caughtUpAt: null,
+    appliedThroughAgeMs: null,
+    workerLive: true,
+  };
 }
 
 /** Migration 5 lag facts of a worker that last knew it had applied everything `ms` ago. */
 function caughtUp(ms: number): LagFacts {
-  return { behindSince: null, behindSinceAgeMs: null, caughtUpAt: '2026-01-01T00:00:00.000Z', appliedThroughAgeMs: ms };
+  return {
+    behindSince: null,
+    behindSinceAgeMs: null,
+    caughtUpAt: '2026-01-01T00:00:00.000Z',
+    appliedThroughAgeMs: ms,
+    workerLive: true,
+  };
 }
 
 function catalogMirror(over: Partial<CatalogMirrorFacts> = {}): CatalogMirrorFacts {
@@ -180,10 +192,17 @@ describe('mirrorStatus', () => {
       name: 'Disconnected',
       reason: 'the worker holding the lease reports Standby, not streaming',
     });
-    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Paused', lastError: refused } }))).toEqual({
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Stopped', lastError: refused } }))).toEqual({
       name: 'Disconnected',
       reason:
-        'the worker holding the lease reports Paused, not streaming; last error at 2026-01-01T00:00:03.000Z: peer prod: cannot connect (ECONNREFUSED) (PEER_UNREACHABLE); hint: is the server running?',
+        'the worker holding the lease reports Stopped, not streaming; last error at 2026-01-01T00:00:03.000Z: peer prod: cannot connect (ECONNREFUSED) (PEER_UNREACHABLE); hint: is the server running?',
+    });
+  });
+
+  it('says Paused, resuming, while the worker has not yet picked up `paused: false`', () => {
+    expect(mirrorStatus(facts({ mirror: { reportedStatus: 'Paused' } }))).toEqual({
+      name: 'Paused',
+      reason: 'resuming: the worker has not picked up `paused: false` yet',
     });
   });
 
