@@ -182,7 +182,9 @@ class Session {
       if (who.idle_limits) await dst.query(IDLE_LIMITS);
       await this.race(this.acquireLease(dst));
       const state = await this.race(this.waitUntilStreamable(dst));
-      await this.race(this.stream_(dst, state));
+      // Not raced with the session's end: on a stop request stream_ finishes the batches in hand itself, and
+      // the connections must stay open until it has.
+      await this.stream_(dst, state);
       return { kind: 'stopped' };
     } catch (err) {
       if (err instanceof Stop || (this.stopping && !(err instanceof Fault))) return { kind: 'stopped' };
@@ -320,15 +322,15 @@ class Session {
     const mem = ctx.memory;
     const source = ctx.config.peers[m.source];
 
-    const monitor = await SourceMonitor.open(source, `mirrors run ${m.name} (monitor)`);
+    const monitor = await this.race(SourceMonitor.open(source, `mirrors run ${m.name} (monitor)`));
     this.monitor = monitor;
     const applied = state.lastAppliedLsn ? lsnToBigInt(state.lastAppliedLsn) : 0n;
     mem.appliedEnd = applied;
-    const reading = await monitor.slot(state.slot);
+    const reading = await this.race(monitor.slot(state.slot));
     this.noteSlot(reading);
     const gap = slotGap(state.slot, m.source, reading, state.lastAppliedLsn);
     if (gap) throw gap;
-    await checkGuards(dst, m.name);
+    await this.race(checkGuards(dst, m.name));
 
     const sink = new Sink(dst, m.name);
     let lastAcked = applied;
@@ -590,7 +592,8 @@ class Session {
     let heartbeatBusy = false;
     this.timers.push(
       setInterval(() => {
-        if (heartbeatBusy || pipeline.failed) return;
+        // Not once stopping: the shutdown writes the last status (Stopped), which a later beat must not undo.
+        if (heartbeatBusy || pipeline.failed || this.stopping) return;
         heartbeatBusy = true;
         const facts = mem.lagFacts();
         if (this.streamed && !this.holdFailed) {

@@ -201,6 +201,10 @@ describe('mirrors run', () => {
     // Fresh: lag is known and small.
     await m.dst(`SELECT mirrors.assert_fresh('guard', '1 minute')`);
     expect(await w.stop()).toBe(0);
+    // A stopped worker's mirror is not fresh: no grace once nothing streams.
+    await new Promise((r) => setTimeout(r, 1_500));
+    await expect(m.dst(`SELECT mirrors.assert_fresh('guard', '1 second')`)).rejects.toThrow(/MIRROR_STALE/);
+    await expect(m.dst(`SELECT mirrors.lag('nosuch')`)).rejects.toThrow(/unknown mirror nosuch/);
   });
 
   it('loses and duplicates nothing when the worker is killed with kill -9 ten times during pgbench', async () => {
