@@ -36,6 +36,7 @@ const defs = {
   version: obj({ version: int }),
   slot_after: obj({ name: str, plugin: { const: 'pgoutput' } }),
   table_attributes: obj({ partition_key: nstr, read_only: bool }, []),
+  promoted_table: obj({ source: ref('qualified'), destination: ref('qualified') }),
 };
 defs.partial_settings = { ...defs.settings, required: [] };
 delete defs.partial_settings.$comment;
@@ -92,6 +93,17 @@ const ACTIONS = {
   indexes: { create: [sqlOnly, nul, count] },
   foreign_keys: { create: [sqlOnly, nul, count] },
   stream: { create: [obj({}), nul, nul] },
+  promotion: {
+    create: [
+      obj({
+        source_peer: str, destination_peer: str, fence_id: str, tables: arr(ref('promoted_table')),
+        fence_sql: ref('sql'), max_fence_wait_ms: int, verify: { enum: ['none', 'counts'] }, sequence_margin: int,
+        sequences: arr(ref('promoted_table')), restore_sql: ref('sql'), cleanup_sql: ref('sql'), slot: str,
+      }),
+      obj({ status: str, lag_ms: { type: ['integer', 'null'] } }),
+      obj({ primary: str }),
+    ],
+  },
 };
 defs.settings_with_peers = {
   ...defs.settings,
@@ -101,7 +113,7 @@ defs.settings_with_peers = {
 
 const REASONS = ['catalog_missing', 'catalog_outdated', 'new_mirror', 'setting_changed', 'mirror_removed', 'table_added',
   'table_removed', 'table_changed', 'table_source_changed', 'table_not_copied', 'schema_missing', 'type_missing',
-  'extension_missing', 'publication_missing', 'publication_changed', 'slot_missing', 'slot_lost'];
+  'extension_missing', 'publication_missing', 'publication_changed', 'slot_missing', 'slot_lost', 'promotion_declared'];
 
 const pairs = [];
 const rules = [];

@@ -4,6 +4,8 @@ import type { PgErrorFields } from '../errors.js';
 
 export type ApplyEvent =
   | { type: 'lock_wait'; mirror: string; holder: string }
+  /** A step of a promotion (apply/promotion.ts), ms since it started. */
+  | { type: 'promotion_step'; mirror: string; step: string; ms: number; detail?: string }
   | { type: 'action_start'; action: Action; index: number; total: number }
   | { type: 'action_done'; action: Action; index: number; total: number; ms: number }
   | { type: 'action_failed'; action: Action; index: number; total: number; message: string; pg?: PgErrorFields }

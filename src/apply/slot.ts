@@ -11,6 +11,9 @@ export interface ExportedSnapshot {
   slot: string;
   consistentLsn: string;
   snapshotName: string;
+  /** The source server (IDENTIFY_SYSTEM's systemid) and database the slot belongs to. */
+  systemIdentifier: string;
+  databaseOid: string;
   /** Closing it ends the snapshot (and drops a temporary slot). */
   close(): Promise<void>;
 }
@@ -32,12 +35,18 @@ export async function createSlotWithSnapshot(
     const command = opts.temporary
       ? createSlotCommand(slot, Number((await conn.query('SHOW server_version_num')).rows[0].server_version_num), true)
       : opts.command;
+    // Before the slot: the exported snapshot must come from CREATE_REPLICATION_SLOT itself.
+    const identity = (await conn.query('IDENTIFY_SYSTEM')).rows[0];
+    const db = (await conn.query('SELECT oid::text AS oid FROM pg_database WHERE datname = current_database()'))
+      .rows[0];
     const res = await conn.query(command);
     const row = res.rows[0];
     return {
       slot,
       consistentLsn: row.consistent_point,
       snapshotName: row.snapshot_name,
+      systemIdentifier: String(identity.systemid),
+      databaseOid: db.oid,
       close: async () => {
         await conn.end().catch(() => {});
       },

@@ -345,6 +345,22 @@ GRANT USAGE ON SCHEMA mirrors TO PUBLIC;
 GRANT EXECUTE ON FUNCTION mirrors.lag(text), mirrors.assert_fresh(text, interval), mirrors.wait_for_lsn(text, pg_lsn, interval) TO PUBLIC;
 `,
   },
+  {
+    version: 6,
+    name: 'promotion: the source identity a mirror was created from, the promotion record, the fence position',
+    sql: `
+-- Recorded when the mirror's slot is created (IDENTIFY_SYSTEM on the same connection): promotion's preflight
+-- and the worker refuse a source that is not the server and database the mirror was copied from.
+ALTER TABLE mirrors.mirrors
+  ADD COLUMN source_system_identifier text,
+  ADD COLUMN source_database_oid oid,
+-- The promotion as it goes (docs/promotion.md): {state: fenced | promoted, fence_id, fence_lsn, started_at,
+-- sequences, unfenced, loss_estimate, ...}. 'fenced' is written before the source fence commits: a promotion
+-- found in that state with the fence present on the source is finished by the next apply.
+  ADD COLUMN promotion jsonb,
+  ADD COLUMN fence_lsn pg_lsn;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -72,11 +72,16 @@ export async function deleteMirror(db: Db, name: string) {
   await db.query('DELETE FROM mirrors.mirrors WHERE name = $1::text', [name]);
 }
 
-/** A new slot: the mirror resumes from its consistent point. */
-export async function recordSlot(db: Db, name: string, consistentLsn: string) {
+/** A new slot: the mirror resumes from its consistent point; the source it belongs to is recorded. */
+export async function recordSlot(
+  db: Db,
+  name: string,
+  slot: { consistentLsn: string; systemIdentifier: string; databaseOid: string },
+) {
   await db.query(
-    `UPDATE mirrors.mirrors SET consistent_lsn = $2::pg_lsn, last_applied_lsn = $2::pg_lsn, phase = 'snapshot', status = 'Bootstrapping', updated_at = now() WHERE name = $1::text`,
-    [name, consistentLsn],
+    `UPDATE mirrors.mirrors SET consistent_lsn = $2::pg_lsn, last_applied_lsn = $2::pg_lsn, phase = 'snapshot', status = 'Bootstrapping',
+            source_system_identifier = $3::text, source_database_oid = $4::oid, updated_at = now() WHERE name = $1::text`,
+    [name, slot.consistentLsn, slot.systemIdentifier, slot.databaseOid],
   );
 }
 

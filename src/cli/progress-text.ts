@@ -154,6 +154,11 @@ export function textReporter(io: Io, opts: { tty: boolean; columns?: number }): 
       case 'lock_wait':
         print(kleur.yellow(`waiting for the lock of mirror ${e.mirror}, held by ${e.holder}`));
         return;
+      case 'promotion_step':
+        print(
+          `    promotion of ${e.mirror}: ${e.step.replaceAll('_', ' ')} after ${formatDuration(e.ms)}${e.detail ? kleur.dim(` (${e.detail})`) : ''}`,
+        );
+        return;
       case 'action_start':
         if (e.action.kind === 'snapshot')
           print(`${SYMBOL[e.action.op].padStart(3)} ${e.action.address}: ${e.action.reason}`);

@@ -34,6 +34,8 @@ export function jsonReporter(io: Io): StreamReporter {
         return line({ type: 'plan', plan: e.plan });
       case 'lock_wait':
         return line({ type: 'lock_wait', mirror: e.mirror, holder: e.holder });
+      case 'promotion_step':
+        return line({ type: 'promotion_step', mirror: e.mirror, step: e.step, ms: e.ms, detail: e.detail ?? null });
       case 'action_start':
         return line({ type: 'action_start', index: e.index, total: e.total, action: brief(e.action) });
       case 'action_done':

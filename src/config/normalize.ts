@@ -10,7 +10,17 @@ import { parseTableRef } from './names.js';
 import { DEFAULT_PORT, DEFAULT_SSLMODE, makePeer, parsePeerUrl, type PeerFields } from './peer.js';
 import { resolveSettings } from './settings.js';
 import type { Segment } from './positions.js';
-import type { Config, Mirror, Peer, SourcePos, SslMode, TableMapping } from './types.js';
+import { parseDuration } from './duration.js';
+import {
+  PROMOTE_DEFAULTS,
+  type Config,
+  type Mirror,
+  type Peer,
+  type PromoteSpec,
+  type SourcePos,
+  type SslMode,
+  type TableMapping,
+} from './types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -50,6 +60,20 @@ function normalizePeer(name: string, raw: Obj): Peer {
   return makePeer(name, fields);
 }
 
+function normalizePromote(raw: unknown): PromoteSpec | null {
+  if (raw === undefined || raw === false) return null;
+  if (raw === true) return { ...PROMOTE_DEFAULTS };
+  const o = raw as Obj;
+  const wait = o.max_fence_wait === undefined ? null : parseDuration(String(o.max_fence_wait));
+  if (wait && !wait.ok) throw new Error('internal: promote.max_fence_wait passed validation but does not parse');
+  return {
+    max_fence_wait_ms: wait ? wait.ms : PROMOTE_DEFAULTS.max_fence_wait_ms,
+    sequence_margin: (o.sequence_margin as number | undefined) ?? PROMOTE_DEFAULTS.sequence_margin,
+    verify: (o.verify as PromoteSpec['verify'] | undefined) ?? PROMOTE_DEFAULTS.verify,
+    reverse: (o.reverse as boolean | undefined) ?? PROMOTE_DEFAULTS.reverse,
+  };
+}
+
 function normalizeMirror(name: string, raw: Obj, defaults: Obj, posOf: PosOf): Mirror {
   const base: Segment[] = ['mirrors', name];
   return {
@@ -58,6 +82,7 @@ function normalizeMirror(name: string, raw: Obj, defaults: Obj, posOf: PosOf): M
     destination: raw.destination as string,
     ...resolveSettings(raw, defaults),
     tables: (raw.tables as Obj[]).map((t, i) => normalizeTable(t, posOf([...base, 'tables', i]))),
+    promote: normalizePromote(raw.promote),
     pos: posOf(base, 'key'),
   };
 }

@@ -43,11 +43,30 @@ export interface TableMapping {
   pos: SourcePos;
 }
 
+/** `promote:` of a mirror (docs/promotion.md): the destination becomes the primary, one way. */
+export interface PromoteSpec {
+  /** How long the source fence may wait for in-flight writers before the promotion gives up. */
+  max_fence_wait_ms: number;
+  /** Steps each sequence is set beyond the source's last value on the new primary. */
+  sequence_margin: number;
+  verify: 'none' | 'counts';
+  reverse: boolean;
+}
+
+export const PROMOTE_DEFAULTS: PromoteSpec = {
+  max_fence_wait_ms: 10_000,
+  sequence_margin: 1000,
+  verify: 'none',
+  reverse: false,
+};
+
 export interface Mirror extends MirrorSettings {
   name: string;
   source: string;
   destination: string;
   tables: TableMapping[];
+  /** null: not to be promoted. Not a setting of `defaults:`: promoting is decided mirror by mirror. */
+  promote: PromoteSpec | null;
   pos: SourcePos;
 }
 

@@ -8,6 +8,7 @@ import { mirrorHash } from '../config/normalize.js';
 import type { Config, Mirror } from '../config/types.js';
 import type { Live, LivePublication, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
+import { planPromotion } from './promotion.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
 import type {
@@ -305,9 +306,36 @@ class Differ {
       );
       return;
     }
+    // Promoted: its tables are ordinary tables of the new primary; nothing is mirrored any more.
+    if (recorded?.promotedAt) return;
     const catalogDeps = this.catalog(dst);
     if (!recorded) this.newMirror(m, tables, src, dst, catalogDeps);
     else this.existingMirror(m, tables, src, dst, catalogDeps);
+    if (m.promote) this.promotion(m, recorded, src, dst);
+  }
+
+  /** `promote:` declared: the promotion, alone, once the preflight holds (diff/promotion.ts). */
+  private promotion(m: Mirror, recorded: CatalogMirror | undefined, src: PeerLive, dst: PeerLive) {
+    const at = addr.mirrorAddress(m.name);
+    if (!recorded) {
+      this.diagnostics.push(
+        diag(
+          'MR171',
+          `${at}.promotion`,
+          `mirror ${m.name} is new: it is promoted by a later apply, once it is copied and Following`,
+          'apply this plan, start `mirrors run`, then plan again: the promotion is planned then',
+        ),
+      );
+      return;
+    }
+    const others = this.actions.list.filter((a) => a.mirror === m.name).map((a) => a.id);
+    const drift = this.diagnostics.filter(
+      (x) => /^MR15\d$/.test(x.code) && (x.address === at || x.address.startsWith(`${at}.`)),
+    );
+    const tables = dst.catalog.tables.filter((t) => t.mirror === m.name);
+    const r = planPromotion(m, recorded, tables, src, dst, others, drift);
+    this.diagnostics.push(...r.diagnostics);
+    if (r.action) this.actions.add(r.action);
   }
 
   private newMirror(m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, catalogDeps: string[]) {

@@ -231,6 +231,10 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
       lastAppliedLsn: r.last_applied_lsn,
       bytesDone: r.bytes_done,
       bytesTotal: r.bytes_total,
+      promotedAt: r.promoted_at,
+      promotion: r.promotion,
+      heartbeatAgeMs: r.heartbeat_age_ms === null ? null : Number(r.heartbeat_age_ms),
+      leaseHeld: r.lease_held,
     };
   }
   const tables: CatalogTable[] = tableRows.map((r: any) => ({

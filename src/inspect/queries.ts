@@ -3,6 +3,7 @@
  * number of queries per peer is constant whatever the number of tables (DESIGN.md, inspect/).
  * Raw rows (snake_case) are mapped to the public types of inspect/types.ts in peer.ts.
  */
+import { LEASE_CLASS } from '../worker/lease-key.js';
 
 /** System schemas and the tool's own catalog are never mirrored. */
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'mirrors')
@@ -194,10 +195,18 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
        coalesce(to_jsonb(m) ->> 'project', 'default') AS project,
        consistent_lsn::text AS consistent_lsn, last_applied_lsn::text AS last_applied_lsn,
        bytes_done::text AS bytes_done, bytes_total::text AS bytes_total,
+       -- Columns of later migrations through to_jsonb, so an older catalog reads as NULLs.
+       to_jsonb(m) ->> 'promoted_at' AS promoted_at, to_jsonb(m) -> 'promotion' AS promotion,
+       (extract(epoch FROM clock_timestamp() - (to_jsonb(m) ->> 'worker_heartbeat_at')::timestamptz) * 1000)::bigint AS heartbeat_age_ms,
+       EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND l.classid = ${LEASE_CLASS}::oid AND l.objid = hashtext(m.name)::oid) AS lease_held,
        (SELECT max(version) FROM mirrors.schema_migrations) AS catalog_version
   FROM mirrors.mirrors m
  UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (SELECT max(version) FROM mirrors.schema_migrations)
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 
 export const CATALOG_TABLES_SQL = `

@@ -170,6 +170,15 @@ export interface CatalogMirror {
   lastAppliedLsn: string | null;
   bytesDone: string;
   bytesTotal: string;
+  // Optional so constructed values (unit tests) may leave them out.
+  /** Set once promoted (ISO text). */
+  promotedAt?: string | null;
+  /** The promotion record (catalog migration 6), e.g. {state: 'fenced', ...} after an interrupted apply. */
+  promotion?: { state?: string; fence_lsn?: string; [k: string]: unknown } | null;
+  /** Age of the worker's heartbeat on the destination's clock; null: none. */
+  heartbeatAgeMs?: number | null;
+  /** Whether a worker holds the mirror's lease now. */
+  leaseHeld?: boolean;
 }
 
 export interface CatalogTable {

@@ -51,6 +51,11 @@ export const DIAGNOSTICS = {
   MR147: { severity: 'error', title: 'a file without a project would destroy a mirror' },
   MR148: { severity: 'error', title: 'the catalog is newer than this mirrors' },
   MR149: { severity: 'error', title: "mirror's destination changed" },
+  MR170: { severity: 'error', title: 'promotion needs the mirror Following with a worker streaming it' },
+  MR171: { severity: 'error', title: 'promotion needs every table copied' },
+  MR172: { severity: 'error', title: 'promotion blocked by schema drift' },
+  MR175: { severity: 'error', title: 'promotion planned together with other changes of the mirror' },
+  MR178: { severity: 'error', title: 'promote.reverse is not implemented' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

@@ -51,7 +51,8 @@ export type ReasonCode =
   | 'publication_missing'
   | 'publication_changed'
   | 'slot_missing'
-  | 'slot_lost';
+  | 'slot_lost'
+  | 'promotion_declared';
 
 export interface TableSpec {
   source: QualifiedName;
@@ -218,6 +219,40 @@ export type IndexesCreate = ActionOf<'indexes', 'create', Sql, null, { count: nu
 export type ForeignKeysCreate = ActionOf<'foreign_keys', 'create', Sql, null, { count: number }>;
 export type StreamCreate = ActionOf<'stream', 'create', Record<string, never>, null, null>;
 
+/** A mirrored table at promotion: fenced on the source, made an ordinary table on the destination. */
+export interface PromotedTable {
+  source: QualifiedName;
+  destination: QualifiedName;
+}
+/** The guarded promotion (docs/promotion.md): every statement of every step, in order. */
+export interface PromotionDetails {
+  source_peer: string;
+  destination_peer: string;
+  /** A fence id written into the source's WAL as the marker the destination must reach. */
+  fence_id: string;
+  tables: PromotedTable[];
+  /** On the source, in one transaction kept open until the destination reached the marker. */
+  fence_sql: string[];
+  /** The LOCK of fence_sql waits this long at most (retried with a short lock_timeout), then nothing changed. */
+  max_fence_wait_ms: number;
+  verify: 'none' | 'counts';
+  sequence_margin: number;
+  /** Sequences the tables use, read on the source inside the fence and set on the destination. */
+  sequences: PromotedTable[];
+  /** On the destination, in the point-of-no-return transaction: defaults, identity, sequences, guards dropped. */
+  restore_sql: string[];
+  /** On the source, after the point of no return: the mirror's slot and publication. */
+  cleanup_sql: string[];
+  slot: string;
+}
+export type PromotionCreate = ActionOf<
+  'promotion',
+  'create',
+  PromotionDetails,
+  { status: string; lag_ms: number | null },
+  { primary: string }
+>;
+
 export type Action =
   | CatalogCreate
   | CatalogUpdate
@@ -240,7 +275,8 @@ export type Action =
   | SnapshotCreate
   | IndexesCreate
   | ForeignKeysCreate
-  | StreamCreate;
+  | StreamCreate
+  | PromotionCreate;
 
 export type ActionKind = Action['kind'];
 export type ActionOfKind<K extends ActionKind> = Extract<Action, { kind: K }>;
@@ -259,6 +295,7 @@ export const ACTION_OPS = {
   indexes: ['create'],
   foreign_keys: ['create'],
   stream: ['create'],
+  promotion: ['create'],
 } as const satisfies { [K in ActionKind]: readonly ActionOfKind<K>['op'][] };
 
 // Compile-time check that ACTION_OPS lists every op of every kind (an unlisted one fails the build here).

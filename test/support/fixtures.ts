@@ -27,6 +27,7 @@ export function mirror(name: string, tables: string[], over: Partial<Mirror> = {
             pos: pos(i),
           };
     }),
+    promote: null,
     pos: pos(0),
     ...over,
   };

@@ -1,0 +1,244 @@
+/**
+ * Runs a planned promotion (diff/promotion.ts; docs/promotion.md) step by step, each reported and journaled:
+ *   1. fence the source tables in one open transaction (lock retried up to max_fence_wait), marker in the WAL;
+ *   2. wait until the destination has applied up to the marker (the worker streams it: exact, no lag polling);
+ *   3. optionally compare row counts while both sides are frozen;
+ *   4. record the promotion as `fenced` on the destination, then COMMIT the fence (the triggers stay);
+ *   5. the point of no return, one destination transaction: guards dropped, sequences and defaults restored,
+ *      the mirror marked Promoted (its batches are refused from then on);
+ *   6. the slot and publication dropped on the source once the worker let go of the slot.
+ * The rule after a kill -9 at any line: before 4's COMMIT the source is writable and nothing changed (the
+ * fence transaction dies with the connection; a `fenced` record without triggers on the source is cleared);
+ * after it, the source is fenced and the next apply finishes 5 and 6 from the record. Never a source fenced
+ * with nothing promoted for longer than it takes to run apply again; never both sides writable.
+ */
+import type pg from 'pg';
+import { connectPeer } from '../db/connect.js';
+import { quoteQualified } from '../db/quote.js';
+import { SQLSTATE, sqlstateOf } from '../db/sqlstate.js';
+import { unfenceSql, FENCE_TRIGGER } from '../diff/promotion.js';
+import { MirrorsError } from '../errors.js';
+import type { PromotionCreate } from '../plan/types.js';
+import type { ApplyContext } from './context.js';
+
+/** Each LOCK attempt waits this long, so writers queued behind it are not held for the whole max_fence_wait. */
+const LOCK_ATTEMPT_MS = 500;
+/** How long the cleanup waits for the worker to let go of the slot before ending its walsender. */
+const SLOT_RELEASE_MS = 15_000;
+
+interface PromotionRecord {
+  state: 'fenced' | 'promoted';
+  fence_id: string;
+  fence_lsn: string;
+  fenced_at: string;
+  sequences: { destination: string; value: string }[];
+}
+
+export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promise<void> {
+  const d = a.details;
+  const mirror = ctx.mirrorOf(a);
+  const dst = await ctx.db(d.destination_peer);
+  const src = await ctx.db(d.source_peer);
+  const t0 = performance.now();
+  const step = (name: string, detail?: string) =>
+    ctx.report({ type: 'promotion_step', mirror, step: name, ms: Math.round(performance.now() - t0), detail });
+
+  const recorded = await readRecord(dst, mirror);
+  if (recorded?.state === 'promoted') return cleanup(a, src, step);
+  if (recorded?.state === 'fenced') {
+    if (await fencePresent(src, a)) {
+      step('resumed', `a previous apply fenced the source at ${recorded.fence_lsn}; finishing the promotion`);
+      await pointOfNoReturn(dst, a, recorded, src);
+      step('point_of_no_return');
+      return cleanup(a, src, step);
+    }
+    // The fence never committed (that apply died before): the source took writes again; start over.
+    await dst.query(`UPDATE mirrors.mirrors SET promotion = NULL WHERE name = $1::text`, [mirror]);
+  }
+
+  const fence = await connectPeer(ctx.peer(d.source_peer), {
+    applicationName: `mirrors apply (promotion fence ${mirror})`,
+    // The fence's COMMIT must not wait for a synchronous standby that may be this very mirror.
+    options: '-c synchronous_commit=local',
+  });
+  let record: PromotionRecord;
+  try {
+    await fence.query('BEGIN');
+    const [setup, lock, ...triggers] = splitFence(d.fence_sql);
+    for (const s of setup) await fence.query(s);
+    await lockWithin(fence, lock, d.max_fence_wait_ms, mirror);
+    for (const s of triggers) await fence.query(s);
+    const marker = await fence.query(`SELECT pg_logical_emit_message(false, 'mirrors.fence', $1::text)::text AS lsn`, [
+      d.fence_id,
+    ]);
+    const fenceLsn: string = marker.rows[0].lsn;
+    // The marker sits in WAL that nothing flushes while every writer waits (the fence transaction is open),
+    // and a walsender sends only flushed WAL: a committed message from another session flushes it now.
+    await src.query(`SELECT pg_logical_emit_message(true, 'mirrors.fence.flush', $1::text)`, [d.fence_id]);
+    step('fence_acquired', `writers to ${d.tables.length} table(s) wait; marker at ${fenceLsn}`);
+    const remaining = Math.max(1_000, d.max_fence_wait_ms - Math.round(performance.now() - t0));
+    await dst
+      .query(`SELECT mirrors.wait_for_lsn($1::text, $2::pg_lsn, $3::interval)`, [
+        mirror,
+        fenceLsn,
+        `${remaining} milliseconds`,
+      ])
+      .catch((err) => {
+        throw new MirrorsError(
+          'APPLY_FAILED',
+          `the destination did not reach the fence at ${fenceLsn} in time: nothing changed`,
+          {
+            hint: 'is `mirrors run` streaming this mirror? check `mirrors status`; a larger promote.max_fence_wait gives it longer (writers wait that long)',
+            cause: err,
+          },
+        );
+      });
+    step('fence_reached', `the destination applied everything up to ${fenceLsn}`);
+    if (d.verify === 'counts') {
+      await verifyCounts(fence, dst, a);
+      step('verified', `row counts equal in ${d.tables.length} table(s)`);
+    }
+    record = {
+      state: 'fenced',
+      fence_id: d.fence_id,
+      fence_lsn: fenceLsn,
+      fenced_at: new Date().toISOString(),
+      sequences: [],
+    };
+    // Written before the fence commits: an apply killed after the COMMIT finds it and finishes.
+    await dst.query(`UPDATE mirrors.mirrors SET promotion = $2::jsonb WHERE name = $1::text`, [
+      mirror,
+      JSON.stringify(record),
+    ]);
+    await fence.query('COMMIT');
+    step('fence_committed', 'the source rejects writes to the mirrored tables with MIRROR_FENCED');
+  } catch (err) {
+    await fence.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    await fence.end().catch(() => {});
+  }
+  await pointOfNoReturn(dst, a, record, src);
+  step('point_of_no_return', `peer ${d.destination_peer} is the primary`);
+  await cleanup(a, src, step);
+}
+
+/** The promotion record of an earlier apply (catalog migration 6), or null. */
+async function readRecord(dst: pg.Client, mirror: string): Promise<PromotionRecord | null> {
+  const r = await dst.query(`SELECT promotion FROM mirrors.mirrors WHERE name = $1::text`, [mirror]);
+  return (r.rows[0]?.promotion as PromotionRecord | null) ?? null;
+}
+
+/** fence_sql: setup statements, then the LOCK, then the triggers (diff/promotion.ts fenceSql). */
+function splitFence(sql: string[]): [string[], string, ...string[]] {
+  const i = sql.findIndex((s) => s.startsWith('LOCK TABLE'));
+  if (i < 0) throw new Error('internal: the promotion fence has no LOCK');
+  return [sql.slice(0, i), sql[i], ...sql.slice(i + 1)];
+}
+
+/** Retries the LOCK with a short lock_timeout (under a savepoint) until it succeeds or the wait is over. */
+async function lockWithin(fence: pg.Client, lock: string, maxMs: number, mirror: string) {
+  const deadline = performance.now() + maxMs;
+  await fence.query(`SET LOCAL lock_timeout = '${LOCK_ATTEMPT_MS}ms'`);
+  for (;;) {
+    await fence.query('SAVEPOINT fence_lock');
+    try {
+      await fence.query(lock);
+      return;
+    } catch (err) {
+      await fence.query('ROLLBACK TO SAVEPOINT fence_lock');
+      if (sqlstateOf(err) !== SQLSTATE.lockNotAvailable || performance.now() > deadline)
+        throw new MirrorsError(
+          'APPLY_FAILED',
+          sqlstateOf(err) === SQLSTATE.lockNotAvailable
+            ? `the fence of mirror ${mirror} could not lock its source tables within ${maxMs} ms: nothing changed`
+            : `the fence of mirror ${mirror} failed: ${(err as Error).message}`,
+          {
+            hint: 'a long transaction holds them: let it finish, or give promote.max_fence_wait more time',
+            cause: err,
+          },
+        );
+    }
+  }
+}
+
+async function verifyCounts(src: pg.Client, dst: pg.Client, a: PromotionCreate) {
+  const count = async (db: pg.Client, q: { schema: string; name: string }) =>
+    (await db.query(`SELECT count(*)::text AS n FROM ${qualified(q)}`)).rows[0].n as string;
+  for (const t of a.details.tables) {
+    const [s, d] = [await count(src, t.source), await count(dst, t.destination)];
+    if (s !== d)
+      throw new MirrorsError(
+        'APPLY_FAILED',
+        `verify counts: ${t.source.schema}.${t.source.name} has ${s} rows on the source, ${t.destination.schema}.${t.destination.name} ${d} on the destination: the promotion is abandoned, nothing changed`,
+        {
+          hint: 'the destination differs from the source: resync the table (remove and re-add it), then promote again',
+        },
+      );
+  }
+}
+
+/** One destination transaction: after it the destination is the primary; before it, nothing changed there. */
+async function pointOfNoReturn(dst: pg.Client, a: PromotionCreate, record: PromotionRecord, src: pg.Client) {
+  const mirror = a.mirror!;
+  try {
+    await dst.query('BEGIN');
+    for (const s of a.details.restore_sql) await dst.query(s);
+    await dst.query(
+      `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = $2::pg_lsn,
+              promotion = $3::jsonb, updated_at = now() WHERE name = $1::text`,
+      [mirror, record.fence_lsn, JSON.stringify({ ...record, state: 'promoted' })],
+    );
+    await dst.query('COMMIT');
+  } catch (err) {
+    await dst.query('ROLLBACK').catch(() => {});
+    // Back to where it started: the source takes writes again, the destination stays a mirror.
+    for (const s of unfenceSql(a.details.tables)) await src.query(s);
+    await dst.query(`UPDATE mirrors.mirrors SET promotion = NULL WHERE name = $1::text`, [mirror]).catch(() => {});
+    throw new MirrorsError(
+      'APPLY_FAILED',
+      `the promotion of mirror ${mirror} failed at the point of no return; the source fence is lifted, nothing changed: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/** Whether the fence triggers of every table are on the source (a committed fence). */
+async function fencePresent(src: pg.Client, a: PromotionCreate): Promise<boolean> {
+  const r = await src.query(
+    `SELECT count(*)::int AS n FROM pg_trigger g
+      WHERE g.tgname = $1::text AND g.tgrelid = ANY (SELECT to_regclass(x) FROM unnest($2::text[]) AS x)`,
+    [FENCE_TRIGGER, a.details.tables.map((t) => qualified(t.source))],
+  );
+  return r.rows[0].n === a.details.tables.length;
+}
+
+/** The slot and publication go once the worker has let go of the slot (it stops on Promoted within a second). */
+async function cleanup(a: PromotionCreate, src: pg.Client, step: (s: string, d?: string) => void) {
+  const slot = a.details.slot;
+  const deadline = performance.now() + SLOT_RELEASE_MS;
+  for (;;) {
+    const r = await src.query(
+      `SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1::text AND database = current_database()`,
+      [slot],
+    );
+    if (!r.rows.length) break;
+    const pid = r.rows[0].active_pid as number | null;
+    if (pid === null) {
+      await src.query('SELECT pg_drop_replication_slot($1::text)', [slot]).catch((err) => {
+        if (sqlstateOf(err) !== SQLSTATE.objectInUse) throw err;
+      });
+      continue;
+    }
+    if (performance.now() > deadline) await src.query('SELECT pg_terminate_backend($1::int)', [pid]);
+    await new Promise((r2) => setTimeout(r2, 250));
+  }
+  for (const s of a.details.cleanup_sql) await src.query(s);
+  step('promotion_complete', `slot ${slot} and the publication dropped; the fence stays on the source`);
+}
+
+function qualified(q: { schema: string; name: string }): string {
+  return quoteQualified(q.schema, q.name);
+}

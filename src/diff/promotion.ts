@@ -1,0 +1,146 @@
+/**
+ * Plans a declared promotion (`promote:` on a mirror; docs/promotion.md): the preflight that must hold, and
+ * every statement of the protocol, for `mirrors apply` to run exactly. Pure.
+ *
+ * The fence: one source transaction locks the mirrored tables IN EXCLUSIVE MODE (waits out writers in
+ * flight, blocks new ones, not readers), creates on each a statement trigger that rejects every write with
+ * MIRROR_FENCED (ENABLE ALWAYS: it fires for replica-role sessions too), and writes a marker into the WAL.
+ * The transaction stays open until the destination has applied everything up to the marker: a crash of
+ * mirrors meanwhile releases everything (writers continue, nothing to clean up). Committed, the triggers
+ * stay: a stale application gets a clear error naming the new primary instead of writing into the void.
+ */
+import type { Mirror } from '../config/types.js';
+import type { CatalogMirror, CatalogTable, PeerLive } from '../inspect/types.js';
+import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
+import { diag } from '../plan/diagnostics.js';
+import * as addr from '../plan/address.js';
+import type { Diagnostic, PromotionCreate, PromotedTable } from '../plan/types.js';
+import { dropGuardSql } from './ddl.js';
+
+/** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
+export const FENCE_SCHEMA = 'mirrors_fence';
+export const FENCE_TRIGGER = 'mirrors_fenced';
+/** A heartbeat older than this means no worker is streaming the mirror (status.ts uses the same 15 s). */
+const HEARTBEAT_STALE_MS = 15_000;
+
+export interface PromotionPlan {
+  action: PromotionCreate | null;
+  diagnostics: Diagnostic[];
+}
+
+/**
+ * `others`: ids of the other actions planned for this mirror; a promotion goes alone, on a mirror whose
+ * plan is otherwise empty. `drift`: drift diagnostics of its tables (any blocks it).
+ */
+export function planPromotion(
+  m: Mirror,
+  recorded: CatalogMirror,
+  tables: CatalogTable[],
+  src: PeerLive,
+  dst: PeerLive,
+  others: string[],
+  drift: Diagnostic[],
+): PromotionPlan {
+  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  const spec = m.promote!;
+  const diagnostics: Diagnostic[] = [];
+  const refuse = (code: 'MR170' | 'MR171' | 'MR172' | 'MR175' | 'MR178', message: string, hint: string) =>
+    diagnostics.push(diag(code, at, message, hint));
+
+  if (spec.reverse)
+    refuse(
+      'MR178',
+      `mirror ${m.name} asks for a reverse mirror at promotion (promote.reverse), which this version does not implement`,
+      'remove `reverse: true` to promote one way; nothing is changed until then',
+    );
+  const age = recorded.heartbeatAgeMs ?? null;
+  if (recorded.status !== 'Following' || !recorded.leaseHeld || age === null || age > HEARTBEAT_STALE_MS)
+    refuse(
+      'MR170',
+      `mirror ${m.name} is ${recorded.status}${recorded.leaseHeld ? '' : ' with no worker holding its lease'}: a promotion needs it Following, under its lag threshold, with \`mirrors run\` streaming it`,
+      'start `mirrors run` (or fix what `mirrors status` reports), wait until it is Following, then plan again',
+    );
+  const notReady = tables.filter((t) => t.state !== 'ready');
+  if (recorded.phase !== 'ready' || notReady.length)
+    refuse(
+      'MR171',
+      `mirror ${m.name} is still being copied (${notReady.length ? notReady.map((t) => `${t.destination.schema}.${t.destination.name} ${t.state}`).join(', ') : `phase ${recorded.phase}`})`,
+      'let `mirrors apply` finish the copy, then plan the promotion again',
+    );
+  if (drift.length)
+    refuse(
+      'MR172',
+      `mirror ${m.name} has schema drift (${[...new Set(drift.map((d) => d.code))].join(', ')}): promoting would make the difference permanent`,
+      'fix the drift first (the diagnostics above say how), then plan the promotion again',
+    );
+  if (others.length)
+    refuse(
+      'MR175',
+      `mirror ${m.name} has other changes in this plan (${others.join(', ')}): a promotion is planned alone`,
+      'apply the other changes first (without promote:), then add `promote:` and plan again',
+    );
+  if (diagnostics.length) return { action: null, diagnostics };
+
+  const mapped: PromotedTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
+  const fenceId = `${m.name}@${recorded.lastAppliedLsn ?? '0/0'}`;
+  const action: PromotionCreate = {
+    id: `create:${at}`,
+    kind: 'promotion',
+    op: 'create',
+    address: at,
+    peer: dst.peer,
+    mirror: m.name,
+    reason: `promote: true: peer ${dst.peer} becomes the primary of ${mapped.length} table${mapped.length === 1 ? '' : 's'}; the source is fenced for good`,
+    reason_code: 'promotion_declared',
+    risk: 'irreversible',
+    before: { status: recorded.status, lag_ms: null },
+    after: { primary: dst.peer },
+    depends_on: [],
+    details: {
+      source_peer: src.peer,
+      destination_peer: dst.peer,
+      fence_id: fenceId,
+      tables: mapped,
+      fence_sql: fenceSql(m.name, dst.peer, mapped),
+      max_fence_wait_ms: spec.max_fence_wait_ms,
+      verify: spec.verify,
+      sequence_margin: spec.sequence_margin,
+      sequences: [],
+      restore_sql: mapped.map((t) => dropGuardSql(t.destination)),
+      cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
+      slot: addr.slotName(m.name),
+    },
+  };
+  return { action, diagnostics };
+}
+
+/**
+ * The fence, in order, for one open transaction on the source: the function (once per database), the lock,
+ * a trigger per table enabled ALWAYS. The marker is the executor's (it returns the fence's position).
+ */
+export function fenceSql(mirror: string, newPrimary: string, tables: PromotedTable[]): string[] {
+  const names = tables.map((t) => quoteQualified(t.source.schema, t.source.name));
+  const fn = `${quoteIdent(FENCE_SCHEMA)}.reject`;
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(FENCE_SCHEMA)}`,
+    `CREATE OR REPLACE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'MIRROR_FENCED: %.% was promoted to peer % (mirror %): this copy no longer takes writes',
+    quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME), TG_ARGV[1], TG_ARGV[0]
+    USING ERRCODE = 'read_only_sql_transaction', HINT = 'write to the new primary, peer ' || TG_ARGV[1];
+END
+$fn$`,
+    `LOCK TABLE ${names.join(', ')} IN EXCLUSIVE MODE`,
+    ...names.flatMap((n) => [
+      `CREATE TRIGGER ${quoteIdent(FENCE_TRIGGER)} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${n} FOR EACH STATEMENT EXECUTE FUNCTION ${fn}(${quoteLiteral(mirror)}, ${quoteLiteral(newPrimary)})`,
+      `ALTER TABLE ${n} ENABLE ALWAYS TRIGGER ${quoteIdent(FENCE_TRIGGER)}`,
+    ]),
+  ];
+}
+
+/** Undoes a committed fence when the point of no return failed: the source takes writes again. */
+export function unfenceSql(tables: PromotedTable[]): string[] {
+  return tables.map(
+    (t) => `DROP TRIGGER IF EXISTS ${quoteIdent(FENCE_TRIGGER)} ON ${quoteQualified(t.source.schema, t.source.name)}`,
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * Guarded promotion end to end (issue 9): under a write load on the source, `promote: true` + apply fences the
+ * source, waits exactly for the fence on the destination, and makes the destination the primary: every
+ * transaction the source acknowledged before the fence is there, every write after it fails with
+ * MIRROR_FENCED, and the mirror reads Promoted with nothing left to plan.
+ */
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { useClusters } from '../support/clusters.js';
+import { runningMirrors } from '../support/running-mirror.js';
+
+const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
+const mirrorSetup = runningMirrors(clusters, 'pr');
+
+/** Writes until told to stop; counts acknowledged commits and writes refused by the fence. */
+function fencedLoad(url: string) {
+  let stopping = false;
+  const acked: number[] = [];
+  let fenced = 0;
+  let firstFencedAt = 0;
+  let lastAckedAt = 0;
+  const done = (async () => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('error', () => {});
+    await c.connect();
+    let id = 0;
+    try {
+      while (!stopping) {
+        id++;
+        try {
+          await c.query(`INSERT INTO orders (id, note) VALUES (${id}, 'n${id}')`);
+          acked.push(id);
+          lastAckedAt = Date.now();
+        } catch (err) {
+          if (!/MIRROR_FENCED/.test((err as Error).message)) throw err;
+          fenced++;
+          if (!firstFencedAt) firstFencedAt = Date.now();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+    } finally {
+      await c.end();
+    }
+  })();
+  return {
+    acked: () => acked.length,
+    async stop() {
+      stopping = true;
+      await done;
+      return { acked, fenced, firstFencedAt, lastAckedAt };
+    },
+  };
+}
+
+describe('guarded promotion', () => {
+  it('under load: nothing acknowledged before the fence is lost, every write after it fails with MIRROR_FENCED, the destination is the primary', async () => {
+    const m = await mirrorSetup(
+      'promo',
+      `CREATE TABLE orders (id int PRIMARY KEY, note text)`,
+      `      - source_table: orders\n`,
+    );
+    const w = await m.start();
+    await w.waitForLog(/promo: Following/);
+    const load = fencedLoad(clusters.src.url(m.db));
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(load.acked()).toBeGreaterThan(20);
+
+    m.rewrite('    promote: true\n');
+    const plan = await m.cli('plan', '--detailed-exitcode');
+    expect(plan.stdout + plan.stderr).toMatch(/promotion/);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(2);
+    const applied = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    const steps = applied.stdout
+      .split('\n')
+      .filter((l) => l.includes('"promotion_step"'))
+      .map((l) => JSON.parse(l) as { step: string; ms: number });
+    const at = (s: string) => steps.find((x) => x.step === s)?.ms;
+    expect(steps.map((s) => s.step)).toEqual([
+      'fence_acquired',
+      'fence_reached',
+      'fence_committed',
+      'point_of_no_return',
+      'promotion_complete',
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    const r = await load.stop();
+    console.log(
+      `promotion: ${r.acked.length} writes acknowledged before the fence, ${r.fenced} refused after it; write pause (fence acquired -> committed) ${at('fence_committed')! - at('fence_acquired')!} ms; whole promotion ${at('promotion_complete')} ms`,
+    );
+    expect(r.fenced).toBeGreaterThan(0);
+    // Everything the source acknowledged is on the new primary, and nothing else.
+    const ids = (await m.dst('SELECT id FROM orders ORDER BY id')).map((x: { id: number }) => x.id);
+    expect(ids).toEqual(r.acked);
+    await m.expectSame('SELECT * FROM orders');
+    // The new primary takes writes; the old source refuses them; the mirror is Promoted; nothing left to plan.
+    await m.dst(`INSERT INTO orders (id, note) VALUES (-1, 'on the new primary')`);
+    await expect(m.src(`INSERT INTO orders (id, note) VALUES (-2, 'stale app')`)).rejects.toThrow(/MIRROR_FENCED/);
+    const status = JSON.parse((await m.cli('status', '--format', 'json')).stdout).mirrors[0];
+    expect(status.status.name).toBe('Promoted');
+    expect(
+      await m.src(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'mirrors_promo'`),
+    ).toEqual([{ n: 0 }]);
+    const again = await m.cli('plan', '--detailed-exitcode');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    await w.waitForLog(/promo: Promoted/, 10_000);
+    expect(await w.stop()).toBe(0);
+  });
+});
