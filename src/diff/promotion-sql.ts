@@ -88,6 +88,8 @@ export function promotionRestore(
   const renamed = new Map<string, QualifiedName>();
   /** Destination sequence key -> the source sequence that took it. */
   const taken = new Map<string, QualifiedName>();
+  /** Source columns whose default calls a sequence that could not be placed. */
+  const unrestored = new Set<string>();
   /** Non-identity destination sequence key -> the destination column that will own it. */
   const owners = new Map<string, { sequence: QualifiedName; table: QualifiedName; column: string }>();
 
@@ -95,34 +97,14 @@ export function promotionRestore(
     const owner = seq.ownedBy ? mirrored(seq.ownedBy) : undefined;
     const users = seq.defaultOf.map(mirrored).filter((c): c is MirroredColumn => c !== undefined && restorable(c));
     if (!owner && users.length === 0) continue;
-    const identity = owner !== undefined && seq.ownedBy?.identity === true;
-    let dest: QualifiedName;
-    if (identity) {
-      const found = dst.identity.get(destinationColumnKey(owner));
-      if (!found) {
-        problems.push({
-          code: 'identity_sequence_missing',
-          message: `${displayQualified(owner.table.destination)}.${owner.column.name} has no identity sequence on the destination (the source's is ${displayQualified(seq)})`,
-        });
-        continue;
-      }
-      dest = found;
-    } else {
-      dest = { schema: (owner ?? users[0]).table.destination.schema, name: seq.name };
-      const why = nameTaken(dst, dest, owner, users);
-      if (why) {
-        problems.push({ code: 'sequence_name_taken', message: `${displayQualified(dest)} ${why}` });
-        continue;
-      }
-    }
-    const earlier = taken.get(tableKey(dest));
-    if (earlier) {
-      problems.push({
-        code: 'sequence_name_clash',
-        message: `${displayQualified(seq)} and ${displayQualified(earlier)} would both become ${displayQualified(dest)} on the destination`,
-      });
+    const placed = placeSequence(seq, owner, users, dst, taken);
+    if ('problem' in placed) {
+      problems.push(placed.problem);
+      // Their defaults would call whatever the source's name means on the destination: left out.
+      for (const u of users) unrestored.add(sourceColumnKey(u));
       continue;
     }
+    const { dest, identity } = placed;
     taken.set(tableKey(dest), seq);
     renamed.set(seq.regclass, dest);
     if (owner && !identity)
@@ -149,8 +131,8 @@ export function promotionRestore(
     if (!s.identity) sql.push(`CREATE SEQUENCE IF NOT EXISTS ${name} ${sequenceOptions(s)}`);
     sql.push(`ALTER SEQUENCE ${name} ${sequenceOptions(s)}`);
   }
-  for (const { table, column } of columns.values()) {
-    if (!restorable({ table, column })) continue;
+  for (const [key, { table, column }] of columns) {
+    if (!restorable({ table, column }) || unrestored.has(key)) continue;
     sql.push(
       `ALTER TABLE ${quoteQualified(table.destination.schema, table.destination.name)} ALTER COLUMN ${quoteIdent(column.name)} SET DEFAULT ${renameSequences(column.default ?? '', renamed)}`,
     );
@@ -167,6 +149,47 @@ export function promotionRestore(
     );
   }
   return { sequences, sql, problems };
+}
+
+/**
+ * Where a source sequence continues on the destination (see the naming rule at the top), or why it cannot:
+ * `taken` holds the destination sequences already given to other source sequences.
+ */
+function placeSequence(
+  seq: LiveSequence,
+  owner: MirroredColumn | undefined,
+  users: MirroredColumn[],
+  dst: DestinationIndex,
+  taken: ReadonlyMap<string, QualifiedName>,
+): { dest: QualifiedName; identity: boolean } | { problem: PromotionProblem } {
+  const identity = owner !== undefined && seq.ownedBy?.identity === true;
+  let dest: QualifiedName;
+  if (identity) {
+    const found = dst.identity.get(destinationColumnKey(owner));
+    if (!found) {
+      return {
+        problem: {
+          code: 'identity_sequence_missing',
+          message: `${displayQualified(owner.table.destination)}.${owner.column.name} has no identity sequence on the destination (the source's is ${displayQualified(seq)})`,
+        },
+      };
+    }
+    dest = found;
+  } else {
+    dest = { schema: (owner ?? users[0]).table.destination.schema, name: seq.name };
+    const why = nameTaken(dst, dest, owner, users);
+    if (why) return { problem: { code: 'sequence_name_taken', message: `${displayQualified(dest)} ${why}` } };
+  }
+  const earlier = taken.get(tableKey(dest));
+  if (earlier) {
+    return {
+      problem: {
+        code: 'sequence_name_clash',
+        message: `${displayQualified(seq)} and ${displayQualified(earlier)} would both become ${displayQualified(dest)} on the destination`,
+      },
+    };
+  }
+  return { dest, identity };
 }
 
 /** Source columns that exist on the destination, keyed by columnKey of the SOURCE column, in mapping order. */
@@ -195,8 +218,7 @@ function mirroredColumns(
         });
         continue;
       }
-      const key = columnKey({ schema: table.source.schema, table: table.source.name, column: column.name });
-      columns.set(key, { table, column });
+      columns.set(sourceColumnKey({ table, column }), { table, column });
     }
   }
   return columns;
@@ -238,6 +260,10 @@ function indexDestination(peer: PromotionPeer): DestinationIndex {
   for (const [key, o] of Object.entries(peer.otherRelations ?? {}))
     relations.set(key, `is a relation of kind ${o.kind}`);
   return { peer, identity, relations };
+}
+
+function sourceColumnKey(c: MirroredColumn): string {
+  return columnKey({ schema: c.table.source.schema, table: c.table.source.name, column: c.column.name });
 }
 
 function destinationColumnKey(c: MirroredColumn): string {
