@@ -132,6 +132,36 @@ describe('promotion restores sequences and defaults', () => {
     );
 
     const live = await inspectBoth(p.file);
+    const seqs = live.peers.prod.sequences ?? {};
+    expect(seqs[tableKey({ schema: 'public', name: 'shared_ids' })]).toMatchObject({
+      regclass: 'public.shared_ids',
+      cache: '20',
+      ownedBy: null,
+      defaultOf: [
+        { schema: 'public', table: 'shared_a', column: 'id' },
+        { schema: 'public', table: 'shared_b', column: 'id' },
+      ],
+    });
+    expect(seqs[tableKey({ schema: 'public', name: 'countdown' })]).toMatchObject({
+      increment: '-7',
+      min: '-1000000',
+      max: '-1',
+    });
+    expect(seqs[tableKey({ schema: 'public', name: 'serials_id_seq' })]).toMatchObject({
+      dataType: 'integer',
+      ownedBy: { table: 'serials', column: 'id', identity: false },
+      defaultOf: [{ table: 'serials', column: 'id' }],
+    });
+    expect(seqs[tableKey({ schema: 'public', name: 'always_ids_id_seq' })]).toMatchObject({
+      start: '9007199254740000',
+      ownedBy: { table: 'always_ids', column: 'id', identity: true },
+      defaultOf: [],
+    });
+    // The destination's own identity sequences, created with its BY DEFAULT columns; no defaults there yet.
+    expect(Object.keys(live.peers.staging.sequences ?? {}).sort()).toEqual([
+      tableKey({ schema: 'public', name: 'always_ids_id_seq' }),
+      tableKey({ schema: 'public', name: 'default_ids_id_seq' }),
+    ]);
     const restore = restoreOf(live);
     expect(restore.problems).toEqual([]);
     expect(
