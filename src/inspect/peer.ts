@@ -7,6 +7,7 @@ import type {
   LiveIndex,
   LiveOtherRelation,
   LiveSchema,
+  LiveSequence,
   LiveTable,
   LiveType,
   PeerLive,
@@ -22,7 +23,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   const server = (await db.query(Q.SERVER_SQL)).rows[0];
   if (!server) throw new Error(`current role not found in pg_roles`);
   const v: number = server.version_num;
-  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes, accessRes] = [
+  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes, accessRes, sequencesRes] = [
     await db.query(Q.TABLES_SQL),
     await db.query(Q.INDEXES_SQL),
     await db.query(Q.FOREIGN_KEYS_SQL),
@@ -31,6 +32,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     await db.query(Q.slotsSql(v)),
     await db.query(Q.EXTENSIONS_SQL),
     await db.query(Q.accessSql(v)),
+    await db.query(Q.SEQUENCES_SQL),
   ];
   const access = accessRes.rows[0] ?? {};
   const schemas: Record<string, LiveSchema> = {};
@@ -204,6 +206,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     types,
     schemas,
     otherRelations,
+    sequences: sequencesOf(sequencesRes.rows),
     extensions: { installed: [...new Set(installed)].sort(), available: [...new Set(available)].sort() },
     catalog,
   };
@@ -249,6 +252,34 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
     bytesCopied: r.bytes_copied,
   }));
   return { version, mirrors, tables };
+}
+
+/** Rows of SEQUENCES_SQL: each use is `a`/`i` (the owning column, identity for `i`) or `default`. */
+function sequencesOf(rows: any[]): Record<string, LiveSequence> {
+  const sequences: Record<string, LiveSequence> = {};
+  for (const r of rows) {
+    const s: LiveSequence = {
+      schema: r.schema,
+      name: r.name,
+      regclass: r.regclass,
+      dataType: r.data_type,
+      start: r.start,
+      increment: r.increment,
+      min: r.min,
+      max: r.max,
+      cache: r.cache,
+      cycle: r.cycle,
+      ownedBy: null,
+      defaultOf: [],
+    };
+    for (const u of r.uses ?? []) {
+      const column = { schema: u.schema, table: u.table, column: u.column };
+      if (u.how === 'default') s.defaultOf.push(column);
+      else s.ownedBy = { ...column, identity: u.how === 'i' };
+    }
+    sequences[tableKey(s)] = s;
+  }
+  return sequences;
 }
 
 /** pg_trigger.tgenabled. */

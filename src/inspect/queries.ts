@@ -101,6 +101,42 @@ SELECT con.conrelid::text AS table_oid, con.conname AS name, pg_get_constraintde
  WHERE con.contype = 'f' AND con.conparentid = 0 AND NOT c.relispartition AND ${USER_SCHEMAS}
  ORDER BY con.conname`;
 
+/**
+ * The sequences the tables use, one row per sequence with every use: owned by a column (pg_depend from the
+ * sequence to the column: deptype 'a' for serial and OWNED BY, 'i' for identity) or named in a column default
+ * (pg_depend from pg_attrdef to the sequence: `nextval('s'::regclass)`; a default naming it as text, late bound,
+ * records no dependency and is not seen). `regclass` is how pg_get_expr writes the sequence in a default, since
+ * both run under search_path = pg_catalog. Grouped by every selected column, not by the key alone: system
+ * catalogs have no primary key before PostgreSQL 14 to infer the rest from.
+ */
+export const SEQUENCES_SQL = `
+WITH uses AS (
+  SELECT d.objid AS seq, d.refobjid AS rel, d.refobjsubid AS attnum, d.deptype::text AS how
+    FROM pg_depend d
+   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+     AND d.deptype IN ('a', 'i') AND d.refobjsubid > 0
+  UNION
+  SELECT d.refobjid, ad.adrelid, ad.adnum, 'default'
+    FROM pg_depend d
+    JOIN pg_attrdef ad ON ad.oid = d.objid
+   WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+)
+SELECT sn.nspname AS schema, s.relname AS name, s.oid::regclass::text AS regclass,
+       format_type(q.seqtypid, NULL) AS data_type, q.seqstart::text AS start, q.seqincrement::text AS increment,
+       q.seqmin::text AS min, q.seqmax::text AS max, q.seqcache::text AS cache, q.seqcycle AS cycle,
+       json_agg(json_build_object('schema', n.nspname, 'table', c.relname, 'column', a.attname, 'how', u.how)
+                ORDER BY n.nspname, c.relname, a.attnum, u.how) AS uses
+  FROM uses u
+  JOIN pg_class s ON s.oid = u.seq AND s.relkind = 'S'
+  JOIN pg_namespace sn ON sn.oid = s.relnamespace
+  JOIN pg_sequence q ON q.seqrelid = s.oid
+  JOIN pg_class c ON c.oid = u.rel AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum AND NOT a.attisdropped
+ WHERE ${USER_SCHEMAS}
+ GROUP BY s.oid, sn.nspname, s.relname, q.seqtypid, q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle
+ ORDER BY sn.nspname, s.relname`;
+
 /** User-defined types a table column may need on the destination: enums, domains, composites, ranges, extension types. */
 export const TYPES_SQL = `
 SELECT t.oid::text AS oid, n.nspname AS schema, t.typname AS name, t.typtype AS kind,

@@ -89,6 +89,39 @@ export interface LiveTable {
 
 export type GuardState = 'enabled' | 'disabled' | 'replica' | 'always';
 
+/** A column of a table, as a sequence's owner or user names it. */
+export interface SequenceColumn {
+  schema: string;
+  table: string;
+  column: string;
+}
+
+/**
+ * A sequence that a table column uses: owned by it (serial, OWNED BY, identity) or named in its default.
+ * Numbers are strings: they may exceed 2^53.
+ */
+export interface LiveSequence {
+  schema: string;
+  name: string;
+  /**
+   * The sequence as the server writes it in SQL text when search_path = pg_catalog (inspection's): `public.t_id_seq`,
+   * `"My S"."it's"`. A column default calling it reads `nextval('<this as a literal>'::regclass)`.
+   */
+  regclass: string;
+  /** format_type of pg_sequence.seqtypid: smallint, integer or bigint. */
+  dataType: string;
+  start: string;
+  increment: string;
+  min: string;
+  max: string;
+  cache: string;
+  cycle: boolean;
+  /** The owning column (pg_depend deptype 'a': serial, OWNED BY; 'i': identity), or null. */
+  ownedBy: (SequenceColumn & { identity: boolean }) | null;
+  /** Columns whose default names it (pg_depend from pg_attrdef), in schema, table, column order. */
+  defaultOf: SequenceColumn[];
+}
+
 /** A schema and what the connecting role may do in it. */
 export interface LiveSchema {
   name: string;
@@ -238,6 +271,8 @@ export interface PeerLive {
   /** Schemas (user schemas and `mirrors`) keyed by name, with the role's privileges. A destination table or
    *  type in a schema not listed here needs a schema action first. */
   schemas: Record<string, LiveSchema>;
+  /** Sequences the tables use (owned by a column or named in a default), keyed by tableKey(); absent: not inspected. */
+  sequences?: Record<string, LiveSequence>;
   /** Views, materialized views, foreign tables and partitions keyed by tableKey(); absent: not inspected. */
   otherRelations?: Record<string, LiveOtherRelation>;
   /** Extensions installed, and those the server could install. */

@@ -1,6 +1,13 @@
 /** Constructed Config and Live values for the pure stages' unit tests. */
 import type { Config, Mirror, Peer } from '../../src/config/types.js';
-import type { LiveColumn, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../../src/inspect/types.js';
+import type {
+  LiveColumn,
+  LiveSequence,
+  LiveTable,
+  PeerLive,
+  CatalogMirror,
+  CatalogTable,
+} from '../../src/inspect/types.js';
 import { tableKey } from '../../src/config/names.js';
 import { builtinSettings } from '../../src/config/settings.js';
 import { settingsOf } from '../../src/diff/settings.js';
@@ -192,4 +199,39 @@ export function applied(m: Mirror, src: PeerLive, dst: PeerLive, tables: string[
     retainedBytes: '256',
   };
   src.slotsInUse++;
+}
+
+/** A bigint sequence as CREATE SEQUENCE makes it, named `schema.name`; `regclass` is how a default writes a plain name. */
+export function sequence(q: string, over: Partial<LiveSequence> = {}): LiveSequence {
+  const [schema, name] = q.split('.');
+  return {
+    schema,
+    name,
+    regclass: q,
+    dataType: 'bigint',
+    start: '1',
+    increment: '1',
+    min: '1',
+    max: '9223372036854775807',
+    cache: '1',
+    cycle: false,
+    ownedBy: null,
+    defaultOf: [],
+    ...over,
+  };
+}
+
+/** The column `column` of table `q` (schema.table), as a sequence's owner or user names it. */
+export function seqColumn(q: string, column: string) {
+  const [schema, table] = q.split('.');
+  return { schema, table, column };
+}
+
+/** A column whose default calls nextval of the sequence with this regclass text, as pg_get_expr writes it. */
+export function nextvalColumn(name: string, regclass: string, type = 'bigint'): LiveColumn {
+  return col(name, type, {
+    notNull: true,
+    hasDefault: true,
+    default: `nextval('${regclass.replace(/'/g, "''")}'::regclass)`,
+  });
 }
