@@ -98,7 +98,8 @@ const ACTIONS = {
       obj({
         source_peer: str, destination_peer: str, fence_id: str, tables: arr(ref('promoted_table')),
         fence_sql: ref('sql'), max_fence_wait_ms: int, verify: { enum: ['none', 'counts'] }, sequence_margin: int,
-        sequences: arr(ref('promoted_table')), restore_sql: ref('sql'), cleanup_sql: ref('sql'), slot: str,
+        sequences: arr(obj({ source: ref('qualified'), destination: ref('qualified'), increment: digits, min: digits, max: digits })),
+        source_version_num: int, restore_sql: ref('sql'), cleanup_sql: ref('sql'), slot: str,
       }),
       obj({ status: str, lag_ms: { type: ['integer', 'null'] } }),
       obj({ primary: str }),

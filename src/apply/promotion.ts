@@ -17,6 +17,7 @@ import { connectPeer } from '../db/connect.js';
 import { quoteQualified } from '../db/quote.js';
 import { SQLSTATE, sqlstateOf } from '../db/sqlstate.js';
 import { unfenceSql, FENCE_TRIGGER } from '../diff/promotion.js';
+import { sequenceStateSql, setvalStatements } from '../diff/promotion-sql.js';
 import { MirrorsError } from '../errors.js';
 import type { PromotionCreate } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
@@ -31,7 +32,8 @@ interface PromotionRecord {
   fence_id: string;
   fence_lsn: string;
   fenced_at: string;
-  sequences: { destination: string; value: string }[];
+  /** setval statements from the sequences read inside the fence (final values), run at the point of no return. */
+  setvals: string[];
 }
 
 export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promise<void> {
@@ -76,6 +78,16 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
     // and a walsender sends only flushed WAL: a committed message from another session flushes it now.
     await src.query(`SELECT pg_logical_emit_message(true, 'mirrors.fence.flush', $1::text)`, [d.fence_id]);
     step('fence_acquired', `writers to ${d.tables.length} table(s) wait; marker at ${fenceLsn}`);
+    // Inside the fence: no session can take another value from them through the mirrored tables now.
+    const rows = (
+      await fence.query(
+        sequenceStateSql(
+          d.sequences.map((q) => q.source),
+          d.source_version_num,
+        ),
+      )
+    ).rows;
+    const setvals = setvalStatements(d.sequences, rows, d.sequence_margin);
     const remaining = Math.max(1_000, d.max_fence_wait_ms - Math.round(performance.now() - t0));
     await dst
       .query(`SELECT mirrors.wait_for_lsn($1::text, $2::pg_lsn, $3::interval)`, [
@@ -103,7 +115,7 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
       fence_id: d.fence_id,
       fence_lsn: fenceLsn,
       fenced_at: new Date().toISOString(),
-      sequences: [],
+      setvals,
     };
     // Written before the fence commits: an apply killed after the COMMIT finds it and finishes.
     await dst.query(`UPDATE mirrors.mirrors SET promotion = $2::jsonb WHERE name = $1::text`, [
@@ -183,7 +195,7 @@ async function pointOfNoReturn(dst: pg.Client, a: PromotionCreate, record: Promo
   const mirror = a.mirror!;
   try {
     await dst.query('BEGIN');
-    for (const s of a.details.restore_sql) await dst.query(s);
+    for (const s of [...a.details.restore_sql, ...record.setvals]) await dst.query(s);
     await dst.query(
       `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = $2::pg_lsn,
               promotion = $3::jsonb, updated_at = now() WHERE name = $1::text`,

@@ -420,7 +420,11 @@ export function sequenceStateSql(sequences: QualifiedName[], serverVersionNum: n
  * The setval of every restored sequence from the rows sequenceStateSql returned for their source sequences (in the
  * order of `sequences`). A sequence without its row is an error: it would be left where the mirror had it.
  */
-export function setvalStatements(sequences: RestoredSequence[], rows: SequenceStateRow[], margin: number): string[] {
+export function setvalStatements(
+  sequences: Pick<RestoredSequence, 'source' | 'destination' | 'increment' | 'min' | 'max'>[],
+  rows: SequenceStateRow[],
+  margin: number,
+): string[] {
   const byIndex = new Map(rows.map((r) => [Number(r.i), r]));
   return sequences.map((s, i) => {
     const row = byIndex.get(i);

@@ -14,7 +14,9 @@ import type { CatalogMirror, CatalogTable, PeerLive } from '../inspect/types.js'
 import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
-import type { Diagnostic, PromotionCreate, PromotedTable } from '../plan/types.js';
+import type { Diagnostic, PromotionCreate, PromotionTable } from '../plan/types.js';
+import { tableKey } from '../config/names.js';
+import { promotionRestore, type PromotedTable } from './promotion-sql.js';
 import { dropGuardSql } from './ddl.js';
 
 /** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
@@ -44,7 +46,7 @@ export function planPromotion(
   const at = `${addr.mirrorAddress(m.name)}.promotion`;
   const spec = m.promote!;
   const diagnostics: Diagnostic[] = [];
-  const refuse = (code: 'MR170' | 'MR171' | 'MR172' | 'MR175' | 'MR178', message: string, hint: string) =>
+  const refuse = (code: 'MR170' | 'MR171' | 'MR172' | 'MR175' | 'MR176' | 'MR178', message: string, hint: string) =>
     diagnostics.push(diag(code, at, message, hint));
 
   if (spec.reverse)
@@ -79,9 +81,22 @@ export function planPromotion(
       `mirror ${m.name} has other changes in this plan (${others.join(', ')}): a promotion is planned alone`,
       'apply the other changes first (without promote:), then add `promote:` and plan again',
     );
+  // What mirroring removed from the destination tables (defaults, identity, sequences): the first application
+  // insert on the new primary must work as it did on the source.
+  const promoted: PromotedTable[] = tables.flatMap((t) => {
+    const source = src.tables[tableKey(t.source)];
+    return source ? [{ source, destination: t.destination, excludeColumns: t.excludeColumns }] : [];
+  });
+  const restore = promotionRestore(promoted, src, dst);
+  if (restore.problems.length)
+    refuse(
+      'MR176',
+      `the destination tables of mirror ${m.name} cannot get back their defaults and sequences: ${restore.problems.map((p) => p.message).join('; ')}`,
+      'fix what is named (a sequence name taken on the destination, a missing table or column), then plan again',
+    );
   if (diagnostics.length) return { action: null, diagnostics };
 
-  const mapped: PromotedTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
+  const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
   const fenceId = `${m.name}@${recorded.lastAppliedLsn ?? '0/0'}`;
   const action: PromotionCreate = {
     id: `create:${at}`,
@@ -105,8 +120,15 @@ export function planPromotion(
       max_fence_wait_ms: spec.max_fence_wait_ms,
       verify: spec.verify,
       sequence_margin: spec.sequence_margin,
-      sequences: [],
-      restore_sql: mapped.map((t) => dropGuardSql(t.destination)),
+      sequences: restore.sequences.map((q) => ({
+        source: q.source,
+        destination: q.destination,
+        increment: q.increment,
+        min: q.min,
+        max: q.max,
+      })),
+      source_version_num: src.serverVersionNum,
+      restore_sql: [...mapped.map((t) => dropGuardSql(t.destination)), ...restore.sql],
       cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
       slot: addr.slotName(m.name),
     },
@@ -118,7 +140,7 @@ export function planPromotion(
  * The fence, in order, for one open transaction on the source: the function (once per database), the lock,
  * a trigger per table enabled ALWAYS. The marker is the executor's (it returns the fence's position).
  */
-export function fenceSql(mirror: string, newPrimary: string, tables: PromotedTable[]): string[] {
+export function fenceSql(mirror: string, newPrimary: string, tables: PromotionTable[]): string[] {
   const names = tables.map((t) => quoteQualified(t.source.schema, t.source.name));
   const fn = `${quoteIdent(FENCE_SCHEMA)}.reject`;
   return [
@@ -139,7 +161,7 @@ $fn$`,
 }
 
 /** Undoes a committed fence when the point of no return failed: the source takes writes again. */
-export function unfenceSql(tables: PromotedTable[]): string[] {
+export function unfenceSql(tables: PromotionTable[]): string[] {
   return tables.map(
     (t) => `DROP TRIGGER IF EXISTS ${quoteIdent(FENCE_TRIGGER)} ON ${quoteQualified(t.source.schema, t.source.name)}`,
   );

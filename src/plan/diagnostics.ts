@@ -55,6 +55,7 @@ export const DIAGNOSTICS = {
   MR171: { severity: 'error', title: 'promotion needs every table copied' },
   MR172: { severity: 'error', title: 'promotion blocked by schema drift' },
   MR175: { severity: 'error', title: 'promotion planned together with other changes of the mirror' },
+  MR176: { severity: 'error', title: 'defaults and sequences cannot be restored on the destination' },
   MR178: { severity: 'error', title: 'promote.reverse is not implemented' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },

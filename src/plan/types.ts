@@ -220,9 +220,17 @@ export type ForeignKeysCreate = ActionOf<'foreign_keys', 'create', Sql, null, { 
 export type StreamCreate = ActionOf<'stream', 'create', Record<string, never>, null, null>;
 
 /** A mirrored table at promotion: fenced on the source, made an ordinary table on the destination. */
-export interface PromotedTable {
+export interface PromotionTable {
   source: QualifiedName;
   destination: QualifiedName;
+}
+/** A source sequence and the destination one that continues it (set past the source's last value). */
+export interface PromotionSequence {
+  source: QualifiedName;
+  destination: QualifiedName;
+  increment: string;
+  min: string;
+  max: string;
 }
 /** The guarded promotion (docs/promotion.md): every statement of every step, in order. */
 export interface PromotionDetails {
@@ -230,7 +238,7 @@ export interface PromotionDetails {
   destination_peer: string;
   /** A fence id written into the source's WAL as the marker the destination must reach. */
   fence_id: string;
-  tables: PromotedTable[];
+  tables: PromotionTable[];
   /** On the source, in one transaction kept open until the destination reached the marker. */
   fence_sql: string[];
   /** The LOCK of fence_sql waits this long at most (retried with a short lock_timeout), then nothing changed. */
@@ -238,7 +246,9 @@ export interface PromotionDetails {
   verify: 'none' | 'counts';
   sequence_margin: number;
   /** Sequences the tables use, read on the source inside the fence and set on the destination. */
-  sequences: PromotedTable[];
+  sequences: PromotionSequence[];
+  /** server_version_num of the source: how its sequences are read (pg_get_sequence_data from 18). */
+  source_version_num: number;
   /** On the destination, in the point-of-no-return transaction: defaults, identity, sequences, guards dropped. */
   restore_sql: string[];
   /** On the source, after the point of no return: the mirror's slot and publication. */

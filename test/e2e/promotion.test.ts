@@ -56,8 +56,13 @@ describe('guarded promotion', () => {
   it('under load: nothing acknowledged before the fence is lost, every write after it fails with MIRROR_FENCED, the destination is the primary', async () => {
     const m = await mirrorSetup(
       'promo',
-      `CREATE TABLE orders (id int PRIMARY KEY, note text)`,
-      `      - source_table: orders\n`,
+      `CREATE TABLE orders (id int PRIMARY KEY, note text);
+       CREATE TABLE events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), v int);
+       CREATE TABLE tickets (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text DEFAULT 'untitled');
+       INSERT INTO events (v) SELECT g FROM generate_series(1, 50) g;
+       INSERT INTO tickets (title) SELECT 't' || g FROM generate_series(1, 5) g;
+       SELECT nextval('events_id_seq') FROM generate_series(1, 7); -- handed out, never stored`,
+      `      - source_table: orders\n      - source_table: events\n      - source_table: tickets\n`,
     );
     const w = await m.start();
     await w.waitForLog(/promo: Following/);
@@ -95,6 +100,15 @@ describe('guarded promotion', () => {
     await m.expectSame('SELECT * FROM orders');
     // The new primary takes writes; the old source refuses them; the mirror is Promoted; nothing left to plan.
     await m.dst(`INSERT INTO orders (id, note) VALUES (-1, 'on the new primary')`);
+    // An application insert works as it did on the source: defaults, serial and identity, past every value
+    // the source handed out (57 from events_id_seq), GENERATED ALWAYS kept.
+    const [ev] = await m.dst(`INSERT INTO events (v) VALUES (0) RETURNING id::int AS id, at IS NOT NULL AS has_at`);
+    expect(ev.has_at).toBe(true);
+    expect(ev.id).toBeGreaterThan(57);
+    const [tk] = await m.dst(`INSERT INTO tickets DEFAULT VALUES RETURNING id, title`);
+    expect(tk.id).toBeGreaterThan(5);
+    expect(tk.title).toBe('untitled');
+    await expect(m.dst(`INSERT INTO tickets (id) VALUES (1000)`)).rejects.toThrow(/non-DEFAULT value/);
     await expect(m.src(`INSERT INTO orders (id, note) VALUES (-2, 'stale app')`)).rejects.toThrow(/MIRROR_FENCED/);
     const status = JSON.parse((await m.cli('status', '--format', 'json')).stdout).mirrors[0];
     expect(status.status.name).toBe('Promoted');
