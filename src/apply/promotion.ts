@@ -42,8 +42,10 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
   const dst = await ctx.db(d.destination_peer);
   const src = await ctx.db(d.source_peer);
   const t0 = performance.now();
-  const step = (name: string, detail?: string) =>
+  const step = (name: string, detail?: string) => {
     ctx.report({ type: 'promotion_step', mirror, step: name, ms: Math.round(performance.now() - t0), detail });
+    injectKill(name);
+  };
 
   const recorded = await readRecord(dst, mirror);
   if (recorded?.state === 'promoted') return cleanup(a, src, step);
@@ -122,6 +124,7 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
       mirror,
       JSON.stringify(record),
     ]);
+    injectKill('fence_recorded');
     await fence.query('COMMIT');
     step('fence_committed', 'the source rejects writes to the mirrored tables with MIRROR_FENCED');
   } catch (err) {
@@ -133,6 +136,14 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
   await pointOfNoReturn(dst, a, record, src);
   step('point_of_no_return', `peer ${d.destination_peer} is the primary`);
   await cleanup(a, src, step);
+}
+
+/**
+ * Fault injection for the crash tests (test/e2e/promotion-crash.test.ts), like Postgres's injection points:
+ * MIRRORS_INJECT_KILL_AFTER=<step> makes apply kill itself with SIGKILL right after that step.
+ */
+function injectKill(step: string) {
+  if (process.env.MIRRORS_INJECT_KILL_AFTER === step) process.kill(process.pid, 'SIGKILL');
 }
 
 /** The promotion record of an earlier apply (catalog migration 6), or null. */

@@ -8,7 +8,7 @@ import { mirrorHash } from '../config/normalize.js';
 import type { Config, Mirror } from '../config/types.js';
 import type { Live, LivePublication, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
-import { planPromotion } from './promotion.js';
+import { finishPromotion, planPromotion } from './promotion.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
 import type {
@@ -306,8 +306,13 @@ class Differ {
       );
       return;
     }
-    // Promoted: its tables are ordinary tables of the new primary; nothing is mirrored any more.
-    if (recorded?.promotedAt) return;
+    // Promoted: its tables are ordinary tables of the new primary; nothing is mirrored any more (what an
+    // interrupted promotion left on the source goes).
+    if (recorded?.promotedAt) {
+      const finish = finishPromotion(m, src, dst);
+      if (finish) this.actions.add(finish);
+      return;
+    }
     const catalogDeps = this.catalog(dst);
     if (!recorded) this.newMirror(m, tables, src, dst, catalogDeps);
     else this.existingMirror(m, tables, src, dst, catalogDeps);

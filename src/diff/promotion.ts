@@ -137,6 +137,46 @@ export function planPromotion(
 }
 
 /**
+ * A promotion whose apply died after the point of no return left the slot (holding WAL) or the publication on
+ * the source: the same action finishes it (its executor only cleans up for a promoted mirror).
+ */
+export function finishPromotion(m: Mirror, src: PeerLive, dst: PeerLive): PromotionCreate | null {
+  const slot = addr.slotName(m.name);
+  const publication = addr.publicationName(m.name);
+  if (!src.slots[slot] && !src.publications[publication]) return null;
+  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  return {
+    id: `create:${at}`,
+    kind: 'promotion',
+    op: 'create',
+    address: at,
+    peer: dst.peer,
+    mirror: m.name,
+    reason: `finish the promotion of mirror ${m.name}: drop its slot and publication, left on peer ${src.peer}`,
+    reason_code: 'promotion_declared',
+    risk: 'safe',
+    before: { status: 'Promoted', lag_ms: null },
+    after: { primary: dst.peer },
+    depends_on: [],
+    details: {
+      source_peer: src.peer,
+      destination_peer: dst.peer,
+      fence_id: '',
+      tables: [],
+      fence_sql: [],
+      max_fence_wait_ms: 0,
+      verify: 'none',
+      sequence_margin: 0,
+      sequences: [],
+      source_version_num: src.serverVersionNum,
+      restore_sql: [],
+      cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`],
+      slot,
+    },
+  };
+}
+
+/**
  * The fence, in order, for one open transaction on the source: the function (once per database), the lock,
  * a trigger per table enabled ALWAYS. The marker is the executor's (it returns the fence's position).
  */
