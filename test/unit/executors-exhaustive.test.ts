@@ -24,6 +24,7 @@ describe('the executor table', () => {
       snapshot: run,
       indexes: run,
       foreign_keys: run,
+      promotion: run,
     };
     const complete: ExecutorTable = { ...missing, stream: run };
     expect(Object.keys(complete).sort()).toEqual((Object.keys(ACTION_OPS) as ActionKind[]).sort());

@@ -3,6 +3,7 @@
  * schema; one change per address (merge or throw, never a silent drop); a saved plan matches only the plan
  * the tool would make now.
  */
+import { PROMOTE_DEFAULTS } from '../../src/config/types.js';
 import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/diff/build.js';
 import { ActionSet, type NewAction } from '../../src/diff/actions.js';
@@ -103,7 +104,14 @@ function everyKindOfPlan(): Plan[] {
     livePeer('prod', [table('public.users')]),
     livePeer('staging'),
   ]);
-  return [fresh, changed, destroyed, catalogNew];
+  // A Following mirror declared `promote: true`.
+  const m3 = mirror('p', ['public.users'], { promote: { ...PROMOTE_DEFAULTS } });
+  const src3 = livePeer('prod', [table('public.users')]);
+  const dst3 = livePeer('staging');
+  applied(m3, src3, dst3, ['public.users']);
+  Object.assign(dst3.catalog.mirrors.p, { leaseHeld: true, heartbeatAgeMs: 100 });
+  const promoted = plan(config([m3]), [src3, dst3]);
+  return [fresh, changed, destroyed, catalogNew, promoted];
 }
 
 describe('the plan file schema', () => {

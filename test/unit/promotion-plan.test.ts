@@ -1,0 +1,93 @@
+/** The plan of a declared promotion: its preflight (MR170-MR178) and the statements apply runs. Pure. */
+import { describe, expect, it } from 'vitest';
+import { buildPlan } from '../../src/diff/build.js';
+import { fenceSql } from '../../src/diff/promotion.js';
+import { PROMOTE_DEFAULTS, type PromoteSpec } from '../../src/config/types.js';
+import type { PeerLive } from '../../src/inspect/types.js';
+import type { PromotionCreate } from '../../src/plan/types.js';
+import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
+
+function setup(promote: Partial<PromoteSpec> = {}, live: (src: PeerLive, dst: PeerLive) => void = () => {}) {
+  const m = mirror('m', ['public.users'], { promote: { ...PROMOTE_DEFAULTS, ...promote } });
+  const src = livePeer('prod', [table('public.users')]);
+  const dst = livePeer('staging');
+  applied(m, src, dst, ['public.users']);
+  Object.assign(dst.catalog.mirrors.m, { leaseHeld: true, heartbeatAgeMs: 400 });
+  live(src, dst);
+  return buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 'test' });
+}
+
+const codes = (p: ReturnType<typeof setup>) => p.diagnostics.map((d) => d.code);
+
+describe('promotion plan', () => {
+  it('plans one irreversible promotion of a Following mirror, with the fence and the restore spelled out', () => {
+    const p = setup();
+    expect(codes(p)).toEqual([]);
+    const a = p.actions.find((x) => x.kind === 'promotion') as PromotionCreate;
+    expect(a).toMatchObject({
+      op: 'create',
+      risk: 'irreversible',
+      peer: 'staging',
+      mirror: 'm',
+      reason_code: 'promotion_declared',
+    });
+    expect(a.details.fence_sql.some((s) => s.startsWith('LOCK TABLE "public"."users" IN EXCLUSIVE MODE'))).toBe(true);
+    expect(a.details.fence_sql).toContain('ALTER TABLE "public"."users" ENABLE ALWAYS TRIGGER "mirrors_fenced"');
+    expect(a.details.restore_sql[0]).toMatch(/^DROP TRIGGER IF EXISTS "mirrors_read_only"/);
+    expect(a.details.cleanup_sql).toEqual(['DROP PUBLICATION IF EXISTS "mirrors_m"']);
+    expect(p.actions).toHaveLength(1);
+  });
+
+  it('refuses a mirror no worker streams, or that is not Following (MR170)', () => {
+    expect(codes(setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { leaseHeld: false })))).toEqual(['MR170']);
+    expect(codes(setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { status: 'Degraded' })))).toEqual(['MR170']);
+    expect(codes(setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { heartbeatAgeMs: 60_000 })))).toEqual([
+      'MR170',
+    ]);
+  });
+
+  it('refuses a mirror still being copied (MR171), and plans nothing for it', () => {
+    const p = setup({}, (_s, d) => {
+      d.catalog.tables[0].state = 'copying';
+    });
+    expect(codes(p)).toContain('MR171');
+    expect(p.actions.some((x) => x.kind === 'promotion')).toBe(false);
+  });
+
+  it('refuses reverse, which is not built (MR178)', () => {
+    expect(codes(setup({ reverse: true }))).toEqual(['MR178']);
+  });
+
+  it('is planned alone: other changes of the mirror in the same plan refuse it (MR175)', () => {
+    const m = mirror('m', ['public.users', 'public.orders'], { promote: { ...PROMOTE_DEFAULTS } });
+    const src = livePeer('prod', [table('public.users'), table('public.orders')]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.users']);
+    Object.assign(dst.catalog.mirrors.m, { leaseHeld: true, heartbeatAgeMs: 400 });
+    const p = buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 'test' });
+    expect(p.diagnostics.map((d) => d.code)).toContain('MR175');
+  });
+
+  it('plans nothing for a promoted mirror but the cleanup an interrupted promotion left', () => {
+    const p = setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { promotedAt: '2026-12-01T00:00:00Z' }));
+    const a = p.actions.find((x) => x.kind === 'promotion') as PromotionCreate;
+    expect(a.risk).toBe('safe');
+    expect(a.details.fence_sql).toEqual([]);
+    expect(p.actions).toHaveLength(1);
+    const done = setup({}, (s, d) => {
+      Object.assign(d.catalog.mirrors.m, { promotedAt: '2026-12-01T00:00:00Z' });
+      s.slots = {};
+      s.publications = {};
+    });
+    expect(done.actions).toEqual([]);
+  });
+
+  it('fences every table with a lock that waits out writers, then a trigger enabled ALWAYS naming the new primary', () => {
+    const sql = fenceSql('m', 'staging', [
+      { source: { schema: 'a b', name: 'T' }, destination: { schema: 'x', name: 'y' } },
+    ]);
+    expect(sql[0]).toBe('CREATE SCHEMA IF NOT EXISTS "mirrors_fence"');
+    expect(sql).toContain('LOCK TABLE "a b"."T" IN EXCLUSIVE MODE');
+    expect(sql.find((s) => s.startsWith('CREATE TRIGGER'))).toContain(`"mirrors_fence".reject('m', 'staging')`);
+  });
+});
