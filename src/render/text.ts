@@ -138,6 +138,28 @@ function changeLine(c: ChangeLine): string {
 /** The statements an action runs, as the plan carries them. */
 export function statements(a: Action): string[] {
   if (a.kind === 'catalog') return a.details.migrations.map((m) => `-- catalog migration ${m.version}: ${m.name}`);
+  if (a.kind === 'promotion') {
+    const d = a.details;
+    if (!d.fence_sql.length) return [`-- on peer ${d.source_peer}:`, ...d.cleanup_sql];
+    return [
+      `-- on peer ${d.source_peer}, in one transaction held open until peer ${d.destination_peer} applied the marker (at most ${d.max_fence_wait_ms} ms):`,
+      'BEGIN',
+      ...d.fence_sql,
+      `SELECT pg_logical_emit_message(false, 'mirrors.fence', '${d.fence_id.replaceAll("'", "''")}')`,
+      ...(d.sequences.length
+        ? [
+            `-- read ${d.sequences.length} sequence(s), set ${d.sequence_margin} steps beyond on peer ${d.destination_peer}`,
+          ]
+        : []),
+      ...(d.verify === 'counts' ? ['-- compare row counts of every table on both peers'] : []),
+      'COMMIT',
+      `-- on peer ${d.destination_peer}, the point of no return, one transaction:`,
+      ...d.restore_sql,
+      `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
+      `SELECT pg_drop_replication_slot('${d.slot}')`,
+      ...d.cleanup_sql,
+    ];
+  }
   const d = a.details as { sql?: string[]; drop_sql?: string; create_command?: string };
   return [...(d.drop_sql ? [d.drop_sql] : []), ...(d.create_command ? [d.create_command] : []), ...(d.sql ?? [])];
 }
