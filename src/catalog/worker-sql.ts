@@ -14,6 +14,8 @@ export interface MirrorState {
   paused: boolean;
   lastAppliedLsn: string | null;
   promoted: boolean;
+  /** The source server and database the slot was created on (migration 6); null: not recorded. */
+  sourceIdentity: { systemIdentifier: string; databaseOid: string } | null;
   /** Snapshot progress (bigint text). */
   bytesDone: string;
   bytesTotal: string;
@@ -36,8 +38,10 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
   const m = (
     await db.query(
       `SELECT name, phase, paused, promoted_at IS NOT NULL AS promoted, last_applied_lsn::text AS last_applied_lsn, slot_name, publication_name,
-              bytes_done::text AS bytes_done, bytes_total::text AS bytes_total
-         FROM mirrors.mirrors WHERE name = $1::text`,
+              bytes_done::text AS bytes_done, bytes_total::text AS bytes_total,
+              to_jsonb(m) ->> 'source_system_identifier' AS source_system_identifier,
+              to_jsonb(m) ->> 'source_database_oid' AS source_database_oid
+         FROM mirrors.mirrors m WHERE name = $1::text`,
       [mirror],
     )
   ).rows[0];
@@ -59,6 +63,10 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
     phase: m.phase,
     paused: m.paused,
     promoted: m.promoted,
+    sourceIdentity:
+      m.source_system_identifier === null
+        ? null
+        : { systemIdentifier: m.source_system_identifier, databaseOid: m.source_database_oid },
     bytesDone: m.bytes_done,
     bytesTotal: m.bytes_total,
     lastAppliedLsn: m.last_applied_lsn,

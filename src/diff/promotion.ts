@@ -46,8 +46,11 @@ export function planPromotion(
   const at = `${addr.mirrorAddress(m.name)}.promotion`;
   const spec = m.promote!;
   const diagnostics: Diagnostic[] = [];
-  const refuse = (code: 'MR170' | 'MR171' | 'MR172' | 'MR175' | 'MR176' | 'MR178', message: string, hint: string) =>
-    diagnostics.push(diag(code, at, message, hint));
+  const refuse = (
+    code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175' | 'MR176' | 'MR178',
+    message: string,
+    hint: string,
+  ) => diagnostics.push(diag(code, at, message, hint));
 
   if (spec.reverse)
     refuse(
@@ -61,6 +64,13 @@ export function planPromotion(
       'MR170',
       `mirror ${m.name} is ${recorded.status}${recorded.leaseHeld ? '' : ' with no worker holding its lease'}: a promotion needs it Following, under its lag threshold, with \`mirrors run\` streaming it`,
       'start `mirrors run` (or fix what `mirrors status` reports), wait until it is Following, then plan again',
+    );
+  const id = recorded.sourceIdentity;
+  if (id && (id.systemIdentifier !== src.systemIdentifier || id.databaseOid !== src.databaseOid))
+    refuse(
+      'MR174',
+      `peer ${src.peer} is not the server and database mirror ${m.name} was created from (system identifier ${src.systemIdentifier ?? '?'}, database OID ${src.databaseOid ?? '?'}; recorded ${id.systemIdentifier}, ${id.databaseOid}): fencing it would not fence the writers`,
+      "point the peer at the mirror's real source, or, if the source was restored or moved on purpose, resync the mirror",
     );
   const notReady = tables.filter((t) => t.state !== 'ready');
   if (recorded.phase !== 'ready' || notReady.length)

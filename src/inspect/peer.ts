@@ -184,6 +184,8 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     serverVersionNum: v,
     serverVersion: server.version,
     database: server.database,
+    systemIdentifier: server.system_identifier,
+    databaseOid: server.database_oid,
     settings: {
       wal_level: server.wal_level,
       max_replication_slots: server.max_replication_slots,
@@ -235,6 +237,10 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
       bytesDone: r.bytes_done,
       bytesTotal: r.bytes_total,
       promotedAt: r.promoted_at,
+      sourceIdentity:
+        r.source_system_identifier === null
+          ? null
+          : { systemIdentifier: r.source_system_identifier, databaseOid: r.source_database_oid },
       promotion: r.promotion,
       heartbeatAgeMs: r.heartbeat_age_ms === null ? null : Number(r.heartbeat_age_ms),
       leaseHeld: r.lease_held,

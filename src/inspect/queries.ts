@@ -13,6 +13,8 @@ export const SERVER_SQL = `
 SELECT current_setting('server_version_num')::int AS version_num,
        current_setting('server_version') AS version,
        current_database() AS database,
+       (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
+       (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS database_oid,
        current_setting('wal_level') AS wal_level,
        current_setting('max_replication_slots')::int AS max_replication_slots,
        current_setting('max_wal_senders')::int AS max_wal_senders,
@@ -233,6 +235,8 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
        bytes_done::text AS bytes_done, bytes_total::text AS bytes_total,
        -- Columns of later migrations through to_jsonb, so an older catalog reads as NULLs.
        to_jsonb(m) ->> 'promoted_at' AS promoted_at, to_jsonb(m) -> 'promotion' AS promotion,
+       to_jsonb(m) ->> 'source_system_identifier' AS source_system_identifier,
+       to_jsonb(m) ->> 'source_database_oid' AS source_database_oid,
        (extract(epoch FROM clock_timestamp() - (to_jsonb(m) ->> 'worker_heartbeat_at')::timestamptz) * 1000)::bigint AS heartbeat_age_ms,
        EXISTS (SELECT 1 FROM pg_locks l
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
@@ -241,7 +245,7 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
        (SELECT max(version) FROM mirrors.schema_migrations) AS catalog_version
   FROM mirrors.mirrors m
  UNION ALL
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 

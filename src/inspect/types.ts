@@ -204,6 +204,8 @@ export interface CatalogMirror {
   bytesDone: string;
   bytesTotal: string;
   // Optional so constructed values (unit tests) may leave them out.
+  /** The source server and database the mirror's slot was created on (migration 6); null: not recorded. */
+  sourceIdentity?: { systemIdentifier: string; databaseOid: string } | null;
   /** Set once promoted (ISO text). */
   promotedAt?: string | null;
   /** The promotion record (catalog migration 6), e.g. {state: 'fenced', ...} after an interrupted apply. */
@@ -238,6 +240,9 @@ export interface PeerLive {
   peer: string;
   serverVersionNum: number;
   serverVersion: string;
+  /** pg_control_system().system_identifier and the database's OID: which server and database this is. */
+  systemIdentifier?: string;
+  databaseOid?: string;
   database: string;
   settings: {
     wal_level: string;

@@ -54,6 +54,7 @@ export const DIAGNOSTICS = {
   MR170: { severity: 'error', title: 'promotion needs the mirror Following with a worker streaming it' },
   MR171: { severity: 'error', title: 'promotion needs every table copied' },
   MR172: { severity: 'error', title: 'promotion blocked by schema drift' },
+  MR174: { severity: 'error', title: 'the source is not the server the mirror was created from' },
   MR175: { severity: 'error', title: 'promotion planned together with other changes of the mirror' },
   MR176: { severity: 'error', title: 'defaults and sequences cannot be restored on the destination' },
   MR178: { severity: 'error', title: 'promote.reverse is not implemented' },

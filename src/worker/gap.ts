@@ -18,6 +18,25 @@ export interface SlotState {
 const RESYNC_HINT =
   'the mirror must be copied again: run `mirrors plan` to see the slot replacement and full resync it proposes, then `mirrors apply`';
 
+/**
+ * The source must be the server and database the mirror's slot was created on (recorded in the catalog since
+ * migration 6): a restored backup or another server with a slot of the same name would stream another history.
+ */
+export function sourceMismatch(
+  sourcePeer: string,
+  recorded: { systemIdentifier: string; databaseOid: string } | null,
+  seen: { systemIdentifier: string; databaseOid: string },
+): Fault | null {
+  if (!recorded) return null;
+  if (recorded.systemIdentifier === seen.systemIdentifier && recorded.databaseOid === seen.databaseOid) return null;
+  return new Fault(
+    'gap',
+    `peer ${sourcePeer} is not the server and database the mirror was created from (system identifier ${seen.systemIdentifier}, database OID ${seen.databaseOid}; recorded ${recorded.systemIdentifier}, ${recorded.databaseOid})`,
+    'MR163',
+    "point the peer back at the mirror's source; if the source was restored or moved on purpose, the mirror must be copied again (remove it and declare it anew)",
+  );
+}
+
 /** A gap Fault when streaming from this slot could lose transactions after `appliedLsn`, else null. */
 export function slotGap(
   slotName: string,

@@ -16,7 +16,7 @@ import { Batcher } from './batcher.js';
 import type { SourceTransaction, TargetTable } from './changes.js';
 import type { PgoutputMessage, TupleValue } from './decode.js';
 import { Fault, classify, needsPerson } from './faults.js';
-import { slotGap } from './gap.js';
+import { slotGap, sourceMismatch } from './gap.js';
 import { type LagFacts, lagMs } from './lag.js';
 import { LEASE_CLASS } from './lease-key.js';
 import { ApplyPipeline } from './pipeline.js';
@@ -328,7 +328,9 @@ class Session {
     mem.appliedEnd = applied;
     const reading = await this.race(monitor.slot(state.slot));
     this.noteSlot(reading);
-    const gap = slotGap(state.slot, m.source, reading, state.lastAppliedLsn);
+    const gap =
+      sourceMismatch(m.source, state.sourceIdentity, reading) ??
+      slotGap(state.slot, m.source, reading, state.lastAppliedLsn);
     if (gap) throw gap;
     await this.race(checkGuards(dst, m.name));
 

@@ -13,10 +13,15 @@ export interface SourceSlotReading extends SlotState {
   currentLsn: string;
   /** pg_current_wal_lsn() - restart_lsn, bigint text; null without a slot. */
   retainedBytes: string | null;
+  /** Which server and database this is (pg_control_system().system_identifier, the database's OID). */
+  systemIdentifier: string;
+  databaseOid: string;
 }
 
 const SLOT_SQL = `
-SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status,
+SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin,
+       (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
+       (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS database_oid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status,
        pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained_bytes
   FROM (SELECT 1) one
   LEFT JOIN pg_replication_slots s ON s.slot_name = $1::text AND s.database = current_database()`;
@@ -41,6 +46,8 @@ export class SourceMonitor {
       confirmedFlushLsn: r.confirmed_flush_lsn,
       walStatus: r.wal_status,
       currentLsn: r.current_lsn,
+      systemIdentifier: r.system_identifier,
+      databaseOid: r.database_oid,
       retainedBytes: r.retained_bytes,
     };
   }

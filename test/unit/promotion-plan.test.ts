@@ -54,6 +54,19 @@ describe('promotion plan', () => {
     expect(p.actions.some((x) => x.kind === 'promotion')).toBe(false);
   });
 
+  it('refuses a source that is not the server and database the mirror was created from (MR174)', () => {
+    const other = setup({}, (s, d) => {
+      Object.assign(s, { systemIdentifier: '2', databaseOid: '16384' });
+      Object.assign(d.catalog.mirrors.m, { sourceIdentity: { systemIdentifier: '1', databaseOid: '16384' } });
+    });
+    expect(codes(other)).toEqual(['MR174']);
+    const same = setup({}, (s, d) => {
+      Object.assign(s, { systemIdentifier: '1', databaseOid: '16384' });
+      Object.assign(d.catalog.mirrors.m, { sourceIdentity: { systemIdentifier: '1', databaseOid: '16384' } });
+    });
+    expect(codes(same)).toEqual([]);
+  });
+
   it('refuses reverse, which is not built (MR178)', () => {
     expect(codes(setup({ reverse: true }))).toEqual(['MR178']);
   });

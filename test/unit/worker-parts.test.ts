@@ -4,7 +4,7 @@ import { MirrorsError } from '../../src/errors.js';
 import { Batcher } from '../../src/worker/batcher.js';
 import type { SourceTransaction, TargetTable } from '../../src/worker/changes.js';
 import { classify, Fault, needsPerson } from '../../src/worker/faults.js';
-import { slotGap } from '../../src/worker/gap.js';
+import { slotGap, sourceMismatch } from '../../src/worker/gap.js';
 import { CAUGHT_UP_GRACE_MS, lagMs } from '../../src/worker/lag.js';
 import { ApplyPipeline } from '../../src/worker/pipeline.js';
 import { CatalogChanged } from '../../src/worker/sink.js';
@@ -97,6 +97,16 @@ describe('slotGap', () => {
     expect(slotGap('s', 'prod', { ...ok, exists: false, plugin: null }, '0/1')).toMatchObject({ code: 'MR160' });
     expect(slotGap('s', 'prod', { ...ok, plugin: 'test_decoding' }, '0/3000')).toMatchObject({ code: 'MR160' });
     expect(slotGap('s', 'prod', { ...ok, walStatus: 'lost' }, '0/3000')).toMatchObject({ code: 'MR161' });
+  });
+});
+
+describe('sourceMismatch', () => {
+  const id = { systemIdentifier: '7714504471607094334', databaseOid: '16384' };
+  it('refuses another server or database than the one the slot was created on (MR163), passes the same or an unrecorded one', () => {
+    expect(sourceMismatch('prod', id, { ...id, systemIdentifier: '1' })).toMatchObject({ kind: 'gap', code: 'MR163' });
+    expect(sourceMismatch('prod', id, { ...id, databaseOid: '5' })).toMatchObject({ code: 'MR163' });
+    expect(sourceMismatch('prod', id, id)).toBeNull();
+    expect(sourceMismatch('prod', null, id)).toBeNull();
   });
 });
 
