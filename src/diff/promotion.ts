@@ -47,7 +47,7 @@ export function planPromotion(
   const spec = m.promote!;
   const diagnostics: Diagnostic[] = [];
   const refuse = (
-    code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175' | 'MR176' | 'MR178',
+    code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175' | 'MR176' | 'MR177' | 'MR178',
     message: string,
     hint: string,
   ) => diagnostics.push(diag(code, at, message, hint));
@@ -104,6 +104,18 @@ export function planPromotion(
       `the destination tables of mirror ${m.name} cannot get back their defaults and sequences: ${restore.problems.map((p) => p.message).join('; ')}`,
       'fix what is named (a sequence name taken on the destination, a missing table or column), then plan again',
     );
+  const lacking = missingPrivileges(
+    tables,
+    restore.sequences.map((q) => q.destination.schema),
+    src,
+    dst,
+  );
+  if (lacking.length)
+    refuse(
+      'MR177',
+      `the promotion of mirror ${m.name} needs privileges the roles do not have: ${lacking.map((l) => l.what).join('; ')}`,
+      lacking.map((l) => l.fix).join(' '),
+    );
   if (diagnostics.length) return { action: null, diagnostics };
 
   const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
@@ -144,6 +156,40 @@ export function planPromotion(
     },
   };
   return { action, diagnostics };
+}
+
+/**
+ * What the fence and the point of no return need: on the source, ownership of each table (CREATE TRIGGER,
+ * ALTER TABLE ... ENABLE ALWAYS TRIGGER) and a schema for the fence's function; on the destination, ownership
+ * of each table (DROP TRIGGER, ALTER COLUMN ... SET DEFAULT) and CREATE where sequences are created.
+ * Absent facts (constructed test values) count as granted, as in checks.ts.
+ */
+function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], src: PeerLive, dst: PeerLive) {
+  const out: { what: string; fix: string }[] = [];
+  const owner = (p: PeerLive, q: { schema: string; name: string }) => {
+    const t = p.tables[tableKey(q)];
+    if (t?.owned === false)
+      out.push({
+        what: `role ${p.role.name} on peer ${p.peer} does not own ${q.schema}.${q.name} (owner ${t.owner ?? '?'})`,
+        fix: `ALTER TABLE ${quoteQualified(q.schema, q.name)} OWNER TO ${quoteIdent(p.role.name)};`,
+      });
+  };
+  for (const t of tables) owner(src, t.source);
+  if (!src.schemas?.[FENCE_SCHEMA] && !src.role.canCreateInDatabase)
+    out.push({
+      what: `role ${src.role.name} cannot create schema ${FENCE_SCHEMA} (the fence's function) on peer ${src.peer}`,
+      fix: `GRANT CREATE ON DATABASE ${quoteIdent(src.database)} TO ${quoteIdent(src.role.name)};`,
+    });
+  for (const t of tables) owner(dst, t.destination);
+  for (const schema of new Set(sequenceSchemas)) {
+    const s = dst.schemas?.[schema];
+    if (s && !s.create)
+      out.push({
+        what: `role ${dst.role.name} cannot create sequences in schema ${schema} on peer ${dst.peer}`,
+        fix: `GRANT CREATE ON SCHEMA ${quoteIdent(schema)} TO ${quoteIdent(dst.role.name)};`,
+      });
+  }
+  return out;
 }
 
 /**

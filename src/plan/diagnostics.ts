@@ -57,6 +57,7 @@ export const DIAGNOSTICS = {
   MR174: { severity: 'error', title: 'the source is not the server the mirror was created from' },
   MR175: { severity: 'error', title: 'promotion planned together with other changes of the mirror' },
   MR176: { severity: 'error', title: 'defaults and sequences cannot be restored on the destination' },
+  MR177: { severity: 'error', title: 'the roles lack privileges the promotion needs' },
   MR178: { severity: 'error', title: 'promote.reverse is not implemented' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },

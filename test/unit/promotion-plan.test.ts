@@ -67,6 +67,18 @@ describe('promotion plan', () => {
     expect(codes(same)).toEqual([]);
   });
 
+  it('names the privileges the fence and the point of no return need when a role lacks them (MR177)', () => {
+    const p = setup({}, (s, d) => {
+      Object.assign(s.tables['public\u0000users'], { owned: false, owner: 'app' });
+      s.role.canCreateInDatabase = false;
+      Object.assign(d.tables['public\u0000users'], { owned: false, owner: 'admin' });
+    });
+    expect(codes(p)).toEqual(['MR177']);
+    const hint = p.diagnostics[0].hint;
+    expect(hint).toContain('ALTER TABLE "public"."users" OWNER TO "mirrors";');
+    expect(hint).toContain('GRANT CREATE ON DATABASE "app" TO "mirrors";');
+  });
+
   it('refuses reverse, which is not built (MR178)', () => {
     expect(codes(setup({ reverse: true }))).toEqual(['MR178']);
   });
