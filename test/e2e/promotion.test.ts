@@ -120,4 +120,26 @@ describe('guarded promotion', () => {
     await w.waitForLog(/promo: Promoted/, 10_000);
     expect(await w.stop()).toBe(0);
   });
+
+  it('verify: counts abandons a promotion whose destination differs, before anything changed', async () => {
+    const m = await mirrorSetup('verified', `CREATE TABLE t (id int PRIMARY KEY)`, `      - source_table: t\n`);
+    const w = await m.start();
+    await w.waitForLog(/verified: Following/);
+    await m.src('INSERT INTO t SELECT generate_series(1, 100)');
+    await m.caughtUp();
+    // A row lost on the destination (the guard is bypassed as the worker does).
+    await m.dst(`SET session_replication_role = replica; DELETE FROM t WHERE id = 7`);
+    m.rewrite('    promote:\n      verify: counts\n');
+    const r = await m.cli('apply', '--auto-approve', '--allow-irreversible');
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(
+      /verify counts: public\.t has 100 rows on the source, public\.t 99 on the destination/,
+    );
+    // Nothing changed: the source takes writes, the mirror streams them.
+    await m.src('INSERT INTO t VALUES (101)');
+    await m.caughtUp();
+    const [row] = await m.dst(`SELECT promoted_at, promotion FROM mirrors.mirrors WHERE name = 'verified'`);
+    expect(row).toEqual({ promoted_at: null, promotion: null });
+    expect(await w.stop()).toBe(0);
+  });
 });
