@@ -12,6 +12,7 @@
  * after it, the source is fenced and the next apply finishes 5 and 6 from the record. Never a source fenced
  * with nothing promoted for longer than it takes to run apply again; never both sides writable.
  */
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { connectPeer } from '../db/connect.js';
 import { quoteQualified } from '../db/quote.js';
@@ -72,13 +73,15 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
     for (const s of setup) await fence.query(s);
     await lockWithin(fence, lock, d.max_fence_wait_ms, mirror);
     for (const s of triggers) await fence.query(s);
+    // Unique per attempt: a retried promotion never waits for an earlier attempt's marker.
+    const fenceId = `${d.fence_id} ${new Date().toISOString()} ${randomUUID()}`;
     const marker = await fence.query(`SELECT pg_logical_emit_message(false, 'mirrors.fence', $1::text)::text AS lsn`, [
-      d.fence_id,
+      fenceId,
     ]);
     const fenceLsn: string = marker.rows[0].lsn;
     // The marker sits in WAL that nothing flushes while every writer waits (the fence transaction is open),
     // and a walsender sends only flushed WAL: a committed message from another session flushes it now.
-    await src.query(`SELECT pg_logical_emit_message(true, 'mirrors.fence.flush', $1::text)`, [d.fence_id]);
+    await src.query(`SELECT pg_logical_emit_message(true, 'mirrors.fence.flush', $1::text)`, [fenceId]);
     step('fence_acquired', `writers to ${d.tables.length} table(s) wait; marker at ${fenceLsn}`);
     // Inside the fence: no session can take another value from them through the mirrored tables now.
     const rows = (
@@ -114,7 +117,7 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
     }
     record = {
       state: 'fenced',
-      fence_id: d.fence_id,
+      fence_id: fenceId,
       fence_lsn: fenceLsn,
       fenced_at: new Date().toISOString(),
       setvals,

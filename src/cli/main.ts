@@ -19,7 +19,7 @@ const EXIT_CODES = {
   apply:
     '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
   run: '\nExit codes: 0 after SIGTERM/SIGINT (the batch in flight is committed and acknowledged first), 1 configuration error.\n',
-  status: '\nExit codes: 0 every selected mirror is Following, 2 otherwise, 1 error.\n',
+  status: '\nExit codes: 0 every selected mirror is Following (or Promoted), 2 otherwise, 1 error.\n',
 };
 // Each command's module is imported when that command runs: a command loads only what it uses (start-up
 // time counts for `mirrors run` restarts and for every `mirrors plan` in CI).
@@ -131,7 +131,7 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
   program
     .command('status')
     .description(
-      'show what every mirror is doing: status, lag, worker, slot, tables (exit 0 all Following, 2 otherwise, 1 error)',
+      'show what every mirror is doing: status, lag, worker, slot, tables (exit 0 all Following or Promoted, 2 otherwise, 1 error)',
     )
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'show only this mirror (repeatable)', collect)

@@ -325,7 +325,7 @@ class Differ {
     if (!recorded) {
       this.diagnostics.push(
         diag(
-          'MR171',
+          'MR179',
           `${at}.promotion`,
           `mirror ${m.name} is new: it is promoted by a later apply, once it is copied and Following`,
           'apply this plan, start `mirrors run`, then plan again: the promotion is planned then',

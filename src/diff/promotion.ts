@@ -119,7 +119,8 @@ export function planPromotion(
   if (diagnostics.length) return { action: null, diagnostics };
 
   const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
-  const fenceId = `${m.name}@${recorded.lastAppliedLsn ?? '0/0'}`;
+  // Stable, so a saved plan stays valid while the source writes: apply makes each marker unique.
+  const fenceId = `mirror ${m.name}`;
   const action: PromotionCreate = {
     id: `create:${at}`,
     kind: 'promotion',

@@ -59,6 +59,7 @@ export const DIAGNOSTICS = {
   MR176: { severity: 'error', title: 'defaults and sequences cannot be restored on the destination' },
   MR177: { severity: 'error', title: 'the roles lack privileges the promotion needs' },
   MR178: { severity: 'error', title: 'promote.reverse is not implemented' },
+  MR179: { severity: 'warning', title: 'promotion planned by a later apply' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

@@ -71,8 +71,10 @@ export function renderPlanMarkdown(plan: Plan, opts: { sql?: boolean } = {}): st
         '',
       );
     }
-    if (opts.sql) {
+    if (opts.sql || plan.actions.some((a) => a.kind === 'promotion')) {
+      // A promotion's statements are always shown (it is irreversible); other actions' with --sql.
       for (const a of plan.actions) {
+        if (!opts.sql && a.kind !== 'promotion') continue;
         const sql = statements(a);
         if (!sql.length) continue;
         out.push(

@@ -114,7 +114,9 @@ export function renderAction(a: Action, opts: TextOptions = {}): string {
       lines.push(`      ${changeLine(c)}`);
     }
   }
-  if (opts.sql) for (const s of statements(a)) lines.push(kleur.dim(`      | ${s.replace(/\n/g, '\n      | ')}`));
+  // A promotion is irreversible: its statements are shown whatever the options, as a reviewer must read them.
+  if (opts.sql || a.kind === 'promotion')
+    for (const s of statements(a)) lines.push(kleur.dim(`      | ${s.replace(/\n/g, '\n      | ')}`));
   return lines.join('\n');
 }
 
@@ -148,13 +150,18 @@ export function statements(a: Action): string[] {
       `SELECT pg_logical_emit_message(false, 'mirrors.fence', '${d.fence_id.replaceAll("'", "''")}')`,
       ...(d.sequences.length
         ? [
-            `-- read ${d.sequences.length} sequence(s), set ${d.sequence_margin} steps beyond on peer ${d.destination_peer}`,
+            `-- read inside the fence: last_value of ${d.sequences.map((q) => `${q.source.schema}.${q.source.name}`).join(', ')}`,
           ]
         : []),
       ...(d.verify === 'counts' ? ['-- compare row counts of every table on both peers'] : []),
       'COMMIT',
       `-- on peer ${d.destination_peer}, the point of no return, one transaction:`,
       ...d.restore_sql,
+      ...d.sequences.map(
+        (q) =>
+          `SELECT setval('${q.destination.schema}.${q.destination.name}', <last_value read on the source + ${d.sequence_margin} x ${q.increment}>, true)`,
+      ),
+      `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = <marker> WHERE name = '${a.mirror}'`,
       `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
       `SELECT pg_drop_replication_slot('${d.slot}')`,
       ...d.cleanup_sql,

@@ -230,7 +230,7 @@ export interface StatusReport {
   created_by: string;
   generated_at: string;
   config_file: string;
-  /** true when every mirror is Following (exit code 0). */
+  /** true when every mirror is Following or Promoted (exit code 0). */
   ok: boolean;
   /** Every status name, zeros included, in STATUS_NAMES order. */
   summary: { total: number; by_status: Record<StatusName, number> };
@@ -497,7 +497,8 @@ export function statusReport(input: {
     created_by: input.createdBy,
     generated_at: input.generatedAt,
     config_file: input.configFile,
-    ok: mirrors.every((m) => m.status.name === 'Following'),
+    // Promoted is done, not a problem: a cron job on `status` must not alert forever after a promotion.
+    ok: mirrors.every((m) => m.status.name === 'Following' || m.status.name === 'Promoted'),
     summary: { total: mirrors.length, by_status: byStatus },
     mirrors,
   };

@@ -73,8 +73,16 @@ describe('guarded promotion', () => {
     m.rewrite('    promote: true\n');
     const plan = await m.cli('plan', '--detailed-exitcode');
     expect(plan.stdout + plan.stderr).toMatch(/promotion/);
+    expect(plan.stdout).toMatch(
+      /LOCK TABLE "public"."orders", "public"."events", "public"."tickets" IN EXCLUSIVE MODE|LOCK TABLE .* IN EXCLUSIVE MODE/,
+    );
+    expect(plan.stdout).toMatch(/setval\('public\.events_id_seq'/);
     expect(plan.code, plan.stdout + plan.stderr).toBe(2);
-    const applied = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
+    // Reviewed as a saved plan, applied while the source keeps writing: the plan must not go stale with its WAL.
+    const saved = await m.cli('plan', '--out', 'promote.plan.json');
+    expect(saved.code, saved.stdout + saved.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    const applied = await m.cli('apply', 'promote.plan.json', '--allow-irreversible', '--format', 'json');
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
     const steps = applied.stdout
       .split('\n')

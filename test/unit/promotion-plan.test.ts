@@ -38,6 +38,14 @@ describe('promotion plan', () => {
     expect(p.actions).toHaveLength(1);
   });
 
+  it('keeps the plan stable while the mirror streams (a saved plan stays valid): no position in it', () => {
+    const a = (lsn: string) =>
+      setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { lastAppliedLsn: lsn })).actions.find(
+        (x) => x.kind === 'promotion',
+      );
+    expect(a('0/2000')).toEqual(a('5/FFFF0000'));
+  });
+
   it('refuses a mirror no worker streams, or that is not Following (MR170)', () => {
     expect(codes(setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { leaseHeld: false })))).toEqual(['MR170']);
     expect(codes(setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { status: 'Degraded' })))).toEqual(['MR170']);

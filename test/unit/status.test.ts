@@ -620,6 +620,12 @@ describe('statusReport and the exit code', () => {
   it('exits 0 only when every mirror is Following', () => {
     expect(statusExitCode(report([facts({ name: 'a' }), facts({ name: 'b' })]))).toBe(0);
     expect(statusExitCode(report([facts({ name: 'a' }), facts({ name: 'b', configured: { paused: true } })]))).toBe(2);
+    // A promoted mirror is done, not a problem: a cron job must not alert forever after a promotion.
+    expect(
+      statusExitCode(
+        report([facts({ name: 'a' }), facts({ name: 'p', mirror: { promotedAt: '2026-02-02T00:00:00.000Z' } })]),
+      ),
+    ).toBe(0);
     expect(statusExitCode(report([facts({ mirror: null })]))).toBe(2);
     expect(statusExitCode(report([]))).toBe(0);
   });
