@@ -130,7 +130,7 @@ async function consent(
   }
   if (!io.stdinIsTty) {
     throw new MirrorsError('APPLY_NOT_APPROVED', 'refusing to apply without approval: no terminal to ask on', {
-      hint: 'pass --auto-approve, or save the plan with `mirrors plan --out FILE` and run `mirrors apply FILE`',
+      hint: `pass --auto-approve, or save the plan with \`mirrors plan --out FILE\` and run \`mirrors apply FILE\`${irreversible.length ? ` (with --allow-irreversible: the plan has ${irreversible.length} irreversible action${irreversible.length === 1 ? '' : 's'})` : ''}`,
     });
   }
   if (irreversible.length) {
