@@ -31,8 +31,9 @@ export function runningMirrors(clusters: { src: Cluster; dst: Cluster }, dbPrefi
     await clusters.dst.createDatabase(db);
     await clusters.src.query(sourceSql, [], db);
     if (destinationSql) await clusters.dst.query(destinationSql, [], db);
+    let tables = tablesYaml;
     const yaml = (more: string) =>
-      `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:\n  ${name}:\n    source: prod\n    destination: staging\n    idle_timeout_seconds: 1\n${more}    tables:\n${tablesYaml}`;
+      `version: 1\npeers:\n${peerYaml('prod', clusters.src, db)}${peerYaml('staging', clusters.dst, db)}mirrors:\n  ${name}:\n    source: prod\n    destination: staging\n    idle_timeout_seconds: 1\n${more}    tables:\n${tables}`;
     let current = yaml(extra);
     const p = tempProject(current);
     cleanups.push(p.cleanup);
@@ -59,8 +60,9 @@ export function runningMirrors(clusters: { src: Cluster; dst: Cluster }, dbPrefi
       );
     const expectSame = async (srcSql: string, dstSql = srcSql) =>
       expect(await rows('dst', dstSql)).toEqual(await rows('src', srcSql));
-    /** Rewrites mirrors.yaml with other mirror settings (`extra`, indented like the harness's). */
-    const rewrite = (more: string) => {
+    /** Rewrites mirrors.yaml with other mirror settings (`extra`, indented like the harness's) and, given, tables. */
+    const rewrite = (more: string, newTables = tables) => {
+      tables = newTables;
       current = yaml(more);
       writeFileSync(p.file, current);
     };
