@@ -190,7 +190,7 @@ async function lockWithin(fence: pg.Client, lock: string, maxMs: number, mirror:
 
 async function verifyCounts(src: pg.Client, dst: pg.Client, a: PromotionCreate) {
   const count = async (db: pg.Client, q: { schema: string; name: string }) =>
-    (await db.query(`SELECT count(*)::text AS n FROM ${qualified(q)}`)).rows[0].n as string;
+    (await db.query(`SELECT count(*)::text AS n FROM ${quoteQualified(q.schema, q.name)}`)).rows[0].n as string;
   for (const t of a.details.tables) {
     const [s, d] = [await count(src, t.source), await count(dst, t.destination)];
     if (s !== d)
@@ -236,7 +236,7 @@ async function fencePresent(src: pg.Client, a: PromotionCreate): Promise<boolean
   const r = await src.query(
     `SELECT count(*)::int AS n FROM pg_trigger g
       WHERE g.tgname = $1::text AND g.tgrelid = ANY (SELECT to_regclass(x) FROM unnest($2::text[]) AS x)`,
-    [FENCE_TRIGGER, a.details.tables.map((t) => qualified(t.source))],
+    [FENCE_TRIGGER, a.details.tables.map((t) => quoteQualified(t.source.schema, t.source.name))],
   );
   return r.rows[0].n === a.details.tables.length;
 }
@@ -263,8 +263,4 @@ async function cleanup(a: PromotionCreate, src: pg.Client, step: (s: string, d?:
   }
   for (const s of a.details.cleanup_sql) await src.query(s);
   step('promotion_complete', `slot ${slot} and the publication dropped; the fence stays on the source`);
-}
-
-function qualified(q: { schema: string; name: string }): string {
-  return quoteQualified(q.schema, q.name);
 }
