@@ -15,7 +15,15 @@ import { SETTING_YAML_KEYS } from './settings.js';
 type Segment = string | number;
 
 // strictRequired is off because the if/then/else subschemas name properties declared by their parent.
-const AJV_OPTIONS: Options = { allErrors: true, verbose: true, strict: true, strictRequired: false, logger: false };
+// allowUnionTypes: `promote` is true or an object (a oneOf would be dropped with the peer rule's errors above).
+const AJV_OPTIONS: Options = {
+  allErrors: true,
+  verbose: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+  logger: false,
+};
 
 /** The config schema; the same relative paths from src/config and dist/config (schemas/ ships with the package). */
 export const CONFIG_SCHEMA = schemaValidator(
@@ -132,7 +140,7 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
       }
       return { path, message: `needs at least ${String(p.limit)} entries` };
     case 'pattern':
-      if (field === 'lag_threshold')
+      if (field === 'lag_threshold' || field === 'max_fence_wait')
         return { path, message: `${show(e.data, secret, '', true)} is not a duration`, hint: DURATION_HINT };
       if (path.length === 1 && field === 'project') {
         return { path, message: `invalid project name${show(e.data, secret)}`, hint: PROJECT_HINT };

@@ -598,3 +598,34 @@ describe('reporting', () => {
     );
   });
 });
+
+describe('promote', () => {
+  const withPromote = (value: string) =>
+    withMirrors(...MIRROR_HEAD, `    promote: ${value}`, '    tables:', '      - source_table: t');
+
+  test('a bad promote: is refused with its position, not accepted (its true-or-map type must not hide errors)', () => {
+    expect(brief(withPromote('yes please'))).toEqual([
+      ['9:14', 'mirrors.m.promote', 'expected true or false or a map (key: value), found a string', undefined],
+    ]);
+    expect(brief(withPromote('{ verify: bogus }')).map((p) => p.slice(1, 3))).toEqual([
+      ['mirrors.m.promote.verify', 'must be one of none, counts, found `bogus`'],
+    ]);
+    expect(brief(withPromote('{ verfy: counts }')).map((p) => p.slice(1, 4))).toEqual([
+      ['mirrors.m.promote.verfy', 'unknown key `verfy`', 'did you mean `verify`?'],
+    ]);
+    expect(brief(withPromote('{ max_fence_wait: 1.5s }')).map((p) => p.slice(1, 3))).toEqual([
+      ['mirrors.m.promote.max_fence_wait', '`1.5s` is not a duration'],
+    ]);
+  });
+
+  test('true and a map with its parameters are accepted and normalized', () => {
+    const r = validateConfigText(withPromote('{ max_fence_wait: 1m30s, verify: counts }'), 'mirrors.yaml', {});
+    expect(r.problems).toEqual([]);
+    expect(r.config?.mirrors.m.promote).toEqual({
+      max_fence_wait_ms: 90_000,
+      sequence_margin: 1000,
+      verify: 'counts',
+      reverse: false,
+    });
+  });
+});
