@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'LOCK_TIMEOUT'
   | 'INTERRUPTED'
   | 'IRREVERSIBLE_NOT_ALLOWED'
+  | 'DATA_LOSS_NOT_ALLOWED'
   | 'USAGE'
   | 'INTERNAL';
 

@@ -100,6 +100,21 @@ const ACTIONS = {
         fence_sql: ref('sql'), max_fence_wait_ms: int, verify: { enum: ['none', 'counts'] }, sequence_margin: int,
         sequences: arr(obj({ source: ref('qualified'), destination: ref('qualified'), increment: digits, min: digits, max: digits })),
         source_version_num: int, restore_sql: ref('sql'), cleanup_sql: ref('sql'), slot: str,
+        without_source: {
+          oneOf: [
+            nul,
+            obj({
+              unreachable: str,
+              loss: obj({
+                applied_through: nstr, source_last_seen: nstr, window_ms: { type: ['integer', 'null'], minimum: 0 },
+                unapplied_wal_bytes: { type: ['string', 'null'], pattern: '^[0-9]+$' },
+                commits_per_s: { type: ['number', 'null'], minimum: 0 }, transactions: { type: ['integer', 'null'], minimum: 0 },
+              }),
+              facts_at: nstr,
+            }),
+          ],
+        },
+        fence_after: bool,
       }),
       obj({ status: str, lag_ms: { type: ['integer', 'null'] } }),
       obj({ primary: str }),
@@ -114,7 +129,8 @@ defs.settings_with_peers = {
 
 const REASONS = ['catalog_missing', 'catalog_outdated', 'new_mirror', 'setting_changed', 'mirror_removed', 'table_added',
   'table_removed', 'table_changed', 'table_source_changed', 'table_not_copied', 'schema_missing', 'type_missing',
-  'extension_missing', 'publication_missing', 'publication_changed', 'slot_missing', 'slot_lost', 'promotion_declared'];
+  'extension_missing', 'publication_missing', 'publication_changed', 'slot_missing', 'slot_lost', 'promotion_declared',
+  'promotion_without_source', 'promotion_unfinished'];
 
 const pairs = [];
 const rules = [];

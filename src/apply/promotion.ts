@@ -20,7 +20,7 @@ import { SQLSTATE, sqlstateOf } from '../db/sqlstate.js';
 import { unfenceSql, FENCE_TRIGGER } from '../diff/promotion.js';
 import { sequenceStateSql, setvalStatements } from '../diff/promotion-sql.js';
 import { MirrorsError } from '../errors.js';
-import type { PromotionCreate } from '../plan/types.js';
+import type { LossEstimate, PromotionCreate } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
 
 /** Each LOCK attempt waits this long, so writers queued behind it are not held for the whole max_fence_wait. */
@@ -31,17 +31,22 @@ const SLOT_RELEASE_MS = 15_000;
 interface PromotionRecord {
   state: 'fenced' | 'promoted';
   fence_id: string;
-  fence_lsn: string;
-  fenced_at: string;
+  /** null: promoted without the source (nothing fenced). */
+  fence_lsn: string | null;
+  fenced_at: string | null;
   /** setval statements from the sequences read inside the fence (final values), run at the point of no return. */
   setvals: string[];
+  /** Promoted without the source, with what may have been lost (the plan's estimate). */
+  unfenced?: true;
+  loss_estimate?: LossEstimate;
+  /** After an unfenced promotion: the old source answered again and got its fence (fenceAfter). */
+  source_fenced?: true;
 }
 
 export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promise<void> {
   const d = a.details;
   const mirror = ctx.mirrorOf(a);
   const dst = await ctx.db(d.destination_peer);
-  const src = await ctx.db(d.source_peer);
   const t0 = performance.now();
   const step = (name: string, detail?: string) => {
     ctx.report({ type: 'promotion_step', mirror, step: name, ms: Math.round(performance.now() - t0), detail });
@@ -49,7 +54,12 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
   };
 
   const recorded = await readRecord(dst, mirror);
-  if (recorded?.state === 'promoted') return cleanup(a, src, step);
+  if (d.without_source && recorded?.state !== 'promoted') return promoteWithoutSource(dst, a, step);
+  const src = await ctx.db(d.source_peer);
+  if (recorded?.state === 'promoted') {
+    if (d.fence_after) await fenceAfter(ctx, dst, a, recorded, step);
+    return cleanup(a, src, step);
+  }
   if (recorded?.state === 'fenced') {
     if (await fencePresent(src, a)) {
       step('resumed', `a previous apply fenced the source at ${recorded.fence_lsn}; finishing the promotion`);
@@ -142,6 +152,64 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
 }
 
 /**
+ * Disaster recovery: the source is gone (the plan found it unreachable and `mirrors apply --allow-data-loss` was
+ * given). Only the point of no return runs: nothing can be fenced, read or cleaned up on the source. Its worker
+ * stops on Promoted, and refuses the old source for good should it come back; the next plan that reaches it
+ * fences it and drops the slot and publication (finishPromotion).
+ */
+async function promoteWithoutSource(dst: pg.Client, a: PromotionCreate, step: (s: string, d?: string) => void) {
+  const w = a.details.without_source!;
+  const record: PromotionRecord = {
+    state: 'promoted',
+    fence_id: '',
+    fence_lsn: null,
+    fenced_at: null,
+    setvals: [],
+    unfenced: true,
+    loss_estimate: w.loss,
+  };
+  await pointOfNoReturn(dst, a, record, null);
+  step('point_of_no_return', `peer ${a.details.destination_peer} is the primary, promoted WITHOUT a fence (peer ${a.details.source_peer} unreachable)`);
+  step(
+    'promotion_complete',
+    `the old source keeps its slot and publication until it answers again; \`mirrors plan\` then fences it and drops them`,
+  );
+}
+
+/** The old source of a promotion without it answers again: fence it now (it is not mirrored any more). */
+async function fenceAfter(
+  ctx: ApplyContext,
+  dst: pg.Client,
+  a: PromotionCreate,
+  record: PromotionRecord,
+  step: (s: string, d?: string) => void,
+) {
+  const mirror = a.mirror!;
+  const fence = await connectPeer(ctx.peer(a.details.source_peer), {
+    applicationName: `mirrors apply (promotion fence ${mirror})`,
+    options: '-c synchronous_commit=local',
+  });
+  try {
+    await fence.query('BEGIN');
+    const [setup, lock, ...triggers] = splitFence(a.details.fence_sql);
+    for (const s of setup) await fence.query(s);
+    await lockWithin(fence, lock, a.details.max_fence_wait_ms, mirror);
+    for (const s of triggers) await fence.query(s);
+    await fence.query('COMMIT');
+  } catch (err) {
+    await fence.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    await fence.end().catch(() => {});
+  }
+  await dst.query(`UPDATE mirrors.mirrors SET promotion = $2::jsonb WHERE name = $1::text`, [
+    mirror,
+    JSON.stringify({ ...record, source_fenced: true }),
+  ]);
+  step('fence_committed', `the old source, peer ${a.details.source_peer}, rejects writes to the mirrored tables with MIRROR_FENCED`);
+}
+
+/**
  * Fault injection for the crash tests (test/e2e/promotion-crash.test.ts), like Postgres's injection points:
  * MIRRORS_INJECT_KILL_AFTER=<step> makes apply kill itself with SIGKILL right after that step.
  */
@@ -205,7 +273,7 @@ async function verifyCounts(src: pg.Client, dst: pg.Client, a: PromotionCreate) 
 }
 
 /** One destination transaction: after it the destination is the primary; before it, nothing changed there. */
-async function pointOfNoReturn(dst: pg.Client, a: PromotionCreate, record: PromotionRecord, src: pg.Client) {
+async function pointOfNoReturn(dst: pg.Client, a: PromotionCreate, record: PromotionRecord, src: pg.Client | null) {
   const mirror = a.mirror!;
   try {
     await dst.query('BEGIN');
@@ -219,11 +287,11 @@ async function pointOfNoReturn(dst: pg.Client, a: PromotionCreate, record: Promo
   } catch (err) {
     await dst.query('ROLLBACK').catch(() => {});
     // Back to where it started: the source takes writes again, the destination stays a mirror.
-    for (const s of unfenceSql(a.details.tables)) await src.query(s);
+    if (src) for (const s of unfenceSql(a.details.tables)) await src.query(s);
     await dst.query(`UPDATE mirrors.mirrors SET promotion = NULL WHERE name = $1::text`, [mirror]).catch(() => {});
     throw new MirrorsError(
       'APPLY_FAILED',
-      `the promotion of mirror ${mirror} failed at the point of no return; the source fence is lifted, nothing changed: ${(err as Error).message}`,
+      `the promotion of mirror ${mirror} failed at the point of no return; ${src ? 'the source fence is lifted, ' : ''}nothing changed: ${(err as Error).message}`,
       {
         cause: err,
       },

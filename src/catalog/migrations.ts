@@ -361,6 +361,22 @@ ALTER TABLE mirrors.mirrors
   ADD COLUMN fence_lsn pg_lsn;
 `,
   },
+  {
+    version: 7,
+    name: 'promotion without the source: what the destination must know of it beforehand',
+    sql: `
+-- Written by the worker while it streams, read by a promotion planned when the source is gone (docs/promotion.md,
+-- "Disaster recovery"): nothing can be asked of the source then.
+--   source_facts: {at, server_version_num, tables, sequences}: the mirrored source tables' columns (defaults,
+--     identity) and the sequences they use, as inspection reads them; rewritten when they change.
+--   source_pulse: {at, lsn, commits_per_s, sequences: [{schema, name, last_value, is_called}]}, about every
+--     5 seconds: the source's clock and WAL position, the recent commit rate of the mirrored tables, and the
+--     sequences' values, for the loss estimate and the sequence values of the new primary.
+ALTER TABLE mirrors.mirrors
+  ADD COLUMN source_facts jsonb,
+  ADD COLUMN source_pulse jsonb;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -15,6 +15,7 @@ import { LockedSession } from '../apply/session.js';
 import { MirrorsError } from '../errors.js';
 import type { Action, Plan } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
+import { describeLoss } from '../diff/loss.js';
 import { CREATED_BY, checkSelection, selection } from './plan.js';
 import { jsonReporter, textReporter } from './progress.js';
 import type { Io } from './io.js';
@@ -25,6 +26,7 @@ export interface ApplyCliOptions {
   mirror?: string[];
   autoApprove?: boolean;
   allowIrreversible?: boolean;
+  allowDataLoss?: boolean;
   lockTimeout?: string;
   format?: 'text' | 'json';
 }
@@ -82,6 +84,7 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
       if (json || saved) reporter({ type: 'apply_complete', done: 0, total: 0 });
       return 0;
     }
+    refuseDataLoss(plan, !!opts.allowDataLoss);
     if (!(await consent(plan, opts, io, saved !== null, stopSignals.signal))) {
       io.out('Apply cancelled.\n');
       return 1;
@@ -148,6 +151,25 @@ async function consent(
   } finally {
     rl.close();
   }
+}
+
+/**
+ * A promotion without its source (disaster recovery) may lose writes: it runs only when this apply says so,
+ * whatever else approves the plan (a prompt, --auto-approve, --allow-irreversible or a saved plan).
+ */
+function refuseDataLoss(plan: Plan, allowed: boolean) {
+  const lossy = plan.actions.flatMap((a) =>
+    a.kind === 'promotion' && a.details.without_source ? [{ a, w: a.details.without_source }] : [],
+  );
+  if (!lossy.length || allowed) return;
+  throw new MirrorsError(
+    'DATA_LOSS_NOT_ALLOWED',
+    `the plan promotes ${lossy.map((x) => `mirror ${x.a.mirror}`).join(', ')} without ${lossy.length === 1 ? 'its source' : 'their sources'}, which cannot be reached: writes may be lost; nothing was changed`,
+    {
+      details: lossy.map((x) => `- ${x.a.address}: ${describeLoss(x.w.loss, x.a.details.source_peer)}`),
+      hint: 'make sure the source is down for good, then pass --allow-data-loss (valid for that one apply)',
+    },
+  );
 }
 
 function describe(a: Action): string {

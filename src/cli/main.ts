@@ -17,7 +17,7 @@ const EXIT_CODES = {
   plan: '\nExit codes: 0 success (no changes, or changes without --detailed-exitcode), 1 error (bad config,\nunreachable peer, a diagnostic of severity error, --fail-on matched), 2 with --detailed-exitcode: changes\npresent, or schema drift of severity warning (MR154-MR156, MR159). Drift the stream cannot apply through\n(MR150-MR153, MR157, MR158) is an error: exit 1.\n',
   show: '\nExit codes: 0 shown, 1 not a valid plan file.\n',
   apply:
-    '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
+    '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a promotion without its source\nwithout --allow-data-loss, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
   run: '\nExit codes: 0 after SIGTERM/SIGINT (the batch in flight is committed and acknowledged first), 1 configuration error.\n',
   status: '\nExit codes: 0 every selected mirror is Following (or Promoted), 2 otherwise, 1 error.\n',
 };
@@ -103,6 +103,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option(
       '--allow-irreversible',
       'let irreversible actions (dropping a slot, destroying a mirror) run without a prompt',
+    )
+    .option(
+      '--allow-data-loss',
+      'let a promotion whose source cannot be reached run (disaster recovery: unfenced, writes may be lost); valid for this apply only',
     )
     .option('--lock-timeout <duration>', 'how long to wait for a mirror locked by another apply', '0s')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))

@@ -8,7 +8,7 @@ import { mirrorHash } from '../config/normalize.js';
 import type { Config, Mirror } from '../config/types.js';
 import type { Live, LivePublication, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
-import { finishPromotion, planPromotion } from './promotion.js';
+import { finishPromotion, planPromotion, planPromotionWithoutSource } from './promotion.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
 import type {
@@ -257,7 +257,12 @@ class Differ {
   mirror(m: Mirror, tables: ResolvedTable[]) {
     const src = this.live.peers[m.source];
     const dst = this.live.peers[m.destination];
-    if (!src || !dst) return; // inspection failed: the CLI has already reported it
+    if (!dst) return; // inspection failed: the CLI has already reported it
+    if (!src) {
+      const why = this.live.unreachable?.[m.source];
+      if (why) this.withoutSource(m, dst, why);
+      return;
+    }
     if (m.mode === 'sync') {
       // Accepted by the schema for the files of the version that builds it; until then never silently async.
       this.diagnostics.push(
@@ -309,7 +314,7 @@ class Differ {
     // Promoted: its tables are ordinary tables of the new primary; nothing is mirrored any more (what an
     // interrupted promotion left on the source goes).
     if (recorded?.promotedAt) {
-      const finish = finishPromotion(m, src, dst);
+      const finish = finishPromotion(m, recorded, dst.catalog.tables.filter((t) => t.mirror === m.name), src, dst);
       if (finish) this.actions.add(finish);
       return;
     }
@@ -317,6 +322,42 @@ class Differ {
     if (!recorded) this.newMirror(m, tables, src, dst, catalogDeps);
     else this.existingMirror(m, tables, src, dst, catalogDeps);
     if (m.promote) this.promotion(m, recorded, src, dst);
+  }
+
+  /**
+   * The source cannot be reached (inspect tolerates that only for mirrors that all declare `promote:`): the
+   * promotion without it (disaster recovery), or, once promoted, a word that the old source waits.
+   */
+  private withoutSource(m: Mirror, dst: PeerLive, unreachable: string) {
+    const at = addr.mirrorAddress(m.name);
+    const recorded = dst.catalog.mirrors[m.name];
+    if (recorded?.promotedAt) {
+      this.diagnostics.push(
+        diag(
+          'MR183',
+          `${at}.promotion`,
+          `mirror ${m.name} is promoted; its old source, peer ${m.source}, cannot be reached (${unreachable})`,
+          'once it answers again, `mirrors plan` shows what is left to do there (its slot and publication dropped, the fence after a promotion without it)',
+        ),
+      );
+      return;
+    }
+    if (!recorded || recorded.project !== this.config.project) {
+      this.diagnostics.push(
+        diag(
+          'MR181',
+          at,
+          `peer ${m.source} cannot be reached (${unreachable}) and mirror ${m.name} ${recorded ? `belongs to project ${recorded.project}` : `is not recorded on peer ${dst.peer}`}: there is nothing to promote`,
+          'is the server running and reachable from here? check host, port and firewalls',
+        ),
+      );
+      return;
+    }
+    const tables = dst.catalog.tables.filter((t) => t.mirror === m.name);
+    const r = planPromotionWithoutSource(m, recorded, tables, dst, unreachable);
+    this.diagnostics.push(...r.diagnostics);
+    // An older catalog is migrated first (the promotion record needs migration 6).
+    if (r.action) this.actions.add({ ...r.action, depends_on: this.catalog(dst) });
   }
 
   /** `promote:` declared: the promotion, alone, once the preflight holds (diff/promotion.ts). */

@@ -43,6 +43,8 @@ export interface RestoredSequence {
   max: string;
   cache: string;
   cycle: boolean;
+  /** Destination columns whose values come from it (its owner, columns whose default calls it), with their types. */
+  usedBy: { table: QualifiedName; column: string; type: string }[];
 }
 
 export type PromotionProblemCode =
@@ -120,6 +122,11 @@ export function promotionRestore(
       max: seq.max,
       cache: seq.cache,
       cycle: seq.cycle,
+      usedBy: [...(owner ? [owner] : []), ...users.filter((u) => u !== owner)].map((c) => ({
+        table: c.table.destination,
+        column: c.column.name,
+        type: c.column.type,
+      })),
     });
   }
 
@@ -435,4 +442,40 @@ export function setvalStatements(
       margin,
     );
   });
+}
+
+/** Integer column types: their max() bounds what a sequence handed out. */
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+
+/**
+ * Without the source (a disaster-recovery promotion), the next value of a destination sequence is past both what
+ * the worker last recorded of the source's sequence (worker/source-facts.ts, at most seconds old; null: never
+ * recorded) and the highest value the destination's rows hold in the integer columns that use it (rows applied
+ * after the last reading), plus `margin` steps for values handed out by transactions that were lost, which no one
+ * but the dead source knows. The rows are only a floor beside the record; the fenced promotion reads the source.
+ * With neither, the sequence starts where the source's started. Clamped to [min, max] (past max: exhausted).
+ */
+export function setvalWithoutSourceSql(
+  s: Pick<RestoredSequence, 'destination' | 'increment' | 'min' | 'max' | 'start' | 'usedBy'>,
+  recorded: { last_value: string | null; is_called: boolean | null } | null,
+  margin: number,
+): string {
+  if (!Number.isSafeInteger(margin) || margin < 0)
+    throw new Error(`sequence margin must be a whole number >= 0, got ${margin}`);
+  const inc = BigInt(s.increment);
+  if (inc === 0n) throw new Error(`sequence increment of ${displayQualified(s.destination)} is 0`);
+  const up = inc > 0n;
+  const next: string[] = [];
+  if (recorded?.last_value != null)
+    next.push(String(recorded.is_called === false ? BigInt(recorded.last_value) : BigInt(recorded.last_value) + inc));
+  for (const u of s.usedBy.filter((c) => INTEGER_TYPES.has(c.type)))
+    next.push(
+      `(SELECT ${up ? 'max' : 'min'}(${quoteIdent(u.column)})::numeric + ${inc} FROM ${quoteQualified(u.table.schema, u.table.name)})`,
+    );
+  const seq = `${quoteLiteral(quoteQualified(s.destination.schema, s.destination.name))}::regclass`;
+  // GREATEST and LEAST ignore NULLs (an empty table): NULL only when nothing is known.
+  const v = next.length
+    ? `coalesce(${up ? 'greatest' : 'least'}(${next.join(', ')}) + ${inc * BigInt(margin)}, ${s.start})`
+    : s.start;
+  return `SELECT CASE WHEN v > ${s.max} THEN pg_catalog.setval(${seq}, ${s.max}, true) WHEN v < ${s.min} THEN pg_catalog.setval(${seq}, ${s.min}, true) ELSE pg_catalog.setval(${seq}, v::bigint, false) END FROM (SELECT (${v})::numeric AS v) AS next`;
 }

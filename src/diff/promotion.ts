@@ -9,14 +9,15 @@
  * mirrors meanwhile releases everything (writers continue, nothing to clean up). Committed, the triggers
  * stay: a stale application gets a clear error naming the new primary instead of writing into the void.
  */
-import type { Mirror } from '../config/types.js';
+import { PROMOTE_DEFAULTS, type Mirror } from '../config/types.js';
 import type { CatalogMirror, CatalogTable, PeerLive } from '../inspect/types.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
 import type { Diagnostic, PromotionCreate, PromotionTable } from '../plan/types.js';
 import { tableKey } from '../config/names.js';
-import { promotionRestore, type PromotedTable } from './promotion-sql.js';
+import { promotionRestore, setvalWithoutSourceSql, type PromotedTable } from './promotion-sql.js';
+import { describeLoss, lossEstimate } from './loss.js';
 import { dropGuardSql } from './ddl.js';
 
 /** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
@@ -154,6 +155,134 @@ export function planPromotion(
       restore_sql: [...mapped.map((t) => dropGuardSql(t.destination)), ...restore.sql],
       cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
       slot: addr.slotName(m.name),
+      without_source: null,
+      fence_after: false,
+    },
+  };
+  return { action, diagnostics };
+}
+
+/**
+ * Disaster recovery (docs/promotion.md): the source cannot be reached, so nothing can be fenced, read or
+ * cleaned up there. What the destination recorded of it (worker/source-facts.ts) restores the defaults and
+ * sets the sequences; the plan says what may be lost, and `mirrors apply` runs it only with --allow-data-loss.
+ * The mirror must have been copied completely: a half-copied table would become the primary's data.
+ */
+export function planPromotionWithoutSource(
+  m: Mirror,
+  recorded: CatalogMirror,
+  tables: CatalogTable[],
+  dst: PeerLive,
+  unreachable: string,
+): PromotionPlan {
+  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  const spec = m.promote!;
+  const diagnostics: Diagnostic[] = [];
+  const notReady = tables.filter((t) => t.state !== 'ready');
+  if (recorded.phase !== 'ready' || notReady.length)
+    diagnostics.push(
+      diag(
+        'MR171',
+        at,
+        `mirror ${m.name} was still being copied when its source became unreachable (${notReady.length ? notReady.map((t) => `${t.destination.schema}.${t.destination.name} ${t.state}`).join(', ') : `phase ${recorded.phase}`}): its tables are not a copy of the source`,
+        'restore the source from a backup instead; a mirror can be promoted only once every table is copied',
+      ),
+    );
+  const facts = recorded.sourceRecord?.facts ?? null;
+  const pulse = recorded.sourceRecord?.pulse ?? null;
+  const promoted: PromotedTable[] = facts
+    ? tables.flatMap((t) => {
+        const source = facts.tables[tableKey(t.source)];
+        return source ? [{ source, destination: t.destination, excludeColumns: t.excludeColumns }] : [];
+      })
+    : [];
+  const restore = promotionRestore(promoted, { tables: facts?.tables ?? {}, sequences: facts?.sequences ?? {}, otherRelations: {} }, dst);
+  if (restore.problems.length)
+    diagnostics.push(
+      diag(
+        'MR176',
+        at,
+        `the destination tables of mirror ${m.name} cannot get back their defaults and sequences: ${restore.problems.map((p) => p.message).join('; ')}`,
+        'fix what is named (a sequence name taken on the destination, a missing table or column), then plan again',
+      ),
+    );
+  const lacking = missingPrivileges(
+    tables,
+    restore.sequences.map((q) => q.destination.schema),
+    null,
+    dst,
+  );
+  if (lacking.length)
+    diagnostics.push(
+      diag(
+        'MR177',
+        at,
+        `the promotion of mirror ${m.name} needs privileges the roles do not have: ${lacking.map((l) => l.what).join('; ')}`,
+        lacking.map((l) => l.fix).join(' '),
+      ),
+    );
+  if (!facts)
+    diagnostics.push(
+      diag(
+        'MR182',
+        at,
+        `the destination has no record of the defaults and sequences of mirror ${m.name}'s source tables (no worker of this version streamed it): the new primary's tables get no defaults and no sequences back`,
+        'after the promotion, recreate the defaults and sequences from the schema in your repository or a backup',
+      ),
+    );
+  if (diagnostics.some((x) => x.severity === 'error')) return { action: null, diagnostics };
+
+  const loss = lossEstimate(recorded);
+  diagnostics.push(
+    diag(
+      'MR180',
+      at,
+      `peer ${m.source} cannot be reached (${unreachable}): mirror ${m.name} would be promoted WITHOUT a fence, and writes may be lost: ${describeLoss(loss, m.source)}`,
+      `make sure peer ${m.source} is down for good (applications still writing to it would diverge from the new primary); then \`mirrors apply --allow-data-loss\`, which is valid for that one apply`,
+    ),
+  );
+  const recordedValue = (q: { schema: string; name: string }) =>
+    pulse?.sequences.find((v) => v.schema === q.schema && v.name === q.name) ?? null;
+  const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
+  const action: PromotionCreate = {
+    id: `create:${at}`,
+    kind: 'promotion',
+    op: 'create',
+    address: at,
+    peer: dst.peer,
+    mirror: m.name,
+    reason: `promote: true with peer ${m.source} unreachable: peer ${dst.peer} becomes the primary of ${mapped.length} table${mapped.length === 1 ? '' : 's'} without a fence; writes the destination never received are lost`,
+    reason_code: 'promotion_without_source',
+    risk: 'irreversible',
+    before: { status: recorded.status, lag_ms: loss.window_ms },
+    after: { primary: dst.peer },
+    depends_on: [],
+    details: {
+      source_peer: m.source,
+      destination_peer: dst.peer,
+      fence_id: '',
+      tables: mapped,
+      fence_sql: [],
+      max_fence_wait_ms: spec.max_fence_wait_ms,
+      verify: 'none',
+      sequence_margin: spec.sequence_margin,
+      sequences: restore.sequences.map((q) => ({
+        source: q.source,
+        destination: q.destination,
+        increment: q.increment,
+        min: q.min,
+        max: q.max,
+      })),
+      source_version_num: facts?.server_version_num ?? 0,
+      restore_sql: [
+        ...mapped.map((t) => dropGuardSql(t.destination)),
+        ...restore.sql,
+        ...restore.sequences.map((q) => setvalWithoutSourceSql(q, recordedValue(q.source), spec.sequence_margin)),
+      ],
+      cleanup_sql: [],
+      slot: addr.slotName(m.name),
+      without_source: { unreachable, loss, facts_at: facts?.at ?? null },
+      fence_after: false,
     },
   };
   return { action, diagnostics };
@@ -165,7 +294,7 @@ export function planPromotion(
  * of each table (DROP TRIGGER, ALTER COLUMN ... SET DEFAULT) and CREATE where sequences are created.
  * Absent facts (constructed test values) count as granted, as in checks.ts.
  */
-function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], src: PeerLive, dst: PeerLive) {
+function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], src: PeerLive | null, dst: PeerLive) {
   const out: { what: string; fix: string }[] = [];
   const owner = (p: PeerLive, q: { schema: string; name: string }) => {
     const t = p.tables[tableKey(q)];
@@ -175,12 +304,14 @@ function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], sr
         fix: `ALTER TABLE ${quoteQualified(q.schema, q.name)} OWNER TO ${quoteIdent(p.role.name)};`,
       });
   };
-  for (const t of tables) owner(src, t.source);
-  if (!src.schemas?.[FENCE_SCHEMA] && !src.role.canCreateInDatabase)
-    out.push({
-      what: `role ${src.role.name} cannot create schema ${FENCE_SCHEMA} (the fence's function) on peer ${src.peer}`,
-      fix: `GRANT CREATE ON DATABASE ${quoteIdent(src.database)} TO ${quoteIdent(src.role.name)};`,
-    });
+  if (src) {
+    for (const t of tables) owner(src, t.source);
+    if (!src.schemas?.[FENCE_SCHEMA] && !src.role.canCreateInDatabase)
+      out.push({
+        what: `role ${src.role.name} cannot create schema ${FENCE_SCHEMA} (the fence's function) on peer ${src.peer}`,
+        fix: `GRANT CREATE ON DATABASE ${quoteIdent(src.database)} TO ${quoteIdent(src.role.name)};`,
+      });
+  }
   for (const t of tables) owner(dst, t.destination);
   for (const schema of new Set(sequenceSchemas)) {
     const s = dst.schemas?.[schema];
@@ -194,14 +325,31 @@ function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], sr
 }
 
 /**
- * A promotion whose apply died after the point of no return left the slot (holding WAL) or the publication on
- * the source: the same action finishes it (its executor only cleans up for a promoted mirror).
+ * What a promotion left on its source, finished by the same action (its executor does only this for a promoted
+ * mirror): the slot (holding WAL) and the publication of an apply that died after the point of no return, and,
+ * after a promotion without the source that answers again, the fence, so that a stale application gets
+ * MIRROR_FENCED instead of writing where no one reads (its worker refuses it: the catalog says Promoted).
  */
-export function finishPromotion(m: Mirror, src: PeerLive, dst: PeerLive): PromotionCreate | null {
+export function finishPromotion(
+  m: Mirror,
+  recorded: CatalogMirror,
+  tables: CatalogTable[],
+  src: PeerLive,
+  dst: PeerLive,
+): PromotionCreate | null {
   const slot = addr.slotName(m.name);
   const publication = addr.publicationName(m.name);
-  if (!src.slots[slot] && !src.publications[publication]) return null;
+  const fenceAfter = recorded.promotion?.unfenced === true && recorded.promotion.source_fenced !== true;
+  if (!src.slots[slot] && !src.publications[publication] && !fenceAfter) return null;
+  const mapped: PromotionTable[] = fenceAfter
+    ? tables.filter((t) => src.tables[tableKey(t.source)]).map((t) => ({ source: t.source, destination: t.destination }))
+    : [];
   const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  const what = [
+    ...(fenceAfter ? [`fence its ${mapped.length} table${mapped.length === 1 ? '' : 's'}`] : []),
+    ...(src.slots[slot] ? ['drop its slot'] : []),
+    ...(src.publications[publication] ? ['drop its publication'] : []),
+  ];
   return {
     id: `create:${at}`,
     kind: 'promotion',
@@ -209,8 +357,8 @@ export function finishPromotion(m: Mirror, src: PeerLive, dst: PeerLive): Promot
     address: at,
     peer: dst.peer,
     mirror: m.name,
-    reason: `finish the promotion of mirror ${m.name}: drop its slot and publication, left on peer ${src.peer}`,
-    reason_code: 'promotion_declared',
+    reason: `finish the promotion of mirror ${m.name} on its old source, peer ${src.peer}: ${what.join(', ')}`,
+    reason_code: 'promotion_unfinished',
     risk: 'safe',
     before: { status: 'Promoted', lag_ms: null },
     after: { primary: dst.peer },
@@ -219,9 +367,9 @@ export function finishPromotion(m: Mirror, src: PeerLive, dst: PeerLive): Promot
       source_peer: src.peer,
       destination_peer: dst.peer,
       fence_id: '',
-      tables: [],
-      fence_sql: [],
-      max_fence_wait_ms: 0,
+      tables: mapped,
+      fence_sql: fenceAfter ? fenceSql(m.name, dst.peer, mapped) : [],
+      max_fence_wait_ms: m.promote?.max_fence_wait_ms ?? PROMOTE_DEFAULTS.max_fence_wait_ms,
       verify: 'none',
       sequence_margin: 0,
       sequences: [],
@@ -229,6 +377,8 @@ export function finishPromotion(m: Mirror, src: PeerLive, dst: PeerLive): Promot
       restore_sql: [],
       cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`],
       slot,
+      without_source: null,
+      fence_after: fenceAfter,
     },
   };
 }

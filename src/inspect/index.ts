@@ -48,12 +48,19 @@ export async function inspect(config: Config, selected: string[] | null): Promis
         });
       }),
     );
-    const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
+    const live: Live = { peers: {}, unreachable: {} };
+    const failures: unknown[] = [];
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled') return;
+      if (s.reason instanceof MirrorsError && s.reason.code === 'PEER_UNREACHABLE' && onlyPromotedFrom(config, selected, names[i]))
+        live.unreachable![names[i]] = s.reason.message;
+      else failures.push(s.reason);
+    });
     if (failures.length) throw combine(failures);
+    const reached = names.filter((n) => clients[n]);
 
-    const live: Live = { peers: {} };
     const counted: Record<string, Queryable> = {};
-    for (const name of names) {
+    for (const name of reached) {
       queries[name] = 0;
       counted[name] = {
         query: (sql: string, params?: unknown[]) => {
@@ -63,7 +70,7 @@ export async function inspect(config: Config, selected: string[] | null): Promis
       };
     }
     const peers = await Promise.all(
-      names.map((name) =>
+      reached.map((name) =>
         inspectPeer(name, counted[name]).catch((err) => {
           throw err instanceof MirrorsError ? err : connectionError(config.peers[name], err);
         }),
@@ -109,6 +116,17 @@ async function probeDestinationRows(
     const rows = (await db[peer].query(hasRowsSql(tables.map((t) => quoteQualified(t.schema, t.name))))).rows;
     for (const r of rows) tables[r.i].hasRows = r.has_rows;
   }
+}
+
+/**
+ * A peer that may be planned without (docs/promotion.md, "Disaster recovery"): the source of selected mirrors
+ * that all declare `promote:`, and the destination of none. The plan then shows a promotion without the source;
+ * any other peer that cannot be reached stops the plan.
+ */
+function onlyPromotedFrom(config: Config, selected: string[] | null, peer: string): boolean {
+  const mirrors = (selected ?? Object.keys(config.mirrors)).map((n) => config.mirrors[n]).filter((m) => m !== undefined);
+  const from = mirrors.filter((m) => m.source === peer);
+  return from.length > 0 && from.every((m) => m.promote !== null) && !mirrors.some((m) => m.destination === peer);
 }
 
 function combine(errors: unknown[]): MirrorsError {

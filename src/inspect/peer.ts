@@ -242,6 +242,12 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
           ? null
           : { systemIdentifier: r.source_system_identifier, databaseOid: r.source_database_oid },
       promotion: r.promotion,
+      sourceRecord: { facts: r.source_facts, pulse: r.source_pulse },
+      appliedThrough: {
+        lastCommitTime: r.last_commit_time,
+        caughtUpAt: r.caught_up_at,
+        behindSince: r.behind_since,
+      },
       heartbeatAgeMs: r.heartbeat_age_ms === null ? null : Number(r.heartbeat_age_ms),
       leaseHeld: r.lease_held,
     };

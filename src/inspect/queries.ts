@@ -237,6 +237,9 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
        to_jsonb(m) ->> 'promoted_at' AS promoted_at, to_jsonb(m) -> 'promotion' AS promotion,
        to_jsonb(m) ->> 'source_system_identifier' AS source_system_identifier,
        to_jsonb(m) ->> 'source_database_oid' AS source_database_oid,
+       to_jsonb(m) -> 'source_facts' AS source_facts, to_jsonb(m) -> 'source_pulse' AS source_pulse,
+       to_jsonb(m) ->> 'last_commit_time' AS last_commit_time, to_jsonb(m) ->> 'caught_up_at' AS caught_up_at,
+       to_jsonb(m) ->> 'behind_since' AS behind_since,
        (extract(epoch FROM clock_timestamp() - (to_jsonb(m) ->> 'worker_heartbeat_at')::timestamptz) * 1000)::bigint AS heartbeat_age_ms,
        EXISTS (SELECT 1 FROM pg_locks l
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
@@ -246,6 +249,7 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
   FROM mirrors.mirrors m
  UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL,
        (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 

@@ -210,6 +210,10 @@ export interface CatalogMirror {
   promotedAt?: string | null;
   /** The promotion record (catalog migration 6), e.g. {state: 'fenced', ...} after an interrupted apply. */
   promotion?: { state?: string; fence_lsn?: string; [k: string]: unknown } | null;
+  /** What the worker recorded of the source for a promotion without it (migration 7; worker/source-facts.ts). */
+  sourceRecord?: { facts: SourceFacts | null; pulse: SourcePulse | null };
+  /** The lag facts (migration 5), on the source's clock, ISO: see mirrors.lag(). */
+  appliedThrough?: { lastCommitTime: string | null; caughtUpAt: string | null; behindSince: string | null };
   /** Age of the worker's heartbeat on the destination's clock; null: none. */
   heartbeatAgeMs?: number | null;
   /** Whether a worker holds the mirror's lease now. */
@@ -287,4 +291,36 @@ export interface PeerLive {
 
 export interface Live {
   peers: Record<string, PeerLive>;
+  /**
+   * Peers that could not be reached and were tolerated: the sources of mirrors that declare `promote:` only
+   * (a promotion without the source), by name, with the connection's message.
+   */
+  unreachable?: Record<string, string>;
+}
+
+/** The worker's record of the source for a promotion without it (catalog migration 7; worker/source-facts.ts). */
+export interface SourceFacts {
+  /** The source's clock when read (ISO). */
+  at: string;
+  server_version_num: number;
+  /** By tableKey, as PeerLive has them. */
+  tables: Record<string, LiveTable>;
+  sequences: Record<string, LiveSequence>;
+}
+
+export interface SequenceValue {
+  schema: string;
+  name: string;
+  last_value: string | null;
+  is_called: boolean | null;
+}
+
+export interface SourcePulse {
+  /** The source's clock at the reading (ISO). */
+  at: string;
+  /** pg_current_wal_lsn() then. */
+  lsn: string;
+  /** Transactions of the mirrored tables applied per second over the last minute; null: not known yet. */
+  commits_per_s: number | null;
+  sequences: SequenceValue[];
 }

@@ -52,7 +52,9 @@ export type ReasonCode =
   | 'publication_changed'
   | 'slot_missing'
   | 'slot_lost'
-  | 'promotion_declared';
+  | 'promotion_declared'
+  | 'promotion_without_source'
+  | 'promotion_unfinished';
 
 export interface TableSpec {
   source: QualifiedName;
@@ -254,6 +256,39 @@ export interface PromotionDetails {
   /** On the source, after the point of no return: the mirror's slot and publication. */
   cleanup_sql: string[];
   slot: string;
+  /**
+   * Set when the source could not be reached (disaster recovery): nothing is fenced, read or cleaned up there;
+   * `mirrors apply` runs it only with --allow-data-loss. restore_sql then holds the sequences' setval too,
+   * from the worker's last record and the destination's rows.
+   */
+  without_source: WithoutSource | null;
+  /**
+   * For a mirror promoted without its source that answers again: the fence is committed at once (nothing to
+   * wait for: nothing of it is mirrored any more), so a stale application gets MIRROR_FENCED.
+   */
+  fence_after: boolean;
+}
+export interface WithoutSource {
+  /** Why the source could not be reached, as the connection said. */
+  unreachable: string;
+  loss: LossEstimate;
+  /** When the source's defaults and sequences were recorded (its clock); null: never, they are not restored. */
+  facts_at: string | null;
+}
+/** What the destination knows of the writes it may never have received (diff/loss.ts). */
+export interface LossEstimate {
+  /** Everything the source committed up to this instant (its clock, ISO) is on the destination; null: unknown. */
+  applied_through: string | null;
+  /** When the source was last heard from (its clock, ISO). */
+  source_last_seen: string | null;
+  /** source_last_seen - applied_through: writes of this window are lost, and any made after it. */
+  window_ms: number | null;
+  /** The source's WAL position at the last reading minus the applied position (bigint text). */
+  unapplied_wal_bytes: string | null;
+  /** Transactions of the mirrored tables per second over the minute before (as applied). */
+  commits_per_s: number | null;
+  /** commits_per_s x window, rounded up: a floor. */
+  transactions: number | null;
 }
 export type PromotionCreate = ActionOf<
   'promotion',

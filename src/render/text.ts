@@ -3,6 +3,7 @@
  * Colors through kleur; the CLI decides whether color is on (TTY, NO_COLOR, --no-color).
  */
 import kleur from 'kleur';
+import { describeLoss } from '../diff/loss.js';
 import type { Action, Diagnostic, Op, Plan } from '../plan/types.js';
 import { docsAnchor, isDrift } from '../plan/diagnostics.js';
 import { formatBytes } from '../util/format.js';
@@ -114,6 +115,11 @@ export function renderAction(a: Action, opts: TextOptions = {}): string {
       lines.push(`      ${changeLine(c)}`);
     }
   }
+  if (a.kind === 'promotion' && a.details.without_source)
+    lines.push(
+      kleur.red(`      writes may be lost: ${describeLoss(a.details.without_source.loss, a.details.source_peer)}`),
+      kleur.red('      runs only with `mirrors apply --allow-data-loss`'),
+    );
   // A promotion is irreversible: its statements are shown whatever the options, as a reviewer must read them.
   if (opts.sql || a.kind === 'promotion')
     for (const s of statements(a)) lines.push(kleur.dim(`      | ${s.replace(/\n/g, '\n      | ')}`));
@@ -142,6 +148,23 @@ export function statements(a: Action): string[] {
   if (a.kind === 'catalog') return a.details.migrations.map((m) => `-- catalog migration ${m.version}: ${m.name}`);
   if (a.kind === 'promotion') {
     const d = a.details;
+    if (d.without_source)
+      return [
+        `-- peer ${d.source_peer} cannot be reached: nothing is fenced, read or dropped there`,
+        `-- on peer ${d.destination_peer}, the point of no return, one transaction:`,
+        ...d.restore_sql,
+        `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = NULL WHERE name = '${a.mirror}'`,
+        `-- once peer ${d.source_peer} answers again, \`mirrors plan\` fences it and drops slot ${d.slot} and its publication`,
+      ];
+    if (d.fence_after)
+      return [
+        `-- on peer ${d.source_peer} (promoted without it; it answers again), one transaction:`,
+        'BEGIN',
+        ...d.fence_sql,
+        'COMMIT',
+        `SELECT pg_drop_replication_slot('${d.slot}') -- if it exists`,
+        ...d.cleanup_sql,
+      ];
     if (!d.fence_sql.length) return [`-- on peer ${d.source_peer}:`, ...d.cleanup_sql];
     return [
       `-- on peer ${d.source_peer}, in one transaction held open until peer ${d.destination_peer} applied the marker (at most ${d.max_fence_wait_ms} ms):`,

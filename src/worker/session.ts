@@ -23,6 +23,7 @@ import { ApplyPipeline } from './pipeline.js';
 import { type RelationEntry, RelationCache } from './relations.js';
 import { Sink } from './sink.js';
 import { type SourceSlotReading, SourceMonitor } from './source-monitor.js';
+import { SourceRecorder } from './source-record.js';
 import { ReplicationStream, TEXT_IO_OPTIONS } from './stream.js';
 import type { WorkerEvents, WorkerStatus } from './mirror-worker.js';
 
@@ -365,6 +366,7 @@ class Session {
       if (mem.caughtUpAtMs === null || last.commitTimeMs > mem.caughtUpAtMs) mem.caughtUpAtMs = last.commitTimeMs;
       mem.carriedPendingMs = null;
       this.progressed();
+      recorder.applied(txns.length);
       await stream.feedback(mem.appliedEnd);
       lastAcked = mem.appliedEnd;
       if (r.missingRows > 0) {
@@ -391,6 +393,15 @@ class Session {
     // A stop request lets the batches in hand finish (below); any other ending abandons them.
     this.ended.catch((e) => {
       if (!(e instanceof Stop)) pipeline.fail(e);
+    });
+    const recorder = new SourceRecorder({
+      mirror: m.name,
+      peerName: m.source,
+      peer: source,
+      tables: state.tables.map((t) => ({ schema: t.sourceSchema, name: t.sourceTable })),
+      monitor,
+      write: (column, value) => pipeline.serial(() => W.recordSourceFacts(dst, m.name, column, value)),
+      warn: (msg) => ctx.log('warn', `mirror ${m.name}: ${msg}`, { mirror: m.name }),
     });
     mem.lagFacts = () => ({
       pendingSinceMs: minOf(mem.carriedPendingMs, pipeline.oldestCommitMs(), batcher.oldestCommitMs()),
@@ -614,7 +625,9 @@ class Session {
           .finally(() => (heartbeatBusy = false));
       }, HEARTBEAT_MS),
     );
-    let monitoring = false;
+    // The record a promotion without the source needs starts now, not a monitor tick later.
+    let monitoring = true;
+    void recorder.beat(reading).finally(() => (monitoring = false));
     this.timers.push(
       setInterval(() => {
         if (monitoring) return; // one at a time: a source that does not answer must not pile up queries
@@ -622,7 +635,10 @@ class Session {
         monitor
           .slot(state.slot)
           .then(
-            (r) => this.noteSlot(r),
+            (r) => {
+              this.noteSlot(r);
+              return recorder.beat(r);
+            },
             () => {}, // the stream reports a source that is gone; this is only for figures
           )
           .finally(() => (monitoring = false));

@@ -7,6 +7,11 @@ import type pg from 'pg';
 import type { Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import type { SlotState } from './gap.js';
+import type { QualifiedName } from '../config/names.js';
+import { sequenceStateSql, type SequenceStateRow } from '../diff/promotion-sql.js';
+import { inspectPeer } from '../inspect/peer.js';
+import type { PeerLive } from '../inspect/types.js';
+import type { SequenceValue } from '../inspect/types.js';
 
 export interface SourceSlotReading extends SlotState {
   /** pg_current_wal_lsn() */
@@ -16,10 +21,12 @@ export interface SourceSlotReading extends SlotState {
   /** Which server and database this is (pg_control_system().system_identifier, the database's OID). */
   systemIdentifier: string;
   databaseOid: string;
+  /** The source's clock (clock_timestamp()), ISO. */
+  sourceTime: string;
 }
 
 const SLOT_SQL = `
-SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin,
+SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, clock_timestamp() AS source_time,
        (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
        (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS database_oid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status,
        pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained_bytes
@@ -49,6 +56,7 @@ export class SourceMonitor {
       systemIdentifier: r.system_identifier,
       databaseOid: r.database_oid,
       retainedBytes: r.retained_bytes,
+      sourceTime: new Date(r.source_time).toISOString(),
     };
   }
 
@@ -61,10 +69,39 @@ export class SourceMonitor {
     return r.rows.map((x: { type: string }) => x.type);
   }
 
+  /** last_value and is_called of each sequence, in order. */
+  async sequenceValues(sequences: QualifiedName[], serverVersionNum: number): Promise<SequenceValue[]> {
+    const rows = (await this.db.query(sequenceStateSql(sequences, serverVersionNum))).rows as SequenceStateRow[];
+    const byIndex = new Map(rows.map((r) => [Number(r.i), r]));
+    return sequences.map((s, i) => ({
+      schema: s.schema,
+      name: s.name,
+      last_value: byIndex.get(i)?.last_value ?? null,
+      is_called: byIndex.get(i)?.is_called ?? null,
+    }));
+  }
+
   async close(): Promise<void> {
     const socket = (this.db as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
     const timer = setTimeout(() => socket?.destroy(), 1_000);
     await this.db.end().catch(() => {});
     clearTimeout(timer);
+  }
+}
+
+/**
+ * The source as `mirrors plan` inspects it (read-only, search_path = pg_catalog, so defaults and sequence names
+ * read as inspection's), on a connection of its own: what a promotion without the source needs (source-facts.ts).
+ */
+export async function inspectSource(peer: Peer, peerName: string, applicationName: string): Promise<PeerLive> {
+  const db = await connectPeer(peer, {
+    applicationName,
+    connectTimeoutMs: 10_000,
+    options: '-c search_path=pg_catalog -c statement_timeout=30000',
+  });
+  try {
+    return await inspectPeer(peerName, db);
+  } finally {
+    await db.end().catch(() => {});
   }
 }

@@ -71,6 +71,7 @@ describe('promotionRestore', () => {
         max: INT4_MAX,
         cache: '20',
         cycle: false,
+        usedBy: [{ table: { schema: 'public', name: 'users' }, column: 'id', type: 'integer' }],
       },
     ]);
   });

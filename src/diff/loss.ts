@@ -1,0 +1,54 @@
+/**
+ * The loss window of a promotion without the source (docs/promotion.md, "Disaster recovery"): what the
+ * destination knows, from the worker's last record (catalog migrations 5 and 7), of the writes it may never
+ * have received. Every instant is on the source's clock. Pure.
+ *
+ * Everything the source committed up to `applied_through` is on the destination: the commit time of the oldest
+ * transaction received and not applied (behind_since), else the last instant known applied (a keepalive's send
+ * time or the last applied commit). The source was last heard from at `source_last_seen`. Writes committed
+ * between the two are lost for sure if there were any; writes after `source_last_seen` are unknown to anyone
+ * but the source. So the estimate is a floor: `window_ms` of writes at the recent commit rate.
+ */
+import { lsnToBigInt } from '../db/lsn.js';
+import type { LossEstimate } from '../plan/types.js';
+import type { CatalogMirror } from '../inspect/types.js';
+
+export function lossEstimate(m: Pick<CatalogMirror, 'lastAppliedLsn' | 'appliedThrough' | 'sourceRecord'>): LossEstimate {
+  const facts = m.appliedThrough;
+  const pulse = m.sourceRecord?.pulse ?? null;
+  const ms = (iso: string | null | undefined) => (iso ? Date.parse(iso) : null);
+  const latest = (...xs: (number | null)[]) => {
+    const known = xs.filter((x): x is number => x !== null && Number.isFinite(x));
+    return known.length ? Math.max(...known) : null;
+  };
+  const appliedThrough =
+    ms(facts?.behindSince) ?? latest(ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
+  const lastSeen = latest(ms(pulse?.at), ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
+  const window = appliedThrough === null || lastSeen === null ? null : Math.max(0, lastSeen - appliedThrough);
+  const rate = pulse?.commits_per_s ?? null;
+  let unapplied: string | null = null;
+  if (pulse?.lsn && m.lastAppliedLsn) {
+    const d = lsnToBigInt(pulse.lsn) - lsnToBigInt(m.lastAppliedLsn);
+    unapplied = (d > 0n ? d : 0n).toString();
+  }
+  return {
+    applied_through: appliedThrough === null ? null : new Date(appliedThrough).toISOString(),
+    source_last_seen: lastSeen === null ? null : new Date(lastSeen).toISOString(),
+    window_ms: window,
+    unapplied_wal_bytes: unapplied,
+    commits_per_s: rate,
+    transactions: window === null || rate === null ? null : Math.ceil((rate * window) / 1000),
+  };
+}
+
+/** One sentence for the plan: "about N transactions (S s of writes at R/s; B bytes of WAL unapplied) ...". */
+export function describeLoss(e: LossEstimate, source: string): string {
+  if (e.applied_through === null)
+    return `the destination has no record of what it applied from peer ${source}: the loss cannot be estimated`;
+  const parts: string[] = [];
+  if (e.window_ms !== null) parts.push(`${(e.window_ms / 1000).toFixed(1)} s of writes`);
+  if (e.commits_per_s !== null) parts.push(`at ${e.commits_per_s} transactions/s`);
+  if (e.unapplied_wal_bytes !== null) parts.push(`${e.unapplied_wal_bytes} bytes of WAL not applied`);
+  const n = e.transactions === null ? 'an unknown number of transactions' : `about ${e.transactions} transaction${e.transactions === 1 ? '' : 's'}`;
+  return `${n} (${parts.join(', ') || 'no figures recorded'}) committed on peer ${source} after ${e.applied_through} may be lost, and whatever it committed after it was last heard from at ${e.source_last_seen}`;
+}
