@@ -169,7 +169,10 @@ async function promoteWithoutSource(dst: pg.Client, a: PromotionCreate, step: (s
     loss_estimate: w.loss,
   };
   await pointOfNoReturn(dst, a, record, null);
-  step('point_of_no_return', `peer ${a.details.destination_peer} is the primary, promoted WITHOUT a fence (peer ${a.details.source_peer} unreachable)`);
+  step(
+    'point_of_no_return',
+    `peer ${a.details.destination_peer} is the primary, promoted WITHOUT a fence (peer ${a.details.source_peer} unreachable)`,
+  );
   step(
     'promotion_complete',
     `the old source keeps its slot and publication until it answers again; \`mirrors plan\` then fences it and drops them`,
@@ -206,7 +209,10 @@ async function fenceAfter(
     mirror,
     JSON.stringify({ ...record, source_fenced: true }),
   ]);
-  step('fence_committed', `the old source, peer ${a.details.source_peer}, rejects writes to the mirrored tables with MIRROR_FENCED`);
+  step(
+    'fence_committed',
+    `the old source, peer ${a.details.source_peer}, rejects writes to the mirrored tables with MIRROR_FENCED`,
+  );
 }
 
 /**

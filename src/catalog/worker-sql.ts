@@ -165,9 +165,14 @@ export async function unguardedTables(db: Db, mirror: string, trigger: string): 
 }
 
 /** What a promotion without the source needs (migration 7; worker/source-facts.ts). Never on a promoted mirror. */
-export async function recordSourceFacts(db: Db, mirror: string, column: 'source_facts' | 'source_pulse', value: unknown) {
-  await db.query(
-    `UPDATE mirrors.mirrors SET ${column} = $2::jsonb WHERE name = $1::text AND promoted_at IS NULL`,
-    [mirror, JSON.stringify(value)],
-  );
+export async function recordSourceFacts(
+  db: Db,
+  mirror: string,
+  column: 'source_facts' | 'source_pulse',
+  value: unknown,
+) {
+  await db.query(`UPDATE mirrors.mirrors SET ${column} = $2::jsonb WHERE name = $1::text AND promoted_at IS NULL`, [
+    mirror,
+    JSON.stringify(value),
+  ]);
 }

@@ -314,7 +314,13 @@ class Differ {
     // Promoted: its tables are ordinary tables of the new primary; nothing is mirrored any more (what an
     // interrupted promotion left on the source goes).
     if (recorded?.promotedAt) {
-      const finish = finishPromotion(m, recorded, dst.catalog.tables.filter((t) => t.mirror === m.name), src, dst);
+      const finish = finishPromotion(
+        m,
+        recorded,
+        dst.catalog.tables.filter((t) => t.mirror === m.name),
+        src,
+        dst,
+      );
       if (finish) this.actions.add(finish);
       return;
     }

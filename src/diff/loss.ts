@@ -13,7 +13,9 @@ import { lsnToBigInt } from '../db/lsn.js';
 import type { LossEstimate } from '../plan/types.js';
 import type { CatalogMirror } from '../inspect/types.js';
 
-export function lossEstimate(m: Pick<CatalogMirror, 'lastAppliedLsn' | 'appliedThrough' | 'sourceRecord'>): LossEstimate {
+export function lossEstimate(
+  m: Pick<CatalogMirror, 'lastAppliedLsn' | 'appliedThrough' | 'sourceRecord'>,
+): LossEstimate {
   const facts = m.appliedThrough;
   const pulse = m.sourceRecord?.pulse ?? null;
   const ms = (iso: string | null | undefined) => (iso ? Date.parse(iso) : null);
@@ -21,8 +23,7 @@ export function lossEstimate(m: Pick<CatalogMirror, 'lastAppliedLsn' | 'appliedT
     const known = xs.filter((x): x is number => x !== null && Number.isFinite(x));
     return known.length ? Math.max(...known) : null;
   };
-  const appliedThrough =
-    ms(facts?.behindSince) ?? latest(ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
+  const appliedThrough = ms(facts?.behindSince) ?? latest(ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
   const lastSeen = latest(ms(pulse?.at), ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
   const window = appliedThrough === null || lastSeen === null ? null : Math.max(0, lastSeen - appliedThrough);
   const rate = pulse?.commits_per_s ?? null;
@@ -49,6 +50,9 @@ export function describeLoss(e: LossEstimate, source: string): string {
   if (e.window_ms !== null) parts.push(`${(e.window_ms / 1000).toFixed(1)} s of writes`);
   if (e.commits_per_s !== null) parts.push(`at ${e.commits_per_s} transactions/s`);
   if (e.unapplied_wal_bytes !== null) parts.push(`${e.unapplied_wal_bytes} bytes of WAL not applied`);
-  const n = e.transactions === null ? 'an unknown number of transactions' : `about ${e.transactions} transaction${e.transactions === 1 ? '' : 's'}`;
+  const n =
+    e.transactions === null
+      ? 'an unknown number of transactions'
+      : `about ${e.transactions} transaction${e.transactions === 1 ? '' : 's'}`;
   return `${n} (${parts.join(', ') || 'no figures recorded'}) committed on peer ${source} after ${e.applied_through} may be lost, and whatever it committed after it was last heard from at ${e.source_last_seen}`;
 }

@@ -190,13 +190,16 @@ export function planPromotionWithoutSource(
     );
   const facts = recorded.sourceRecord?.facts ?? null;
   const pulse = recorded.sourceRecord?.pulse ?? null;
-  const promoted: PromotedTable[] = facts
-    ? tables.flatMap((t) => {
-        const source = facts.tables[tableKey(t.source)];
-        return source ? [{ source, destination: t.destination, excludeColumns: t.excludeColumns }] : [];
-      })
-    : [];
-  const restore = promotionRestore(promoted, { tables: facts?.tables ?? {}, sequences: facts?.sequences ?? {}, otherRelations: {} }, dst);
+  const recordedSource = {
+    tables: Object.fromEntries((facts?.tables ?? []).map((t) => [tableKey(t), t])),
+    sequences: Object.fromEntries((facts?.sequences ?? []).map((q) => [tableKey(q), q])),
+    otherRelations: {},
+  };
+  const promoted: PromotedTable[] = tables.flatMap((t) => {
+    const source = recordedSource.tables[tableKey(t.source)];
+    return source ? [{ source, destination: t.destination, excludeColumns: t.excludeColumns }] : [];
+  });
+  const restore = promotionRestore(promoted, recordedSource, dst);
   if (restore.problems.length)
     diagnostics.push(
       diag(
@@ -342,7 +345,9 @@ export function finishPromotion(
   const fenceAfter = recorded.promotion?.unfenced === true && recorded.promotion.source_fenced !== true;
   if (!src.slots[slot] && !src.publications[publication] && !fenceAfter) return null;
   const mapped: PromotionTable[] = fenceAfter
-    ? tables.filter((t) => src.tables[tableKey(t.source)]).map((t) => ({ source: t.source, destination: t.destination }))
+    ? tables
+        .filter((t) => src.tables[tableKey(t.source)])
+        .map((t) => ({ source: t.source, destination: t.destination }))
     : [];
   const at = `${addr.mirrorAddress(m.name)}.promotion`;
   const what = [

@@ -52,7 +52,11 @@ export async function inspect(config: Config, selected: string[] | null): Promis
     const failures: unknown[] = [];
     settled.forEach((s, i) => {
       if (s.status === 'fulfilled') return;
-      if (s.reason instanceof MirrorsError && s.reason.code === 'PEER_UNREACHABLE' && onlyPromotedFrom(config, selected, names[i]))
+      if (
+        s.reason instanceof MirrorsError &&
+        s.reason.code === 'PEER_UNREACHABLE' &&
+        onlyPromotedFrom(config, selected, names[i])
+      )
         live.unreachable![names[i]] = s.reason.message;
       else failures.push(s.reason);
     });
@@ -124,7 +128,9 @@ async function probeDestinationRows(
  * any other peer that cannot be reached stops the plan.
  */
 function onlyPromotedFrom(config: Config, selected: string[] | null, peer: string): boolean {
-  const mirrors = (selected ?? Object.keys(config.mirrors)).map((n) => config.mirrors[n]).filter((m) => m !== undefined);
+  const mirrors = (selected ?? Object.keys(config.mirrors))
+    .map((n) => config.mirrors[n])
+    .filter((m) => m !== undefined);
   const from = mirrors.filter((m) => m.source === peer);
   return from.length > 0 && from.every((m) => m.promote !== null) && !mirrors.some((m) => m.destination === peer);
 }

@@ -303,9 +303,9 @@ export interface SourceFacts {
   /** The source's clock when read (ISO). */
   at: string;
   server_version_num: number;
-  /** By tableKey, as PeerLive has them. */
-  tables: Record<string, LiveTable>;
-  sequences: Record<string, LiveSequence>;
+  /** Lists, not PeerLive's maps: their keys hold a NUL, which jsonb refuses. */
+  tables: LiveTable[];
+  sequences: LiveSequence[];
 }
 
 export interface SequenceValue {

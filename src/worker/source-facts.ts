@@ -15,19 +15,16 @@ export const FACTS_MS = 60_000;
 const RATE_WINDOW_MS = 60_000;
 
 /** The part of an inspected source a promotion of these tables needs: them, and the sequences they use. */
-export function promotionFacts(
-  peer: PeerLive,
-  tables: QualifiedName[],
-  at: string,
-): SourceFacts {
+export function promotionFacts(peer: PeerLive, tables: QualifiedName[], at: string): SourceFacts {
   const wanted = new Set(tables.map(tableKey));
-  const out: SourceFacts = { at, server_version_num: peer.serverVersionNum, tables: {}, sequences: {} };
-  for (const key of wanted) if (peer.tables[key]) out.tables[key] = peer.tables[key];
   const uses = (c: { schema: string; table: string } | null) =>
     c !== null && wanted.has(tableKey({ schema: c.schema, name: c.table }));
-  for (const [key, seq] of Object.entries(peer.sequences ?? {}))
-    if (uses(seq.ownedBy) || seq.defaultOf.some(uses)) out.sequences[key] = seq;
-  return out;
+  return {
+    at,
+    server_version_num: peer.serverVersionNum,
+    tables: [...wanted].flatMap((key) => (peer.tables[key] ? [peer.tables[key]] : [])),
+    sequences: Object.values(peer.sequences ?? {}).filter((q) => uses(q.ownedBy) || q.defaultOf.some(uses)),
+  };
 }
 
 /** Commits applied per second over a sliding window. */

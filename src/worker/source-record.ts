@@ -42,7 +42,7 @@ export class SourceRecorder {
         this.facts = promotionFacts(live, this.o.tables, reading.sourceTime);
         await this.o.write('source_facts', this.facts);
       }
-      const sequences = Object.values(this.facts.sequences).map((q) => ({ schema: q.schema, name: q.name }));
+      const sequences = this.facts.sequences.map((q) => ({ schema: q.schema, name: q.name }));
       const values = sequences.length
         ? await this.o.monitor.sequenceValues(sequences, this.facts.server_version_num)
         : [];
