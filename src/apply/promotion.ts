@@ -6,7 +6,8 @@
  *   4. record the promotion as `fenced` on the destination, then COMMIT the fence (the triggers stay);
  *   5. the point of no return, one destination transaction: guards dropped, sequences and defaults restored,
  *      the mirror marked Promoted (its batches are refused from then on);
- *   6. the slot and publication dropped on the source once the worker let go of the slot.
+ *   6. optionally the source's database made read-only (target_session_attrs clients move), then the slot and
+ *      publication dropped on the source once the worker let go of the slot.
  * The rule after a kill -9 at any line: before 4's COMMIT the source is writable and nothing changed (the
  * fence transaction dies with the connection; a `fenced` record without triggers on the source is cleared);
  * after it, the source is fenced and the next apply finishes 5 and 6 from the record. Never a source fenced
@@ -190,7 +191,7 @@ async function fenceAfter(
   const mirror = a.mirror!;
   const fence = await connectPeer(ctx.peer(a.details.source_peer), {
     applicationName: `mirrors apply (promotion fence ${mirror})`,
-    options: '-c synchronous_commit=local',
+    options: '-c synchronous_commit=local -c default_transaction_read_only=off',
   });
   try {
     await fence.query('BEGIN');
@@ -317,6 +318,12 @@ async function fencePresent(src: pg.Client, a: PromotionCreate): Promise<boolean
 
 /** The slot and publication go once the worker has let go of the slot (it stops on Promoted within a second). */
 async function cleanup(a: PromotionCreate, src: pg.Client, step: (s: string, d?: string) => void) {
+  // An earlier apply may have made the old source's database read-only already (read_only_sql).
+  await src.query('SET default_transaction_read_only = off');
+  if (a.details.read_only_sql.length) {
+    for (const s of a.details.read_only_sql) await src.query(s);
+    step('source_read_only', `new sessions of peer ${a.details.source_peer}'s database are read-only`);
+  }
   const slot = a.details.slot;
   const deadline = performance.now() + SLOT_RELEASE_MS;
   for (;;) {

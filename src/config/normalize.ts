@@ -70,6 +70,7 @@ function normalizePromote(raw: unknown): PromoteSpec | null {
     max_fence_wait_ms: wait ? wait.ms : PROMOTE_DEFAULTS.max_fence_wait_ms,
     sequence_margin: (o.sequence_margin as number | undefined) ?? PROMOTE_DEFAULTS.sequence_margin,
     verify: (o.verify as PromoteSpec['verify'] | undefined) ?? PROMOTE_DEFAULTS.verify,
+    read_only_source: (o.read_only_source as boolean | undefined) ?? PROMOTE_DEFAULTS.read_only_source,
     reverse: (o.reverse as boolean | undefined) ?? PROMOTE_DEFAULTS.reverse,
   };
 }

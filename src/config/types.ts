@@ -50,6 +50,8 @@ export interface PromoteSpec {
   /** Steps each sequence is set beyond the source's last value on the new primary. */
   sequence_margin: number;
   verify: 'none' | 'counts';
+  /** After the point of no return, default_transaction_read_only = on for the source database (ALTER DATABASE). */
+  read_only_source: boolean;
   reverse: boolean;
 }
 
@@ -57,6 +59,7 @@ export const PROMOTE_DEFAULTS: PromoteSpec = {
   max_fence_wait_ms: 10_000,
   sequence_margin: 1000,
   verify: 'none',
+  read_only_source: false,
   reverse: false,
 };
 

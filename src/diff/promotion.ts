@@ -108,7 +108,7 @@ export function planPromotion(
   const lacking = missingPrivileges(
     tables,
     restore.sequences.map((q) => q.destination.schema),
-    src,
+    { peer: src, readOnly: spec.read_only_source },
     dst,
   );
   if (lacking.length)
@@ -153,6 +153,7 @@ export function planPromotion(
       })),
       source_version_num: src.serverVersionNum,
       restore_sql: [...mapped.map((t) => dropGuardSql(t.destination)), ...restore.sql],
+      read_only_sql: spec.read_only_source ? [readOnlySql(src.database)] : [],
       cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
       slot: addr.slotName(m.name),
       without_source: null,
@@ -282,6 +283,7 @@ export function planPromotionWithoutSource(
         ...restore.sql,
         ...restore.sequences.map((q) => setvalWithoutSourceSql(q, recordedValue(q.source), spec.sequence_margin)),
       ],
+      read_only_sql: [],
       cleanup_sql: [],
       slot: addr.slotName(m.name),
       without_source: { unreachable, loss, facts_at: facts?.at ?? null },
@@ -297,7 +299,13 @@ export function planPromotionWithoutSource(
  * of each table (DROP TRIGGER, ALTER COLUMN ... SET DEFAULT) and CREATE where sequences are created.
  * Absent facts (constructed test values) count as granted, as in checks.ts.
  */
-function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], src: PeerLive | null, dst: PeerLive) {
+function missingPrivileges(
+  tables: CatalogTable[],
+  sequenceSchemas: string[],
+  source: { peer: PeerLive; readOnly: boolean } | null,
+  dst: PeerLive,
+) {
+  const src = source?.peer;
   const out: { what: string; fix: string }[] = [];
   const owner = (p: PeerLive, q: { schema: string; name: string }) => {
     const t = p.tables[tableKey(q)];
@@ -313,6 +321,16 @@ function missingPrivileges(tables: CatalogTable[], sequenceSchemas: string[], sr
       out.push({
         what: `role ${src.role.name} cannot create schema ${FENCE_SCHEMA} (the fence's function) on peer ${src.peer}`,
         fix: `GRANT CREATE ON DATABASE ${quoteIdent(src.database)} TO ${quoteIdent(src.role.name)};`,
+      });
+    if (src.role.canEmitMessage === false)
+      out.push({
+        what: `role ${src.role.name} may not execute pg_logical_emit_message (the fence's marker) on peer ${src.peer}`,
+        fix: `GRANT EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) TO ${quoteIdent(src.role.name)};`,
+      });
+    if (source.readOnly && src.role.ownsDatabase === false)
+      out.push({
+        what: `role ${src.role.name} does not own database ${src.database} on peer ${src.peer} (promote.read_only_source runs ALTER DATABASE ... SET default_transaction_read_only)`,
+        fix: `ALTER DATABASE ${quoteIdent(src.database)} OWNER TO ${quoteIdent(src.role.name)}; or leave read_only_source off and run ${readOnlySql(src.database)} as its owner after the promotion.`,
       });
   }
   for (const t of tables) owner(dst, t.destination);
@@ -380,6 +398,7 @@ export function finishPromotion(
       sequences: [],
       source_version_num: src.serverVersionNum,
       restore_sql: [],
+      read_only_sql: m.promote?.read_only_source ? [readOnlySql(src.database)] : [],
       cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`],
       slot,
       without_source: null,
@@ -410,6 +429,14 @@ $fn$`,
       `ALTER TABLE ${n} ENABLE ALWAYS TRIGGER ${quoteIdent(FENCE_TRIGGER)}`,
     ]),
   ];
+}
+
+/**
+ * The old source refuses writes in new sessions of its database, so libpq clients with
+ * target_session_attrs=read-write and both hosts in their connection string pick the new primary.
+ */
+export function readOnlySql(database: string): string {
+  return `ALTER DATABASE ${quoteIdent(database)} SET default_transaction_read_only = on`;
 }
 
 /** Undoes a committed fence when the point of no return failed: the source takes writes again. */

@@ -198,6 +198,8 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       superuser: server.superuser,
       replication: server.replication,
       canCreateInDatabase: server.can_create,
+      ownsDatabase: server.owns_database,
+      canEmitMessage: server.can_emit_message,
       canSetReplicationRole: access.can_set_replication_role,
     },
     slotsInUse: server.slots_in_use,

@@ -22,6 +22,8 @@ SELECT current_setting('server_version_num')::int AS version_num,
        current_setting('synchronous_standby_names') AS synchronous_standby_names,
        r.rolname AS role, r.rolsuper AS superuser, r.rolreplication AS replication,
        has_database_privilege(current_database(), 'CREATE') AS can_create,
+       (SELECT pg_has_role(datdba, 'USAGE') FROM pg_database WHERE datname = current_database()) AS owns_database,
+       has_function_privilege('pg_catalog.pg_logical_emit_message(boolean, text, text)', 'EXECUTE') AS can_emit_message,
        (SELECT count(*) FROM pg_replication_slots)::int AS slots_in_use,
        (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS wal_senders_in_use,
        to_regclass('mirrors.schema_migrations') IS NOT NULL AS has_catalog

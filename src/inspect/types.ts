@@ -261,6 +261,10 @@ export interface PeerLive {
     superuser: boolean;
     replication: boolean;
     canCreateInDatabase: boolean;
+    /** Owns the database (member of its owner, or a superuser): ALTER DATABASE ... SET. Absent: not inspected. */
+    ownsDatabase?: boolean;
+    /** EXECUTE on pg_logical_emit_message (the promotion's fence marker). Absent: not inspected. */
+    canEmitMessage?: boolean;
     /**
      * Whether it may set session_replication_role (the snapshot copy and the worker connect with
      * `-c session_replication_role=replica`): a superuser, or on 15+ GRANT SET ON PARAMETER. Absent: not inspected.

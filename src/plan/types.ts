@@ -253,6 +253,8 @@ export interface PromotionDetails {
   source_version_num: number;
   /** On the destination, in the point-of-no-return transaction: defaults, identity, sequences, guards dropped. */
   restore_sql: string[];
+  /** On the source, after the point of no return (promote.read_only_source): its database made read-only. */
+  read_only_sql: string[];
   /** On the source, after the point of no return: the mirror's slot and publication. */
   cleanup_sql: string[];
   slot: string;

@@ -162,10 +162,11 @@ export function statements(a: Action): string[] {
         'BEGIN',
         ...d.fence_sql,
         'COMMIT',
+        ...d.read_only_sql,
         `SELECT pg_drop_replication_slot('${d.slot}') -- if it exists`,
         ...d.cleanup_sql,
       ];
-    if (!d.fence_sql.length) return [`-- on peer ${d.source_peer}:`, ...d.cleanup_sql];
+    if (!d.fence_sql.length) return [`-- on peer ${d.source_peer}:`, ...d.read_only_sql, ...d.cleanup_sql];
     return [
       `-- on peer ${d.source_peer}, in one transaction held open until peer ${d.destination_peer} applied the marker (at most ${d.max_fence_wait_ms} ms):`,
       'BEGIN',
@@ -185,6 +186,7 @@ export function statements(a: Action): string[] {
           `SELECT setval('${q.destination.schema}.${q.destination.name}', <last_value read on the source + ${d.sequence_margin} x ${q.increment}>, true)`,
       ),
       `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = <marker> WHERE name = '${a.mirror}'`,
+      ...(d.read_only_sql.length ? [`-- on peer ${d.source_peer}:`, ...d.read_only_sql] : []),
       `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
       `SELECT pg_drop_replication_slot('${d.slot}')`,
       ...d.cleanup_sql,

@@ -4,8 +4,12 @@
  * transaction the source acknowledged before the fence is there, every write after it fails with
  * MIRROR_FENCED, and the mirror reads Promoted with nothing left to plan.
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { findPgBin } from '../../src/devtools/cluster.js';
 import { useClusters } from '../support/clusters.js';
 import { runningMirrors } from '../support/running-mirror.js';
 
@@ -148,6 +152,46 @@ describe('guarded promotion', () => {
     await m.caughtUp();
     const [row] = await m.dst(`SELECT promoted_at, promotion FROM mirrors.mirrors WHERE name = 'verified'`);
     expect(row).toEqual({ promoted_at: null, promotion: null });
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('read_only_source: new sessions of the old source are read-only, so libpq clients with target_session_attrs=read-write and both hosts land on the new primary', async () => {
+    const m = await mirrorSetup(
+      'rosrc',
+      `CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE unmirrored (id int)`,
+      `      - source_table: t\n`,
+    );
+    const w = await m.start();
+    await w.waitForLog(/rosrc: Following/);
+    await m.src('INSERT INTO t VALUES (0)');
+    await m.caughtUp();
+    // The heartbeat (every second) writes Following to the catalog the preflight reads.
+    for (let i = 0; i < 50; i++) {
+      const [row] = await m.dst(`SELECT status FROM mirrors.mirrors WHERE name = 'rosrc'`);
+      if (row.status === 'Following') break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    m.rewrite('    promote:\n      read_only_source: true\n');
+    const r = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toContain('"step":"source_read_only"');
+    // Every new session of the old source's database, for tables not mirrored too; the new primary writes.
+    await expect(m.src('INSERT INTO unmirrored VALUES (1)')).rejects.toThrow(/read-only transaction/);
+    await m.dst('INSERT INTO t VALUES (1)');
+    const psql = path.join(findPgBin(), 'psql');
+    if (!existsSync(psql)) {
+      console.log(`skipped the libpq check: no psql next to pg_ctl in ${findPgBin()}`);
+    } else {
+      // The old source first in the list: libpq skips it as read-only and connects to the new primary.
+      const conninfo = `host=127.0.0.1,127.0.0.1 port=${clusters.src.port},${clusters.dst.port} dbname=${m.db} user=postgres target_session_attrs=read-write`;
+      const out = execFileSync(psql, [conninfo, '-XAtc', 'SELECT inet_server_port()'], {
+        env: { ...process.env, PGPASSWORD: 'postgres' },
+      });
+      expect(out.toString().trim()).toBe(String(clusters.dst.port));
+    }
+    // A later apply (e.g. after an interruption) still works on the read-only old source: nothing left to do.
+    const again = await m.cli('plan', '--detailed-exitcode');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(await w.stop()).toBe(0);
   });
 });

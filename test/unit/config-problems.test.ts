@@ -619,12 +619,17 @@ describe('promote', () => {
   });
 
   test('true and a map with its parameters are accepted and normalized', () => {
-    const r = validateConfigText(withPromote('{ max_fence_wait: 1m30s, verify: counts }'), 'mirrors.yaml', {});
+    const r = validateConfigText(
+      withPromote('{ max_fence_wait: 1m30s, verify: counts, read_only_source: true }'),
+      'mirrors.yaml',
+      {},
+    );
     expect(r.problems).toEqual([]);
     expect(r.config?.mirrors.m.promote).toEqual({
       max_fence_wait_ms: 90_000,
       sequence_margin: 1000,
       verify: 'counts',
+      read_only_source: true,
       reverse: false,
     });
   });

@@ -87,6 +87,26 @@ describe('promotion plan', () => {
     expect(hint).toContain('GRANT CREATE ON DATABASE "app" TO "mirrors";');
   });
 
+  it('names EXECUTE on pg_logical_emit_message (the marker) and, for read_only_source, ownership of the source database (MR177)', () => {
+    const p = setup({ read_only_source: true }, (s) => {
+      s.role.canEmitMessage = false;
+      s.role.ownsDatabase = false;
+    });
+    expect(codes(p)).toEqual(['MR177']);
+    expect(p.diagnostics[0].hint).toContain(
+      'GRANT EXECUTE ON FUNCTION pg_catalog.pg_logical_emit_message(boolean, text, text) TO "mirrors";',
+    );
+    expect(p.diagnostics[0].hint).toContain('ALTER DATABASE "app" OWNER TO "mirrors";');
+    expect(codes(setup({}, (s) => (s.role.ownsDatabase = false)))).toEqual([]);
+  });
+
+  it('read_only_source: the old source database is made read-only after the point of no return', () => {
+    const a = setup({ read_only_source: true }).actions.find((x) => x.kind === 'promotion') as PromotionCreate;
+    expect(a.details.read_only_sql).toEqual(['ALTER DATABASE "app" SET default_transaction_read_only = on']);
+    const off = setup().actions.find((x) => x.kind === 'promotion') as PromotionCreate;
+    expect(off.details.read_only_sql).toEqual([]);
+  });
+
   it('refuses reverse, which is not built (MR178)', () => {
     expect(codes(setup({ reverse: true }))).toEqual(['MR178']);
   });
