@@ -114,10 +114,15 @@ const ACTIONS = {
             }),
           ],
         },
-        fence_after: bool,
+        fence_after: bool, reverse_mirror: nstr,
       }),
       obj({ status: str, lag_ms: { type: ['integer', 'null'] } }),
       obj({ primary: str }),
+    ],
+    update: [
+      obj({ source_peer: str, destination_peer: str, reverse_mirror: str, source_sql: ref('sql'), destination_sql: ref('sql') }),
+      obj({ status: str }),
+      obj({ primary: str, reverse_mirror: str }),
     ],
   },
 };

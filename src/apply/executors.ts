@@ -12,7 +12,7 @@ import { MirrorsError } from '../errors.js';
 import type { Action, ActionKind, ActionOfKind } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
 import { createSlotWithSnapshot } from './slot.js';
-import { runPromotion } from './promotion.js';
+import { openPromotion, runPromotion } from './promotion.js';
 import { runSnapshot } from './snapshot.js';
 
 type Executor<K extends ActionKind> = (ctx: ApplyContext, a: ActionOfKind<K>) => Promise<void>;
@@ -34,7 +34,7 @@ const EXECUTORS: ExecutorTable = {
   slot: slotExecutor,
   table: tableExecutor,
   snapshot: (ctx, a) => runSnapshot(ctx, a),
-  promotion: (ctx, a) => runPromotion(ctx, a),
+  promotion: (ctx, a) => (a.op === 'create' ? runPromotion(ctx, a) : openPromotion(ctx, a)),
   indexes: async (ctx, a) => {
     // IF NOT EXISTS is in each statement; one at a time, so a long build holds no other lock.
     const db = await ctx.db(a.peer);

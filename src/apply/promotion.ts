@@ -16,12 +16,13 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { connectPeer } from '../db/connect.js';
-import { quoteQualified } from '../db/quote.js';
+import { inTransaction } from '../db/tx.js';
+import { quoteLiteral, quoteQualified } from '../db/quote.js';
 import { SQLSTATE, sqlstateOf } from '../db/sqlstate.js';
 import { unfenceSql, FENCE_TRIGGER } from '../diff/promotion.js';
 import { sequenceStateSql, setvalStatements } from '../diff/promotion-sql.js';
 import { MirrorsError } from '../errors.js';
-import type { LossEstimate, PromotionCreate } from '../plan/types.js';
+import type { LossEstimate, PromotionCreate, PromotionOpen } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
 
 /** Each LOCK attempt waits this long, so writers queued behind it are not held for the whole max_fence_wait. */
@@ -42,6 +43,8 @@ interface PromotionRecord {
   loss_estimate?: LossEstimate;
   /** After an unfenced promotion: the old source answered again and got its fence (fenceAfter). */
   source_fenced?: true;
+  /** With a reverse mirror: pending from the point of no return until the opening (openPromotion). */
+  reverse?: 'pending' | 'done';
 }
 
 export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promise<void> {
@@ -217,6 +220,40 @@ async function fenceAfter(
 }
 
 /**
+ * The opening of a promotion with a reverse mirror (diff/promotion.ts openPromotionAction): the reverse mirror
+ * exists (its slot on the new primary holds every write from now on, its guard is on the old source's tables),
+ * so the old source drops its fence, then the new primary its guards, and the record says done. Each statement
+ * is idempotent: an apply killed in between runs it again.
+ */
+export async function openPromotion(ctx: ApplyContext, a: PromotionOpen): Promise<void> {
+  const d = a.details;
+  const mirror = ctx.mirrorOf(a);
+  const t0 = performance.now();
+  const src = await ctx.db(d.source_peer);
+  await src.query('SET default_transaction_read_only = off');
+  await runAll(src, d.source_sql);
+  const dst = await ctx.db(d.destination_peer);
+  await runAll(dst, [
+    ...d.destination_sql,
+    `UPDATE mirrors.mirrors SET promotion = promotion || '{"reverse": "done"}'::jsonb WHERE name = ${quoteLiteral(mirror)}`,
+  ]);
+  ctx.report({
+    type: 'promotion_step',
+    mirror,
+    step: 'opened',
+    ms: Math.round(performance.now() - t0),
+    detail: `peer ${d.destination_peer} takes writes; peer ${d.source_peer} is a read-only mirror of it (mirror ${d.reverse_mirror})`,
+  });
+  injectKill('opened');
+}
+
+async function runAll(db: pg.Client, sql: string[]) {
+  await inTransaction(db, async () => {
+    for (const s of sql) await db.query(s);
+  });
+}
+
+/**
  * Fault injection for the crash tests (test/e2e/promotion-crash.test.ts), like Postgres's injection points:
  * MIRRORS_INJECT_KILL_AFTER=<step> makes apply kill itself with SIGKILL right after that step.
  */
@@ -288,7 +325,11 @@ async function pointOfNoReturn(dst: pg.Client, a: PromotionCreate, record: Promo
     await dst.query(
       `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = $2::pg_lsn,
               promotion = $3::jsonb, updated_at = now() WHERE name = $1::text`,
-      [mirror, record.fence_lsn, JSON.stringify({ ...record, state: 'promoted' })],
+      [
+        mirror,
+        record.fence_lsn,
+        JSON.stringify({ ...record, state: 'promoted', ...(a.details.reverse_mirror ? { reverse: 'pending' } : {}) }),
+      ],
     );
     await dst.query('COMMIT');
   } catch (err) {

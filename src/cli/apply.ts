@@ -159,7 +159,7 @@ async function consent(
  */
 function refuseDataLoss(plan: Plan, allowed: boolean) {
   const lossy = plan.actions.flatMap((a) =>
-    a.kind === 'promotion' && a.details.without_source ? [{ a, w: a.details.without_source }] : [],
+    a.kind === 'promotion' && a.op === 'create' && a.details.without_source ? [{ a, w: a.details.without_source }] : [],
   );
   if (!lossy.length || allowed) return;
   throw new MirrorsError(

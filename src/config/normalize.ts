@@ -13,6 +13,7 @@ import type { Segment } from './positions.js';
 import { parseDuration } from './duration.js';
 import {
   PROMOTE_DEFAULTS,
+  REVERSE_SUFFIX,
   type Config,
   type Mirror,
   type Peer,
@@ -36,6 +37,11 @@ export function normalize(data: Obj, file: string, posOf: PosOf): Config {
   const mirrors: Record<string, Mirror> = {};
   for (const [name, raw] of Object.entries(data.mirrors as Obj)) {
     mirrors[name] = normalizeMirror(name, raw as Obj, defaults, posOf);
+  }
+  for (const m of Object.values(mirrors)) {
+    if (!m.promote?.reverse) continue;
+    const name = `${m.name}${REVERSE_SUFFIX}`;
+    mirrors[name] = { ...(mirrors[name] ?? reverseMirror(m, name)), reverseOf: m.name };
   }
   const project = typeof data.project === 'string' ? data.project : DEFAULT_PROJECT;
   const projectDeclared = typeof data.project === 'string';
@@ -85,6 +91,34 @@ function normalizeMirror(name: string, raw: Obj, defaults: Obj, posOf: PosOf): M
     tables: (raw.tables as Obj[]).map((t, i) => normalizeTable(t, posOf([...base, 'tables', i]))),
     promote: normalizePromote(raw.promote),
     pos: posOf(base, 'key'),
+  };
+}
+
+/**
+ * The reverse mirror `promote: {reverse: true}` declares: the new primary back to the old source, the same
+ * tables and settings, no initial copy (both sides are equal at the promotion; rules.ts refuses what would not
+ * be: schema.* and excluded columns). Declared explicitly under its name, the declaration is used instead.
+ */
+export function reverseMirror(m: Mirror, name: string): Mirror {
+  return {
+    ...m,
+    name,
+    source: m.destination,
+    destination: m.source,
+    do_initial_snapshot: false,
+    promote: null,
+    tables: m.tables.flatMap((t) =>
+      t.source.kind === 'table' && t.destination
+        ? [
+            {
+              source: { kind: 'table' as const, ...t.destination },
+              destination: { schema: t.source.schema, name: t.source.name },
+              exclude_columns: [],
+              pos: t.pos,
+            },
+          ]
+        : [],
+    ),
   };
 }
 

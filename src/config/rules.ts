@@ -21,6 +21,7 @@ import { displayPath, type Segment } from './positions.js';
 import type { Finding } from './problems.js';
 import { didYouMean } from './suggest.js';
 import { DURATION_HINT, parseDuration } from './duration.js';
+import { REVERSE_SUFFIX } from './types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -186,12 +187,46 @@ function mirrorRules(
       });
     }
     durationRule(mirror, base, out);
+    reverseRule(mname, mirror, mirrors, base, out);
     if (Array.isArray(mirror.tables)) {
       const destKey =
         dst !== undefined && peers && has(peers, dst) ? (identities.get(dst) ?? 'peer:' + dst) : undefined;
       tableRules({ mname, destPeer: dst, destKey, writers, out, tainted }, mirror.tables, [...base, 'tables']);
     }
   }
+}
+
+/**
+ * `promote: {reverse: true}`: the reverse mirror (REVERSE_SUFFIX, normalize.ts) takes every table back by name,
+ * every column: no `schema.*` (the tables are named at promotion) and no exclude_columns (the old source's
+ * columns the new primary lacks would go stale). A mirror declared under the reverse's name is the reverse
+ * mirror itself (to promote it back): its peers must be the promoted mirror's, swapped.
+ */
+function reverseRule(mname: string, mirror: Obj, mirrors: Obj, base: Segment[], out: Finding[]): void {
+  if (!isObj(mirror.promote) || mirror.promote.reverse !== true) return;
+  const at = [...base, 'promote', 'reverse'];
+  for (const t of Array.isArray(mirror.tables) ? mirror.tables : []) {
+    if (!isObj(t)) continue;
+    if (typeof t.source_table === 'string' && /\.\*$/.test(t.source_table.trim()))
+      out.push({
+        path: at,
+        message: `a reverse mirror needs every table named: ${quote(t.source_table)} selects a schema`,
+        hint: 'list the tables of the schema one by one, or remove `reverse: true`',
+      });
+    if (Array.isArray(t.exclude_columns) && t.exclude_columns.length)
+      out.push({
+        path: at,
+        message: `a reverse mirror needs every column: ${quote(String(t.source_table))} excludes ${listNames(t.exclude_columns.map(String))}`,
+        hint: 'remove exclude_columns, or remove `reverse: true`',
+      });
+  }
+  const declared = mirrors[`${mname}${REVERSE_SUFFIX}`];
+  if (isObj(declared) && (declared.source !== mirror.destination || declared.destination !== mirror.source))
+    out.push({
+      path: ['mirrors', `${mname}${REVERSE_SUFFIX}`],
+      message: `mirror ${mname}${REVERSE_SUFFIX} is the reverse mirror of ${mname}: its source must be ${quote(String(mirror.destination))} and its destination ${quote(String(mirror.source))}`,
+      hint: `rename it, or swap its peers (it is declared only to change it, e.g. to promote it back)`,
+    });
 }
 
 // A function, called only for the problems shown: a did-you-mean over every peer costs per problem.

@@ -70,8 +70,16 @@ export interface Mirror extends MirrorSettings {
   tables: TableMapping[];
   /** null: not to be promoted. Not a setting of `defaults:`: promoting is decided mirror by mirror. */
   promote: PromoteSpec | null;
+  /**
+   * The mirror whose promotion creates this one (`promote: {reverse: true}` on it): the old source becomes a
+   * mirror of the new primary, without a copy. Absent for every other mirror.
+   */
+  reverseOf?: string;
   pos: SourcePos;
 }
+
+/** The reverse mirror of mirror M is named M + this (declared by `promote: {reverse: true}`, or explicitly). */
+export const REVERSE_SUFFIX = '_reverse';
 
 export interface Config {
   file: string;

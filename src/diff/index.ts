@@ -5,15 +5,17 @@
  */
 import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
 import { mirrorHash } from '../config/normalize.js';
-import type { Config, Mirror } from '../config/types.js';
+import { REVERSE_SUFFIX, type Config, type Mirror } from '../config/types.js';
 import type { Live, LivePublication, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
-import { finishPromotion, planPromotion, planPromotionWithoutSource } from './promotion.js';
+import { quoteIdent, quoteQualified } from '../db/quote.js';
+import { finishPromotion, openPromotionAction, planPromotion, planPromotionWithoutSource } from './promotion.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
 import type {
   Action,
   Diagnostic,
+  PromotionCreate,
   PlannedMirror,
   PublishedTable,
   ReasonCode,
@@ -62,7 +64,10 @@ export interface DiffResult {
  */
 export function diff(config: Config, live: Live, selected: string[] | null): DiffResult {
   const d = new Differ(config, live);
-  const wanted = (selected ?? Object.keys(config.mirrors)).filter((n) => config.mirrors[n]).sort();
+  // A promotion with a reverse mirror plans that mirror too (its actions are steps of the promotion).
+  const named = selected ?? Object.keys(config.mirrors);
+  const reverses = Object.values(config.mirrors).filter((m) => m.reverseOf && named.includes(m.reverseOf));
+  const wanted = [...new Set([...named, ...reverses.map((m) => m.name)])].filter((n) => config.mirrors[n]).sort();
   const resolved = new Map<string, ResolvedTable[]>();
   for (const name of wanted) {
     const m = config.mirrors[name];
@@ -72,6 +77,7 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   }
   d.checkDestinationOverlaps(resolved);
   for (const name of wanted) d.mirror(config.mirrors[name], resolved.get(name)!);
+  for (const name of wanted) d.openPromotion(config.mirrors[name]);
   const destroyed = d.destroyRemoved(selected);
   d.checkSources(wanted.map((n) => config.mirrors[n]));
   const declared = wanted.map((n) => ({
@@ -324,10 +330,65 @@ class Differ {
       if (finish) this.actions.add(finish);
       return;
     }
+    const promotionId = m.reverseOf && !recorded ? this.reverseGate(m) : null;
+    if (promotionId === false) return;
     const catalogDeps = this.catalog(dst);
     if (!recorded) this.newMirror(m, tables, src, dst, catalogDeps);
     else this.existingMirror(m, tables, src, dst, catalogDeps);
+    // The reverse mirror is created once the new primary holds everything up to the fence, and before it
+    // takes a write: after the promotion's point of no return (its tables still guarded until the opening).
+    if (promotionId)
+      for (const a of this.actions.list.filter((x) => x.mirror === m.name)) this.actions.dependOn(a.id, promotionId);
     if (m.promote) this.promotion(m, recorded, src, dst);
+  }
+
+  /**
+   * Whether the reverse mirror `m` (not recorded yet) may be planned now, without a copy: with the promotion
+   * that creates it (the id of its action), or to finish one an apply left half done (null: nothing to wait
+   * for). false: not now, or never (MR184: promoted without it, the old source is no copy of the new primary).
+   */
+  private reverseGate(m: Mirror): string | null | false {
+    const forward = this.config.mirrors[m.reverseOf!];
+    const fwdRecord = this.live.peers[forward.destination]?.catalog.mirrors[forward.name];
+    const planned = `create:${addr.mirrorAddress(forward.name)}.promotion`;
+    if (!fwdRecord?.promotedAt) return this.actions.get(planned) ? planned : false;
+    // Half done: created after the point of no return; the leftovers' cleanup (same id) need not come first.
+    if (fwdRecord.promotion?.reverse === 'pending') return null;
+    this.diagnostics.push(
+      diag(
+        'MR184',
+        addr.mirrorAddress(m.name),
+        `mirror ${forward.name} was promoted without its reverse mirror ${m.name}: peer ${m.destination} is no longer a copy of peer ${m.source}, and a mirror without a copy would differ from it`,
+        `remove \`reverse: true\` from mirror ${forward.name}; to mirror back, declare a new mirror from ${m.source} to ${m.destination} under another name (its tables are copied; empty the destination tables first)`,
+      ),
+    );
+    return false;
+  }
+
+  /**
+   * The last step of a promotion with a reverse mirror (after the reverse mirror exists): the new primary takes
+   * writes, and the old source trades its fence for the mirror guard (diff/promotion.ts openPromotionAction).
+   */
+  openPromotion(m: Mirror) {
+    if (!m.promote?.reverse) return;
+    const reverse = this.config.mirrors[`${m.name}${REVERSE_SUFFIX}`];
+    const dst = this.live.peers[m.destination];
+    const src = this.live.peers[m.source];
+    if (!reverse || !dst || !src) return;
+    // The promotion itself, not the finishing of one (which also has this id).
+    const planned = this.actions.get(`create:${addr.mirrorAddress(m.name)}.promotion`) as PromotionCreate | undefined;
+    const created = planned?.details.reverse_mirror ? planned : undefined;
+    const recorded = dst.catalog.mirrors[m.name];
+    if (!created && !(recorded?.promotedAt && recorded.promotion?.reverse === 'pending')) return;
+    const steps = this.actions.list.filter((a) => a.mirror === reverse.name).map((a) => a.id);
+    const tables = created
+      ? created.details.tables
+      : dst.catalog.tables
+          .filter((t) => t.mirror === m.name)
+          .map((t) => ({ source: t.source, destination: t.destination }));
+    this.actions.add(
+      openPromotionAction(m, reverse.name, tables, src, dst, [...(created ? [created.id] : []), ...steps]),
+    );
   }
 
   /**
@@ -811,6 +872,14 @@ class Differ {
             create_table: !dest,
             sql: [
               ...(dest ? [] : [createTableSql(source, t.destination, t.excludeColumns)]),
+              // As on the tables mirrors creates: values come from the source, and the worker's INSERT and UPDATE
+              // of a GENERATED ALWAYS identity column would fail. The promotion restores what the source has.
+              ...(dest?.columns ?? [])
+                .filter((c) => c.identity === 'a')
+                .map(
+                  (c) =>
+                    `ALTER TABLE ${quoteQualified(t.destination.schema, t.destination.name)} ALTER COLUMN ${quoteIdent(c.name)} SET GENERATED BY DEFAULT`,
+                ),
               ...(dest?.hasGuard ? [] : [createGuardSql(t.destination, m.name, m.source)]),
             ],
           },

@@ -9,12 +9,12 @@
  * mirrors meanwhile releases everything (writers continue, nothing to clean up). Committed, the triggers
  * stay: a stale application gets a clear error naming the new primary instead of writing into the void.
  */
-import { PROMOTE_DEFAULTS, type Mirror } from '../config/types.js';
+import { PROMOTE_DEFAULTS, REVERSE_SUFFIX, type Mirror } from '../config/types.js';
 import type { CatalogMirror, CatalogTable, PeerLive } from '../inspect/types.js';
 import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
-import type { Diagnostic, PromotionCreate, PromotionTable } from '../plan/types.js';
+import type { Diagnostic, PromotionCreate, PromotionOpen, PromotionTable } from '../plan/types.js';
 import { tableKey } from '../config/names.js';
 import { promotionRestore, setvalWithoutSourceSql, type PromotedTable } from './promotion-sql.js';
 import { describeLoss, lossEstimate } from './loss.js';
@@ -48,17 +48,11 @@ export function planPromotion(
   const spec = m.promote!;
   const diagnostics: Diagnostic[] = [];
   const refuse = (
-    code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175' | 'MR176' | 'MR177' | 'MR178',
+    code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175' | 'MR176' | 'MR177',
     message: string,
     hint: string,
   ) => diagnostics.push(diag(code, at, message, hint));
 
-  if (spec.reverse)
-    refuse(
-      'MR178',
-      `mirror ${m.name} asks for a reverse mirror at promotion (promote.reverse), which this version does not implement`,
-      'remove `reverse: true` to promote one way; nothing is changed until then',
-    );
   const age = recorded.heartbeatAgeMs ?? null;
   if (recorded.status !== 'Following' || !recorded.leaseHeld || age === null || age > HEARTBEAT_STALE_MS)
     refuse(
@@ -152,15 +146,54 @@ export function planPromotion(
         max: q.max,
       })),
       source_version_num: src.serverVersionNum,
-      restore_sql: [...mapped.map((t) => dropGuardSql(t.destination)), ...restore.sql],
+      // With a reverse mirror the guards stay until it exists (openPromotionAction): no write before its slot.
+      restore_sql: [...(spec.reverse ? [] : mapped.map((t) => dropGuardSql(t.destination))), ...restore.sql],
       read_only_sql: spec.read_only_source ? [readOnlySql(src.database)] : [],
       cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
       slot: addr.slotName(m.name),
       without_source: null,
       fence_after: false,
+      reverse_mirror: spec.reverse ? `${m.name}${REVERSE_SUFFIX}` : null,
     },
   };
   return { action, diagnostics };
+}
+
+/**
+ * The opening of a promotion with a reverse mirror, after the promotion's point of no return and the reverse
+ * mirror's creation (its slot on the new primary holds every write from then on): on the old source the fence
+ * triggers go, leaving the reverse mirror's MIRROR_READ_ONLY guard; then the new primary's guards go.
+ */
+export function openPromotionAction(
+  m: Mirror,
+  reverse: string,
+  tables: PromotionTable[],
+  src: PeerLive,
+  dst: PeerLive,
+  depends: string[],
+): PromotionOpen {
+  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  return {
+    id: `update:${at}`,
+    kind: 'promotion',
+    op: 'update',
+    address: at,
+    peer: dst.peer,
+    mirror: m.name,
+    reason: `open: peer ${dst.peer} takes writes; peer ${src.peer} becomes a read-only mirror of it (mirror ${reverse})`,
+    reason_code: 'promotion_declared',
+    risk: 'irreversible',
+    before: { status: dst.catalog.mirrors[m.name]?.status ?? 'Following' },
+    after: { primary: dst.peer, reverse_mirror: reverse },
+    depends_on: depends,
+    details: {
+      source_peer: src.peer,
+      destination_peer: dst.peer,
+      reverse_mirror: reverse,
+      source_sql: unfenceSql(tables),
+      destination_sql: tables.map((t) => dropGuardSql(t.destination)),
+    },
+  };
 }
 
 /**
@@ -288,6 +321,7 @@ export function planPromotionWithoutSource(
       slot: addr.slotName(m.name),
       without_source: { unreachable, loss, facts_at: facts?.at ?? null },
       fence_after: false,
+      reverse_mirror: null,
     },
   };
   return { action, diagnostics };
@@ -403,6 +437,7 @@ export function finishPromotion(
       slot,
       without_source: null,
       fence_after: fenceAfter,
+      reverse_mirror: null,
     },
   };
 }

@@ -58,12 +58,12 @@ export const DIAGNOSTICS = {
   MR175: { severity: 'error', title: 'promotion planned together with other changes of the mirror' },
   MR176: { severity: 'error', title: 'defaults and sequences cannot be restored on the destination' },
   MR177: { severity: 'error', title: 'the roles lack privileges the promotion needs' },
-  MR178: { severity: 'error', title: 'promote.reverse is not implemented' },
   MR179: { severity: 'warning', title: 'promotion planned by a later apply' },
   MR180: { severity: 'warning', title: 'promotion without the source: writes may be lost' },
   MR181: { severity: 'error', title: 'the source cannot be reached' },
   MR182: { severity: 'warning', title: "no record of the source's defaults and sequences" },
   MR183: { severity: 'warning', title: 'the old source of a promotion cannot be reached' },
+  MR184: { severity: 'error', title: 'promoted without its reverse mirror' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

@@ -269,6 +269,11 @@ export interface PromotionDetails {
    * wait for: nothing of it is mirrored any more), so a stale application gets MIRROR_FENCED.
    */
   fence_after: boolean;
+  /**
+   * `promote: {reverse: true}`: the reverse mirror this promotion creates. The point of no return then keeps the
+   * destination's guards; the opening (PromotionOpen) drops them once the reverse mirror exists.
+   */
+  reverse_mirror: string | null;
 }
 export interface WithoutSource {
   /** Why the source could not be reached, as the connection said. */
@@ -299,6 +304,27 @@ export type PromotionCreate = ActionOf<
   { status: string; lag_ms: number | null },
   { primary: string }
 >;
+/**
+ * The last step of a promotion with a reverse mirror (`promote: {reverse: true}`), once the reverse mirror exists:
+ * on the old source the fence triggers go (the reverse mirror's guard stays: writes fail with MIRROR_READ_ONLY,
+ * the reverse worker writes), then the new primary's tables lose their guard and take writes.
+ */
+export interface PromotionOpenDetails {
+  source_peer: string;
+  destination_peer: string;
+  reverse_mirror: string;
+  /** On the old source, one transaction. */
+  source_sql: string[];
+  /** On the new primary, one transaction, after source_sql. */
+  destination_sql: string[];
+}
+export type PromotionOpen = ActionOf<
+  'promotion',
+  'update',
+  PromotionOpenDetails,
+  { status: string },
+  { primary: string; reverse_mirror: string }
+>;
 
 export type Action =
   | CatalogCreate
@@ -323,7 +349,8 @@ export type Action =
   | IndexesCreate
   | ForeignKeysCreate
   | StreamCreate
-  | PromotionCreate;
+  | PromotionCreate
+  | PromotionOpen;
 
 export type ActionKind = Action['kind'];
 export type ActionOfKind<K extends ActionKind> = Extract<Action, { kind: K }>;
@@ -342,7 +369,7 @@ export const ACTION_OPS = {
   indexes: ['create'],
   foreign_keys: ['create'],
   stream: ['create'],
-  promotion: ['create'],
+  promotion: ['create', 'update'],
 } as const satisfies { [K in ActionKind]: readonly ActionOfKind<K>['op'][] };
 
 // Compile-time check that ACTION_OPS lists every op of every kind (an unlisted one fails the build here).

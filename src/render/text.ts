@@ -110,12 +110,12 @@ export function renderAction(a: Action, opts: TextOptions = {}): string {
     const rows = unknown ? 'rows unknown (a table was never analyzed)' : `about ${a.after.estimated_rows} rows`;
     lines.push(kleur.dim(`      ${rows}, ${formatBytes(a.after.estimated_bytes)}`));
   }
-  if (a.op === 'update' || a.op === 'replace') {
+  if ((a.op === 'update' || a.op === 'replace') && a.kind !== 'promotion') {
     for (const c of attributeChanges(a.before as Record<string, unknown>, a.after as Record<string, unknown>)) {
       lines.push(`      ${changeLine(c)}`);
     }
   }
-  if (a.kind === 'promotion' && a.details.without_source)
+  if (a.kind === 'promotion' && a.op === 'create' && a.details.without_source)
     lines.push(
       kleur.red(`      writes may be lost: ${describeLoss(a.details.without_source.loss, a.details.source_peer)}`),
       kleur.red('      runs only with `mirrors apply --allow-data-loss`'),
@@ -146,6 +146,15 @@ function changeLine(c: ChangeLine): string {
 /** The statements an action runs, as the plan carries them. */
 export function statements(a: Action): string[] {
   if (a.kind === 'catalog') return a.details.migrations.map((m) => `-- catalog migration ${m.version}: ${m.name}`);
+  if (a.kind === 'promotion' && a.op === 'update') {
+    const d = a.details;
+    return [
+      `-- on peer ${d.source_peer}, one transaction: the fence goes, the guard of mirror ${d.reverse_mirror} stays`,
+      ...d.source_sql,
+      `-- on peer ${d.destination_peer}, one transaction: its tables take writes`,
+      ...d.destination_sql,
+    ];
+  }
   if (a.kind === 'promotion') {
     const d = a.details;
     if (d.without_source)
@@ -186,6 +195,9 @@ export function statements(a: Action): string[] {
           `SELECT setval('${q.destination.schema}.${q.destination.name}', <last_value read on the source + ${d.sequence_margin} x ${q.increment}>, true)`,
       ),
       `UPDATE mirrors.mirrors SET phase = 'promoted', status = 'Promoted', promoted_at = now(), fence_lsn = <marker> WHERE name = '${a.mirror}'`,
+      ...(d.reverse_mirror
+        ? [`-- its tables stay read-only until mirror ${d.reverse_mirror} exists (the opening, below)`]
+        : []),
       ...(d.read_only_sql.length ? [`-- on peer ${d.source_peer}:`, ...d.read_only_sql] : []),
       `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
       `SELECT pg_drop_replication_slot('${d.slot}')`,

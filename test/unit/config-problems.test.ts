@@ -618,6 +618,80 @@ describe('promote', () => {
     ]);
   });
 
+  test('reverse: true declares mirror NAME_reverse, the tables back, no copy; an explicit declaration is used instead', () => {
+    const text = withMirrors(
+      ...MIRROR_HEAD,
+      '    promote: { reverse: true }',
+      '    tables:',
+      '      - source_table: t',
+      '        destination_table: archive.t2',
+    );
+    const r = validateConfigText(text, 'mirrors.yaml', {});
+    expect(r.problems).toEqual([]);
+    const rev = r.config!.mirrors.m_reverse;
+    expect(rev).toMatchObject({ source: 'staging', destination: 'prod', do_initial_snapshot: false, reverseOf: 'm' });
+    expect(rev.promote).toBeNull();
+    expect(rev.tables.map((t) => [t.source, t.destination])).toEqual([
+      [
+        { kind: 'table', schema: 'archive', name: 't2' },
+        { schema: 'public', name: 't' },
+      ],
+    ]);
+    const declared = validateConfigText(
+      withMirrors(
+        ...MIRROR_HEAD,
+        '    promote: { reverse: true }',
+        '    tables:',
+        '      - source_table: t',
+        '  m_reverse:',
+        '    source: staging',
+        '    destination: prod',
+        '    promote: true',
+        '    tables:',
+        '      - source_table: t',
+      ),
+      'mirrors.yaml',
+      {},
+    );
+    expect(declared.problems).toEqual([]);
+    expect(declared.config!.mirrors.m_reverse).toMatchObject({ reverseOf: 'm', promote: { reverse: false } });
+  });
+
+  test('reverse: true refuses schema.* and exclude_columns, and a mirror of its name with other peers', () => {
+    const wild = brief(
+      withMirrors(...MIRROR_HEAD, '    promote: { reverse: true }', '    tables:', "      - source_table: 'app.*'"),
+    );
+    expect(wild.map((p) => p.slice(1, 3))).toEqual([
+      ['mirrors.m.promote.reverse', 'a reverse mirror needs every table named: `app.*` selects a schema'],
+    ]);
+    const excl = brief(
+      withMirrors(
+        ...MIRROR_HEAD,
+        '    promote: { reverse: true }',
+        '    tables:',
+        '      - source_table: t',
+        '        exclude_columns: [secret]',
+      ),
+    );
+    expect(excl.map((p) => p[2])).toEqual(['a reverse mirror needs every column: `t` excludes secret']);
+    const clash = brief(
+      withMirrors(
+        ...MIRROR_HEAD,
+        '    promote: { reverse: true }',
+        '    tables:',
+        '      - source_table: t',
+        '  m_reverse:',
+        '    source: prod',
+        '    destination: staging2',
+        '    tables:',
+        '      - source_table: u',
+      ),
+    );
+    expect(clash.map((p) => p[2])).toContain(
+      'mirror m_reverse is the reverse mirror of m: its source must be `staging` and its destination `prod`',
+    );
+  });
+
   test('true and a map with its parameters are accepted and normalized', () => {
     const r = validateConfigText(
       withPromote('{ max_fence_wait: 1m30s, verify: counts, read_only_source: true }'),

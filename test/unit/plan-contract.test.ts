@@ -3,6 +3,7 @@
  * schema; one change per address (merge or throw, never a silent drop); a saved plan matches only the plan
  * the tool would make now.
  */
+import { reverseMirror } from '../../src/config/normalize.js';
 import { PROMOTE_DEFAULTS } from '../../src/config/types.js';
 import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/diff/build.js';
@@ -111,7 +112,14 @@ function everyKindOfPlan(): Plan[] {
   applied(m3, src3, dst3, ['public.users']);
   Object.assign(dst3.catalog.mirrors.p, { leaseHeld: true, heartbeatAgeMs: 100 });
   const promoted = plan(config([m3]), [src3, dst3]);
-  return [fresh, changed, destroyed, catalogNew, promoted];
+  // The same with a reverse mirror: the promotion's opening is an update.
+  const m4 = mirror('r', ['public.users'], { promote: { ...PROMOTE_DEFAULTS, reverse: true } });
+  const src4 = livePeer('prod', [table('public.users')]);
+  const dst4 = livePeer('staging');
+  applied(m4, src4, dst4, ['public.users']);
+  Object.assign(dst4.catalog.mirrors.r, { leaseHeld: true, heartbeatAgeMs: 100 });
+  const reversed = plan(config([m4, { ...reverseMirror(m4, 'r_reverse'), reverseOf: 'r' }]), [src4, dst4]);
+  return [fresh, changed, destroyed, catalogNew, promoted, reversed];
 }
 
 describe('the plan file schema', () => {
