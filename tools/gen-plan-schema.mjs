@@ -120,7 +120,7 @@ const ACTIONS = {
       obj({ primary: str }),
     ],
     update: [
-      obj({ source_peer: str, destination_peer: str, reverse_mirror: str, source_sql: ref('sql'), destination_sql: ref('sql') }),
+      obj({ source_peer: str, destination_peer: str, reverse_mirror: str, source_sql: ref('sql'), destination_sql: ref('sql'), slot: str, cleanup_sql: ref('sql') }),
       obj({ status: str }),
       obj({ primary: str, reverse_mirror: str }),
     ],

@@ -8,6 +8,7 @@ import type { Config } from '../config/types.js';
 import { MirrorsError, pgFields } from '../errors.js';
 import type { Plan } from '../plan/types.js';
 import { ApplyContext } from './context.js';
+import { injectKill } from './inject.js';
 import { executeAction } from './executors.js';
 import type { Reporter } from './events.js';
 
@@ -57,6 +58,7 @@ export async function applyPlan(config: Config, plan: Plan, opts: ApplyOptions):
         });
       }
       await ctx.journal(action, 'done');
+      injectKill(action.address);
       if (action.kind === 'catalog') await opts.afterCatalog?.();
       done++;
       opts.reporter({ type: 'action_done', action, index: i, total, ms: performance.now() - t0 });

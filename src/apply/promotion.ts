@@ -22,8 +22,9 @@ import { SQLSTATE, sqlstateOf } from '../db/sqlstate.js';
 import { unfenceSql, FENCE_TRIGGER } from '../diff/promotion.js';
 import { sequenceStateSql, setvalStatements } from '../diff/promotion-sql.js';
 import { MirrorsError } from '../errors.js';
-import type { LossEstimate, PromotionCreate, PromotionOpen } from '../plan/types.js';
+import type { LossEstimate, PromotionCreate, PromotionDetails, PromotionOpen } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
+import { injectKill } from './inject.js';
 
 /** Each LOCK attempt waits this long, so writers queued behind it are not held for the whole max_fence_wait. */
 const LOCK_ATTEMPT_MS = 500;
@@ -60,16 +61,19 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
   const recorded = await readRecord(dst, mirror);
   if (d.without_source && recorded?.state !== 'promoted') return promoteWithoutSource(dst, a, step);
   const src = await ctx.db(d.source_peer);
+  // With a reverse mirror the source's slot and publication go after the opening (openPromotion), so that
+  // waiting for the worker to let go of the slot does not lengthen the time neither side takes writes.
+  const finish = () => (d.reverse_mirror ? undefined : cleanup(d, src, step));
   if (recorded?.state === 'promoted') {
     if (d.fence_after) await fenceAfter(ctx, dst, a, recorded, step);
-    return cleanup(a, src, step);
+    return finish();
   }
   if (recorded?.state === 'fenced') {
     if (await fencePresent(src, a)) {
       step('resumed', `a previous apply fenced the source at ${recorded.fence_lsn}; finishing the promotion`);
       await pointOfNoReturn(dst, a, recorded, src);
       step('point_of_no_return');
-      return cleanup(a, src, step);
+      return finish();
     }
     // The fence never committed (that apply died before): the source took writes again; start over.
     await dst.query(`UPDATE mirrors.mirrors SET promotion = NULL WHERE name = $1::text`, [mirror]);
@@ -151,8 +155,13 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
     await fence.end().catch(() => {});
   }
   await pointOfNoReturn(dst, a, record, src);
-  step('point_of_no_return', `peer ${d.destination_peer} is the primary`);
-  await cleanup(a, src, step);
+  step(
+    'point_of_no_return',
+    d.reverse_mirror
+      ? `peer ${d.destination_peer} is the primary, read-only until mirror ${d.reverse_mirror} exists`
+      : `peer ${d.destination_peer} is the primary`,
+  );
+  await finish();
 }
 
 /**
@@ -237,28 +246,21 @@ export async function openPromotion(ctx: ApplyContext, a: PromotionOpen): Promis
     ...d.destination_sql,
     `UPDATE mirrors.mirrors SET promotion = promotion || '{"reverse": "done"}'::jsonb WHERE name = ${quoteLiteral(mirror)}`,
   ]);
-  ctx.report({
-    type: 'promotion_step',
-    mirror,
-    step: 'opened',
-    ms: Math.round(performance.now() - t0),
-    detail: `peer ${d.destination_peer} takes writes; peer ${d.source_peer} is a read-only mirror of it (mirror ${d.reverse_mirror})`,
-  });
-  injectKill('opened');
+  const step = (name: string, detail?: string) => {
+    ctx.report({ type: 'promotion_step', mirror, step: name, ms: Math.round(performance.now() - t0), detail });
+    injectKill(name);
+  };
+  step(
+    'opened',
+    `peer ${d.destination_peer} takes writes; peer ${d.source_peer} is a read-only mirror of it (mirror ${d.reverse_mirror})`,
+  );
+  await cleanup({ ...d, read_only_sql: [] }, src, step);
 }
 
 async function runAll(db: pg.Client, sql: string[]) {
   await inTransaction(db, async () => {
     for (const s of sql) await db.query(s);
   });
-}
-
-/**
- * Fault injection for the crash tests (test/e2e/promotion-crash.test.ts), like Postgres's injection points:
- * MIRRORS_INJECT_KILL_AFTER=<step> makes apply kill itself with SIGKILL right after that step.
- */
-function injectKill(step: string) {
-  if (process.env.MIRRORS_INJECT_KILL_AFTER === step) process.kill(process.pid, 'SIGKILL');
 }
 
 /** The promotion record of an earlier apply (catalog migration 6), or null. */
@@ -358,14 +360,18 @@ async function fencePresent(src: pg.Client, a: PromotionCreate): Promise<boolean
 }
 
 /** The slot and publication go once the worker has let go of the slot (it stops on Promoted within a second). */
-async function cleanup(a: PromotionCreate, src: pg.Client, step: (s: string, d?: string) => void) {
+async function cleanup(
+  d: Pick<PromotionDetails, 'source_peer' | 'slot' | 'cleanup_sql' | 'read_only_sql'>,
+  src: pg.Client,
+  step: (s: string, d?: string) => void,
+) {
   // An earlier apply may have made the old source's database read-only already (read_only_sql).
   await src.query('SET default_transaction_read_only = off');
-  if (a.details.read_only_sql.length) {
-    for (const s of a.details.read_only_sql) await src.query(s);
-    step('source_read_only', `new sessions of peer ${a.details.source_peer}'s database are read-only`);
+  if (d.read_only_sql.length) {
+    for (const s of d.read_only_sql) await src.query(s);
+    step('source_read_only', `new sessions of peer ${d.source_peer}'s database are read-only`);
   }
-  const slot = a.details.slot;
+  const slot = d.slot;
   const deadline = performance.now() + SLOT_RELEASE_MS;
   for (;;) {
     const r = await src.query(
@@ -383,6 +389,6 @@ async function cleanup(a: PromotionCreate, src: pg.Client, step: (s: string, d?:
     if (performance.now() > deadline) await src.query('SELECT pg_terminate_backend($1::int)', [pid]);
     await new Promise((r2) => setTimeout(r2, 250));
   }
-  for (const s of a.details.cleanup_sql) await src.query(s);
+  for (const s of d.cleanup_sql) await src.query(s);
   step('promotion_complete', `slot ${slot} and the publication dropped; the fence stays on the source`);
 }

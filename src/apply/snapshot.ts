@@ -20,6 +20,15 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
   const destPeer = ctx.destinationOf(mirror);
   const dst = await ctx.db(destPeer);
 
+  if (!d.copy) {
+    // No copy: the tables start from the slot's consistent point, exported in this run or recorded with the slot.
+    const lsn = ctx.exported.get(mirror)?.consistentLsn ?? (await C.consistentLsn(dst, mirror));
+    if (!lsn) throw new Error(`internal: mirror ${mirror} has no consistent point to start its tables from`);
+    await C.setPhase(dst, mirror, 'snapshot');
+    for (const t of d.tables)
+      await C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: lsn, rows: 0, bytes: 0 });
+    return;
+  }
   let snap = d.kind === 'tables' ? undefined : ctx.exported.get(mirror);
   let ownSnap: ExportedSnapshot | undefined;
   if (!snap) {
@@ -36,15 +45,6 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
   try {
     // Tables added to a streaming mirror are copied while the others keep streaming.
     if (d.kind !== 'tables') await C.setPhase(dst, mirror, 'snapshot');
-    if (!d.copy) {
-      for (const t of d.tables)
-        await C.setTableState(dst, mirror, t.destination, 'ready', {
-          snapshotLsn: snap.consistentLsn,
-          rows: 0,
-          bytes: 0,
-        });
-      return;
-    }
     const bytesTotal = d.tables.reduce((n, t) => n + Number(t.size_bytes), 0);
     const perTable = new Map<string, number>();
     let lastWrite = 0;

@@ -106,6 +106,12 @@ export async function setPhase(db: Db, name: string, phase: string) {
   ]);
 }
 
+/** The position the mirror's slot was created at (recordSlot), or null. */
+export async function consistentLsn(db: Db, name: string): Promise<string | null> {
+  const r = await db.query(`SELECT consistent_lsn::text AS lsn FROM mirrors.mirrors WHERE name = $1::text`, [name]);
+  return r.rows[0]?.lsn ?? null;
+}
+
 export async function setBootstrapProgress(db: Db, name: string, bytesDone: number, bytesTotal: number) {
   await db.query(
     `UPDATE mirrors.mirrors SET bytes_done = $2::bigint, bytes_total = $3::bigint, updated_at = now() WHERE name = $1::text`,

@@ -41,7 +41,8 @@ export function normalize(data: Obj, file: string, posOf: PosOf): Config {
   for (const m of Object.values(mirrors)) {
     if (!m.promote?.reverse) continue;
     const name = `${m.name}${REVERSE_SUFFIX}`;
-    mirrors[name] = { ...(mirrors[name] ?? reverseMirror(m, name)), reverseOf: m.name };
+    // Declared (to change it, e.g. promote it back) or not, it never copies: rules.ts refuses an explicit copy.
+    mirrors[name] = { ...(mirrors[name] ?? reverseMirror(m, name)), do_initial_snapshot: false, reverseOf: m.name };
   }
   const project = typeof data.project === 'string' ? data.project : DEFAULT_PROJECT;
   const projectDeclared = typeof data.project === 'string';

@@ -205,6 +205,13 @@ function mirrorRules(
 function reverseRule(mname: string, mirror: Obj, mirrors: Obj, base: Segment[], out: Finding[]): void {
   if (!isObj(mirror.promote) || mirror.promote.reverse !== true) return;
   const at = [...base, 'promote', 'reverse'];
+  if (mirror.promote.read_only_source === true)
+    out.push({
+      path: [...base, 'promote', 'read_only_source'],
+      message:
+        "read_only_source makes the old source refuse every write, but with reverse it is the reverse mirror's destination",
+      hint: "remove one of them: the reverse mirror's guard already refuses application writes to the mirrored tables",
+    });
   for (const t of Array.isArray(mirror.tables) ? mirror.tables : []) {
     if (!isObj(t)) continue;
     if (typeof t.source_table === 'string' && /\.\*$/.test(t.source_table.trim()))
@@ -221,6 +228,12 @@ function reverseRule(mname: string, mirror: Obj, mirrors: Obj, base: Segment[], 
       });
   }
   const declared = mirrors[`${mname}${REVERSE_SUFFIX}`];
+  if (isObj(declared) && declared.do_initial_snapshot === true)
+    out.push({
+      path: ['mirrors', `${mname}${REVERSE_SUFFIX}`, 'do_initial_snapshot'],
+      message: `mirror ${mname}${REVERSE_SUFFIX} is the reverse mirror of ${mname}: the promotion creates it without a copy`,
+      hint: 'remove do_initial_snapshot',
+    });
   if (isObj(declared) && (declared.source !== mirror.destination || declared.destination !== mirror.source))
     out.push({
       path: ['mirrors', `${mname}${REVERSE_SUFFIX}`],

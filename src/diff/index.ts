@@ -713,7 +713,10 @@ class Differ {
         ...specs.tableActionIds,
       ];
       const why = fullResync === 'lost' ? 'slot_lost' : fullResync === 'missing' ? 'slot_missing' : 'table_not_copied';
-      snapId = this.snapshot(m, toCopy, deps, fullResync ? 'full' : 'tables', why);
+      // A bootstrap without a copy that an earlier apply left unfinished: its tables still start from the slot's
+      // consistent point (recorded with the slot), not from a new snapshot's.
+      const uncopied = !fullResync && !m.do_initial_snapshot && recorded.phase !== 'ready' && recorded.consistentLsn;
+      snapId = this.snapshot(m, toCopy, deps, fullResync ? 'full' : uncopied ? 'initial' : 'tables', why);
     }
     // A mirror whose bootstrap an earlier apply left unfinished is handed over once what remains is done.
     if (snapId || recorded.phase !== 'ready')

@@ -192,6 +192,8 @@ export function openPromotionAction(
       reverse_mirror: reverse,
       source_sql: unfenceSql(tables),
       destination_sql: tables.map((t) => dropGuardSql(t.destination)),
+      slot: addr.slotName(m.name),
+      cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
     },
   };
 }

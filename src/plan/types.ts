@@ -317,6 +317,9 @@ export interface PromotionOpenDetails {
   source_sql: string[];
   /** On the new primary, one transaction, after source_sql. */
   destination_sql: string[];
+  /** Then on the old source: the promoted mirror's slot (once its worker let go) and publication. */
+  slot: string;
+  cleanup_sql: string[];
 }
 export type PromotionOpen = ActionOf<
   'promotion',

@@ -153,6 +153,9 @@ export function statements(a: Action): string[] {
       ...d.source_sql,
       `-- on peer ${d.destination_peer}, one transaction: its tables take writes`,
       ...d.destination_sql,
+      `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
+      `SELECT pg_drop_replication_slot('${d.slot}')`,
+      ...d.cleanup_sql,
     ];
   }
   if (a.kind === 'promotion') {
@@ -199,9 +202,13 @@ export function statements(a: Action): string[] {
         ? [`-- its tables stay read-only until mirror ${d.reverse_mirror} exists (the opening, below)`]
         : []),
       ...(d.read_only_sql.length ? [`-- on peer ${d.source_peer}:`, ...d.read_only_sql] : []),
-      `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
-      `SELECT pg_drop_replication_slot('${d.slot}')`,
-      ...d.cleanup_sql,
+      ...(d.reverse_mirror
+        ? []
+        : [
+            `-- on peer ${d.source_peer}, once the worker let go of slot ${d.slot}:`,
+            `SELECT pg_drop_replication_slot('${d.slot}')`,
+            ...d.cleanup_sql,
+          ]),
     ];
   }
   const d = a.details as { sql?: string[]; drop_sql?: string; create_command?: string };

@@ -235,6 +235,16 @@ describe('plan for an existing mirror', () => {
     expect((p.actions[0].details as SnapshotDetails).tables.map((t) => t.destination.name)).toEqual(['orders']);
   });
 
+  it('resumes an interrupted bootstrap without a copy from the slot it created, never with a new snapshot', () => {
+    const { m, src, dst } = setup();
+    m.do_initial_snapshot = false;
+    for (const t of dst.catalog.tables) Object.assign(t, { state: 'pending', snapshotLsn: null });
+    dst.catalog.mirrors.m.phase = 'bootstrapping';
+    const p = plan(config([m]), [src, dst]);
+    const snap = p.actions.find((a) => a.kind === 'snapshot')!.details as SnapshotDetails;
+    expect(snap).toMatchObject({ kind: 'initial', copy: false });
+  });
+
   it('refuses a changed source peer', () => {
     const { m, src, dst } = setup();
     dst.catalog.mirrors.m.sourcePeer = 'other';

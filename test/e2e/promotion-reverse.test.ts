@@ -1,0 +1,176 @@
+/**
+ * Reversible switchover end to end (issue 9): `promote: {reverse: true}` promotes the destination and, before it
+ * takes a write, makes the old source a read-only mirror of it (mirror NAME_reverse, no copy). Writes on the new
+ * primary reach the old source; promoting NAME_reverse (declared explicitly) switches back, guarded the same way.
+ */
+import { writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { useClusters } from '../support/clusters.js';
+import { peerYaml } from '../support/project.js';
+import { RUN_ENV, runningMirrors } from '../support/running-mirror.js';
+import { runCli } from '../support/cli.js';
+
+const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
+const mirrorSetup = runningMirrors(clusters, 'rv');
+
+const TABLES = `      - source_table: orders\n      - source_table: tickets\n`;
+
+describe('reversible switchover', () => {
+  it('promote with reverse: the old source follows the new primary, read-only; promoting the reverse mirror switches back', async () => {
+    const m = await mirrorSetup(
+      'rev',
+      `CREATE TABLE orders (id bigserial PRIMARY KEY, note text NOT NULL DEFAULT 'none');
+       CREATE TABLE tickets (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text);
+       INSERT INTO orders (note) SELECT 'o' || g FROM generate_series(1, 20) g;
+       INSERT INTO tickets (title) SELECT 't' || g FROM generate_series(1, 5) g;`,
+      TABLES,
+    );
+    const w = await m.start();
+    await w.waitForLog(/rev: Following/);
+    await m.src(`INSERT INTO orders (note) VALUES ('before')`);
+    await m.caughtUp();
+    await waitForStatus(m.dst, 'rev', 'Following');
+
+    m.rewrite('    promote:\n      reverse: true\n');
+    const plan = await m.cli('plan');
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    expect(plan.stdout).toMatch(/\+ mirror\.rev_reverse\.slot/);
+    expect(plan.stdout).toMatch(/~ mirror\.rev\.promotion \[irreversible\]\n\s+open: peer staging takes writes/);
+    const applied = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    const events = applied.stdout
+      .split('\n')
+      .filter((l) => l.includes('"promotion_step"'))
+      .map((l) => JSON.parse(l) as { step: string; at: string });
+    const steps = events.map((e) => e.step);
+    const at = (step: string) => Date.parse(events.find((e) => e.step === step)!.at);
+    // Neither side takes writes from the fence to the opening: the reverse mirror is created in between.
+    console.log(
+      `reverse: no writes for ${at('opened') - at('fence_acquired')} ms (fence acquired -> opened), of which ${at('opened') - at('point_of_no_return')} ms creating the reverse mirror`,
+    );
+    expect(steps).toEqual([
+      'fence_acquired',
+      'fence_reached',
+      'fence_committed',
+      'point_of_no_return',
+      'opened',
+      'promotion_complete',
+    ]);
+
+    // The old source is a guarded mirror of the new primary; the new primary takes application writes.
+    await expect(m.src(`INSERT INTO orders (note) VALUES ('stale app')`)).rejects.toThrow(/MIRROR_READ_ONLY/);
+    const w2 = await m.start(); // streams the reverse mirror, new in this configuration
+    await w2.waitForLog(/rev_reverse: Following/, 30_000);
+    await m.dst(`INSERT INTO orders DEFAULT VALUES`);
+    await m.dst(`INSERT INTO tickets (title) VALUES ('on the new primary')`);
+    await m.dst(`UPDATE orders SET note = 'changed on the new primary' WHERE id = 1`);
+    await m.dst(`DELETE FROM orders WHERE id = 2`);
+    await reverseCaughtUp(m);
+    await m.expectSame('SELECT * FROM orders');
+    await m.expectSame('SELECT * FROM tickets');
+    const [{ n }] = await m.src(`SELECT count(*)::int AS n FROM orders WHERE note = 'changed on the new primary'`);
+    expect(n).toBe(1);
+
+    // Back: the reverse mirror, declared to change it, is promoted like any mirror.
+    writeFileSync(
+      m.p.file,
+      `version: 1\npeers:\n${peerYaml('prod', clusters.src, m.db)}${peerYaml('staging', clusters.dst, m.db)}mirrors:
+  rev:
+    source: prod
+    destination: staging
+    idle_timeout_seconds: 1
+    promote:
+      reverse: true
+    tables:\n${TABLES}  rev_reverse:
+    source: staging
+    destination: prod
+    idle_timeout_seconds: 1
+    promote: true
+    tables:\n${TABLES}`,
+    );
+    await waitForStatus(m.src, 'rev_reverse', 'Following');
+    const back = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    await w2.waitForLog(/rev_reverse: promoted/, 15_000);
+    // The old source is the primary again: application inserts work (defaults, identity past every value handed
+    // out on either side); the other side refuses writes.
+    const [o] = await m.src(`INSERT INTO orders DEFAULT VALUES RETURNING id::int AS id, note`);
+    expect(o.note).toBe('none');
+    const [{ max }] = await m.dst('SELECT max(id)::int AS max FROM orders');
+    expect(o.id).toBeGreaterThan(max);
+    const [t] = await m.src(`INSERT INTO tickets (title) VALUES ('back home') RETURNING id`);
+    const [{ tmax }] = await m.dst('SELECT max(id)::int AS tmax FROM tickets');
+    expect(t.id).toBeGreaterThan(tmax);
+    await expect(m.src(`INSERT INTO tickets (id, title) VALUES (9999, 'x')`)).rejects.toThrow(/non-DEFAULT value/);
+    await expect(m.dst(`INSERT INTO orders (note) VALUES ('stale')`)).rejects.toThrow(/MIRROR_FENCED/);
+    const again = await m.cli('plan', '--detailed-exitcode');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(await w.stop()).toBe(0);
+    expect(await w2.stop()).toBe(0);
+  });
+});
+
+describe('a promotion with reverse killed at every step', () => {
+  // After the point of no return neither side takes writes until the opening: the old source is fenced, the new
+  // primary guarded; the reverse mirror's actions come in between (its slot is the kill after an action).
+  it.each(['point_of_no_return', 'slot', 'opened', 'promotion_complete'])(
+    'kill -9 after %s: never two writable copies; the next apply finishes, and the old source follows the new primary',
+    async (point) => {
+      const name = `crev_${point}`;
+      const m = await mirrorSetup(name, `CREATE TABLE t (id int PRIMARY KEY)`, `      - source_table: t\n`);
+      const w = await m.start();
+      await w.waitForLog(new RegExp(`${name}: Following`));
+      await m.src('INSERT INTO t SELECT generate_series(1, 50)');
+      await m.caughtUp();
+      await waitForStatus(m.dst, name, 'Following');
+      m.rewrite('    promote:\n      reverse: true\n');
+      const killed = await runCli(['apply', '--auto-approve', '--allow-irreversible'], {
+        cwd: m.p.dir,
+        env: { ...RUN_ENV, MIRRORS_INJECT_KILL_AFTER: point === 'slot' ? `mirror.${name}_reverse.slot` : point },
+        timeoutMs: 60_000,
+      });
+      expect(killed.code, killed.stdout + killed.stderr).not.toBe(0);
+      const writable = async (db: Sql) => {
+        try {
+          await db('INSERT INTO t VALUES (-1)');
+          await db('DELETE FROM t WHERE id = -1');
+          return true;
+        } catch (err) {
+          expect((err as Error).message).toMatch(/MIRROR_FENCED|MIRROR_READ_ONLY/);
+          return false;
+        }
+      };
+      expect(await writable(m.src)).toBe(false);
+      expect(await writable(m.dst)).toBe(point === 'opened' || point === 'promotion_complete');
+
+      const again = await m.cli('apply', '--auto-approve', '--allow-irreversible');
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      expect(await writable(m.src)).toBe(false);
+      const w2 = await m.start();
+      await m.dst('INSERT INTO t VALUES (1000)');
+      await reverseCaughtUp(m, `${name}_reverse`);
+      await m.expectSame('SELECT * FROM t');
+      expect((await m.cli('plan', '--detailed-exitcode')).code).toBe(0);
+      expect(await w.stop()).toBe(0);
+      expect(await w2.stop()).toBe(0);
+    },
+  );
+});
+
+type Sql = (sql: string, params?: unknown[]) => Promise<any[]>;
+
+/** The heartbeat (every second) writes the status the promotion's preflight reads. */
+async function waitForStatus(db: Sql, mirror: string, status: string) {
+  for (let i = 0; i < 100; i++) {
+    const [row] = await db(`SELECT status FROM mirrors.mirrors WHERE name = $1`, [mirror]);
+    if (row?.status === status) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`mirror ${mirror} did not become ${status}`);
+}
+
+/** The reverse mirror (new primary -> old source) applied everything the new primary committed so far. */
+async function reverseCaughtUp(m: { src: Sql; dst: Sql }, mirror = 'rev_reverse') {
+  const [{ lsn }] = await m.dst('SELECT pg_current_wal_lsn()::text AS lsn');
+  await m.src(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, '60 seconds')`, [mirror, lsn]);
+}
