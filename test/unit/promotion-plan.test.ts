@@ -1,4 +1,4 @@
-/** The plan of a declared promotion: its preflight (MR170-MR178) and the statements apply runs. Pure. */
+/** The plan of a declared promotion: its preflight (MR170-MR177, MR184), its reverse mirror, and the statements apply runs. Pure. */
 import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/diff/build.js';
 import { fenceSql } from '../../src/diff/promotion.js';
