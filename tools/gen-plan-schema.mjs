@@ -97,7 +97,7 @@ const ACTIONS = {
     create: [
       obj({
         source_peer: str, destination_peer: str, fence_id: str, tables: arr(ref('promoted_table')),
-        fence_sql: ref('sql'), max_fence_wait_ms: int, verify: { enum: ['none', 'counts'] }, sequence_margin: int,
+        fence_sql: ref('sql'), max_fence_wait_ms: int, verify: { enum: ['none', 'counts', 'checksums'] }, verify_sql: arr(obj({ source: str, destination: str })), sequence_margin: int,
         sequences: arr(obj({ source: ref('qualified'), destination: ref('qualified'), increment: digits, min: digits, max: digits })),
         source_version_num: int, restore_sql: ref('sql'), read_only_sql: ref('sql'), cleanup_sql: ref('sql'), slot: str,
         without_source: {

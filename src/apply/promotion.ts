@@ -20,7 +20,7 @@ import { inTransaction } from '../db/tx.js';
 import { quoteLiteral, quoteQualified } from '../db/quote.js';
 import { SQLSTATE, sqlstateOf } from '../db/sqlstate.js';
 import { unfenceSql, FENCE_TRIGGER } from '../diff/promotion.js';
-import { sequenceStateSql, setvalStatements } from '../diff/promotion-sql.js';
+import { sequenceStateSql, setvalStatements, VERIFY_SETTINGS } from '../diff/promotion-sql.js';
 import { MirrorsError } from '../errors.js';
 import type { LossEstimate, PromotionCreate, PromotionDetails, PromotionOpen } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
@@ -129,9 +129,12 @@ export async function runPromotion(ctx: ApplyContext, a: PromotionCreate): Promi
         );
       });
     step('fence_reached', `the destination applied everything up to ${fenceLsn}`);
-    if (d.verify === 'counts') {
-      await verifyCounts(fence, dst, a);
-      step('verified', `row counts equal in ${d.tables.length} table(s)`);
+    if (d.verify !== 'none') {
+      await verifyFrozen(fence, dst, a);
+      step(
+        'verified',
+        `${d.verify === 'counts' ? 'row counts' : 'row counts and checksums'} equal in ${d.tables.length} table(s)`,
+      );
     }
     record = {
       state: 'fenced',
@@ -302,20 +305,37 @@ async function lockWithin(fence: pg.Client, lock: string, maxMs: number, mirror:
   }
 }
 
-async function verifyCounts(src: pg.Client, dst: pg.Client, a: PromotionCreate) {
-  const count = async (db: pg.Client, q: { schema: string; name: string }) =>
-    (await db.query(`SELECT count(*)::text AS n FROM ${quoteQualified(q.schema, q.name)}`)).rows[0].n as string;
-  for (const t of a.details.tables) {
-    const [s, d] = [await count(src, t.source), await count(dst, t.destination)];
-    if (s !== d)
-      throw new MirrorsError(
-        'APPLY_FAILED',
-        `verify counts: ${t.source.schema}.${t.source.name} has ${s} rows on the source, ${t.destination.schema}.${t.destination.name} ${d} on the destination: the promotion is abandoned, nothing changed`,
-        {
-          hint: 'the destination differs from the source: resync the table (remove and re-add it), then promote again',
-        },
-      );
-  }
+/**
+ * verify: counts or checksums, while both sides are frozen (the source by the fence, the destination by its guards
+ * and a worker with nothing left to apply): any difference abandons the promotion before anything changed.
+ * The source side runs inside the fence's transaction; SET LOCAL keeps the settings to it.
+ */
+async function verifyFrozen(fence: pg.Client, dst: pg.Client, a: PromotionCreate) {
+  const d = a.details;
+  for (const s of VERIFY_SETTINGS) await fence.query(s);
+  type Reading = { n: string; h: string };
+  const read = async (db: pg.Client, sql: string) => (await db.query(sql)).rows[0] as Reading;
+  const source: Reading[] = [];
+  for (const v of d.verify_sql) source.push(await read(fence, v.source));
+  const destination = await inTransaction(dst, async () => {
+    for (const s of VERIFY_SETTINGS) await dst.query(s);
+    const out: Reading[] = [];
+    for (const v of d.verify_sql) out.push(await read(dst, v.destination));
+    return out;
+  });
+  d.tables.forEach((t, i) => {
+    const [s, x] = [source[i], destination[i]];
+    if (s.n === x.n && s.h === x.h) return;
+    const what =
+      s.n !== x.n
+        ? `has ${s.n} rows on the source, ${t.destination.schema}.${t.destination.name} ${x.n} on the destination`
+        : `has the same ${s.n} rows on both sides, but their contents differ (checksums ${s.h} and ${x.h})`;
+    throw new MirrorsError(
+      'APPLY_FAILED',
+      `verify ${d.verify}: ${t.source.schema}.${t.source.name} ${what}: the promotion is abandoned, nothing changed`,
+      { hint: 'the destination differs from the source: resync the table (remove and re-add it), then promote again' },
+    );
+  });
 }
 
 /** One destination transaction: after it the destination is the primary; before it, nothing changed there. */

@@ -49,7 +49,7 @@ export interface PromoteSpec {
   max_fence_wait_ms: number;
   /** Steps each sequence is set beyond the source's last value on the new primary. */
   sequence_margin: number;
-  verify: 'none' | 'counts';
+  verify: 'none' | 'counts' | 'checksums';
   /** After the point of no return, default_transaction_read_only = on for the source database (ALTER DATABASE). */
   read_only_source: boolean;
   reverse: boolean;

@@ -479,3 +479,27 @@ export function setvalWithoutSourceSql(
     : s.start;
   return `SELECT CASE WHEN v > ${s.max} THEN pg_catalog.setval(${seq}, ${s.max}, true) WHEN v < ${s.min} THEN pg_catalog.setval(${seq}, ${s.min}, true) ELSE pg_catalog.setval(${seq}, v::bigint, false) END FROM (SELECT (${v})::numeric AS v) AS next`;
 }
+
+/**
+ * Settings both sides read rows under when verifying, so that a row's text does not depend on a session's
+ * TimeZone, DateStyle, IntervalStyle, float digits or bytea format. (money follows lc_monetary: not normalized.)
+ */
+export const VERIFY_SETTINGS = [
+  `SET LOCAL TimeZone = 'UTC'`,
+  `SET LOCAL DateStyle = 'ISO, YMD'`,
+  `SET LOCAL IntervalStyle = 'postgres'`,
+  'SET LOCAL extra_float_digits = 1',
+  `SET LOCAL bytea_output = 'hex'`,
+];
+
+/**
+ * One side's verification of a table while both are frozen: the row count, and for checksums an order-independent
+ * hash (the sum of the first 64 bits of each row's md5: no ORDER BY, so collations that sort differently on the
+ * two servers do not matter) over the mirrored columns in source order.
+ */
+export function verifySql(kind: 'counts' | 'checksums', table: QualifiedName, columns: string[]): string {
+  const from = quoteQualified(table.schema, table.name);
+  if (kind === 'counts') return `SELECT count(*)::text AS n, '' AS h FROM ${from}`;
+  const row = `ROW(${columns.map(quoteIdent).join(', ')})::text`;
+  return `SELECT count(*)::text AS n, coalesce(sum(('x' || left(md5(${row}), 16))::bit(64)::bigint), 0)::text AS h FROM ${from}`;
+}

@@ -16,9 +16,9 @@ import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
 import type { Diagnostic, PromotionCreate, PromotionOpen, PromotionTable } from '../plan/types.js';
 import { tableKey } from '../config/names.js';
-import { promotionRestore, setvalWithoutSourceSql, type PromotedTable } from './promotion-sql.js';
+import { promotionRestore, setvalWithoutSourceSql, verifySql, type PromotedTable } from './promotion-sql.js';
 import { describeLoss, lossEstimate } from './loss.js';
-import { dropGuardSql } from './ddl.js';
+import { copiedColumns, dropGuardSql } from './ddl.js';
 
 /** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
 export const FENCE_SCHEMA = 'mirrors_fence';
@@ -137,6 +137,17 @@ export function planPromotion(
       fence_sql: fenceSql(m.name, dst.peer, mapped),
       max_fence_wait_ms: spec.max_fence_wait_ms,
       verify: spec.verify,
+      verify_sql:
+        spec.verify === 'none'
+          ? []
+          : tables.map((t) => {
+              const live = src.tables[tableKey(t.source)];
+              const columns = live ? copiedColumns(live, t.excludeColumns).map((c) => c.name) : [];
+              return {
+                source: verifySql(spec.verify as 'counts' | 'checksums', t.source, columns),
+                destination: verifySql(spec.verify as 'counts' | 'checksums', t.destination, columns),
+              };
+            }),
       sequence_margin: spec.sequence_margin,
       sequences: restore.sequences.map((q) => ({
         source: q.source,
@@ -304,6 +315,7 @@ export function planPromotionWithoutSource(
       fence_sql: [],
       max_fence_wait_ms: spec.max_fence_wait_ms,
       verify: 'none',
+      verify_sql: [],
       sequence_margin: spec.sequence_margin,
       sequences: restore.sequences.map((q) => ({
         source: q.source,
@@ -430,6 +442,7 @@ export function finishPromotion(
       fence_sql: fenceAfter ? fenceSql(m.name, dst.peer, mapped) : [],
       max_fence_wait_ms: m.promote?.max_fence_wait_ms ?? PROMOTE_DEFAULTS.max_fence_wait_ms,
       verify: 'none',
+      verify_sql: [],
       sequence_margin: 0,
       sequences: [],
       source_version_num: src.serverVersionNum,

@@ -245,7 +245,12 @@ export interface PromotionDetails {
   fence_sql: string[];
   /** The LOCK of fence_sql waits this long at most (retried with a short lock_timeout), then nothing changed. */
   max_fence_wait_ms: number;
-  verify: 'none' | 'counts';
+  verify: 'none' | 'counts' | 'checksums';
+  /**
+   * verify: counts or checksums, one per table: a statement for each side returning n (rows) and h (an
+   * order-independent hash of every row's text, '' for counts), run while both sides are frozen, under VERIFY_SETTINGS.
+   */
+  verify_sql: { source: string; destination: string }[];
   sequence_margin: number;
   /** Sequences the tables use, read on the source inside the fence and set on the destination. */
   sequences: PromotionSequence[];

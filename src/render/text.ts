@@ -4,6 +4,7 @@
  */
 import kleur from 'kleur';
 import { describeLoss } from '../diff/loss.js';
+import { VERIFY_SETTINGS } from '../diff/promotion-sql.js';
 import type { Action, Diagnostic, Op, Plan } from '../plan/types.js';
 import { docsAnchor, isDrift } from '../plan/diagnostics.js';
 import { formatBytes } from '../util/format.js';
@@ -189,7 +190,13 @@ export function statements(a: Action): string[] {
             `-- read inside the fence: last_value of ${d.sequences.map((q) => `${q.source.schema}.${q.source.name}`).join(', ')}`,
           ]
         : []),
-      ...(d.verify === 'counts' ? ['-- compare row counts of every table on both peers'] : []),
+      ...(d.verify_sql.length
+        ? [
+            `-- verify ${d.verify} while both sides are frozen (the same statement on peer ${d.destination_peer}), under:`,
+            ...VERIFY_SETTINGS,
+            ...d.verify_sql.map((v) => v.source),
+          ]
+        : []),
       'COMMIT',
       `-- on peer ${d.destination_peer}, the point of no return, one transaction:`,
       ...d.restore_sql,

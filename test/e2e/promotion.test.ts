@@ -155,6 +155,40 @@ describe('guarded promotion', () => {
     expect(await w.stop()).toBe(0);
   });
 
+  it('verify: checksums catches a changed row with equal counts, and passes on equal data whatever the sessions print', async () => {
+    const m = await mirrorSetup(
+      'summed',
+      `CREATE TABLE v (id int PRIMARY KEY, at timestamptz, f float8, span interval, b bytea, note text)`,
+      `      - source_table: v\n`,
+    );
+    // Sessions on the two sides print timestamps and intervals differently: the checksums must not care.
+    await m.dst(`ALTER DATABASE ${m.db} SET TimeZone = 'Pacific/Auckland'`);
+    await m.dst(`ALTER DATABASE ${m.db} SET IntervalStyle = 'iso_8601'`);
+    const w = await m.start();
+    await w.waitForLog(/summed: Following/);
+    await m.src(
+      `INSERT INTO v SELECT g, now() - g * interval '1 hour', g / 3.0, g * interval '90 minutes', decode(md5(g::text), 'hex'), 'n' || g FROM generate_series(1, 200) g`,
+    );
+    await m.caughtUp();
+    await m.dst(`SET session_replication_role = replica; UPDATE v SET note = 'tampered' WHERE id = 42`);
+    m.rewrite('    promote:\n      verify: checksums\n');
+    await waitForFollowing(m.dst, 'summed');
+    const bad = await m.cli('apply', '--auto-approve', '--allow-irreversible');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout + bad.stderr).toMatch(
+      /verify checksums: public\.v has the same 200 rows on both sides, but their contents differ/,
+    );
+    await expect(m.src('INSERT INTO v (id) VALUES (1000)')).resolves.toBeDefined(); // nothing changed
+    await m.caughtUp();
+    // Repaired: equal data, printed differently by the two sessions, verifies.
+    await m.dst(`SET session_replication_role = replica; UPDATE v SET note = 'n42' WHERE id = 42`);
+    await waitForFollowing(m.dst, 'summed');
+    const good = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
+    expect(good.code, good.stdout + good.stderr).toBe(0);
+    expect(good.stdout).toContain('"step":"verified"');
+    expect(await w.stop()).toBe(0);
+  });
+
   it('read_only_source: new sessions of the old source are read-only, so libpq clients with target_session_attrs=read-write and both hosts land on the new primary', async () => {
     const m = await mirrorSetup(
       'rosrc',
@@ -165,12 +199,7 @@ describe('guarded promotion', () => {
     await w.waitForLog(/rosrc: Following/);
     await m.src('INSERT INTO t VALUES (0)');
     await m.caughtUp();
-    // The heartbeat (every second) writes Following to the catalog the preflight reads.
-    for (let i = 0; i < 50; i++) {
-      const [row] = await m.dst(`SELECT status FROM mirrors.mirrors WHERE name = 'rosrc'`);
-      if (row.status === 'Following') break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    await waitForFollowing(m.dst, 'rosrc');
     m.rewrite('    promote:\n      read_only_source: true\n');
     const r = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -195,3 +224,13 @@ describe('guarded promotion', () => {
     expect(await w.stop()).toBe(0);
   });
 });
+
+/** The heartbeat (every second) writes the status the promotion's preflight reads. */
+async function waitForFollowing(db: (sql: string, params?: unknown[]) => Promise<any[]>, mirror: string) {
+  for (let i = 0; i < 100; i++) {
+    const [row] = await db(`SELECT status FROM mirrors.mirrors WHERE name = $1`, [mirror]);
+    if (row?.status === 'Following') return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`mirror ${mirror} did not become Following`);
+}

@@ -608,7 +608,7 @@ describe('promote', () => {
       ['9:14', 'mirrors.m.promote', 'expected true or false or a map (key: value), found a string', undefined],
     ]);
     expect(brief(withPromote('{ verify: bogus }')).map((p) => p.slice(1, 3))).toEqual([
-      ['mirrors.m.promote.verify', 'must be one of none, counts, found `bogus`'],
+      ['mirrors.m.promote.verify', 'must be one of none, counts, checksums, found `bogus`'],
     ]);
     expect(brief(withPromote('{ verfy: counts }')).map((p) => p.slice(1, 4))).toEqual([
       ['mirrors.m.promote.verfy', 'unknown key `verfy`', 'did you mean `verify`?'],

@@ -10,6 +10,7 @@ import {
   sequenceStateSql,
   setvalSql,
   setvalStatements,
+  verifySql,
   type PromotedTable,
   type PromotionPeer,
 } from '../../src/diff/promotion-sql.js';
@@ -488,6 +489,16 @@ describe('setvalStatements', () => {
   it('refuses when a sequence has no row', () => {
     expect(() => setvalStatements(restored, [{ i: 0, last_value: '7', is_called: true }], 10)).toThrow(
       'no value was read for the source sequence public.b',
+    );
+  });
+});
+
+describe('verifySql', () => {
+  it('counts rows; checksums also sum a 64-bit slice of every row md5 over the mirrored columns, with no ORDER BY', () => {
+    const q = { schema: 'public', name: 'My T' };
+    expect(verifySql('counts', q, ['id'])).toBe(`SELECT count(*)::text AS n, '' AS h FROM "public"."My T"`);
+    expect(verifySql('checksums', q, ['id', 'Note'])).toBe(
+      `SELECT count(*)::text AS n, coalesce(sum(('x' || left(md5(ROW("id", "Note")::text), 16))::bit(64)::bigint), 0)::text AS h FROM "public"."My T"`,
     );
   });
 });
