@@ -114,6 +114,7 @@ export function planPromotion(
   if (diagnostics.length) return { action: null, diagnostics };
 
   const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
+  diagnostics.push(writePause(m, recorded, mapped.length));
   // Stable, so a saved plan stays valid while the source writes: apply makes each marker unique.
   const fenceId = `mirror ${m.name}`;
   const action: PromotionCreate = {
@@ -168,6 +169,26 @@ export function planPromotion(
     },
   };
   return { action, diagnostics };
+}
+
+/**
+ * What writers wait, said before anyone consents (a note: it moves with the lag, so a saved plan does not compare
+ * it). From the fence until the destination applied the marker: the lag the worker last saw (the source's clock at
+ * its last reading minus the oldest commit it had not applied), plus the fence's own statements; with a reverse
+ * mirror, until the opening. Bounded by max_fence_wait, after which nothing changes.
+ */
+function writePause(m: Mirror, recorded: CatalogMirror, tables: number): Diagnostic {
+  const spec = m.promote!;
+  const pulse = recorded.sourceRecord?.pulse;
+  const behind = recorded.appliedThrough?.behindSince;
+  const lag = pulse && behind ? Math.max(0, Date.parse(pulse.at) - Date.parse(behind)) : 0;
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  return diag(
+    'MR185',
+    `${addr.mirrorAddress(m.name)}.promotion`,
+    `writers to the ${tables} mirrored table${tables === 1 ? '' : 's'} on peer ${m.source} wait from the fence until peer ${m.destination} has applied everything before it${spec.reverse ? ' and the reverse mirror exists' : ''}: expected about ${lag ? `${seconds(lag)} (the lag the worker last saw) plus ` : ''}the fence's own statements${lag ? '' : ' (the worker last saw no lag)'}${spec.verify === 'checksums' ? ' and reading every row for the checksums' : ''}; at most ${seconds(spec.max_fence_wait_ms)} (promote.max_fence_wait), after which nothing changes`,
+    'readers are never blocked; lower the lag first (`mirrors status`) for a shorter pause',
+  );
 }
 
 /**

@@ -64,6 +64,7 @@ export const DIAGNOSTICS = {
   MR182: { severity: 'warning', title: "no record of the source's defaults and sequences" },
   MR183: { severity: 'warning', title: 'the old source of a promotion cannot be reached' },
   MR184: { severity: 'error', title: 'promoted without its reverse mirror' },
+  MR185: { severity: 'note', title: 'the write pause a promotion imposes' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

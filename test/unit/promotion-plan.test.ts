@@ -18,7 +18,8 @@ function setup(promote: Partial<PromoteSpec> = {}, live: (src: PeerLive, dst: Pe
   return buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 'test' });
 }
 
-const codes = (p: ReturnType<typeof setup>) => p.diagnostics.map((d) => d.code);
+/** The diagnostics that decide (the write pause note, MR185, comes with every planned promotion). */
+const codes = (p: ReturnType<typeof setup>) => p.diagnostics.filter((d) => d.severity !== 'note').map((d) => d.code);
 
 describe('promotion plan', () => {
   it('plans one irreversible promotion of a Following mirror, with the fence and the restore spelled out', () => {
@@ -37,6 +38,21 @@ describe('promotion plan', () => {
     expect(a.details.restore_sql[0]).toMatch(/^DROP TRIGGER IF EXISTS "mirrors_read_only"/);
     expect(a.details.cleanup_sql).toEqual(['DROP PUBLICATION IF EXISTS "mirrors_m"']);
     expect(p.actions).toHaveLength(1);
+  });
+
+  it('says the write pause before anyone consents: the lag the worker last saw, bounded by max_fence_wait (MR185)', () => {
+    const p = setup({ max_fence_wait_ms: 30_000 }, (_s, d) =>
+      Object.assign(d.catalog.mirrors.m, {
+        appliedThrough: { lastCommitTime: null, caughtUpAt: null, behindSince: '2026-12-02T10:00:00.000Z' },
+        sourceRecord: {
+          facts: null,
+          pulse: { at: '2026-12-02T10:00:01.500Z', lsn: '0/1', commits_per_s: 1, sequences: [] },
+        },
+      }),
+    );
+    const note = p.diagnostics.find((d) => d.code === 'MR185');
+    expect(note?.severity).toBe('note');
+    expect(note?.message).toMatch(/expected about 1\.5 s \(the lag the worker last saw\).*at most 30 s/);
   });
 
   it('keeps the plan stable while the mirror streams (a saved plan stays valid): no position in it', () => {
