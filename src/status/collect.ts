@@ -341,7 +341,12 @@ export async function collectStatus(
       name: m.name,
       sourcePeer: m.source,
       destinationPeer: m.destination,
-      configured: { mode: m.mode, paused: m.paused, lagThresholdMs: m.lag_threshold_ms },
+      configured: {
+        mode: m.mode,
+        paused: m.paused,
+        lagThresholdMs: m.lag_threshold_ms,
+        ...(m.reverseOf ? { reverseOf: m.reverseOf } : {}),
+      },
       destination: d,
       source,
     };

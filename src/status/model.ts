@@ -139,7 +139,13 @@ export interface MirrorFacts {
   name: string;
   sourcePeer: string;
   destinationPeer: string;
-  configured: { mode: string; paused: boolean; lagThresholdMs?: number };
+  configured: {
+    mode: string;
+    paused: boolean;
+    lagThresholdMs?: number;
+    /** A reverse mirror (promote.reverse): the mirror whose promotion creates it. */
+    reverseOf?: string;
+  };
   destination: PeerRead<DestinationFacts>;
   /** null when the source was not read: the mirror is not created, or it is promoted. */
   source: PeerRead<SourceFacts> | null;
@@ -365,7 +371,9 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
       name: 'NotCreated',
       reason: d.applyLockHeld
         ? `not in the catalog of peer ${f.destinationPeer} yet: an apply holds its lock`
-        : `not in the catalog of peer ${f.destinationPeer}; run mirrors apply`,
+        : f.configured.reverseOf
+          ? `created by the promotion of mirror ${f.configured.reverseOf} (promote.reverse)`
+          : `not in the catalog of peer ${f.destinationPeer}; run mirrors apply`,
     };
   }
   if (m.promotedAt) return { name: 'Promoted', reason: `promoted at ${m.promotedAt}`, promoted_at: m.promotedAt };
