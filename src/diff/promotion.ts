@@ -292,6 +292,15 @@ export function planPromotionWithoutSource(
         lacking.map((l) => l.fix).join(' '),
       ),
     );
+  if (spec.reverse)
+    diagnostics.push(
+      diag(
+        'MR186',
+        at,
+        `mirror ${m.name} asks for a reverse mirror (promote.reverse), whose destination is the source that cannot be reached`,
+        'remove `reverse: true`: without the source the promotion is one way (to mirror back later, declare a new mirror once the old source is back)',
+      ),
+    );
   if (!facts)
     diagnostics.push(
       diag(

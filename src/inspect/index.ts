@@ -132,7 +132,11 @@ function onlyPromotedFrom(config: Config, selected: string[] | null, peer: strin
     .map((n) => config.mirrors[n])
     .filter((m) => m !== undefined);
   const from = mirrors.filter((m) => m.source === peer);
-  return from.length > 0 && from.every((m) => m.promote !== null) && !mirrors.some((m) => m.destination === peer);
+  // A reverse mirror back to it is only declared, created by a promotion that cannot happen without the source.
+  const into = mirrors.filter(
+    (m) => m.destination === peer && !(m.reverseOf && config.mirrors[m.reverseOf]?.source === peer),
+  );
+  return from.length > 0 && from.every((m) => m.promote !== null) && into.length === 0;
 }
 
 function combine(errors: unknown[]): MirrorsError {

@@ -8,6 +8,7 @@ import { buildPlan } from '../../src/diff/build.js';
 import { describeLoss, lossEstimate } from '../../src/diff/loss.js';
 import { setvalWithoutSourceSql } from '../../src/diff/promotion-sql.js';
 import { PROMOTE_DEFAULTS } from '../../src/config/types.js';
+import { reverseMirror } from '../../src/config/normalize.js';
 import type { CatalogMirror, PeerLive } from '../../src/inspect/types.js';
 import type { PromotionCreate } from '../../src/plan/types.js';
 import { CommitRate, promotionFacts } from '../../src/worker/source-facts.js';
@@ -177,6 +178,19 @@ describe('promotion plan without the source', () => {
     expect(codes(p)).toEqual(['MR180', 'MR182']);
     const a = p.actions.find((x) => x.kind === 'promotion') as PromotionCreate;
     expect(a.details.restore_sql).toHaveLength(1); // the guard only
+  });
+
+  it('refuses promote.reverse (MR186): its destination is the source that cannot be reached', () => {
+    const m = mirror('m', ['public.users'], { promote: { ...PROMOTE_DEFAULTS, reverse: true } });
+    const dst = livePeer('staging');
+    applied(m, livePeer('prod', [users]), dst, ['public.users']);
+    const p = buildPlan(
+      config([m, { ...reverseMirror(m, 'm_reverse'), reverseOf: 'm' }]),
+      { peers: { staging: dst }, unreachable: { prod: 'cannot connect' } },
+      { selected: null, createdBy: 'test' },
+    );
+    expect(p.diagnostics.map((d) => d.code)).toContain('MR186');
+    expect(p.actions).toEqual([]);
   });
 
   it('a promoted mirror with its old source unreachable plans nothing and says what waits (MR183)', () => {
