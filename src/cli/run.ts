@@ -116,8 +116,14 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
 
   try {
     await Promise.all(workers.map((w) => w.run()));
-    // Promoted mirrors' workers end; keep serving status and metrics until stopped.
-    if (!controller.signal.aborted) await new Promise((r) => controller.signal.addEventListener('abort', r));
+    // Promoted mirrors' workers end; keep serving status and metrics until stopped. A pending promise alone does
+    // not keep Node alive (without the metrics server it would exit 0 at once): a service manager would restart it.
+    if (!controller.signal.aborted) {
+      log('info', 'every mirror is promoted: nothing left to stream; running until SIGTERM or SIGINT');
+      const alive = setInterval(() => {}, 60_000);
+      await new Promise((r) => controller.signal.addEventListener('abort', r));
+      clearInterval(alive);
+    }
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);

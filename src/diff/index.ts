@@ -9,7 +9,14 @@ import { REVERSE_SUFFIX, type Config, type Mirror } from '../config/types.js';
 import type { Live, LivePublication, LiveTable, PeerLive, CatalogMirror, CatalogTable } from '../inspect/types.js';
 import { lsnToBigInt } from '../db/lsn.js';
 import { quoteIdent, quoteQualified } from '../db/quote.js';
-import { finishPromotion, openPromotionAction, planPromotion, planPromotionWithoutSource } from './promotion.js';
+import {
+  fenceSql,
+  finishPromotion,
+  openPromotionAction,
+  planPromotion,
+  planPromotionWithoutSource,
+  unfenceSql,
+} from './promotion.js';
 import { resolveMirrorTables, type ResolvedTable } from '../inspect/resolve.js';
 import { CATALOG_VERSION, MIGRATIONS } from '../catalog/migrations.js';
 import type {
@@ -328,6 +335,17 @@ class Differ {
         dst,
       );
       if (finish) this.actions.add(finish);
+      if (finish?.details.fence_after) {
+        const slot = addr.slotName(m.name);
+        this.diagnostics.push(
+          diag(
+            'MR187',
+            `${addr.mirrorAddress(m.name)}.promotion`,
+            `peer ${m.source} answers again after mirror ${m.name} was promoted without it: what it committed after the destination's last applied transaction, and any write it took since it came back, exist only there`,
+            `before applying (it fences peer ${m.source} and drops slot ${slot}, which still holds those changes), find them: SELECT lsn, xid FROM pg_logical_slot_peek_binary_changes('${slot}', NULL, NULL, 'proto_version', '1', 'publication_names', '${addr.publicationName(m.name)}'); lists their transactions without consuming them; compare the tables and copy what you need to peer ${m.destination}`,
+          ),
+        );
+      }
       return;
     }
     const promotionId = m.reverseOf && !recorded ? this.reverseGate(m) : null;
@@ -1194,7 +1212,12 @@ class Differ {
     }
     const dst = this.live.peers[destPeer];
     const tables = dst.catalog.tables.filter((t) => t.mirror === name);
+    const present = tables.filter((t) => dst.tables[tableKey(t.destination)]);
     const kept = tables.length ? ` (${tables.map((t) => displayQualified(t.destination)).join(', ')})` : '';
+    // The reverse mirror of a promotion: its destination is the old source, which must not become writable beside
+    // the new primary (its sequences are behind): it gets the promotion's fence back instead.
+    const forward = reverseForward(name, src);
+    const fenced = present.map((t) => ({ source: t.destination, destination: t.source }));
     this.actions.add({
       ...common,
       kind: 'mirror',
@@ -1202,15 +1225,33 @@ class Differ {
       address: addr.mirrorAddress(name),
       peer: destPeer,
       risk: 'irreversible',
-      reason: `mirror ${name} was removed from the config: forget it; destination tables${kept} and their rows are kept, and become writable`,
+      reason: forward
+        ? `mirror ${name} is no longer declared (\`reverse: true\` left mirror ${forward}): forget it; the old source's tables${kept} keep their rows and get the promotion's fence back (MIRROR_FENCED): they do not become writable beside the new primary, peer ${sourcePeer}`
+        : `mirror ${name} was removed from the config: forget it; destination tables${kept} and their rows are kept, and become writable`,
       before: { source: sourcePeer, tables: tables.length },
       depends_on: mirrorDeps,
       details: {
         kept_tables: tables.map((t) => t.destination),
-        sql: tables.filter((t) => dst.tables[tableKey(t.destination)]).map((t) => dropGuardSql(t.destination)),
+        sql: forward
+          ? [
+              ...unfenceSql(fenced),
+              ...fenceSql(forward, sourcePeer, fenced).filter((q) => !q.startsWith('LOCK TABLE')),
+              ...present.map((t) => dropGuardSql(t.destination)),
+            ]
+          : present.map((t) => dropGuardSql(t.destination)),
       },
     });
   }
+}
+
+/**
+ * The promoted mirror whose promotion created mirror `name` as its reverse mirror (recorded on the new primary,
+ * the reverse mirror's source), or null.
+ */
+function reverseForward(name: string, src: PeerLive): string | null {
+  if (!name.endsWith(REVERSE_SUFFIX)) return null;
+  const forward = src.catalog.mirrors[name.slice(0, -REVERSE_SUFFIX.length)];
+  return forward?.promotedAt && forward.promotion?.reverse ? forward.name : null;
 }
 
 function tableSpec(t: ResolvedTable, source: LiveTable): TableSpec {

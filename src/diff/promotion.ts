@@ -124,7 +124,7 @@ export function planPromotion(
     address: at,
     peer: dst.peer,
     mirror: m.name,
-    reason: `promote: true: peer ${dst.peer} becomes the primary of ${mapped.length} table${mapped.length === 1 ? '' : 's'}; the source is fenced for good`,
+    reason: `promote: true: peer ${dst.peer} becomes the primary of ${mapped.length} table${mapped.length === 1 ? '' : 's'}; ${spec.reverse ? `the source is fenced until it is mirror ${m.name}${REVERSE_SUFFIX} of it (the opening)` : 'the source is fenced for good'}`,
     reason_code: 'promotion_declared',
     risk: 'irreversible',
     before: { status: recorded.status, lag_ms: null },
@@ -318,7 +318,7 @@ export function planPromotionWithoutSource(
       'MR180',
       at,
       `peer ${m.source} cannot be reached (${unreachable}): mirror ${m.name} would be promoted WITHOUT a fence, and writes may be lost: ${describeLoss(loss, m.source)}`,
-      `make sure peer ${m.source} is down for good (applications still writing to it would diverge from the new primary); then \`mirrors apply --allow-data-loss\`, which is valid for that one apply`,
+      `make sure peer ${m.source} is down for good (applications still writing to it would diverge from the new primary); then \`mirrors apply --allow-data-loss\` (valid for that one apply; without a terminal, with --auto-approve --allow-irreversible too)`,
     ),
   );
   const recordedValue = (q: { schema: string; name: string }) =>
@@ -460,7 +460,8 @@ export function finishPromotion(
     mirror: m.name,
     reason: `finish the promotion of mirror ${m.name} on its old source, peer ${src.peer}: ${what.join(', ')}`,
     reason_code: 'promotion_unfinished',
-    risk: 'safe',
+    // The slot holds the WAL of whatever the old source committed that the new primary never received.
+    risk: src.slots[slot] ? 'irreversible' : 'safe',
     before: { status: 'Promoted', lag_ms: null },
     after: { primary: dst.peer },
     depends_on: [],

@@ -66,6 +66,7 @@ export const DIAGNOSTICS = {
   MR184: { severity: 'error', title: 'promoted without its reverse mirror' },
   MR185: { severity: 'note', title: 'the write pause a promotion imposes' },
   MR186: { severity: 'error', title: 'a reverse mirror needs the source' },
+  MR187: { severity: 'warning', title: 'the old source of a promotion without it is back' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

@@ -60,6 +60,7 @@ export function catalogMirrorsSql(has: CatalogColumns): string {
 SELECT m.name, m.mode, m.status, m.phase, m.paused, m.settings, m.slot_name,
        m.last_applied_lsn::text AS last_applied_lsn, m.last_commit_time, m.rows_applied::text AS rows_applied,
        m.last_apply_at, m.bytes_done::text AS bytes_done, m.bytes_total::text AS bytes_total, m.last_error, m.promoted_at,
+       to_jsonb(m) -> 'promotion' AS promotion,
        ${w('m.lag_ms::text', 'text', 'lag_ms')},
        ${w('m.worker_host', 'text', 'worker_host')},
        ${w('m.worker_pid', 'int', 'worker_pid')},
@@ -153,6 +154,7 @@ function mapMirror(r: any, has: CatalogColumns): CatalogMirrorFacts {
     lastError: toErrorRecord(r.last_error),
     errorHistory: toErrorHistory(r.error_history),
     promotedAt: iso(r.promoted_at),
+    promotedUnfenced: r.promotion?.unfenced === true,
     lagMs: num(r.lag_ms),
     lagFacts: has.lagFacts
       ? {

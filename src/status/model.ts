@@ -78,6 +78,8 @@ export interface CatalogMirrorFacts {
   /** Newest first, at most 10; null when the catalog predates migration 5 (it keeps no history). */
   errorHistory: ErrorRecord[] | null;
   promotedAt: string | null;
+  /** Promoted without the source (disaster recovery): nothing was fenced. */
+  promotedUnfenced?: boolean;
   /** Worker-reported lag (mirrors.mirrors.lag_ms): the lag of catalogs before migration 5 only. */
   lagMs: number | null;
   /** null when the catalog predates migration 5: the lag is then lag_ms plus heartbeat silence. */
@@ -376,7 +378,14 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
           : `not in the catalog of peer ${f.destinationPeer}; run mirrors apply`,
     };
   }
-  if (m.promotedAt) return { name: 'Promoted', reason: `promoted at ${m.promotedAt}`, promoted_at: m.promotedAt };
+  if (m.promotedAt)
+    return {
+      name: 'Promoted',
+      reason: m.promotedUnfenced
+        ? `promoted at ${m.promotedAt} without a fence: its source could not be reached (once it answers, \`mirrors plan\` fences it)`
+        : `promoted at ${m.promotedAt}`,
+      promoted_at: m.promotedAt,
+    };
   if (f.configured.paused || m.paused) {
     return {
       name: 'Paused',
@@ -434,8 +443,9 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
     last_applied_lsn: m?.lastAppliedLsn ?? null,
     last_commit_time: m?.lastCommitTime ?? null,
     last_apply_at: m?.lastApplyAt ?? null,
-    lag_ms: m ? mirrorLagMs(m) : null,
-    lag_bytes: m && sourceRead ? walBytesBehind(sourceRead.currentLsn, m.lastAppliedLsn) : null,
+    // A promoted mirror streams nothing: no lag, and its last error belongs to the past (error_history keeps it).
+    lag_ms: m && !m.promotedAt ? mirrorLagMs(m) : null,
+    lag_bytes: m && !m.promotedAt && sourceRead ? walBytesBehind(sourceRead.currentLsn, m.lastAppliedLsn) : null,
     lag_threshold_ms: lagThresholdMs(f),
     behind_since: m?.lagFacts?.behindSince ?? null,
     caught_up_at: m?.lagFacts?.caughtUpAt ?? null,
@@ -472,7 +482,7 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
           current_lsn: sourceRead.currentLsn,
         }
       : null,
-    last_error: m?.lastError ?? null,
+    last_error: m && !m.promotedAt ? m.lastError : null,
     error_history: m?.errorHistory ?? null,
     errors,
     tables: tables.map((t) => ({

@@ -48,6 +48,8 @@ const FAILED_RETRY_MS = 5_000;
 const HEARTBEAT_MS = 1_000;
 const POLL_MS = 1_000;
 const MONITOR_MS = 5_000;
+/** Logical decoding messages of a promotion's fence (apply/promotion.ts writes them). */
+const FENCE_MESSAGE_PREFIX = 'mirrors.fence';
 /** How often the read-only guards of the mirror's tables are checked (also at every session start). */
 const GUARD_CHECK_MS = 10_000;
 /** On SIGTERM, the batches in hand get this long to commit; then they are abandoned, unacknowledged. */
@@ -500,6 +502,8 @@ class Session {
     const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
 
     /** Synchronous for every message but a Relation, a table still being copied, or a full pipeline. */
+    /** The open transaction carries a promotion's fence message (apply/promotion.ts). */
+    let fenceInTransaction = false;
     const onMessage = (msg: PgoutputMessage): void | Promise<void> => {
       if (this.stopping) return;
       if (!this.streamed) this.startedStreaming();
@@ -536,15 +540,21 @@ class Session {
         case 'commit': {
           const full = batcher.commit(msg.endLsn);
           lastCommitAt = Date.now();
-          if (full) {
+          // A promotion waits for this position (its fence marker): no batching delay.
+          const awaited = fenceInTransaction;
+          fenceInTransaction = false;
+          if (full || awaited) {
             flush();
             return pipeline.room();
           }
           if (batcher.size) armIdleTimer();
           return;
         }
+        case 'message':
+          if (msg.transactional && msg.prefix.startsWith(FENCE_MESSAGE_PREFIX)) fenceInTransaction = true;
+          return;
         default:
-          return; // origin, type, message: nothing to apply
+          return; // origin, type: nothing to apply
       }
     };
 

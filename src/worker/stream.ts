@@ -44,10 +44,14 @@ class MirrorsPgoutputPlugin {
       return { tag: 'undecodable', error: error as Error };
     }
   }
-  start(client: pg.Client, slot: string, lastLsn: string) {
+  async start(client: pg.Client, slot: string, lastLsn: string) {
+    // Logical decoding messages (PostgreSQL 14+): a promotion's fence marker then reaches the worker in its own
+    // transaction, applied at once, instead of only with the next keepalive (up to a ping interval later).
+    const version = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
+    const messages = version >= 140000 ? `, messages 'true'` : '';
     // publication_names is a list of identifiers: quote the name, then the whole list as a literal.
     return client.query(
-      `START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${lastLsn} (proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.publication))})`,
+      `START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${lastLsn} (proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.publication))}${messages})`,
     );
   }
 }

@@ -93,8 +93,12 @@ describe('promotion without the source', () => {
 
     // The old source comes back: the worker does not resume it (the catalog says Promoted)...
     await clusters.src.start();
-    const w2 = await m.start();
+    const w2 = await m.start(['--no-metrics']);
     await w2.waitForLog(/dr: promoted; this worker stops streaming it/, 15_000);
+    // With nothing left to stream, `run` keeps running (a service manager would restart an exiting one in a loop).
+    await w2.waitForLog(/every mirror is promoted: nothing left to stream/, 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(w2.child.exitCode).toBeNull();
     const [slot] = await m.src(`SELECT active FROM pg_replication_slots WHERE slot_name = 'mirrors_dr'`);
     expect(slot.active).toBe(false);
     // ...and every value its sequence handed out before it died is below the new primary's.
@@ -105,7 +109,11 @@ describe('promotion without the source', () => {
     const finish = await m.cli('plan', '--detailed-exitcode');
     expect(finish.code, finish.stdout + finish.stderr).toBe(2);
     expect(finish.stdout).toMatch(/fence its 2 tables, drop its slot, drop its publication/);
-    const done = await m.cli('apply', '--auto-approve');
+    expect(finish.stdout).toMatch(/MR187/); // what it committed after the last applied transaction is only there
+    expect(finish.stdout).toMatch(/pg_logical_slot_peek_binary_changes\('mirrors_dr'/);
+    // Dropping the slot (which holds those changes) is irreversible: not without consent.
+    expect((await m.cli('apply', '--auto-approve')).code).toBe(1);
+    const done = await m.cli('apply', '--auto-approve', '--allow-irreversible');
     expect(done.code, done.stdout + done.stderr).toBe(0);
     await expect(m.src(`INSERT INTO history (aid, delta) VALUES (1, 1)`)).rejects.toThrow(/MIRROR_FENCED/);
     expect(await m.src(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'mirrors_dr'`)).toEqual([

@@ -3,7 +3,7 @@
  * takes a write, makes the old source a read-only mirror of it (mirror NAME_reverse, no copy). Writes on the new
  * primary reach the old source; promoting NAME_reverse (declared explicitly) switches back, guarded the same way.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
 import { peerYaml } from '../support/project.js';
@@ -91,6 +91,19 @@ describe('reversible switchover', () => {
     await waitForStatus(m.src, 'rev_reverse', 'Following');
     const back = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
     expect(back.code, back.stdout + back.stderr).toBe(0);
+    const backAt = (step: string) =>
+      Date.parse(
+        back.stdout
+          .split('\n')
+          .filter((l) => l.includes('"promotion_step"'))
+          .map((l) => JSON.parse(l) as { step: string; at: string })
+          .find((e) => e.step === step)!.at,
+      );
+    // The fence's transaction is applied at once (logical decoding messages, PostgreSQL 14+), not with the next
+    // keepalive, up to a ping interval (2 s) later on an idle source.
+    const pause = backAt('fence_committed') - backAt('fence_acquired');
+    console.log(`switch back: write pause ${pause} ms (fence acquired -> committed)`);
+    expect(pause).toBeLessThan(1_500);
     await w2.waitForLog(/rev_reverse: promoted/, 15_000);
     // The old source is the primary again: application inserts work (defaults, identity past every value handed
     // out on either side); the other side refuses writes.
@@ -107,6 +120,35 @@ describe('reversible switchover', () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(await w.stop()).toBe(0);
     expect(await w2.stop()).toBe(0);
+  });
+});
+
+describe('leaving a reversible switchover', () => {
+  it('removing reverse: true destroys the reverse mirror and fences the old source again: it never becomes writable beside the new primary', async () => {
+    const m = await mirrorSetup('rdrop', `CREATE TABLE t (id bigserial PRIMARY KEY)`, `      - source_table: t\n`);
+    const w = await m.start();
+    await w.waitForLog(/rdrop: Following/);
+    await m.src('INSERT INTO t SELECT FROM generate_series(1, 10)');
+    await m.caughtUp();
+    await waitForStatus(m.dst, 'rdrop', 'Following');
+    m.rewrite('    promote:\n      reverse: true\n');
+    const r = await m.cli('apply', '--auto-approve', '--allow-irreversible');
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(await w.stop()).toBe(0);
+
+    m.rewrite('    promote: true\n');
+    // A file without `project:` destroys no mirror at all (MR147); one that declares it destroys what it dropped.
+    writeFileSync(m.p.file, readFileSync(m.p.file, 'utf8').replace('version: 1\n', 'version: 1\nproject: default\n'));
+    const plan = await m.cli('plan');
+    expect(plan.stdout).toMatch(/`reverse: true` left mirror rdrop.*get the promotion's fence back \(MIRROR_FENCED\)/);
+    const destroyed = await m.cli('apply', '--auto-approve', '--allow-irreversible');
+    expect(destroyed.code, destroyed.stdout + destroyed.stderr).toBe(0);
+    await expect(m.src('INSERT INTO t DEFAULT VALUES')).rejects.toThrow(/MIRROR_FENCED/);
+    await m.dst('INSERT INTO t DEFAULT VALUES');
+    expect(
+      await m.dst(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'mirrors_rdrop_reverse'`),
+    ).toEqual([{ n: 0 }]);
+    expect((await m.cli('plan', '--detailed-exitcode')).code).toBe(0);
   });
 });
 

@@ -209,7 +209,7 @@ describe('promotion plan without the source', () => {
       return buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 'test' });
     };
     const a = back({ state: 'promoted', unfenced: true }).actions[0] as PromotionCreate;
-    expect(a).toMatchObject({ risk: 'safe', reason_code: 'promotion_unfinished' });
+    expect(a).toMatchObject({ risk: 'irreversible', reason_code: 'promotion_unfinished' }); // it drops the slot
     expect(a.details.fence_after).toBe(true);
     expect(a.reason).toMatch(/fence its 1 table, drop its slot, drop its publication/);
     expect(a.details.fence_sql.some((s) => s.startsWith('LOCK TABLE "public"."users"'))).toBe(true);

@@ -219,7 +219,7 @@ describe('promotion plan', () => {
   it('plans nothing for a promoted mirror but the cleanup an interrupted promotion left', () => {
     const p = setup({}, (_s, d) => Object.assign(d.catalog.mirrors.m, { promotedAt: '2026-12-01T00:00:00Z' }));
     const a = p.actions.find((x) => x.kind === 'promotion') as PromotionCreate;
-    expect(a.risk).toBe('safe');
+    expect(a.risk).toBe('irreversible'); // it drops the slot
     expect(a.details.fence_sql).toEqual([]);
     expect(p.actions).toHaveLength(1);
     const done = setup({}, (s, d) => {

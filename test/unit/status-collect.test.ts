@@ -158,6 +158,7 @@ describe('readDestination', () => {
         { at: null, kind: null, code: null, message: 'older', hint: null, diff: null },
       ],
       promotedAt: null,
+      promotedUnfenced: false,
       lagMs: 12,
       lagFacts: {
         behindSince: '2026-01-01T00:00:00.123Z',

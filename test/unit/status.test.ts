@@ -233,6 +233,16 @@ describe('mirrorStatus', () => {
     });
   });
 
+  it('a Promoted mirror has no lag and no current error; promoted without a fence, it says so', () => {
+    const f = facts({
+      mirror: { promotedAt: '2026-02-02T00:00:00.000Z', lastError: gapError, promotedUnfenced: true },
+      leaseHeld: false,
+    });
+    const r = mirrorReport(f);
+    expect(r.status.reason).toMatch(/without a fence: its source could not be reached/);
+    expect([r.lag_ms, r.lag_bytes, r.last_error]).toEqual([null, null, null]);
+  });
+
   it('is Paused when the config or the catalog says so, before anything about the worker', () => {
     expect(mirrorStatus(facts({ configured: { paused: true }, leaseHeld: false })).name).toBe('Paused');
     const s = mirrorStatus(facts({ mirror: { paused: true }, sourceDown: true }));
