@@ -58,7 +58,7 @@ export function planPromotion(
     refuse(
       'MR170',
       `mirror ${m.name} is ${recorded.status}${recorded.leaseHeld ? '' : ' with no worker holding its lease'}: a promotion needs it Following, under its lag threshold, with \`mirrors run\` streaming it`,
-      'start `mirrors run` (or fix what `mirrors status` reports), wait until it is Following, then plan again',
+      'start `mirrors run` (restart one started before this mirror was declared: it does not stream mirrors added since), or fix what `mirrors status` reports; wait until it is Following, then plan again',
     );
   const id = recorded.sourceIdentity;
   if (id && (id.systemIdentifier !== src.systemIdentifier || id.databaseOid !== src.databaseOid))
