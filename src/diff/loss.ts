@@ -3,11 +3,12 @@
  * destination knows, from the worker's last record (catalog migrations 5 and 7), of the writes it may never
  * have received. Every instant is on the source's clock. Pure.
  *
- * Everything the source committed up to `applied_through` is on the destination: the commit time of the oldest
- * transaction received and not applied (behind_since), else the last instant known applied (a keepalive's send
- * time or the last applied commit). The source was last heard from at `source_last_seen`. Writes committed
- * between the two are lost for sure if there were any; writes after `source_last_seen` are unknown to anyone
- * but the source. So the estimate is a floor: `window_ms` of writes at the recent commit rate.
+ * Everything the source committed up to `applied_through` is on the destination: the last instant known applied,
+ * the commit time of the last applied transaction (written with its rows) or a keepalive's send time. (Not
+ * behind_since: it is only as fresh as the last heartbeat.) The source was last heard from at `source_last_seen`.
+ * What it committed between the two never arrived or was not applied: `window_ms` of writes at the recent commit
+ * rate is the estimate (an idle source lost nothing in it); what it committed after `source_last_seen` is known to
+ * no one but the source.
  */
 import { lsnToBigInt } from '../db/lsn.js';
 import type { LossEstimate } from '../plan/types.js';
@@ -23,7 +24,7 @@ export function lossEstimate(
     const known = xs.filter((x): x is number => x !== null && Number.isFinite(x));
     return known.length ? Math.max(...known) : null;
   };
-  const appliedThrough = ms(facts?.behindSince) ?? latest(ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
+  const appliedThrough = latest(ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
   const lastSeen = latest(ms(pulse?.at), ms(facts?.caughtUpAt), ms(facts?.lastCommitTime));
   const window = appliedThrough === null || lastSeen === null ? null : Math.max(0, lastSeen - appliedThrough);
   const rate = pulse?.commits_per_s ?? null;

@@ -299,7 +299,7 @@ export interface LossEstimate {
   unapplied_wal_bytes: string | null;
   /** Transactions of the mirrored tables per second over the minute before (as applied). */
   commits_per_s: number | null;
-  /** commits_per_s x window, rounded up: a floor. */
+  /** commits_per_s x window, rounded up: an estimate (an idle source lost nothing). */
   transactions: number | null;
 }
 export type PromotionCreate = ActionOf<

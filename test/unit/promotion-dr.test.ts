@@ -47,15 +47,15 @@ describe('lossEstimate', () => {
     );
   });
 
-  it('behind: everything from the oldest unapplied commit is at risk, and the WAL position never goes negative', () => {
+  it('behind: the window runs from the last applied commit (not a stale behind_since); the WAL count never goes negative', () => {
     const e = lossEstimate({
       lastAppliedLsn: '0/5000000',
       appliedThrough: { lastCommitTime: iso(9_000), caughtUpAt: iso(8_000), behindSince: iso(3_000) },
-      sourceRecord: { facts: null, pulse: { at: iso(10_000), lsn: '0/4000000', commits_per_s: 2.5, sequences: [] } },
+      sourceRecord: { facts: null, pulse: { at: iso(16_000), lsn: '0/4000000', commits_per_s: 2.5, sequences: [] } },
     });
-    expect(e.applied_through).toBe(iso(3_000));
+    expect(e.applied_through).toBe(iso(9_000));
     expect(e.window_ms).toBe(7_000);
-    expect(e.transactions).toBe(18); // 17.5, a floor rounded up
+    expect(e.transactions).toBe(18); // 17.5 rounded up
     expect(e.unapplied_wal_bytes).toBe('0');
   });
 
