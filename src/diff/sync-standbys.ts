@@ -1,0 +1,152 @@
+/**
+ * `synchronous_standby_names` for sync mirrors (issue 10; docs/sync.md): what mirrors would write, and whether the
+ * setting is its to write. Pure.
+ *
+ * A walsender, logical or physical, is a candidate synchronous standby when its application_name matches an entry
+ * (case-insensitively; quoted names are exact). A sync mirror's replication connection is named
+ * `mirrors_<mirror>` (identifier-safe: mirror names are lower-case words of at most 50 characters, so the name
+ * fits NAMEDATALEN); snapshot and temporary-slot connections never use that name, so a table copy never becomes
+ * the standby Postgres waits for.
+ *
+ * The managed value is `ANY k (...)` over the source's sync mirrors that are Following: a quorum, so that one
+ * slow or dead mirror among several does not stop every commit (the outage a single named standby causes).
+ *
+ * Ownership: the setting is cluster-wide and other tools manage it too (Patroni, pg_auto_failover, CloudNativePG
+ * write it; a `*` they write makes every walsender, async mirrors included, a candidate). mirrors writes it only
+ * when it is empty (nobody's), or when it holds exactly the value mirrors last wrote there through ALTER SYSTEM
+ * (recorded in the destination catalog with the source's system identifier). Anything else is someone else's:
+ * refused with the owner named, nothing changed.
+ */
+import { quoteIdent } from '../db/quote.js';
+
+/** The application_name of a sync mirror's replication connection. */
+export function standbyName(mirror: string): string {
+  return `mirrors_${mirror}`;
+}
+
+/**
+ * The value for these sync mirrors of one source cluster (those Following: a mirror being copied or resynced
+ * cannot answer, and would stop every commit). '' when there is none: no commit waits for a mirror.
+ */
+export function standbyNamesValue(mirrors: string[], quorum: number): string {
+  if (!Number.isSafeInteger(quorum) || quorum < 1)
+    throw new Error(`sync quorum must be a whole number >= 1, got ${quorum}`);
+  if (mirrors.length === 0) return '';
+  const names = [...new Set(mirrors)].sort().map((m) => quoteIdent(standbyName(m)));
+  return `ANY ${Math.min(quorum, names.length)} (${names.join(', ')})`;
+}
+
+/** What inspection reads of the source about the setting (pg_settings, pg_file_settings, privileges). */
+export interface StandbyNamesFacts {
+  /** The value in effect (pg_settings.setting). */
+  setting: string;
+  /** pg_settings.source: 'default', 'configuration file', 'command line', 'environment variable', ... */
+  source: string;
+  /** pg_settings.sourcefile and sourceline, when the source is a file (NULL without pg_read_all_settings). */
+  sourcefile: string | null;
+  sourceline: number | null;
+  /**
+   * pg_file_settings rows for the name (every file that sets it, applied or not); null when the role may not read
+   * them (superuser or pg_read_all_settings).
+   */
+  fileSettings:
+    | { sourcefile: string; sourceline: number; setting: string; applied: boolean; error: string | null }[]
+    | null;
+  /** allow_alter_system (PostgreSQL 17+); null before 17 (always allowed). */
+  allowAlterSystem: boolean | null;
+  /** Superuser, or on 15+ GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names. */
+  mayAlterSystem: boolean;
+}
+
+export type Ownership =
+  | { ours: true }
+  | {
+      ours: false;
+      /** Who holds it, for the diagnostic: "postgresql.conf:123", "the server's command line", ... */
+      owner: string;
+      why: string;
+      hint: string;
+    };
+
+const AUTO_CONF = 'postgresql.auto.conf';
+
+/**
+ * Whether mirrors may write the setting. `lastWritten`: the value mirrors recorded when it last wrote it for this
+ * source (same system identifier), or null.
+ */
+export function standbyNamesOwnership(f: StandbyNamesFacts, lastWritten: string | null): Ownership {
+  const where =
+    f.sourcefile !== null
+      ? `${f.sourcefile}${f.sourceline !== null ? `:${f.sourceline}` : ''}`
+      : describeSource(f.source);
+  if (/(^|[\s,(])\*([\s,)]|$)/.test(f.setting))
+    return {
+      ours: false,
+      owner: where,
+      why: `synchronous_standby_names is ${quoteValue(f.setting)} (set in ${where}): \`*\` makes every walsender a synchronous standby candidate, async mirrors included, and a logical walsender answers only for its own database`,
+      hint: 'whoever set it (an HA manager such as Patroni or pg_auto_failover?) manages synchronous replication on this cluster: leave the mirror async, or list its standby name there yourself',
+    };
+  // A change waiting for a reload, or a file entry that an ALTER SYSTEM would silently override.
+  const elsewhere = (f.fileSettings ?? []).filter((s) => !s.sourcefile.endsWith(AUTO_CONF) && s.setting !== '');
+  if (elsewhere.length) {
+    const at = `${elsewhere[0].sourcefile}:${elsewhere[0].sourceline}`;
+    return {
+      ours: false,
+      owner: at,
+      why: `synchronous_standby_names is set in ${at} (${quoteValue(elsewhere[0].setting)}${elsewhere[0].applied ? '' : ', not applied yet'}): that file manages it`,
+      hint: `remove it there (and reload) to let mirrors manage it, or keep the mirror async`,
+    };
+  }
+  const empty = f.setting.trim() === '';
+  const fromAutoConf = f.sourcefile?.endsWith(AUTO_CONF) ?? false;
+  const mine = lastWritten !== null && f.setting === lastWritten && (fromAutoConf || f.sourcefile === null);
+  if (!empty && !mine)
+    return {
+      ours: false,
+      owner: where,
+      why: `synchronous_standby_names is ${quoteValue(f.setting)} (set in ${where}), not a value mirrors wrote`,
+      hint:
+        lastWritten === null
+          ? 'another tool or a person manages synchronous replication on this cluster: leave the mirror async, or empty the setting (ALTER SYSTEM RESET synchronous_standby_names) if nobody needs it'
+          : `mirrors last wrote ${quoteValue(lastWritten)}; someone changed it since: find out who, then empty it to give it back to mirrors`,
+    };
+  if (f.source !== 'default' && !fromAutoConf && f.source !== 'configuration file')
+    return {
+      ours: false,
+      owner: describeSource(f.source),
+      why: `synchronous_standby_names comes from ${describeSource(f.source)}, which ALTER SYSTEM cannot override`,
+      hint: 'remove it there, or keep the mirror async',
+    };
+  if (f.allowAlterSystem === false)
+    return {
+      ours: false,
+      owner: 'allow_alter_system = off',
+      why: 'ALTER SYSTEM is disabled on this server (allow_alter_system = off): the configuration is managed outside the server',
+      hint: `add the value to the managed configuration yourself, or keep the mirror async`,
+    };
+  if (!f.mayAlterSystem)
+    return {
+      ours: false,
+      owner: 'privileges',
+      why: 'the role may not run ALTER SYSTEM SET synchronous_standby_names',
+      hint: 'GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO <role>; (PostgreSQL 15+), or connect as a superuser',
+    };
+  return { ours: true };
+}
+
+function describeSource(source: string): string {
+  switch (source) {
+    case 'command line':
+      return "the server's command line (-c or postmaster options)";
+    case 'environment variable':
+      return 'an environment variable of the server';
+    case 'default':
+      return 'the built-in default';
+    default:
+      return `pg_settings source "${source}"`;
+  }
+}
+
+function quoteValue(v: string): string {
+  return `'${v.replaceAll("'", "''")}'`;
+}

@@ -1,0 +1,85 @@
+/** synchronous_standby_names for sync mirrors: the managed value and who owns the setting. Pure. */
+import { describe, expect, it } from 'vitest';
+import {
+  standbyName,
+  standbyNamesOwnership,
+  standbyNamesValue,
+  type StandbyNamesFacts,
+} from '../../src/diff/sync-standbys.js';
+
+const facts = (over: Partial<StandbyNamesFacts> = {}): StandbyNamesFacts => ({
+  setting: '',
+  source: 'default',
+  sourcefile: null,
+  sourceline: null,
+  fileSettings: [],
+  allowAlterSystem: null,
+  mayAlterSystem: true,
+  ...over,
+});
+
+describe('standbyNamesValue', () => {
+  it('is a quorum over the Following sync mirrors, by their identifier-safe standby names, sorted', () => {
+    expect(standbyName('orders')).toBe('mirrors_orders');
+    expect(standbyNamesValue(['b', 'a', 'c'], 1)).toBe('ANY 1 ("mirrors_a", "mirrors_b", "mirrors_c")');
+    expect(standbyNamesValue(['a'], 2)).toBe('ANY 1 ("mirrors_a")'); // never more than there are
+    expect(standbyNamesValue([], 1)).toBe('');
+    expect(() => standbyNamesValue(['a'], 0)).toThrow(/quorum/);
+  });
+});
+
+describe('standbyNamesOwnership', () => {
+  it('is ours when empty (the default, or an empty line) or exactly what mirrors last wrote via ALTER SYSTEM', () => {
+    expect(standbyNamesOwnership(facts(), null)).toEqual({ ours: true });
+    const written = 'ANY 1 ("mirrors_a")';
+    expect(
+      standbyNamesOwnership(
+        facts({ setting: written, source: 'configuration file', sourcefile: '/d/postgresql.auto.conf', sourceline: 3 }),
+        written,
+      ),
+    ).toEqual({ ours: true });
+  });
+
+  it('refuses a value mirrors did not write, naming the file and line', () => {
+    const o = standbyNamesOwnership(
+      facts({ setting: 'node2', source: 'configuration file', sourcefile: '/etc/postgresql.conf', sourceline: 123 }),
+      null,
+    );
+    expect(o).toMatchObject({ ours: false, owner: '/etc/postgresql.conf:123' });
+    if (!o.ours) expect(o.why).toMatch(/'node2'.*not a value mirrors wrote/);
+  });
+
+  it('refuses `*` (every walsender a candidate) even when empty-looking values surround it', () => {
+    for (const setting of ['*', 'ANY 1 (*)', 'FIRST 1 (a, *)']) {
+      const o = standbyNamesOwnership(
+        facts({ setting, source: 'configuration file', sourcefile: '/d/postgresql.auto.conf' }),
+        setting,
+      );
+      expect(o.ours).toBe(false);
+    }
+  });
+
+  it('refuses a postgresql.conf entry ALTER SYSTEM would override, applied or waiting for a reload', () => {
+    const o = standbyNamesOwnership(
+      facts({
+        fileSettings: [
+          { sourcefile: '/etc/postgresql.conf', sourceline: 9, setting: 'patroni1', applied: false, error: null },
+        ],
+      }),
+      null,
+    );
+    expect(o).toMatchObject({ ours: false, owner: '/etc/postgresql.conf:9' });
+    if (!o.ours) expect(o.why).toMatch(/not applied yet/);
+  });
+
+  it('refuses the command line, allow_alter_system = off, and a role without the privilege', () => {
+    expect(standbyNamesOwnership(facts({ source: 'command line' }), null)).toMatchObject({ ours: false });
+    expect(standbyNamesOwnership(facts({ allowAlterSystem: false }), null)).toMatchObject({
+      ours: false,
+      owner: 'allow_alter_system = off',
+    });
+    const p = standbyNamesOwnership(facts({ mayAlterSystem: false }), null);
+    expect(p).toMatchObject({ ours: false, owner: 'privileges' });
+    if (!p.ours) expect(p.hint).toMatch(/GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names/);
+  });
+});
