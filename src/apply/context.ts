@@ -39,7 +39,8 @@ export class ApplyContext {
   db(peer: string): Promise<pg.Client> {
     let c = this.clients.get(peer);
     if (!c) {
-      c = connectPeer(this.peer(peer), { applicationName: 'mirrors apply' });
+      // Its commits on a source must not wait for a synchronous standby that may be a mirror it is changing.
+      c = connectPeer(this.peer(peer), { applicationName: 'mirrors apply', options: '-c synchronous_commit=local' });
       this.clients.set(peer, c);
       c.catch(() => this.clients.delete(peer));
     }

@@ -23,7 +23,10 @@ export class PeerLocks {
   ) {}
 
   static async open(peer: Peer, command: string): Promise<PeerLocks> {
-    return new PeerLocks(await connectPeer(peer, { applicationName: 'mirrors apply locks' }), command);
+    return new PeerLocks(
+      await connectPeer(peer, { applicationName: 'mirrors apply locks', options: '-c synchronous_commit=local' }),
+      command,
+    );
   }
 
   has(mirror: string): boolean {

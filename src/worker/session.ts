@@ -24,6 +24,7 @@ import { type RelationEntry, RelationCache } from './relations.js';
 import { Sink } from './sink.js';
 import { type SourceSlotReading, SourceMonitor } from './source-monitor.js';
 import { SourceRecorder } from './source-record.js';
+import { standbyName } from '../diff/sync-standbys.js';
 import { ReplicationStream, TEXT_IO_OPTIONS } from './stream.js';
 import type { WorkerEvents, WorkerStatus } from './mirror-worker.js';
 
@@ -353,7 +354,8 @@ class Session {
         onReplyRequested: () => void stream.feedback(lastAcked).catch((e) => this.end(e, 'source')),
         onError: (e) => this.end(e, 'source'),
       },
-      `mirrors run ${m.name}`,
+      // A sync mirror's walsender is the synchronous standby candidate named in synchronous_standby_names.
+      m.mode === 'sync' ? standbyName(m.name) : `mirrors run ${m.name}`,
     );
     this.stream = stream;
 
@@ -543,7 +545,8 @@ class Session {
           // A promotion waits for this position (its fence marker): no batching delay.
           const awaited = fenceInTransaction;
           fenceInTransaction = false;
-          if (full || awaited) {
+          // A sync mirror holds up the source's commit until it applied it: no batching delay beyond the queue.
+          if (full || awaited || m.mode === 'sync') {
             flush();
             return pipeline.room();
           }

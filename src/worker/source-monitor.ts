@@ -40,7 +40,8 @@ export class SourceMonitor {
     const db = await connectPeer(peer, {
       applicationName,
       connectTimeoutMs: 10_000,
-      options: '-c statement_timeout=10000',
+      // Never wait for a synchronous standby that may be this very mirror.
+      options: '-c statement_timeout=10000 -c synchronous_commit=local',
     });
     return new SourceMonitor(db);
   }
@@ -97,7 +98,7 @@ export async function inspectSource(peer: Peer, peerName: string, applicationNam
   const db = await connectPeer(peer, {
     applicationName,
     connectTimeoutMs: 10_000,
-    options: '-c search_path=pg_catalog -c statement_timeout=30000',
+    options: '-c search_path=pg_catalog -c statement_timeout=30000 -c synchronous_commit=local',
   });
   try {
     return await inspectPeer(peerName, db);
