@@ -150,3 +150,65 @@ function describeSource(source: string): string {
 function quoteValue(v: string): string {
   return `'${v.replaceAll("'", "''")}'`;
 }
+
+/** What decides whether a sync mirror can answer now (its catalog record on its destination). */
+export interface SyncMember {
+  mirror: string;
+  /** The source cluster (pg_control_system().system_identifier): synchronous_standby_names is cluster-wide. */
+  sourceSystem: string;
+  /** Recorded on its destination: status, phase, paused, promoted. Absent: not created yet. */
+  recorded?: { status: string; phase: string; paused: boolean; promoted: boolean };
+  quorum: number;
+  /** This plan replaces its slot, resyncs it or promotes it: it leaves the list first. */
+  leaving: boolean;
+}
+
+export interface SyncGroup {
+  sourceSystem: string;
+  /** The mirrors in the value: Following (or Degraded: streaming, just late), not leaving. */
+  members: string[];
+  /** Sync mirrors left out for now, with why (a note in the plan: they join once Following). */
+  waiting: { mirror: string; why: string }[];
+  quorum: number;
+  value: string;
+  /** Mirrors of one cluster asking for different quorums: the plan refuses. */
+  quorumConflict: number[] | null;
+}
+
+/** The managed value per source cluster. */
+export function syncGroups(members: SyncMember[]): SyncGroup[] {
+  const bySystem = new Map<string, SyncMember[]>();
+  for (const m of members) bySystem.set(m.sourceSystem, [...(bySystem.get(m.sourceSystem) ?? []), m]);
+  return [...bySystem.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([sourceSystem, ms]) => {
+      const quorums = [...new Set(ms.map((m) => m.quorum))].sort((a, b) => a - b);
+      const waiting: SyncGroup['waiting'] = [];
+      const inList: string[] = [];
+      for (const m of ms) {
+        const why = notAnswering(m);
+        if (why) waiting.push({ mirror: m.mirror, why });
+        else inList.push(m.mirror);
+      }
+      const quorum = quorums[0];
+      return {
+        sourceSystem,
+        members: inList.sort(),
+        waiting: waiting.sort((a, b) => (a.mirror < b.mirror ? -1 : 1)),
+        quorum,
+        value: standbyNamesValue(inList, quorum),
+        quorumConflict: quorums.length > 1 ? quorums : null,
+      };
+    });
+}
+
+function notAnswering(m: SyncMember): string | null {
+  const r = m.recorded;
+  if (!r) return 'not created yet: it joins once it is Following';
+  if (r.promoted) return 'promoted';
+  if (m.leaving) return 'this plan replaces its slot, resyncs or promotes it: it leaves the list first';
+  if (r.paused) return 'paused';
+  if (r.phase !== 'ready') return `being copied (phase ${r.phase}): it joins once it is Following`;
+  if (r.status !== 'Following' && r.status !== 'Degraded') return `${r.status}: it joins once it is Following`;
+  return null;
+}

@@ -4,6 +4,7 @@ import {
   standbyName,
   standbyNamesOwnership,
   standbyNamesValue,
+  syncGroups,
   type StandbyNamesFacts,
 } from '../../src/diff/sync-standbys.js';
 
@@ -81,5 +82,42 @@ describe('standbyNamesOwnership', () => {
     const p = standbyNamesOwnership(facts({ mayAlterSystem: false }), null);
     expect(p).toMatchObject({ ours: false, owner: 'privileges' });
     if (!p.ours) expect(p.hint).toMatch(/GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names/);
+  });
+});
+
+describe('syncGroups', () => {
+  const member = (mirror: string, over: Partial<import('../../src/diff/sync-standbys.js').SyncMember> = {}) => ({
+    mirror,
+    sourceSystem: '7001',
+    recorded: { status: 'Following', phase: 'ready', paused: false, promoted: false },
+    quorum: 1,
+    leaving: false,
+    ...over,
+  });
+
+  it('lists only the mirrors that can answer now, per source cluster; the others wait with a reason', () => {
+    const groups = syncGroups([
+      member('a'),
+      member('b', { recorded: { status: 'Bootstrapping', phase: 'snapshot', paused: false, promoted: false } }),
+      member('c', { leaving: true }),
+      member('d', { recorded: undefined }),
+      member('e', {
+        sourceSystem: '7002',
+        recorded: { status: 'Degraded', phase: 'ready', paused: false, promoted: false },
+      }),
+    ]);
+    expect(groups.map((g) => [g.sourceSystem, g.value])).toEqual([
+      ['7001', 'ANY 1 ("mirrors_a")'],
+      ['7002', 'ANY 1 ("mirrors_e")'],
+    ]);
+    expect(groups[0].waiting.map((w) => w.mirror)).toEqual(['b', 'c', 'd']);
+    expect(groups[0].waiting[0].why).toMatch(/being copied/);
+  });
+
+  it('says when mirrors of one cluster ask for different quorums, and never lists none as a quorum of zero', () => {
+    const [g] = syncGroups([member('a', { quorum: 2 }), member('b', { quorum: 1 })]);
+    expect(g.quorumConflict).toEqual([1, 2]);
+    const [empty] = syncGroups([member('a', { recorded: undefined })]);
+    expect(empty.value).toBe('');
   });
 });
