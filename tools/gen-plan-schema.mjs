@@ -29,7 +29,7 @@ const defs = {
     mode: { enum: ['async', 'sync'] }, do_initial_snapshot: bool,
     snapshot_num_rows_per_partition: int, snapshot_max_parallel_workers: int, snapshot_num_tables_in_parallel: int,
     max_batch_size: int, idle_timeout_seconds: int, replicate_indexes: bool, replicate_foreign_keys: bool,
-    resync_strategy: { enum: ['truncate', 'swap'] }, lag_threshold_ms: int, paused: bool, prevent_destroy: bool,
+    resync_strategy: { enum: ['truncate', 'swap'] }, lag_threshold_ms: int, paused: bool, prevent_destroy: bool, sync_quorum: int,
   }),
   partial_settings: { $comment: 'changed settings only: the same keys as settings, none required' },
   sql,

@@ -45,6 +45,8 @@ const SETTINGS = {
   paused: setting<boolean>({ default: false }),
   /** Like Terraform's lifecycle.prevent_destroy: no plan may destroy the mirror while it is set. */
   prevent_destroy: setting<boolean>({ default: false }),
+  /** mode sync: how many of the source cluster's sync mirrors must confirm a commit (ANY k (...)). */
+  sync_quorum: setting<number>({ default: 1 }),
 };
 
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
