@@ -377,6 +377,20 @@ ALTER TABLE mirrors.mirrors
   ADD COLUMN source_pulse jsonb;
 `,
   },
+  {
+    version: 8,
+    name: 'sync mode: the synchronous_standby_names value mirrors last wrote on each source cluster',
+    sql: `
+-- Written with every ALTER SYSTEM SET synchronous_standby_names mirrors runs on a source cluster (by system
+-- identifier; every destination of that cluster's sync mirrors keeps a copy). The plan manages the setting only
+-- while it is empty or still holds this value (diff/sync-standbys.ts): anything else belongs to someone else.
+CREATE TABLE mirrors.sync_standbys (
+  source_system_identifier text PRIMARY KEY,
+  value text NOT NULL,
+  written_at timestamptz NOT NULL DEFAULT now()
+);
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

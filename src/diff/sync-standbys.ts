@@ -18,6 +18,9 @@
  * refused with the owner named, nothing changed.
  */
 import { quoteIdent } from '../db/quote.js';
+import type { StandbyNamesFacts } from '../inspect/types.js';
+
+export type { StandbyNamesFacts };
 
 /** The application_name of a sync mirror's replication connection. */
 export function standbyName(mirror: string): string {
@@ -34,28 +37,6 @@ export function standbyNamesValue(mirrors: string[], quorum: number): string {
   if (mirrors.length === 0) return '';
   const names = [...new Set(mirrors)].sort().map((m) => quoteIdent(standbyName(m)));
   return `ANY ${Math.min(quorum, names.length)} (${names.join(', ')})`;
-}
-
-/** What inspection reads of the source about the setting (pg_settings, pg_file_settings, privileges). */
-export interface StandbyNamesFacts {
-  /** The value in effect (pg_settings.setting). */
-  setting: string;
-  /** pg_settings.source: 'default', 'configuration file', 'command line', 'environment variable', ... */
-  source: string;
-  /** pg_settings.sourcefile and sourceline, when the source is a file (NULL without pg_read_all_settings). */
-  sourcefile: string | null;
-  sourceline: number | null;
-  /**
-   * pg_file_settings rows for the name (every file that sets it, applied or not); null when the role may not read
-   * them (superuser or pg_read_all_settings).
-   */
-  fileSettings:
-    | { sourcefile: string; sourceline: number; setting: string; applied: boolean; error: string | null }[]
-    | null;
-  /** allow_alter_system (PostgreSQL 17+); null before 17 (always allowed). */
-  allowAlterSystem: boolean | null;
-  /** Superuser, or on 15+ GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names. */
-  mayAlterSystem: boolean;
 }
 
 export type Ownership =

@@ -14,6 +14,7 @@ import type {
 } from './types.js';
 import { inTransaction, type Queryable } from '../db/tx.js';
 import * as Q from './queries.js';
+import { readStandbyNames } from './standby-names.js';
 
 export async function inspectPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   return inTransaction(db, () => readPeer(peerName, db), 'read-only snapshot');
@@ -178,6 +179,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   }
 
   const catalog = server.has_catalog ? await readCatalog(db) : { version: 0, mirrors: {}, tables: [] };
+  const standbyNames = await readStandbyNames(db, v);
 
   return {
     peer: peerName,
@@ -186,6 +188,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     database: server.database,
     systemIdentifier: server.system_identifier,
     databaseOid: server.database_oid,
+    standbyNames,
     settings: {
       wal_level: server.wal_level,
       max_replication_slots: server.max_replication_slots,
@@ -265,7 +268,12 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
     rowsCopied: r.rows_copied,
     bytesCopied: r.bytes_copied,
   }));
-  return { version, mirrors, tables };
+  // Migration 8: the synchronous_standby_names value mirrors last wrote, per source cluster.
+  const syncStandbys: Record<string, string> = {};
+  if (version >= 8)
+    for (const r of (await db.query(Q.CATALOG_SYNC_STANDBYS_SQL)).rows)
+      syncStandbys[r.source_system_identifier] = r.value;
+  return { version, mirrors, tables, syncStandbys };
 }
 
 /** Rows of SEQUENCES_SQL: each use is `a`/`i` (the owning column, identity for `i`) or `default`. */

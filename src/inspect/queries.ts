@@ -255,6 +255,8 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
        (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 
+export const CATALOG_SYNC_STANDBYS_SQL = `SELECT source_system_identifier, value FROM mirrors.sync_standbys`;
+
 export const CATALOG_TABLES_SQL = `
 SELECT mirror, source_schema, source_table, dest_schema, dest_table, exclude_columns, partition_key, state,
        snapshot_lsn::text AS snapshot_lsn, rows_copied::text AS rows_copied, bytes_copied::text AS bytes_copied

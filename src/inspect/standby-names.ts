@@ -4,7 +4,7 @@
  * then), whether ALTER SYSTEM is allowed (17+) and whether the role may run it for this parameter (15+).
  */
 import type { Queryable } from '../db/tx.js';
-import type { StandbyNamesFacts } from '../diff/sync-standbys.js';
+import type { StandbyNamesFacts } from './types.js';
 
 export function standbyNamesSql(versionNum: number): string {
   const allow = versionNum >= 170000 ? `current_setting('allow_alter_system')::boolean` : 'NULL::boolean';

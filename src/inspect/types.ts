@@ -238,6 +238,8 @@ export interface LiveCatalog {
   version: number;
   mirrors: Record<string, CatalogMirror>;
   tables: CatalogTable[];
+  /** Migration 8: by source system identifier, the synchronous_standby_names value mirrors last wrote there. */
+  syncStandbys?: Record<string, string>;
 }
 
 export interface PeerLive {
@@ -248,6 +250,8 @@ export interface PeerLive {
   systemIdentifier?: string;
   databaseOid?: string;
   database: string;
+  /** Who owns synchronous_standby_names (issue 10); absent in constructed values. */
+  standbyNames?: StandbyNamesFacts;
   settings: {
     wal_level: string;
     max_replication_slots: number;
@@ -327,4 +331,26 @@ export interface SourcePulse {
   /** Transactions of the mirrored tables applied per second over the last minute; null: not known yet. */
   commits_per_s: number | null;
   sequences: SequenceValue[];
+}
+
+/** What inspection reads of the source about the setting (pg_settings, pg_file_settings, privileges). */
+export interface StandbyNamesFacts {
+  /** The value in effect (pg_settings.setting). */
+  setting: string;
+  /** pg_settings.source: 'default', 'configuration file', 'command line', 'environment variable', ... */
+  source: string;
+  /** pg_settings.sourcefile and sourceline, when the source is a file (NULL without pg_read_all_settings). */
+  sourcefile: string | null;
+  sourceline: number | null;
+  /**
+   * pg_file_settings rows for the name (every file that sets it, applied or not); null when the role may not read
+   * them (superuser or pg_read_all_settings).
+   */
+  fileSettings:
+    | { sourcefile: string; sourceline: number; setting: string; applied: boolean; error: string | null }[]
+    | null;
+  /** allow_alter_system (PostgreSQL 17+); null before 17 (always allowed). */
+  allowAlterSystem: boolean | null;
+  /** Superuser, or on 15+ GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names. */
+  mayAlterSystem: boolean;
 }
