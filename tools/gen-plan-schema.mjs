@@ -93,6 +93,13 @@ const ACTIONS = {
   indexes: { create: [sqlOnly, nul, count] },
   foreign_keys: { create: [sqlOnly, nul, count] },
   stream: { create: [obj({}), nul, nul] },
+  sync_standbys: {
+    update: [
+      obj({ source_system_identifier: str, value: str, sql: ref('sql'), record_on: arr(str) }),
+      obj({ value: str }),
+      obj({ value: str, members: arr(str) }),
+    ],
+  },
   promotion: {
     create: [
       obj({
@@ -142,7 +149,7 @@ const rules = [];
 for (const [kind, ops] of Object.entries(ACTIONS)) {
   for (const [op, [details, before, after]] of Object.entries(ops)) {
     pairs.push({ properties: { kind: { const: kind }, op: { const: op } } });
-    const peerWide = ['catalog', 'schema', 'extension', 'type'].includes(kind);
+    const peerWide = ['catalog', 'schema', 'extension', 'type', 'sync_standbys'].includes(kind);
     rules.push({
       if: { properties: { kind: { const: kind }, op: { const: op } }, required: ['kind', 'op'] },
       then: { properties: { details, before, after, mirror: peerWide ? nul : { type: 'string', minLength: 1 } } },

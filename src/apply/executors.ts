@@ -35,6 +35,19 @@ const EXECUTORS: ExecutorTable = {
   table: tableExecutor,
   snapshot: (ctx, a) => runSnapshot(ctx, a),
   promotion: (ctx, a) => (a.op === 'create' ? runPromotion(ctx, a) : openPromotion(ctx, a)),
+  sync_standbys: async (ctx, a) => {
+    // ALTER SYSTEM cannot run inside a transaction block: one statement at a time, then the record.
+    const src = await ctx.db(a.peer);
+    for (const s of a.details.sql) await src.query(s);
+    for (const peer of a.details.record_on) {
+      const db = await ctx.db(peer);
+      await db.query(
+        `INSERT INTO mirrors.sync_standbys (source_system_identifier, value) VALUES ($1::text, $2::text)
+         ON CONFLICT (source_system_identifier) DO UPDATE SET value = excluded.value, written_at = now()`,
+        [a.details.source_system_identifier, a.details.value],
+      );
+    }
+  },
   indexes: async (ctx, a) => {
     // IF NOT EXISTS is in each statement; one at a time, so a long build holds no other lock.
     const db = await ctx.db(a.peer);

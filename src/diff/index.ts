@@ -32,6 +32,7 @@ import type {
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
 import { ActionSet } from './actions.js';
+import { planSyncStandbys } from './sync-plan.js';
 import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
@@ -86,6 +87,7 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   for (const name of wanted) d.mirror(config.mirrors[name], resolved.get(name)!);
   for (const name of wanted) d.openPromotion(config.mirrors[name]);
   const destroyed = d.destroyRemoved(selected);
+  planSyncStandbys(config, live, selected, d.actions, d.diagnostics);
   d.checkSources(wanted.map((n) => config.mirrors[n]));
   const declared = wanted.map((n) => ({
     name: n,
@@ -275,17 +277,6 @@ class Differ {
       const why = this.live.unreachable?.[m.source];
       if (why) this.withoutSource(m, dst, why);
       return;
-    }
-    if (m.mode === 'sync') {
-      // Accepted by the schema for the files of the version that builds it; until then never silently async.
-      this.diagnostics.push(
-        diag(
-          'MR138',
-          addr.mirrorAddress(m.name),
-          `mirror ${m.name} asks for mode sync, which this version does not implement: it would stream asynchronously`,
-          'set mode: async for this mirror (the source then never waits for it); nothing is changed until then',
-        ),
-      );
     }
     const recorded = dst.catalog.mirrors[m.name];
     if (recorded && recorded.project !== this.config.project) {

@@ -5,6 +5,7 @@ export const peerAddress = (peer: string) => `peer.${peer}`;
 export const catalogAddress = (peer: string) => `peer.${peer}.catalog`;
 export const schemaAddress = (peer: string, schema: string) => `peer.${peer}.schema.${displayIdent(schema)}`;
 export const typeAddress = (peer: string, t: QualifiedName) => `peer.${peer}.type.${displayQualified(t)}`;
+export const syncStandbysAddress = (peer: string) => `peer.${peer}.synchronous_standby_names`;
 export const extensionAddress = (peer: string, ext: string) => `peer.${peer}.extension.${ext}`;
 export const mirrorAddress = (mirror: string) => `mirror.${mirror}`;
 export const publicationAddress = (mirror: string) => `mirror.${mirror}.publication`;

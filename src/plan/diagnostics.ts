@@ -67,6 +67,9 @@ export const DIAGNOSTICS = {
   MR185: { severity: 'note', title: 'the write pause a promotion imposes' },
   MR186: { severity: 'error', title: 'a reverse mirror needs the source' },
   MR187: { severity: 'warning', title: 'the old source of a promotion without it is back' },
+  MR190: { severity: 'error', title: 'sync mirrors of one cluster ask for different quorums' },
+  MR191: { severity: 'note', title: 'a sync mirror is not a synchronous standby now' },
+  MR192: { severity: 'error', title: 'synchronous_standby_names is managed by someone else' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

@@ -334,6 +334,26 @@ export type PromotionOpen = ActionOf<
   { primary: string; reverse_mirror: string }
 >;
 
+/**
+ * synchronous_standby_names on a source cluster (mode sync; diff/sync-standbys.ts): ALTER SYSTEM and a reload,
+ * then the value recorded in the catalogs of the destinations of that cluster's sync mirrors.
+ */
+export interface SyncStandbysDetails {
+  source_system_identifier: string;
+  value: string;
+  /** On the source, outside a transaction (ALTER SYSTEM cannot run in one). */
+  sql: string[];
+  /** Destination peers whose catalog records the value (mirrors.sync_standbys). */
+  record_on: string[];
+}
+export type SyncStandbysUpdate = ActionOf<
+  'sync_standbys',
+  'update',
+  SyncStandbysDetails,
+  { value: string },
+  { value: string; members: string[] }
+>;
+
 export type Action =
   | CatalogCreate
   | CatalogUpdate
@@ -358,7 +378,8 @@ export type Action =
   | ForeignKeysCreate
   | StreamCreate
   | PromotionCreate
-  | PromotionOpen;
+  | PromotionOpen
+  | SyncStandbysUpdate;
 
 export type ActionKind = Action['kind'];
 export type ActionOfKind<K extends ActionKind> = Extract<Action, { kind: K }>;
@@ -378,6 +399,7 @@ export const ACTION_OPS = {
   foreign_keys: ['create'],
   stream: ['create'],
   promotion: ['create', 'update'],
+  sync_standbys: ['update'],
 } as const satisfies { [K in ActionKind]: readonly ActionOfKind<K>['op'][] };
 
 // Compile-time check that ACTION_OPS lists every op of every kind (an unlisted one fails the build here).

@@ -25,6 +25,7 @@ describe('the executor table', () => {
       indexes: run,
       foreign_keys: run,
       promotion: run,
+      sync_standbys: run,
     };
     const complete: ExecutorTable = { ...missing, stream: run };
     expect(Object.keys(complete).sort()).toEqual((Object.keys(ACTION_OPS) as ActionKind[]).sort());

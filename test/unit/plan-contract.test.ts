@@ -119,7 +119,25 @@ function everyKindOfPlan(): Plan[] {
   applied(m4, src4, dst4, ['public.users']);
   Object.assign(dst4.catalog.mirrors.r, { leaseHeld: true, heartbeatAgeMs: 100 });
   const reversed = plan(config([m4, { ...reverseMirror(m4, 'r_reverse'), reverseOf: 'r' }]), [src4, dst4]);
-  return [fresh, changed, destroyed, catalogNew, promoted, reversed];
+  // A Following sync mirror: the source's synchronous_standby_names names it.
+  const m5 = mirror('s', ['public.users'], { mode: 'sync' });
+  const src5 = livePeer('prod', [table('public.users')]);
+  const dst5 = livePeer('staging');
+  applied(m5, src5, dst5, ['public.users']);
+  Object.assign(src5, {
+    systemIdentifier: '7001',
+    standbyNames: {
+      setting: '',
+      source: 'default',
+      sourcefile: null,
+      sourceline: null,
+      fileSettings: [],
+      allowAlterSystem: null,
+      mayAlterSystem: true,
+    },
+  });
+  const synced = plan(config([m5]), [src5, dst5]);
+  return [fresh, changed, destroyed, catalogNew, promoted, reversed, synced];
 }
 
 describe('the plan file schema', () => {

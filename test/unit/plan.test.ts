@@ -279,8 +279,8 @@ describe('preflight diagnostics', () => {
     expect(codes(p)).toEqual(['MR105']);
     expect(hasErrors(p)).toBe(false);
   });
-  it('MR138 refuses mode sync until it is built (MR106 still says it would be the lone standby)', () =>
-    expect(codes(run({}, undefined, mirror('m', ['public.users'], { mode: 'sync' })))).toEqual(['MR138', 'MR106']));
+  it('MR106: a lone sync mirror would stop every commit of the source while it is down', () =>
+    expect(codes(run({}, undefined, mirror('m', ['public.users'], { mode: 'sync' })))).toEqual(['MR106']));
   it('MR110 source table missing', () => expect(codes(run({}, []))).toEqual(['MR110']));
   it('MR111 no primary key and replica identity default', () =>
     expect(codes(run({}, [table('public.users', undefined, { primaryKey: null })]))).toEqual(['MR111']));

@@ -1,0 +1,131 @@
+/**
+ * Plans synchronous_standby_names for the source clusters of sync mirrors (diff/sync-standbys.ts says what the
+ * value is and whether it is ours to write). Pure: reads the inspection, adds actions and diagnostics.
+ *
+ * Order: a mirror leaves the list before anything that stops it answering (its slot replaced or dropped, a
+ * resync, a promotion): those actions depend on the update. A mirror joins only once it is Following, so a new
+ * sync mirror is added by a later plan (a note says so).
+ */
+import type { Config, Mirror } from '../config/types.js';
+import type { Live } from '../inspect/types.js';
+import { diag } from '../plan/diagnostics.js';
+import * as addr from '../plan/address.js';
+import type { Diagnostic } from '../plan/types.js';
+import type { ActionSet } from './actions.js';
+import { quoteLiteral } from '../db/quote.js';
+import { standbyNamesOwnership, syncGroups, type SyncMember } from './sync-standbys.js';
+
+export function planSyncStandbys(
+  config: Config,
+  live: Live,
+  selected: string[] | null,
+  actions: ActionSet,
+  diagnostics: Diagnostic[],
+): void {
+  const sync = Object.values(config.mirrors).filter((m) => m.mode === 'sync');
+  if (!sync.length) return;
+  // A value lists every sync mirror of the cluster: a plan that does not cover them all leaves it alone.
+  if (selected && sync.some((m) => !selected.includes(m.name))) return;
+  const members: (SyncMember & { m: Mirror })[] = [];
+  for (const m of sync) {
+    const src = live.peers[m.source];
+    const dst = live.peers[m.destination];
+    if (!src?.systemIdentifier || !dst) continue;
+    const r = dst.catalog.mirrors[m.name];
+    const mine = (a: { mirror: string | null; kind: string; op: string }) => a.mirror === m.name;
+    const leaving = actions.list.some(
+      (a) =>
+        mine(a) &&
+        ((a.kind === 'slot' && a.op !== 'create') ||
+          (a.kind === 'snapshot' && a.details.kind !== 'initial') ||
+          a.kind === 'promotion' ||
+          (a.kind === 'mirror' && a.op === 'delete')),
+    );
+    members.push({
+      m,
+      mirror: m.name,
+      sourceSystem: src.systemIdentifier,
+      recorded: r && {
+        status: r.status,
+        phase: r.phase,
+        paused: r.paused || m.paused,
+        promoted: !!r.promotedAt,
+      },
+      quorum: m.sync_quorum,
+      leaving,
+    });
+  }
+  for (const g of syncGroups(members)) {
+    const inGroup = members.filter((x) => x.sourceSystem === g.sourceSystem);
+    const source = inGroup[0].m.source;
+    const src = live.peers[source];
+    const at = addr.syncStandbysAddress(source);
+    if (g.quorumConflict) {
+      diagnostics.push(
+        diag(
+          'MR190',
+          at,
+          `the sync mirrors of peer ${source}'s cluster ask for different sync_quorum values (${g.quorumConflict.join(', ')}): synchronous_standby_names is one setting for the whole cluster`,
+          'set one sync_quorum for all of them (under `defaults:`, for instance)',
+        ),
+      );
+      continue;
+    }
+    for (const w of g.waiting)
+      diagnostics.push(
+        diag(
+          'MR191',
+          addr.mirrorAddress(w.mirror),
+          `sync mirror ${w.mirror} is not a synchronous standby now: ${w.why}`,
+          'source commits do not wait for it meanwhile; plan again once `mirrors status` says Following',
+        ),
+      );
+    const facts = src.standbyNames;
+    if (!facts || facts.setting === g.value) continue;
+    const recordOn = [...new Set(inGroup.map((x) => x.m.destination))].sort();
+    const lastWritten =
+      recordOn.map((p) => live.peers[p]?.catalog.syncStandbys?.[g.sourceSystem]).find((v) => v !== undefined) ?? null;
+    const owner = standbyNamesOwnership(facts, lastWritten);
+    if (!owner.ours) {
+      diagnostics.push(diag('MR192', at, owner.why, owner.hint));
+      continue;
+    }
+    const update = actions.add({
+      kind: 'sync_standbys',
+      op: 'update',
+      address: at,
+      peer: source,
+      mirror: null,
+      reason: g.value
+        ? `source commits wait for ${g.quorum} of ${g.members.join(', ')} (synchronous_standby_names)`
+        : 'no sync mirror can answer now: source commits wait for none (synchronous_standby_names emptied)',
+      reason_code: 'setting_changed',
+      risk: 'disruptive',
+      before: { value: facts.setting },
+      after: { value: g.value, members: g.members },
+      depends_on: [],
+      details: {
+        source_system_identifier: g.sourceSystem,
+        value: g.value,
+        sql: [
+          g.value
+            ? `ALTER SYSTEM SET synchronous_standby_names = ${quoteLiteral(g.value)}`
+            : 'ALTER SYSTEM RESET synchronous_standby_names',
+          'SELECT pg_reload_conf()',
+        ],
+        record_on: recordOn,
+      },
+    });
+    // Leaving first; the record needs each destination's catalog at migration 8.
+    for (const x of inGroup) {
+      for (const a of actions.list) {
+        if (a.mirror !== x.mirror) continue;
+        if (x.leaving && a.id !== update.id) actions.dependOn(a.id, update.id);
+      }
+    }
+    for (const p of recordOn) {
+      const catalog = actions.list.find((a) => a.kind === 'catalog' && a.peer === p);
+      if (catalog) actions.dependOn(update.id, catalog.id);
+    }
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Sync mode end to end (issue 10, work in progress): a Following sync mirror becomes the source's synchronous
+ * standby, every commit that returned is already on the destination, and commits wait while the mirror is down.
+ */
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { useClusters } from '../support/clusters.js';
+import { runningMirrors } from '../support/running-mirror.js';
+
+const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
+const mirrorSetup = runningMirrors(clusters, 'sy');
+
+async function waitForStatus(db: (sql: string, p?: unknown[]) => Promise<any[]>, mirror: string, status: string) {
+  for (let i = 0; i < 100; i++) {
+    const [row] = await db(`SELECT status FROM mirrors.mirrors WHERE name = $1`, [mirror]);
+    if (row?.status === status) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`mirror ${mirror} did not become ${status}`);
+}
+
+describe('sync mode', () => {
+  it('a Following sync mirror is the synchronous standby: every returned commit is already applied; commits wait while it is down', async () => {
+    const m = await mirrorSetup(
+      'sm',
+      `CREATE TABLE t (id int PRIMARY KEY)`,
+      `      - source_table: t\n`,
+      '    mode: sync\n',
+    );
+    const first = await m.cli('plan');
+    expect(first.stdout).toMatch(/MR191/); // not Following yet: not a standby yet
+    const w = await m.start();
+    await w.waitForLog(/sm: Following/);
+    await waitForStatus(m.dst, 'sm', 'Following');
+    const plan = await m.cli('plan');
+    expect(plan.stdout).toMatch(/~ peer\.prod\.synchronous_standby_names/);
+    const applied = await m.cli('apply', '--auto-approve');
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    const [{ synchronous_standby_names: names }] = await m.src('SHOW synchronous_standby_names');
+    expect(names).toBe('ANY 1 ("mirrors_sm")');
+    const [rep] = await m.src(`SELECT sync_state FROM pg_stat_replication WHERE application_name = 'mirrors_sm'`);
+    expect(rep.sync_state).toBe('quorum');
+
+    // Every commit that returned is on the destination at that moment.
+    const c = new pg.Client({ connectionString: clusters.src.url(m.db) });
+    await c.connect();
+    let missing = 0;
+    for (let i = 1; i <= 50; i++) {
+      await c.query('INSERT INTO t VALUES ($1)', [i]);
+      const [row] = await m.dst('SELECT count(*)::int AS n FROM t WHERE id = $1', [i]);
+      if (row.n !== 1) missing++;
+    }
+    expect(missing).toBe(0);
+
+    // The mirror down: a commit waits; cancelled after 2 s, it is committed locally but not replicated (Postgres's
+    // warning), and it reaches the mirror once it is back.
+    await w.kill9();
+    const [{ pid }] = (await c.query('SELECT pg_backend_pid() AS pid')).rows;
+    const t0 = Date.now();
+    const cancel = setTimeout(() => void clusters.src.query('SELECT pg_cancel_backend($1)', [pid]), 2_000);
+    await c.query('INSERT INTO t VALUES (1000)').catch(() => {});
+    clearTimeout(cancel);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_900);
+    const w2 = await m.start();
+    await w2.waitForLog(/sm: Following/, 30_000);
+    const t1 = Date.now();
+    await c.query('INSERT INTO t VALUES (1001)');
+    expect(Date.now() - t1).toBeLessThan(1_000);
+    await c.end();
+    await m.expectSame('SELECT * FROM t');
+    await clusters.src.query('ALTER SYSTEM RESET synchronous_standby_names');
+    await clusters.src.query('SELECT pg_reload_conf()');
+    expect(await w2.stop()).toBe(0);
+  });
+});
