@@ -2,6 +2,8 @@
  * Sync mode end to end (issue 10, work in progress): a Following sync mirror becomes the source's synchronous
  * standby, every commit that returned is already on the destination, and commits wait while the mirror is down.
  */
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
@@ -71,5 +73,33 @@ describe('sync mode', () => {
     await clusters.src.query('ALTER SYSTEM RESET synchronous_standby_names');
     await clusters.src.query('SELECT pg_reload_conf()');
     expect(await w2.stop()).toBe(0);
+  });
+
+  it('leaves a synchronous_standby_names set in postgresql.conf alone, naming the file and line (MR192)', async () => {
+    const m = await mirrorSetup(
+      'so',
+      `CREATE TABLE t (id int PRIMARY KEY)`,
+      `      - source_table: t\n`,
+      '    mode: sync\n',
+    );
+    const conf = path.join(clusters.src.dataDir, 'postgresql.conf');
+    const before = readFileSync(conf, 'utf8');
+    appendFileSync(conf, `\nsynchronous_standby_names = 'patroni_node2'\n`);
+    await clusters.src.query('SELECT pg_reload_conf()');
+    try {
+      const w = await m.start();
+      await w.waitForLog(/so: Following/);
+      await waitForStatus(m.dst, 'so', 'Following');
+      const plan = await m.cli('plan');
+      expect(plan.code).toBe(1);
+      expect(plan.stdout).toMatch(/MR192/);
+      expect(plan.stdout).toMatch(/postgresql\.conf:\d+/);
+      const [{ synchronous_standby_names: names }] = await m.src('SHOW synchronous_standby_names');
+      expect(names).toBe('patroni_node2');
+      expect(await w.stop()).toBe(0);
+    } finally {
+      writeFileSync(conf, before);
+      await clusters.src.query('SELECT pg_reload_conf()');
+    }
   });
 });
