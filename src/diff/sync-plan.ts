@@ -13,7 +13,7 @@ import * as addr from '../plan/address.js';
 import type { Diagnostic } from '../plan/types.js';
 import type { ActionSet } from './actions.js';
 import { quoteLiteral } from '../db/quote.js';
-import { standbyNamesOwnership, syncGroups, type SyncMember } from './sync-standbys.js';
+import { listedNames, standbyName, standbyNamesOwnership, syncGroups, type SyncMember } from './sync-standbys.js';
 
 export function planSyncStandbys(
   config: Config,
@@ -27,6 +27,7 @@ export function planSyncStandbys(
   // A value lists every sync mirror of the cluster: a plan that does not cover them all leaves it alone.
   if (selected && sync.some((m) => !selected.includes(m.name))) return;
   const members: (SyncMember & { m: Mirror })[] = [];
+  const listed = (peer: string) => listedNames(live.peers[peer]?.standbyNames?.setting ?? '');
   for (const m of sync) {
     const src = live.peers[m.source];
     const dst = live.peers[m.destination];
@@ -53,6 +54,7 @@ export function planSyncStandbys(
       },
       quorum: m.sync_quorum,
       leaving,
+      listed: listed(m.source).has(standbyName(m.name)),
     });
   }
   for (const g of syncGroups(members)) {

@@ -142,6 +142,11 @@ export interface SyncMember {
   quorum: number;
   /** This plan replaces its slot, resyncs it or promotes it: it leaves the list first. */
   leaving: boolean;
+  /**
+   * Named in the value in effect now. A listed mirror stays while it is down (on_sync_loss: block, Postgres's own
+   * semantics: commits wait for it); it joins only once Following.
+   */
+  listed: boolean;
 }
 
 export interface SyncGroup {
@@ -190,6 +195,22 @@ function notAnswering(m: SyncMember): string | null {
   if (m.leaving) return 'this plan replaces its slot, resyncs or promotes it: it leaves the list first';
   if (r.paused) return 'paused';
   if (r.phase !== 'ready') return `being copied (phase ${r.phase}): it joins once it is Following`;
+  // Down but listed: it stays, and commits wait for it (the degrade policy, not the plan, may drop it).
+  if (m.listed) return null;
   if (r.status !== 'Following' && r.status !== 'Degraded') return `${r.status}: it joins once it is Following`;
   return null;
+}
+
+/**
+ * The standby names a synchronous_standby_names value lists (`ANY 2 (a, "b")`, `FIRST 1 (a)`, `a, b`), as
+ * Postgres compares them: unquoted names folded to lower case, quoted ones exact.
+ */
+export function listedNames(value: string): Set<string> {
+  const inner = value.trim().match(/^(?:(?:ANY|FIRST)\s+\d+\s*)?\(?(.*?)\)?$/is)?.[1] ?? '';
+  const out = new Set<string>();
+  for (const m of inner.matchAll(/"((?:[^"]|"")*)"|([^\s,"]+)/g)) {
+    if (m[1] !== undefined) out.add(m[1].replaceAll('""', '"'));
+    else if (m[2]) out.add(m[2].toLowerCase());
+  }
+  return out;
 }

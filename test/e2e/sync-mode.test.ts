@@ -63,6 +63,9 @@ describe('sync mode', () => {
     await c.query('INSERT INTO t VALUES (1000)').catch(() => {});
     clearTimeout(cancel);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_900);
+    // on_sync_loss: block (the default): a plan made while it is down keeps it listed; commits keep waiting.
+    const whileDown = await m.cli('plan');
+    expect(whileDown.stdout).not.toMatch(/synchronous_standby_names/);
     const w2 = await m.start();
     await w2.waitForLog(/sm: Following/, 30_000);
     const t1 = Date.now();

@@ -4,8 +4,10 @@ import {
   standbyName,
   standbyNamesOwnership,
   standbyNamesValue,
+  listedNames,
   syncGroups,
   type StandbyNamesFacts,
+  type SyncMember,
 } from '../../src/diff/sync-standbys.js';
 
 const facts = (over: Partial<StandbyNamesFacts> = {}): StandbyNamesFacts => ({
@@ -92,6 +94,7 @@ describe('syncGroups', () => {
     recorded: { status: 'Following', phase: 'ready', paused: false, promoted: false },
     quorum: 1,
     leaving: false,
+    listed: false,
     ...over,
   });
 
@@ -119,5 +122,30 @@ describe('syncGroups', () => {
     expect(g.quorumConflict).toEqual([1, 2]);
     const [empty] = syncGroups([member('a', { recorded: undefined })]);
     expect(empty.value).toBe('');
+  });
+});
+
+describe('a listed sync mirror that is down (on_sync_loss: block)', () => {
+  it('stays in the value: commits keep waiting for it, as Postgres does; only leaving, pausing or promotion drop it', () => {
+    const down = { status: 'Disconnected', phase: 'ready', paused: false, promoted: false };
+    const member = (mirror: string, over: Partial<SyncMember> = {}): SyncMember => ({
+      mirror,
+      sourceSystem: '7001',
+      recorded: down,
+      quorum: 1,
+      leaving: false,
+      listed: true,
+      ...over,
+    });
+    expect(syncGroups([member('a')])[0].value).toBe('ANY 1 ("mirrors_a")');
+    expect(syncGroups([member('a', { listed: false })])[0].value).toBe(''); // never joins while down
+    expect(syncGroups([member('a', { leaving: true })])[0].value).toBe('');
+  });
+
+  it('reads the names a value lists as Postgres compares them', () => {
+    expect([...listedNames('ANY 1 ("mirrors_a", "mirrors_b")')]).toEqual(['mirrors_a', 'mirrors_b']);
+    expect([...listedNames('FIRST 2 (Node1, "Node2")')]).toEqual(['node1', 'Node2']);
+    expect([...listedNames('a, b')]).toEqual(['a', 'b']);
+    expect([...listedNames('')]).toEqual([]);
   });
 });
