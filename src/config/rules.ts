@@ -375,9 +375,21 @@ function columnRules(t: Obj, at: Segment[], out: Finding[], tainted: Tainted): v
 }
 
 function durationRule(settings: Obj, base: Segment[], out: Finding[]): void {
-  if (typeof settings.lag_threshold !== 'string') return;
-  const r = parseDuration(settings.lag_threshold);
-  if (!r.ok) out.push({ path: [...base, 'lag_threshold'], message: r.message, hint: DURATION_HINT });
+  if (typeof settings.lag_threshold === 'string') {
+    const r = parseDuration(settings.lag_threshold);
+    if (!r.ok) out.push({ path: [...base, 'lag_threshold'], message: r.message, hint: DURATION_HINT });
+  }
+  const loss = settings.on_sync_loss;
+  if (typeof loss === 'string' && loss !== 'block')
+    out.push({
+      path: [...base, 'on_sync_loss'],
+      message: `must be block or { degrade_after: DURATION }, found ${quote(loss)}`,
+      hint: 'block: commits wait for a mirror that is down; { degrade_after: 10s }: they wait at most that long',
+    });
+  if (isObj(loss) && typeof loss.degrade_after === 'string') {
+    const r = parseDuration(loss.degrade_after);
+    if (!r.ok) out.push({ path: [...base, 'on_sync_loss', 'degrade_after'], message: r.message, hint: DURATION_HINT });
+  }
 }
 
 function parseName(text: string, path: Segment[], key: string, out: Finding[]): ParsedTableRef | undefined {

@@ -47,7 +47,19 @@ const SETTINGS = {
   prevent_destroy: setting<boolean>({ default: false }),
   /** mode sync: how many of the source cluster's sync mirrors must confirm a commit (ANY k (...)). */
   sync_quorum: setting<number>({ default: 1 }),
+  /**
+   * mode sync: what happens while the mirror is down. `block`: commits wait (Postgres's semantics, RPO 0);
+   * `{degrade_after}`: after that long, a running `mirrors run` drops it from synchronous_standby_names.
+   */
+  on_sync_loss: setting<SyncLossPolicy>({ default: 'block', fromYaml: syncLossPolicy }),
 };
+
+export type SyncLossPolicy = 'block' | { degrade_after_ms: number };
+
+function syncLossPolicy(value: unknown): SyncLossPolicy {
+  if (value === 'block') return 'block';
+  return { degrade_after_ms: durationMs((value as { degrade_after: string }).degrade_after) };
+}
 
 type ValueOf<S> = S extends SettingSpec<infer T> ? T : never;
 
