@@ -3,6 +3,8 @@
  * batch in flight, commits, acknowledges and exits 0. Logs go to stderr (text or JSON lines).
  */
 import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { SyncGuardian } from '../worker/sync-guardian.js';
 import { MirrorsError } from '../errors.js';
 import { MirrorWorker, type WorkerEvents } from '../worker/mirror-worker.js';
 import { evaluateHealth } from '../worker/health.js';
@@ -114,6 +116,8 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     log('info', `metrics on http://${host}:${server.port}/metrics`, { metricsPort: server.port });
   }
 
+  // The degrade policy of sync mirrors: one guardian per source with a mirror that may degrade (sync-guardian.ts).
+  const guardians = guardiansFor(config, (level, msg) => log(level, msg)).map((g) => g.run(controller.signal));
   try {
     await Promise.all(workers.map((w) => w.run()));
     // Promoted mirrors' workers end; keep serving status and metrics until stopped. A pending promise alone does
@@ -125,6 +129,7 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
       clearInterval(alive);
     }
   } finally {
+    await Promise.all(guardians);
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     await server?.close();
@@ -134,4 +139,19 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
   // pending (until its connect timeout). It must not keep the process alive after SIGTERM.
   setTimeout(() => process.exit(), 500).unref();
   return 0;
+}
+
+/** Every sync mirror of a source counts for its value; only sources with a mirror that may degrade get one. */
+function guardiansFor(config: Config, log: (level: 'info' | 'warn', msg: string) => void): SyncGuardian[] {
+  const sync = Object.values(config.mirrors).filter((m) => m.mode === 'sync');
+  const sources = [...new Set(sync.filter((m) => m.on_sync_loss !== 'block').map((m) => m.source))];
+  return sources.map(
+    (src) =>
+      new SyncGuardian(
+        config,
+        src,
+        sync.filter((m) => m.source === src),
+        log,
+      ),
+  );
 }

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
 import { runningMirrors } from '../support/running-mirror.js';
+import { startProxy } from '../support/proxy.js';
 
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
 const mirrorSetup = runningMirrors(clusters, 'sy');
@@ -102,6 +103,52 @@ describe('sync mode', () => {
       expect(await w.stop()).toBe(0);
     } finally {
       writeFileSync(conf, before);
+      await clusters.src.query('SELECT pg_reload_conf()');
+    }
+  });
+
+  it('on_sync_loss degrade_after: commits wait at most that long for a mirror that stopped confirming; it is synchronous again once back', async () => {
+    const m = await mirrorSetup(
+      'dg',
+      `CREATE TABLE t (id int PRIMARY KEY)`,
+      `      - source_table: t\n`,
+      '    mode: sync\n    on_sync_loss: { degrade_after: 3s }\n',
+    );
+    const proxy = await startProxy(clusters.dst.port);
+    try {
+      const w = await m.startThrough({ dst: proxy.port });
+      await w.waitForLog(/dg: Following/);
+      await waitForStatus(m.dst, 'dg', 'Following');
+      expect((await m.cli('apply', '--auto-approve')).code).toBe(0);
+      expect((await m.src('SHOW synchronous_standby_names'))[0].synchronous_standby_names).toBe('ANY 1 ("mirrors_dg")');
+      // The guardian learns the value mirrors recorded while the destination answers (it checks every second).
+      await new Promise((r) => setTimeout(r, 2_500));
+      // The destination partitioned away from the worker: its walsender stays connected but confirms nothing.
+      proxy.blackhole();
+      const c = new pg.Client({ connectionString: clusters.src.url(m.db) });
+      await c.connect();
+      const t0 = Date.now();
+      await c.query('INSERT INTO t VALUES (1)');
+      const waited = Date.now() - t0;
+      console.log(`degrade: a commit waited ${waited} ms (degrade_after 3 s)`);
+      expect(waited).toBeGreaterThanOrEqual(2_900);
+      expect(waited).toBeLessThan(10_000);
+      await w.waitForLog(/dg: degraded/, 5_000);
+      expect((await m.src('SHOW synchronous_standby_names'))[0].synchronous_standby_names).toBe('');
+      const t1 = Date.now();
+      await c.query('INSERT INTO t VALUES (2)');
+      expect(Date.now() - t1).toBeLessThan(1_000); // no longer waits
+      proxy.heal();
+      await w.waitForLog(/dg: synchronous again/, 60_000);
+      expect((await m.src('SHOW synchronous_standby_names'))[0].synchronous_standby_names).toBe('ANY 1 ("mirrors_dg")');
+      await c.end();
+      await m.caughtUp();
+      await m.expectSame('SELECT * FROM t');
+      expect(await w.stop()).toBe(0);
+    } finally {
+      proxy.heal();
+      await proxy.close();
+      await clusters.src.query('ALTER SYSTEM RESET synchronous_standby_names');
       await clusters.src.query('SELECT pg_reload_conf()');
     }
   });
