@@ -331,7 +331,7 @@ class Differ {
         this.diagnostics.push(
           diag(
             'MR187',
-            `${addr.mirrorAddress(m.name)}.promotion`,
+            addr.promotionAddress(m.name),
             `peer ${m.source} answers again after mirror ${m.name} was promoted without it: what it committed after the destination's last applied transaction, and any write it took since it came back, exist only there`,
             `before applying (it fences peer ${m.source} and drops slot ${slot}, which still holds those changes), find them: SELECT lsn, xid FROM pg_logical_slot_peek_binary_changes('${slot}', NULL, NULL, 'proto_version', '1', 'publication_names', '${addr.publicationName(m.name)}'); lists their transactions without consuming them; compare the tables and copy what you need to peer ${m.destination}`,
           ),
@@ -359,7 +359,7 @@ class Differ {
   private reverseGate(m: Mirror): string | null | false {
     const forward = this.config.mirrors[m.reverseOf!];
     const fwdRecord = this.live.peers[forward.destination]?.catalog.mirrors[forward.name];
-    const planned = `create:${addr.mirrorAddress(forward.name)}.promotion`;
+    const planned = `create:${addr.promotionAddress(forward.name)}`;
     if (!fwdRecord?.promotedAt) return this.actions.get(planned) ? planned : false;
     // Half done: created after the point of no return; the leftovers' cleanup (same id) need not come first.
     if (fwdRecord.promotion?.reverse === 'pending') return null;
@@ -385,7 +385,7 @@ class Differ {
     const src = this.live.peers[m.source];
     if (!reverse || !dst || !src) return;
     // The promotion itself, not the finishing of one (which also has this id).
-    const planned = this.actions.get(`create:${addr.mirrorAddress(m.name)}.promotion`) as PromotionCreate | undefined;
+    const planned = this.actions.get(`create:${addr.promotionAddress(m.name)}`) as PromotionCreate | undefined;
     const created = planned?.details.reverse_mirror ? planned : undefined;
     const recorded = dst.catalog.mirrors[m.name];
     if (!created && !(recorded?.promotedAt && recorded.promotion?.reverse === 'pending')) return;
@@ -411,7 +411,7 @@ class Differ {
       this.diagnostics.push(
         diag(
           'MR183',
-          `${at}.promotion`,
+          addr.promotionAddress(m.name),
           `mirror ${m.name} is promoted; its old source, peer ${m.source}, cannot be reached (${unreachable})`,
           'once it answers again, `mirrors plan` shows what is left to do there (its slot and publication dropped, the fence after a promotion without it)',
         ),
@@ -443,7 +443,7 @@ class Differ {
       this.diagnostics.push(
         diag(
           'MR179',
-          `${at}.promotion`,
+          addr.promotionAddress(m.name),
           `mirror ${m.name} is new: it is promoted by a later apply, once it is copied and Following`,
           'apply this plan, start `mirrors run`, then plan again: the promotion is planned then',
         ),

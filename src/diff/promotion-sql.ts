@@ -31,18 +31,12 @@ export interface PromotedTable {
 export type PromotionPeer = Pick<PeerLive, 'tables' | 'sequences' | 'otherRelations'>;
 
 /** A source sequence and the destination sequence that continues it, with the source's parameters. */
-export interface RestoredSequence {
+export interface RestoredSequence
+  extends Pick<LiveSequence, 'dataType' | 'start' | 'increment' | 'min' | 'max' | 'cache' | 'cycle'> {
   source: QualifiedName;
   destination: QualifiedName;
   /** The destination column's identity sequence (exists with the column), else one the restore creates. */
   identity: boolean;
-  dataType: string;
-  start: string;
-  increment: string;
-  min: string;
-  max: string;
-  cache: string;
-  cycle: boolean;
   /** Destination columns whose values come from it (its owner, columns whose default calls it), with their types. */
   usedBy: { table: QualifiedName; column: string; type: string }[];
 }

@@ -14,11 +14,17 @@ import type { CatalogMirror, CatalogTable, PeerLive } from '../inspect/types.js'
 import { quoteIdent, quoteLiteral, quoteQualified } from '../db/quote.js';
 import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
-import type { Diagnostic, PromotionCreate, PromotionOpen, PromotionTable } from '../plan/types.js';
+import type { Diagnostic, PromotionCreate, PromotionDetails, PromotionOpen, PromotionTable } from '../plan/types.js';
 import { tableKey } from '../config/names.js';
-import { promotionRestore, setvalWithoutSourceSql, verifySql, type PromotedTable } from './promotion-sql.js';
+import {
+  promotionRestore,
+  setvalWithoutSourceSql,
+  verifySql,
+  type PromotedTable,
+  type PromotionRestore,
+} from './promotion-sql.js';
 import { describeLoss, lossEstimate } from './loss.js';
-import { copiedColumns, dropGuardSql } from './ddl.js';
+import { copiedColumns, dropGuardSql, dropPublicationSql } from './ddl.js';
 
 /** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
 export const FENCE_SCHEMA = 'mirrors_fence';
@@ -44,14 +50,11 @@ export function planPromotion(
   others: string[],
   drift: Diagnostic[],
 ): PromotionPlan {
-  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  const at = addr.promotionAddress(m.name);
   const spec = m.promote!;
   const diagnostics: Diagnostic[] = [];
-  const refuse = (
-    code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175' | 'MR176' | 'MR177',
-    message: string,
-    hint: string,
-  ) => diagnostics.push(diag(code, at, message, hint));
+  const refuse = (code: 'MR170' | 'MR171' | 'MR172' | 'MR174' | 'MR175', message: string, hint: string) =>
+    diagnostics.push(diag(code, at, message, hint));
 
   const age = recorded.heartbeatAgeMs ?? null;
   if (recorded.status !== 'Following' || !recorded.leaseHeld || age === null || age > HEARTBEAT_STALE_MS)
@@ -67,11 +70,11 @@ export function planPromotion(
       `peer ${src.peer} is not the server and database mirror ${m.name} was created from (system identifier ${src.systemIdentifier ?? '?'}, database OID ${src.databaseOid ?? '?'}; recorded ${id.systemIdentifier}, ${id.databaseOid}): fencing it would not fence the writers`,
       "point the peer at the mirror's real source, or, if the source was restored or moved on purpose, resync the mirror",
     );
-  const notReady = tables.filter((t) => t.state !== 'ready');
-  if (recorded.phase !== 'ready' || notReady.length)
+  const copying = uncopied(recorded, tables);
+  if (copying)
     refuse(
       'MR171',
-      `mirror ${m.name} is still being copied (${notReady.length ? notReady.map((t) => `${t.destination.schema}.${t.destination.name} ${t.state}`).join(', ') : `phase ${recorded.phase}`})`,
+      `mirror ${m.name} is still being copied (${copying})`,
       'let `mirrors apply` finish the copy, then plan the promotion again',
     );
   if (drift.length)
@@ -93,50 +96,28 @@ export function planPromotion(
     return source ? [{ source, destination: t.destination, excludeColumns: t.excludeColumns }] : [];
   });
   const restore = promotionRestore(promoted, src, dst);
-  if (restore.problems.length)
-    refuse(
-      'MR176',
-      `the destination tables of mirror ${m.name} cannot get back their defaults and sequences: ${restore.problems.map((p) => p.message).join('; ')}`,
-      'fix what is named (a sequence name taken on the destination, a missing table or column), then plan again',
-    );
   const lacking = missingPrivileges(
     tables,
     restore.sequences.map((q) => q.destination.schema),
     { peer: src, readOnly: spec.read_only_source },
     dst,
   );
-  if (lacking.length)
-    refuse(
-      'MR177',
-      `the promotion of mirror ${m.name} needs privileges the roles do not have: ${lacking.map((l) => l.what).join('; ')}`,
-      lacking.map((l) => l.fix).join(' '),
-    );
+  diagnostics.push(...restoreDiagnostics(m, restore, lacking));
   if (diagnostics.length) return { action: null, diagnostics };
 
   const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
   diagnostics.push(writePause(m, recorded, mapped.length));
   // Stable, so a saved plan stays valid while the source writes: apply makes each marker unique.
   const fenceId = `mirror ${m.name}`;
-  const action: PromotionCreate = {
-    id: `create:${at}`,
-    kind: 'promotion',
-    op: 'create',
-    address: at,
-    peer: dst.peer,
-    mirror: m.name,
+  const action = promotionAction(m, src.peer, dst, {
     reason: `promote: true: peer ${dst.peer} becomes the primary of ${mapped.length} table${mapped.length === 1 ? '' : 's'}; ${spec.reverse ? `the source is fenced until it is mirror ${m.name}${REVERSE_SUFFIX} of it (the opening)` : 'the source is fenced for good'}`,
     reason_code: 'promotion_declared',
     risk: 'irreversible',
     before: { status: recorded.status, lag_ms: null },
-    after: { primary: dst.peer },
-    depends_on: [],
     details: {
-      source_peer: src.peer,
-      destination_peer: dst.peer,
       fence_id: fenceId,
       tables: mapped,
       fence_sql: fenceSql(m.name, dst.peer, mapped),
-      max_fence_wait_ms: spec.max_fence_wait_ms,
       verify: spec.verify,
       verify_sql:
         spec.verify === 'none'
@@ -150,24 +131,14 @@ export function planPromotion(
               };
             }),
       sequence_margin: spec.sequence_margin,
-      sequences: restore.sequences.map((q) => ({
-        source: q.source,
-        destination: q.destination,
-        increment: q.increment,
-        min: q.min,
-        max: q.max,
-      })),
+      sequences: plannedSequences(restore),
       source_version_num: src.serverVersionNum,
       // With a reverse mirror the guards stay until it exists (openPromotionAction): no write before its slot.
       restore_sql: [...(spec.reverse ? [] : mapped.map((t) => dropGuardSql(t.destination))), ...restore.sql],
       read_only_sql: spec.read_only_source ? [readOnlySql(src.database)] : [],
-      cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
-      slot: addr.slotName(m.name),
-      without_source: null,
-      fence_after: false,
       reverse_mirror: spec.reverse ? `${m.name}${REVERSE_SUFFIX}` : null,
     },
-  };
+  });
   return { action, diagnostics };
 }
 
@@ -185,7 +156,7 @@ function writePause(m: Mirror, recorded: CatalogMirror, tables: number): Diagnos
   const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
   return diag(
     'MR185',
-    `${addr.mirrorAddress(m.name)}.promotion`,
+    addr.promotionAddress(m.name),
     `writers to the ${tables} mirrored table${tables === 1 ? '' : 's'} on peer ${m.source} wait from the fence until peer ${m.destination} has applied everything before it${spec.reverse ? ' and the reverse mirror exists' : ''}: expected about ${lag ? `${seconds(lag)} (the lag the worker last saw) plus ` : ''}the fence's own statements${lag ? '' : ' (the worker last saw no lag)'}${spec.verify === 'checksums' ? ' and reading every row for the checksums' : ''}; at most ${seconds(spec.max_fence_wait_ms)} (promote.max_fence_wait), after which nothing changes`,
     'readers are never blocked; lower the lag first (`mirrors status`) for a shorter pause',
   );
@@ -204,7 +175,7 @@ export function openPromotionAction(
   dst: PeerLive,
   depends: string[],
 ): PromotionOpen {
-  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  const at = addr.promotionAddress(m.name);
   return {
     id: `update:${at}`,
     kind: 'promotion',
@@ -225,7 +196,7 @@ export function openPromotionAction(
       source_sql: unfenceSql(tables),
       destination_sql: tables.map((t) => dropGuardSql(t.destination)),
       slot: addr.slotName(m.name),
-      cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(addr.publicationName(m.name))}`],
+      cleanup_sql: [dropPublicationSql(addr.publicationName(m.name))],
     },
   };
 }
@@ -243,16 +214,16 @@ export function planPromotionWithoutSource(
   dst: PeerLive,
   unreachable: string,
 ): PromotionPlan {
-  const at = `${addr.mirrorAddress(m.name)}.promotion`;
+  const at = addr.promotionAddress(m.name);
   const spec = m.promote!;
   const diagnostics: Diagnostic[] = [];
-  const notReady = tables.filter((t) => t.state !== 'ready');
-  if (recorded.phase !== 'ready' || notReady.length)
+  const copying = uncopied(recorded, tables);
+  if (copying)
     diagnostics.push(
       diag(
         'MR171',
         at,
-        `mirror ${m.name} was still being copied when its source became unreachable (${notReady.length ? notReady.map((t) => `${t.destination.schema}.${t.destination.name} ${t.state}`).join(', ') : `phase ${recorded.phase}`}): its tables are not a copy of the source`,
+        `mirror ${m.name} was still being copied when its source became unreachable (${copying}): its tables are not a copy of the source`,
         'restore the source from a backup instead; a mirror can be promoted only once every table is copied',
       ),
     );
@@ -268,30 +239,13 @@ export function planPromotionWithoutSource(
     return source ? [{ source, destination: t.destination, excludeColumns: t.excludeColumns }] : [];
   });
   const restore = promotionRestore(promoted, recordedSource, dst);
-  if (restore.problems.length)
-    diagnostics.push(
-      diag(
-        'MR176',
-        at,
-        `the destination tables of mirror ${m.name} cannot get back their defaults and sequences: ${restore.problems.map((p) => p.message).join('; ')}`,
-        'fix what is named (a sequence name taken on the destination, a missing table or column), then plan again',
-      ),
-    );
   const lacking = missingPrivileges(
     tables,
     restore.sequences.map((q) => q.destination.schema),
     null,
     dst,
   );
-  if (lacking.length)
-    diagnostics.push(
-      diag(
-        'MR177',
-        at,
-        `the promotion of mirror ${m.name} needs privileges the roles do not have: ${lacking.map((l) => l.what).join('; ')}`,
-        lacking.map((l) => l.fix).join(' '),
-      ),
-    );
+  diagnostics.push(...restoreDiagnostics(m, restore, lacking));
   if (spec.reverse)
     diagnostics.push(
       diag(
@@ -324,51 +278,123 @@ export function planPromotionWithoutSource(
   const recordedValue = (q: { schema: string; name: string }) =>
     pulse?.sequences.find((v) => v.schema === q.schema && v.name === q.name) ?? null;
   const mapped: PromotionTable[] = tables.map((t) => ({ source: t.source, destination: t.destination }));
-  const action: PromotionCreate = {
-    id: `create:${at}`,
-    kind: 'promotion',
-    op: 'create',
-    address: at,
-    peer: dst.peer,
-    mirror: m.name,
+  const action = promotionAction(m, m.source, dst, {
     reason: `promote: true with peer ${m.source} unreachable: peer ${dst.peer} becomes the primary of ${mapped.length} table${mapped.length === 1 ? '' : 's'} without a fence; writes the destination never received are lost`,
     reason_code: 'promotion_without_source',
     risk: 'irreversible',
     before: { status: recorded.status, lag_ms: loss.window_ms },
-    after: { primary: dst.peer },
-    depends_on: [],
     details: {
-      source_peer: m.source,
-      destination_peer: dst.peer,
-      fence_id: '',
       tables: mapped,
-      fence_sql: [],
-      max_fence_wait_ms: spec.max_fence_wait_ms,
-      verify: 'none',
-      verify_sql: [],
       sequence_margin: spec.sequence_margin,
-      sequences: restore.sequences.map((q) => ({
-        source: q.source,
-        destination: q.destination,
-        increment: q.increment,
-        min: q.min,
-        max: q.max,
-      })),
+      sequences: plannedSequences(restore),
       source_version_num: facts?.server_version_num ?? 0,
       restore_sql: [
         ...mapped.map((t) => dropGuardSql(t.destination)),
         ...restore.sql,
         ...restore.sequences.map((q) => setvalWithoutSourceSql(q, recordedValue(q.source), spec.sequence_margin)),
       ],
-      read_only_sql: [],
-      cleanup_sql: [],
-      slot: addr.slotName(m.name),
+      cleanup_sql: [], // nothing can be dropped on a source that cannot be reached
       without_source: { unreachable, loss, facts_at: facts?.at ?? null },
+    },
+  });
+  return { action, diagnostics };
+}
+
+/**
+ * A promotion action: what every kind of it shares, and empty details (nothing fenced, restored or read) that
+ * `details` overrides.
+ */
+function promotionAction(
+  m: Mirror,
+  sourcePeer: string,
+  dst: PeerLive,
+  a: Pick<PromotionCreate, 'reason' | 'reason_code' | 'risk' | 'before'> & { details: Partial<PromotionDetails> },
+): PromotionCreate {
+  const at = addr.promotionAddress(m.name);
+  return {
+    id: `create:${at}`,
+    kind: 'promotion',
+    op: 'create',
+    address: at,
+    peer: dst.peer,
+    mirror: m.name,
+    reason: a.reason,
+    reason_code: a.reason_code,
+    risk: a.risk,
+    before: a.before,
+    after: { primary: dst.peer },
+    depends_on: [],
+    details: {
+      source_peer: sourcePeer,
+      destination_peer: dst.peer,
+      fence_id: '',
+      tables: [],
+      fence_sql: [],
+      max_fence_wait_ms: (m.promote ?? PROMOTE_DEFAULTS).max_fence_wait_ms,
+      verify: 'none',
+      verify_sql: [],
+      sequence_margin: 0,
+      sequences: [],
+      source_version_num: 0,
+      restore_sql: [],
+      read_only_sql: [],
+      cleanup_sql: [dropPublicationSql(addr.publicationName(m.name))],
+      slot: addr.slotName(m.name),
+      without_source: null,
       fence_after: false,
       reverse_mirror: null,
+      ...a.details,
     },
   };
-  return { action, diagnostics };
+}
+
+/** Tables not copied yet ("public.t copying, ..." or "phase snapshot"), or null when the mirror is ready. */
+function uncopied(recorded: CatalogMirror, tables: CatalogTable[]): string | null {
+  const notReady = tables.filter((t) => t.state !== 'ready');
+  if (recorded.phase === 'ready' && !notReady.length) return null;
+  return notReady.length
+    ? notReady.map((t) => `${t.destination.schema}.${t.destination.name} ${t.state}`).join(', ')
+    : `phase ${recorded.phase}`;
+}
+
+/** MR176 and MR177: defaults and sequences that cannot be restored, privileges the roles lack. */
+function restoreDiagnostics(
+  m: Mirror,
+  restore: PromotionRestore,
+  lacking: { what: string; fix: string }[],
+): Diagnostic[] {
+  const at = addr.promotionAddress(m.name);
+  const out: Diagnostic[] = [];
+  if (restore.problems.length)
+    out.push(
+      diag(
+        'MR176',
+        at,
+        `the destination tables of mirror ${m.name} cannot get back their defaults and sequences: ${restore.problems.map((p) => p.message).join('; ')}`,
+        'fix what is named (a sequence name taken on the destination, a missing table or column), then plan again',
+      ),
+    );
+  if (lacking.length)
+    out.push(
+      diag(
+        'MR177',
+        at,
+        `the promotion of mirror ${m.name} needs privileges the roles do not have: ${lacking.map((l) => l.what).join('; ')}`,
+        lacking.map((l) => l.fix).join(' '),
+      ),
+    );
+  return out;
+}
+
+/** The restored sequences as the plan carries them. */
+function plannedSequences(restore: PromotionRestore): PromotionDetails['sequences'] {
+  return restore.sequences.map((q) => ({
+    source: q.source,
+    destination: q.destination,
+    increment: q.increment,
+    min: q.min,
+    max: q.max,
+  }));
 }
 
 /**
@@ -445,47 +471,25 @@ export function finishPromotion(
         .filter((t) => src.tables[tableKey(t.source)])
         .map((t) => ({ source: t.source, destination: t.destination }))
     : [];
-  const at = `${addr.mirrorAddress(m.name)}.promotion`;
   const what = [
     ...(fenceAfter ? [`fence its ${mapped.length} table${mapped.length === 1 ? '' : 's'}`] : []),
     ...(src.slots[slot] ? ['drop its slot'] : []),
     ...(src.publications[publication] ? ['drop its publication'] : []),
   ];
-  return {
-    id: `create:${at}`,
-    kind: 'promotion',
-    op: 'create',
-    address: at,
-    peer: dst.peer,
-    mirror: m.name,
+  return promotionAction(m, src.peer, dst, {
     reason: `finish the promotion of mirror ${m.name} on its old source, peer ${src.peer}: ${what.join(', ')}`,
     reason_code: 'promotion_unfinished',
     // The slot holds the WAL of whatever the old source committed that the new primary never received.
     risk: src.slots[slot] ? 'irreversible' : 'safe',
     before: { status: 'Promoted', lag_ms: null },
-    after: { primary: dst.peer },
-    depends_on: [],
     details: {
-      source_peer: src.peer,
-      destination_peer: dst.peer,
-      fence_id: '',
       tables: mapped,
       fence_sql: fenceAfter ? fenceSql(m.name, dst.peer, mapped) : [],
-      max_fence_wait_ms: m.promote?.max_fence_wait_ms ?? PROMOTE_DEFAULTS.max_fence_wait_ms,
-      verify: 'none',
-      verify_sql: [],
-      sequence_margin: 0,
-      sequences: [],
       source_version_num: src.serverVersionNum,
-      restore_sql: [],
       read_only_sql: m.promote?.read_only_source ? [readOnlySql(src.database)] : [],
-      cleanup_sql: [`DROP PUBLICATION IF EXISTS ${quoteIdent(publication)}`],
-      slot,
-      without_source: null,
       fence_after: fenceAfter,
-      reverse_mirror: null,
     },
-  };
+  });
 }
 
 /**

@@ -11,6 +11,7 @@ import { MirrorsError } from '../errors.js';
 import { resolveMirrorTables } from './resolve.js';
 import type { Queryable } from '../db/tx.js';
 import { hasRowsSql, inspectPeer } from './peer.js';
+import { CATALOG_SOURCE_FACTS_SQL } from './queries.js';
 import type { Live, PeerLive } from './types.js';
 
 export interface InspectResult {
@@ -82,6 +83,7 @@ export async function inspect(config: Config, selected: string[] | null): Promis
     );
     for (const p of peers) live.peers[p.peer] = p;
     await probeDestinationRows(config, selected, live, counted);
+    await readSourceFacts(live, counted);
     return { live, queries };
   } finally {
     await Promise.all(Object.values(clients).map((c) => c.end().catch(() => {})));
@@ -119,6 +121,22 @@ async function probeDestinationRows(
   for (const [peer, tables] of perPeer) {
     const rows = (await db[peer].query(hasRowsSql(tables.map((t) => quoteQualified(t.schema, t.name))))).rows;
     for (const r of rows) tables[r.i].hasRows = r.has_rows;
+  }
+}
+
+/** For mirrors whose source cannot be reached: what their worker recorded of it. One query per destination. */
+async function readSourceFacts(live: Live, db: Record<string, Queryable>) {
+  const gone = new Set(Object.keys(live.unreachable ?? {}));
+  if (!gone.size) return;
+  for (const p of Object.values(live.peers)) {
+    if (p.catalog.version < 7) continue;
+    const mirrors = Object.values(p.catalog.mirrors).filter((m) => gone.has(m.sourcePeer));
+    if (!mirrors.length) continue;
+    const rows = (await db[p.peer].query(CATALOG_SOURCE_FACTS_SQL, [mirrors.map((m) => m.name)])).rows;
+    for (const r of rows) {
+      const m = p.catalog.mirrors[r.name];
+      m.sourceRecord = { facts: r.source_facts, pulse: m.sourceRecord?.pulse ?? null };
+    }
   }
 }
 

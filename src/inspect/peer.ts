@@ -247,7 +247,8 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
           ? null
           : { systemIdentifier: r.source_system_identifier, databaseOid: r.source_database_oid },
       promotion: r.promotion,
-      sourceRecord: { facts: r.source_facts, pulse: r.source_pulse },
+      // The facts are read only when a promotion without the source needs them (inspect/index.ts).
+      sourceRecord: { facts: null, pulse: r.source_pulse },
       appliedThrough: {
         lastCommitTime: r.last_commit_time,
         caughtUpAt: r.caught_up_at,

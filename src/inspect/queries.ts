@@ -239,7 +239,7 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
        to_jsonb(m) ->> 'promoted_at' AS promoted_at, to_jsonb(m) -> 'promotion' AS promotion,
        to_jsonb(m) ->> 'source_system_identifier' AS source_system_identifier,
        to_jsonb(m) ->> 'source_database_oid' AS source_database_oid,
-       to_jsonb(m) -> 'source_facts' AS source_facts, to_jsonb(m) -> 'source_pulse' AS source_pulse,
+       to_jsonb(m) -> 'source_pulse' AS source_pulse,
        to_jsonb(m) ->> 'last_commit_time' AS last_commit_time, to_jsonb(m) ->> 'caught_up_at' AS caught_up_at,
        to_jsonb(m) ->> 'behind_since' AS behind_since,
        (extract(epoch FROM clock_timestamp() - (to_jsonb(m) ->> 'worker_heartbeat_at')::timestamptz) * 1000)::bigint AS heartbeat_age_ms,
@@ -251,11 +251,18 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
   FROM mirrors.mirrors m
  UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL,
        (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 
 export const CATALOG_SYNC_STANDBYS_SQL = `SELECT source_system_identifier, value FROM mirrors.sync_standbys`;
+
+/**
+ * What the worker recorded of the sources of these mirrors for a promotion without them (migration 7): read only
+ * when a source cannot be reached, as it holds every mirrored table's inspection.
+ */
+export const CATALOG_SOURCE_FACTS_SQL = `
+SELECT name, to_jsonb(m) -> 'source_facts' AS source_facts FROM mirrors.mirrors m WHERE name = ANY ($1::text[])`;
 
 export const CATALOG_TABLES_SQL = `
 SELECT mirror, source_schema, source_table, dest_schema, dest_table, exclude_columns, partition_key, state,

@@ -21,17 +21,25 @@ export const FILE_SETTINGS_SQL = `
 SELECT sourcefile, sourceline, setting, applied, error
   FROM pg_file_settings WHERE name = 'synchronous_standby_names' ORDER BY seqno`;
 
+interface FileSettingRow {
+  sourcefile: string;
+  sourceline: number;
+  setting: string;
+  applied: boolean;
+  error: string | null;
+}
+
 export async function readStandbyNames(db: Queryable, versionNum: number): Promise<StandbyNamesFacts> {
   const r = (await db.query(standbyNamesSql(versionNum))).rows[0];
   // A view only superusers may read by default: querying it otherwise is an error, not an empty answer.
-  const files = r.superuser ? (await db.query(FILE_SETTINGS_SQL)).rows : null;
+  const files = r.superuser ? ((await db.query(FILE_SETTINGS_SQL)).rows as FileSettingRow[]) : null;
   return {
     setting: r.setting,
     source: r.source,
     sourcefile: r.sourcefile,
     sourceline: r.sourceline,
     fileSettings:
-      files?.map((f: any) => ({
+      files?.map((f) => ({
         sourcefile: f.sourcefile,
         sourceline: f.sourceline,
         setting: f.setting,

@@ -210,7 +210,10 @@ export interface CatalogMirror {
   promotedAt?: string | null;
   /** The promotion record (catalog migration 6), e.g. {state: 'fenced', ...} after an interrupted apply. */
   promotion?: { state?: string; fence_lsn?: string; [k: string]: unknown } | null;
-  /** What the worker recorded of the source for a promotion without it (migration 7; worker/source-facts.ts). */
+  /**
+   * What the worker recorded of the source for a promotion without it (migration 7; worker/source-facts.ts). The
+   * facts are read only for a mirror whose source cannot be reached (null otherwise).
+   */
   sourceRecord?: { facts: SourceFacts | null; pulse: SourcePulse | null };
   /** The lag facts (migration 5), on the source's clock, ISO: see mirrors.lag(). */
   appliedThrough?: { lastCommitTime: string | null; caughtUpAt: string | null; behindSince: string | null };

@@ -8,6 +8,7 @@ export const typeAddress = (peer: string, t: QualifiedName) => `peer.${peer}.typ
 export const syncStandbysAddress = (peer: string) => `peer.${peer}.synchronous_standby_names`;
 export const extensionAddress = (peer: string, ext: string) => `peer.${peer}.extension.${ext}`;
 export const mirrorAddress = (mirror: string) => `mirror.${mirror}`;
+export const promotionAddress = (mirror: string) => `mirror.${mirror}.promotion`;
 export const publicationAddress = (mirror: string) => `mirror.${mirror}.publication`;
 export const slotAddress = (mirror: string) => `mirror.${mirror}.slot`;
 export const snapshotAddress = (mirror: string) => `mirror.${mirror}.snapshot`;

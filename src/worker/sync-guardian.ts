@@ -59,7 +59,7 @@ export function decide(
     if (r.oldestWaitMs === null || r.oldestWaitMs < m.degradeAfterMs) return false;
     const w = sender.get(standbyName(m.name));
     const stalled = now - (s.progress.get(m.name)?.movedAt ?? now) >= m.degradeAfterMs;
-    return !w || w.state !== 'streaming' || stalled;
+    return w?.state !== 'streaming' || stalled;
   });
   const add = mirrors.filter((m) => {
     if (!s.dropped.has(m.name) || listed.has(standbyName(m.name))) return false;

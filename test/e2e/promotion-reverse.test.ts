@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
 import { peerYaml } from '../support/project.js';
-import { RUN_ENV, runningMirrors } from '../support/running-mirror.js';
+import { RUN_ENV, runningMirrors, waitForCatalogStatus } from '../support/running-mirror.js';
 import { runCli } from '../support/cli.js';
 
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
@@ -29,7 +29,7 @@ describe('reversible switchover', () => {
     await w.waitForLog(/rev: Following/);
     await m.src(`INSERT INTO orders (note) VALUES ('before')`);
     await m.caughtUp();
-    await waitForStatus(m.dst, 'rev', 'Following');
+    await waitForCatalogStatus(m.dst, 'rev', 'Following');
 
     m.rewrite('    promote:\n      reverse: true\n');
     const plan = await m.cli('plan');
@@ -88,7 +88,7 @@ describe('reversible switchover', () => {
     promote: true
     tables:\n${TABLES}`,
     );
-    await waitForStatus(m.src, 'rev_reverse', 'Following');
+    await waitForCatalogStatus(m.src, 'rev_reverse', 'Following');
     const back = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
     expect(back.code, back.stdout + back.stderr).toBe(0);
     const backAt = (step: string) =>
@@ -130,7 +130,7 @@ describe('leaving a reversible switchover', () => {
     await w.waitForLog(/rdrop: Following/);
     await m.src('INSERT INTO t SELECT FROM generate_series(1, 10)');
     await m.caughtUp();
-    await waitForStatus(m.dst, 'rdrop', 'Following');
+    await waitForCatalogStatus(m.dst, 'rdrop', 'Following');
     m.rewrite('    promote:\n      reverse: true\n');
     const r = await m.cli('apply', '--auto-approve', '--allow-irreversible');
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -164,7 +164,7 @@ describe('a promotion with reverse killed at every step', () => {
       await w.waitForLog(new RegExp(`${name}: Following`));
       await m.src('INSERT INTO t SELECT generate_series(1, 50)');
       await m.caughtUp();
-      await waitForStatus(m.dst, name, 'Following');
+      await waitForCatalogStatus(m.dst, name, 'Following');
       m.rewrite('    promote:\n      reverse: true\n');
       const killed = await runCli(['apply', '--auto-approve', '--allow-irreversible'], {
         cwd: m.p.dir,
@@ -200,16 +200,6 @@ describe('a promotion with reverse killed at every step', () => {
 });
 
 type Sql = (sql: string, params?: unknown[]) => Promise<any[]>;
-
-/** The heartbeat (every second) writes the status the promotion's preflight reads. */
-async function waitForStatus(db: Sql, mirror: string, status: string) {
-  for (let i = 0; i < 100; i++) {
-    const [row] = await db(`SELECT status FROM mirrors.mirrors WHERE name = $1`, [mirror]);
-    if (row?.status === status) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`mirror ${mirror} did not become ${status}`);
-}
 
 /** The reverse mirror (new primary -> old source) applied everything the new primary committed so far. */
 async function reverseCaughtUp(m: { src: Sql; dst: Sql }, mirror = 'rev_reverse') {

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { findPgBin } from '../../src/devtools/cluster.js';
 import { useClusters } from '../support/clusters.js';
-import { runningMirrors } from '../support/running-mirror.js';
+import { runningMirrors, waitForCatalogStatus } from '../support/running-mirror.js';
 
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
 const mirrorSetup = runningMirrors(clusters, 'pr');
@@ -172,7 +172,7 @@ describe('guarded promotion', () => {
     await m.caughtUp();
     await m.dst(`SET session_replication_role = replica; UPDATE v SET note = 'tampered' WHERE id = 42`);
     m.rewrite('    promote:\n      verify: checksums\n');
-    await waitForFollowing(m.dst, 'summed');
+    await waitForCatalogStatus(m.dst, 'summed', 'Following');
     const bad = await m.cli('apply', '--auto-approve', '--allow-irreversible');
     expect(bad.code).toBe(1);
     expect(bad.stdout + bad.stderr).toMatch(
@@ -182,7 +182,7 @@ describe('guarded promotion', () => {
     await m.caughtUp();
     // Repaired: equal data, printed differently by the two sessions, verifies.
     await m.dst(`SET session_replication_role = replica; UPDATE v SET note = 'n42' WHERE id = 42`);
-    await waitForFollowing(m.dst, 'summed');
+    await waitForCatalogStatus(m.dst, 'summed', 'Following');
     const good = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
     expect(good.code, good.stdout + good.stderr).toBe(0);
     expect(good.stdout).toContain('"step":"verified"');
@@ -199,7 +199,7 @@ describe('guarded promotion', () => {
     await w.waitForLog(/rosrc: Following/);
     await m.src('INSERT INTO t VALUES (0)');
     await m.caughtUp();
-    await waitForFollowing(m.dst, 'rosrc');
+    await waitForCatalogStatus(m.dst, 'rosrc', 'Following');
     m.rewrite('    promote:\n      read_only_source: true\n');
     const r = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--format', 'json');
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -224,13 +224,3 @@ describe('guarded promotion', () => {
     expect(await w.stop()).toBe(0);
   });
 });
-
-/** The heartbeat (every second) writes the status the promotion's preflight reads. */
-async function waitForFollowing(db: (sql: string, params?: unknown[]) => Promise<any[]>, mirror: string) {
-  for (let i = 0; i < 100; i++) {
-    const [row] = await db(`SELECT status FROM mirrors.mirrors WHERE name = $1`, [mirror]);
-    if (row?.status === 'Following') return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`mirror ${mirror} did not become Following`);
-}

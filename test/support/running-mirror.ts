@@ -123,3 +123,18 @@ export function writeLoad(url: string, pauseMs = 0): { stop(): Promise<number>; 
     },
   };
 }
+
+type Sql = (sql: string, params?: unknown[]) => Promise<any[]>;
+
+/**
+ * Waits until the catalog (on `db`, the mirror's destination) says `status`: the heartbeat writes it about every
+ * second, and a promotion's preflight reads it there, not the worker's log.
+ */
+export async function waitForCatalogStatus(db: Sql, mirror: string, status: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const [row] = await db(`SELECT status FROM mirrors.mirrors WHERE name = $1`, [mirror]);
+    if (row?.status === status) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`mirror ${mirror} did not become ${status}`);
+}
