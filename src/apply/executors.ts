@@ -41,10 +41,14 @@ const EXECUTORS: ExecutorTable = {
     for (const s of a.details.sql) await src.query(s);
     for (const peer of a.details.record_on) {
       const db = await ctx.db(peer);
+      // A degraded mirror (worker/sync-guardian.ts) back in the value is no longer degraded.
       await db.query(
         `INSERT INTO mirrors.sync_standbys (source_system_identifier, value) VALUES ($1::text, $2::text)
-         ON CONFLICT (source_system_identifier) DO UPDATE SET value = excluded.value, written_at = now()`,
-        [a.details.source_system_identifier, a.details.value],
+         ON CONFLICT (source_system_identifier) DO UPDATE
+           SET value = excluded.value, written_at = now(),
+               degraded = (SELECT coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
+                             FROM jsonb_each(mirrors.sync_standbys.degraded) e WHERE NOT e.key = ANY ($3::text[]))`,
+        [a.details.source_system_identifier, a.details.value, a.after.members],
       );
     }
   },

@@ -384,9 +384,12 @@ ALTER TABLE mirrors.mirrors
 -- Written with every ALTER SYSTEM SET synchronous_standby_names mirrors runs on a source cluster (by system
 -- identifier; every destination of that cluster's sync mirrors keeps a copy). The plan manages the setting only
 -- while it is empty or still holds this value (diff/sync-standbys.ts): anything else belongs to someone else.
+-- degraded: the sync mirrors the degrade policy (on_sync_loss: {degrade_after}) took out of the value, each with
+-- the instant it did ({"mirror": "2026-...Z"}): a restarted guardian knows whom to add back, status says so.
 CREATE TABLE mirrors.sync_standbys (
   source_system_identifier text PRIMARY KEY,
   value text NOT NULL,
+  degraded jsonb NOT NULL DEFAULT '{}'::jsonb,
   written_at timestamptz NOT NULL DEFAULT now()
 );
 `,

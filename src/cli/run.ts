@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
-import { SyncGuardian } from '../worker/sync-guardian.js';
+import { type GuardianEvents, SyncGuardian } from '../worker/sync-guardian.js';
 import { MirrorsError } from '../errors.js';
 import { MirrorWorker, type WorkerEvents } from '../worker/mirror-worker.js';
 import { evaluateHealth } from '../worker/health.js';
@@ -117,7 +117,10 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
   }
 
   // The degrade policy of sync mirrors: one guardian per source with a mirror that may degrade (sync-guardian.ts).
-  const guardians = guardiansFor(config, (level, msg) => log(level, msg)).map((g) => g.run(controller.signal));
+  const guardians = guardiansFor(config, {
+    log,
+    degraded: (mirror, degraded) => metrics.setSyncDegraded(mirror, degraded),
+  }).map((g) => g.run(controller.signal));
   try {
     await Promise.all(workers.map((w) => w.run()));
     // Promoted mirrors' workers end; keep serving status and metrics until stopped. A pending promise alone does
@@ -142,7 +145,7 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
 }
 
 /** Every sync mirror of a source counts for its value; only sources with a mirror that may degrade get one. */
-function guardiansFor(config: Config, log: (level: 'info' | 'warn', msg: string) => void): SyncGuardian[] {
+function guardiansFor(config: Config, events: GuardianEvents): SyncGuardian[] {
   const sync = Object.values(config.mirrors).filter((m) => m.mode === 'sync');
   const sources = [...new Set(sync.filter((m) => m.on_sync_loss !== 'block').map((m) => m.source))];
   return sources.map(
@@ -151,7 +154,7 @@ function guardiansFor(config: Config, log: (level: 'info' | 'warn', msg: string)
         config,
         src,
         sync.filter((m) => m.source === src),
-        log,
+        events,
       ),
   );
 }

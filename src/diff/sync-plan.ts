@@ -28,6 +28,7 @@ export function planSyncStandbys(
   if (selected && sync.some((m) => !selected.includes(m.name))) return;
   const members: (SyncMember & { m: Mirror })[] = [];
   const listed = (peer: string) => listedNames(live.peers[peer]?.standbyNames?.setting ?? '');
+  const record = (m: Mirror, system: string) => live.peers[m.destination]?.catalog.syncStandbys?.[system];
   for (const m of sync) {
     const src = live.peers[m.source];
     const dst = live.peers[m.destination];
@@ -55,6 +56,7 @@ export function planSyncStandbys(
       quorum: m.sync_quorum,
       leaving,
       listed: listed(m.source).has(standbyName(m.name)),
+      degradedSince: record(m, src.systemIdentifier)?.degraded[m.name] ?? null,
     });
   }
   for (const g of syncGroups(members)) {
@@ -86,7 +88,8 @@ export function planSyncStandbys(
     if (!facts || facts.setting === g.value) continue;
     const recordOn = [...new Set(inGroup.map((x) => x.m.destination))].sort();
     const lastWritten =
-      recordOn.map((p) => live.peers[p]?.catalog.syncStandbys?.[g.sourceSystem]).find((v) => v !== undefined) ?? null;
+      recordOn.map((p) => live.peers[p]?.catalog.syncStandbys?.[g.sourceSystem]?.value).find((v) => v !== undefined) ??
+      null;
     const owner = standbyNamesOwnership(facts, lastWritten);
     if (!owner.ours) {
       diagnostics.push(diag('MR192', at, owner.why, owner.hint));

@@ -147,6 +147,8 @@ export interface SyncMember {
    * semantics: commits wait for it); it joins only once Following.
    */
   listed: boolean;
+  /** The degrade policy took it out of the value at this instant (ISO; mirrors.sync_standbys.degraded), or null. */
+  degradedSince?: string | null;
 }
 
 export interface SyncGroup {
@@ -197,7 +199,10 @@ function notAnswering(m: SyncMember): string | null {
   if (r.phase !== 'ready') return `being copied (phase ${r.phase}): it joins once it is Following`;
   // Down but listed: it stays, and commits wait for it (the degrade policy, not the plan, may drop it).
   if (m.listed) return null;
-  if (r.status !== 'Following' && r.status !== 'Degraded') return `${r.status}: it joins once it is Following`;
+  const degraded = m.degradedSince
+    ? `degraded at ${m.degradedSince} (on_sync_loss: commits waited for it too long), `
+    : '';
+  if (r.status !== 'Following' && r.status !== 'Degraded') return `${degraded}${r.status}: it joins once it is Following`;
   return null;
 }
 

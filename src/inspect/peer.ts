@@ -11,6 +11,7 @@ import type {
   LiveTable,
   LiveType,
   PeerLive,
+  SyncStandbysRecord,
 } from './types.js';
 import { inTransaction, type Queryable } from '../db/tx.js';
 import * as Q from './queries.js';
@@ -270,10 +271,10 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
     bytesCopied: r.bytes_copied,
   }));
   // Migration 8: the synchronous_standby_names value mirrors last wrote, per source cluster.
-  const syncStandbys: Record<string, string> = {};
+  const syncStandbys: Record<string, SyncStandbysRecord> = {};
   if (version >= 8)
     for (const r of (await db.query(Q.CATALOG_SYNC_STANDBYS_SQL)).rows)
-      syncStandbys[r.source_system_identifier] = r.value;
+      syncStandbys[r.source_system_identifier] = { value: r.value, degraded: r.degraded };
   return { version, mirrors, tables, syncStandbys };
 }
 

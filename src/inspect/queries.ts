@@ -255,7 +255,7 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N
        (SELECT max(version) FROM mirrors.schema_migrations)
  ORDER BY 1 NULLS FIRST`;
 
-export const CATALOG_SYNC_STANDBYS_SQL = `SELECT source_system_identifier, value FROM mirrors.sync_standbys`;
+export const CATALOG_SYNC_STANDBYS_SQL = `SELECT source_system_identifier, value, degraded FROM mirrors.sync_standbys`;
 
 /**
  * What the worker recorded of the sources of these mirrors for a promotion without them (migration 7): read only

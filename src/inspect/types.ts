@@ -242,7 +242,14 @@ export interface LiveCatalog {
   mirrors: Record<string, CatalogMirror>;
   tables: CatalogTable[];
   /** Migration 8: by source system identifier, the synchronous_standby_names value mirrors last wrote there. */
-  syncStandbys?: Record<string, string>;
+  syncStandbys?: Record<string, SyncStandbysRecord>;
+}
+
+/** A row of mirrors.sync_standbys. */
+export interface SyncStandbysRecord {
+  value: string;
+  /** The sync mirrors the degrade policy took out of the value, with since when (ISO). */
+  degraded: Record<string, string>;
 }
 
 export interface PeerLive {
@@ -334,6 +341,11 @@ export interface SourcePulse {
   /** Transactions of the mirrored tables applied per second over the last minute; null: not known yet. */
   commits_per_s: number | null;
   sequences: SequenceValue[];
+  /**
+   * Sync mirrors: the walsender's pg_stat_replication.sync_state (null: none streams), since when (source clock;
+   * since the worker started when it did not change) and synchronous_standby_names then.
+   */
+  sync?: { state: string | null; since: string; standby_names: string };
 }
 
 /** What inspection reads of the source about the setting (pg_settings, pg_file_settings, privileges). */

@@ -5,7 +5,7 @@
  */
 import kleur from 'kleur';
 import { displayQualified } from '../config/names.js';
-import type { MirrorReport, StatusName, StatusReport } from '../status/model.js';
+import type { MirrorReport, StatusName, StatusReport, SyncReport } from '../status/model.js';
 import type { ErrorRecord } from '../status/stored-error.js';
 import { STATUS_NAMES } from '../status/model.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -98,7 +98,7 @@ function statusLine(m: MirrorReport): string {
   let extra = '';
   if (s.name === 'Bootstrapping' && s.bytes_total !== '0')
     extra = ` ${formatBytes(s.bytes_done)} of ${formatBytes(s.bytes_total)}`;
-  if (s.name === 'Degraded') extra = ` lag ${formatDuration(s.lag_ms)}`;
+  if (s.name === 'Degraded' && s.lag_ms !== null) extra = ` lag ${formatDuration(s.lag_ms)}`;
   return `${kleur.bold(m.name)}  ${m.source} -> ${m.destination}  ${m.mode}  ${paintStatus(s.name, kleur.bold(s.name))}${extra}  ${kleur.dim(s.reason)}`;
 }
 
@@ -118,6 +118,7 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
     `  ${label('applied')}  ${or(m.last_applied_lsn)}  lag ${lag}, ${lagBytes} of WAL (threshold ${formatDuration(m.lag_threshold_ms)})`,
   );
   out.push(`  ${label('')}  last commit ${ago(m.last_commit_time, now)}, last apply ${ago(m.last_apply_at, now)}`);
+  if (m.sync) out.push(`  ${label('sync')}  ${syncLine(m.sync, now)}`);
   out.push(
     `  ${label('rows')}  ${or(m.rows_applied, '0')} applied (tables: ${m.rows.inserted} inserted, ${m.rows.updated} updated, ${m.rows.deleted} deleted)`,
   );
@@ -175,4 +176,19 @@ export function summaryText(report: StatusReport): string {
 export function renderStatusText(report: StatusReport): string {
   const blocks = report.mirrors.map((m) => renderMirrorText(m, report.generated_at));
   return [...blocks, summaryText(report)].join('\n\n') + '\n';
+}
+
+/** Whether source commits wait for a sync mirror now (pg_stat_replication), since when. */
+function syncLine(s: SyncReport, now: string): string {
+  const since = s.since ? ` since ${ago(s.since, now)}` : '';
+  if (s.synchronous) return kleur.green(`synchronous (sync_state ${s.state})${since}: source commits wait for it`);
+  const state = s.state ? `sync_state ${s.state}` : 'no walsender';
+  if (s.listed)
+    return kleur.red(
+      `not answering (${state})${since}, but listed in synchronous_standby_names = '${s.synchronous_standby_names}': source commits that need it wait`,
+    );
+  const why = s.degraded_since
+    ? `degraded ${ago(s.degraded_since, now)} (on_sync_loss)`
+    : 'not in synchronous_standby_names';
+  return kleur.yellow(`not synchronous (${state}, ${why})${since}: source commits do not wait for it`);
 }

@@ -37,7 +37,14 @@ SELECT to_regclass('mirrors.mirrors') IS NOT NULL AS has_catalog,
        EXISTS (SELECT 1 FROM pg_attribute
                 WHERE attrelid = to_regclass('mirrors.mirrors') AND attname = 'worker_heartbeat_at' AND NOT attisdropped) AS has_worker_columns,
        EXISTS (SELECT 1 FROM pg_attribute
-                WHERE attrelid = to_regclass('mirrors.mirrors') AND attname = 'behind_since' AND NOT attisdropped) AS has_lag_facts`;
+                WHERE attrelid = to_regclass('mirrors.mirrors') AND attname = 'behind_since' AND NOT attisdropped) AS has_lag_facts,
+       to_regclass('mirrors.sync_standbys') IS NOT NULL AS has_sync_standbys`;
+
+/** Migration 8: the sync mirrors the degrade policy took out of synchronous_standby_names, and since when. */
+export const SYNC_DEGRADED_SQL = `
+SELECT d.key AS mirror, d.value AS since
+  FROM mirrors.sync_standbys s, jsonb_each_text(s.degraded) d
+ WHERE d.key = ANY ($1::text[])`;
 
 /** The optional column groups a catalog has (CATALOG_PROBE_SQL). */
 export interface CatalogColumns {
@@ -60,7 +67,7 @@ export function catalogMirrorsSql(has: CatalogColumns): string {
 SELECT m.name, m.mode, m.status, m.phase, m.paused, m.settings, m.slot_name,
        m.last_applied_lsn::text AS last_applied_lsn, m.last_commit_time, m.rows_applied::text AS rows_applied,
        m.last_apply_at, m.bytes_done::text AS bytes_done, m.bytes_total::text AS bytes_total, m.last_error, m.promoted_at,
-       to_jsonb(m) -> 'promotion' AS promotion,
+       to_jsonb(m) -> 'promotion' AS promotion, to_jsonb(m) -> 'source_pulse' -> 'sync' AS sync_pulse,
        ${w('m.lag_ms::text', 'text', 'lag_ms')},
        ${w('m.worker_host', 'text', 'worker_host')},
        ${w('m.worker_pid', 'int', 'worker_pid')},
@@ -110,13 +117,16 @@ SELECT n.name,
 
 /**
  * The source's current WAL position (NULL on a standby) and the mirrors' slots in this database: always one
- * row with the position, slot columns NULL when no slot matches. Positions as text, byte distances as bigint
+ * row with the position, slot columns NULL when no slot matches. For sync mode, the sync_state of the walsender
+ * serving each slot and synchronous_standby_names. Positions as text, byte distances as bigint
  * text (never JS numbers).
  */
 export const SLOTS_SQL = `
 SELECT s.slot_name AS name, s.active, s.active_pid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn,
        s.restart_lsn::text AS restart_lsn, s.wal_status, w.lsn::text AS current_lsn,
-       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text AS retained_bytes
+       pg_wal_lsn_diff(w.lsn, s.restart_lsn)::bigint::text AS retained_bytes,
+       (SELECT r.sync_state FROM pg_stat_replication r WHERE r.pid = s.active_pid) AS sync_state,
+       current_setting('synchronous_standby_names') AS standby_names
   FROM (SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn() END AS lsn) w
   LEFT JOIN pg_replication_slots s ON s.slot_name = ANY ($1::text[]) AND s.database = current_database()`;
 
@@ -155,6 +165,7 @@ function mapMirror(r: any, has: CatalogColumns): CatalogMirrorFacts {
     errorHistory: toErrorHistory(r.error_history),
     promotedAt: iso(r.promoted_at),
     promotedUnfenced: r.promotion?.unfenced === true,
+    syncPulse: r.sync_pulse ? { state: r.sync_pulse.state, since: r.sync_pulse.since } : null,
     lagMs: num(r.lag_ms),
     lagFacts: has.lagFacts
       ? {
@@ -200,6 +211,7 @@ function mapSlot(r: any): SlotFacts {
     restartLsn: r.restart_lsn,
     walStatus: r.wal_status,
     retainedBytes: r.retained_bytes,
+    syncState: r.sync_state,
   };
 }
 
@@ -214,7 +226,8 @@ export async function readDestination(db: Queryable, mirrors: string[]): Promise
       const probe = (await db.query(CATALOG_PROBE_SQL)).rows[0];
       const locks = (await db.query(LOCKS_SQL, [LEASE_CLASS, LOCK_CLASS_APPLY, mirrors])).rows;
       const out = new Map<string, DestinationFacts>();
-      for (const name of mirrors) out.set(name, { mirror: null, tables: [], leaseHeld: false, applyLockHeld: false });
+      for (const name of mirrors)
+        out.set(name, { mirror: null, tables: [], leaseHeld: false, applyLockHeld: false, syncDegradedSince: null });
       for (const r of locks)
         Object.assign(out.get(r.name)!, { leaseHeld: r.lease_held, applyLockHeld: r.apply_lock_held });
       if (!probe.has_catalog) return out;
@@ -225,6 +238,8 @@ export async function readDestination(db: Queryable, mirrors: string[]): Promise
       ];
       for (const r of rows) out.get(r.name)!.mirror = mapMirror(r, has);
       for (const t of tables) out.get(t.mirror)?.tables.push(mapTable(t));
+      if (probe.has_sync_standbys)
+        for (const r of (await db.query(SYNC_DEGRADED_SQL, [mirrors])).rows) out.get(r.mirror)!.syncDegradedSince = r.since;
       return out;
     },
     'read-only snapshot',
@@ -235,10 +250,11 @@ export async function readDestination(db: Queryable, mirrors: string[]): Promise
 export async function readSource(
   db: Queryable,
   slots: string[],
-): Promise<{ currentLsn: string | null; slots: Map<string, SlotFacts> }> {
+): Promise<{ currentLsn: string | null; standbyNames: string | null; slots: Map<string, SlotFacts> }> {
   const rows = (await db.query(SLOTS_SQL, [slots])).rows;
   return {
     currentLsn: rows[0]?.current_lsn ?? null,
+    standbyNames: rows[0]?.standby_names ?? null,
     slots: new Map(rows.filter((r) => r.name !== null).map((r) => [r.name as string, mapSlot(r)])),
   };
 }
@@ -337,7 +353,14 @@ export async function collectStatus(
       s === null
         ? null
         : s.ok
-          ? { ok: true, value: { slot: s.value.slots.get(slotOf(m, d)) ?? null, currentLsn: s.value.currentLsn } }
+          ? {
+              ok: true,
+              value: {
+                slot: s.value.slots.get(slotOf(m, d)) ?? null,
+                currentLsn: s.value.currentLsn,
+                standbyNames: s.value.standbyNames,
+              },
+            }
           : s;
     return {
       name: m.name,

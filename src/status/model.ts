@@ -7,6 +7,7 @@
 import type { QualifiedName } from '../config/names.js';
 import { type LagAges, lagMs, legacyLagMs, walBytesBehind } from './lag.js';
 import { describeError, type ErrorRecord, errorSentence, isRetried } from './stored-error.js';
+import { listedNames, standbyName } from '../diff/sync-standbys.js';
 
 /**
  * Version of the JSON contract. Still 1: everything issue 8 changed is an addition (behind_since,
@@ -80,6 +81,8 @@ export interface CatalogMirrorFacts {
   promotedAt: string | null;
   /** Promoted without the source (disaster recovery): nothing was fenced. */
   promotedUnfenced?: boolean;
+  /** Sync mirrors: the worker's last reading of its walsender's sync_state, and since when (source clock). */
+  syncPulse?: { state: string | null; since: string } | null;
   /** Worker-reported lag (mirrors.mirrors.lag_ms): the lag of catalogs before migration 5 only. */
   lagMs: number | null;
   /** null when the catalog predates migration 5: the lag is then lag_ms plus heartbeat silence. */
@@ -118,6 +121,8 @@ export interface SlotFacts {
   walStatus: string | null;
   /** pg_current_wal_lsn() - restart_lsn */
   retainedBytes: string | null;
+  /** pg_stat_replication.sync_state of the walsender serving the slot; null when none does. */
+  syncState?: string | null;
 }
 
 export interface DestinationFacts {
@@ -128,6 +133,8 @@ export interface DestinationFacts {
   leaseHeld: boolean;
   /** A session holds the apply lock in this database (an apply is running). */
   applyLockHeld: boolean;
+  /** Sync mirrors: since when the degrade policy keeps it out of synchronous_standby_names (ISO), or null. */
+  syncDegradedSince?: string | null;
 }
 
 export interface SourceFacts {
@@ -135,6 +142,8 @@ export interface SourceFacts {
   slot: SlotFacts | null;
   /** pg_current_wal_lsn(); null on a standby. */
   currentLsn: string | null;
+  /** synchronous_standby_names in effect. */
+  standbyNames?: string | null;
 }
 
 export interface MirrorFacts {
@@ -163,7 +172,7 @@ export type MirrorStatus =
   | { name: 'Bootstrapping'; reason: string; bytes_done: string; bytes_total: string }
   | { name: 'Failed'; reason: string; error: string }
   | { name: 'Disconnected'; reason: string }
-  | { name: 'Degraded'; reason: string; lag_ms: number; lag_threshold_ms: number }
+  | { name: 'Degraded'; reason: string; lag_ms: number | null; lag_threshold_ms: number }
   | { name: 'Following'; reason: string };
 
 export interface TableReport {
@@ -230,6 +239,23 @@ export interface MirrorReport {
   error_history: ErrorRecord[] | null;
   errors: PeerError[];
   tables: TableReport[];
+  /** Sync mirrors whose source was read: whether source commits wait for it now (null otherwise). */
+  sync: SyncReport | null;
+}
+
+export interface SyncReport {
+  /** pg_stat_replication.sync_state of its walsender (sync, quorum, potential, async); null: none streams. */
+  state: string | null;
+  /** Source commits wait for it now (sync_state sync or quorum). */
+  synchronous: boolean;
+  /** Since when it has been in this state, as the worker last recorded it (source clock); null: not known. */
+  since: string | null;
+  /** Named in the source's synchronous_standby_names. */
+  listed: boolean;
+  /** The source's synchronous_standby_names in effect. */
+  synchronous_standby_names: string;
+  /** The degrade policy (on_sync_loss) took it out of the value at this instant; null: it did not. */
+  degraded_since: string | null;
 }
 
 export interface StatusReport {
@@ -405,6 +431,9 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
   if (worker) return worker;
   const lag = mirrorLagMs(m);
   const threshold = lagThresholdMs(f);
+  const sync = syncReport(f);
+  if (sync && !sync.synchronous)
+    return { name: 'Degraded', reason: notSynchronous(sync), lag_ms: lag, lag_threshold_ms: threshold };
   if (lag !== null && lag > threshold) {
     return {
       name: 'Degraded',
@@ -414,6 +443,32 @@ export function mirrorStatus(f: MirrorFacts): MirrorStatus {
     };
   }
   return { name: 'Following', reason: lag === null ? 'streaming' : `streaming, lag ${lag} ms` };
+}
+
+/** A sync mirror's standing on its source, when the source was read and the mirror streams there. */
+export function syncReport(f: MirrorFacts): SyncReport | null {
+  if (f.configured.mode !== 'sync' || !f.destination.ok || !f.source?.ok) return null;
+  const m = f.destination.value.mirror;
+  if (!m || m.promotedAt) return null;
+  const state = f.source.value.slot?.syncState ?? null;
+  const pulse = m.syncPulse ?? null;
+  return {
+    state,
+    synchronous: state === 'sync' || state === 'quorum',
+    since: pulse && pulse.state === state ? pulse.since : null,
+    listed: listedNames(f.source.value.standbyNames ?? '').has(standbyName(f.name)),
+    synchronous_standby_names: f.source.value.standbyNames ?? '',
+    degraded_since: f.destination.value.syncDegradedSince ?? null,
+  };
+}
+
+function notSynchronous(s: SyncReport): string {
+  const what = 'sync mirror, but source commits do not wait for it';
+  if (s.degraded_since)
+    return `${what}: the degrade policy took it out of synchronous_standby_names at ${s.degraded_since} (on_sync_loss); \`mirrors run\` adds it back once it has caught up`;
+  if (!s.listed) return `${what}: not in synchronous_standby_names (run mirrors plan)`;
+  // Listed but not answering: commits wait for the quorum of the others, or for it (on_sync_loss: block).
+  return `sync mirror not answering: ${s.state ? `its walsender is ${s.state}` : 'no walsender streams for it'}, and synchronous_standby_names = '${s.synchronous_standby_names}' still lists it: source commits that need it wait`;
 }
 
 export function mirrorReport(f: MirrorFacts): MirrorReport {
@@ -485,6 +540,7 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
     last_error: m && !m.promotedAt ? m.lastError : null,
     error_history: m?.errorHistory ?? null,
     errors,
+    sync: syncReport(f),
     tables: tables.map((t) => ({
       source: t.source,
       destination: t.destination,

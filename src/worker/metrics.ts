@@ -31,6 +31,8 @@ export const METRIC_STATUSES = [
 
 /** pg_replication_slots.wal_status values (PostgreSQL 13+). */
 export const WAL_STATUSES = ['reserved', 'extended', 'unreserved', 'lost'] as const;
+/** pg_stat_replication.sync_state, and `none` when no walsender serves the slot. */
+export const SYNC_STATES = ['sync', 'quorum', 'potential', 'async', 'none'] as const;
 
 /**
  * Why a worker session ended (docs/metrics.md says what each means). Promotion ends a worker too, but it
@@ -56,6 +58,8 @@ export interface SlotReading {
   /** pg_replication_slots.wal_status; null when the server does not say (no restart_lsn yet). */
   walStatus: string | null;
   exists: boolean;
+  /** Sync mirrors: pg_stat_replication.sync_state of the walsender serving the slot, null when none does. */
+  syncState?: string | null;
 }
 
 /**
@@ -87,11 +91,14 @@ export class WorkerMetrics {
   private readonly slotWalStatus: Gauge<'mirror' | 'wal_status'>;
   private readonly snapshotDone: Gauge<'mirror'>;
   private readonly snapshotTotal: Gauge<'mirror'>;
+  private readonly syncState: Gauge<'mirror' | 'sync_state'>;
+  private readonly syncDegraded: Gauge<'mirror'>;
   /** Read at every scrape, so a worker stuck between batches shows its lag growing. */
   private readonly lagReaders = new Map<string, () => LagReading>();
   /** Label values set per mirror beyond the known lists, so that a later value zeroes them too. */
   private readonly statusesSeen = new Map<string, Set<string>>();
   private readonly walStatusesSeen = new Map<string, Set<string>>();
+  private readonly syncStatesSeen = new Map<string, Set<string>>();
   private readonly seen = new Set<string>();
 
   constructor() {
@@ -237,6 +244,18 @@ export class WorkerMetrics {
       labelNames: ['mirror'],
       registers,
     });
+    this.syncState = new Gauge({
+      name: 'mirrors_sync_state',
+      help: "Sync mirrors: whether the source counts the mirror's walsender as synchronous (pg_stat_replication.sync_state: sync or quorum means source commits wait for it); 1 for the current state, none when no walsender serves it",
+      labelNames: ['mirror', 'sync_state'],
+      registers,
+    });
+    this.syncDegraded = new Gauge({
+      name: 'mirrors_sync_degraded',
+      help: 'Sync mirrors: 1 while the degrade policy (on_sync_loss: degrade_after) has taken the mirror out of synchronous_standby_names, so source commits do not wait for it',
+      labelNames: ['mirror'],
+      registers,
+    });
     this.snapshotTotal = new Gauge({
       name: 'mirrors_snapshot_total_bytes',
       help: 'Estimated bytes the snapshot of the mirror copies in all (the size of its tables when it started)',
@@ -293,6 +312,13 @@ export class WorkerMetrics {
       WAL_STATUSES,
       this.walStatusesSeen,
     );
+    if (s.syncState !== undefined)
+      setOneOf(this.syncState, mirror, 'sync_state', s.syncState ?? 'none', SYNC_STATES, this.syncStatesSeen);
+  }
+
+  /** The degrade policy's verdict on a sync mirror (worker/sync-guardian.ts). */
+  setSyncDegraded(mirror: string, degraded: boolean): void {
+    this.syncDegraded.set({ mirror }, degraded ? 1 : 0);
   }
 
   error(mirror: string, kind: ErrorKind): void {

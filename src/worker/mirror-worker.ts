@@ -10,6 +10,7 @@ import { pgFields } from '../errors.js';
 import { type Fault, type FaultKind, needsPerson } from './faults.js';
 import { lagMs } from './lag.js';
 import { runSession, sleep, type WorkerMemory } from './session.js';
+import type { SlotReading } from './metrics.js';
 
 export type WorkerStatus =
   | 'Starting'
@@ -40,7 +41,7 @@ export interface WorkerEvents {
     },
   ): void;
   fault?(mirror: string, kind: FaultKind, peer: 'source' | 'destination'): void;
-  slot?(mirror: string, s: { exists: boolean; walStatus: string | null; retainedBytes: bigint | null }): void;
+  slot?(mirror: string, s: SlotReading): void;
   /** Snapshot progress while `mirrors apply` copies the mirror's tables (from the catalog). */
   snapshot?(mirror: string, done: bigint, total: bigint): void;
 }

@@ -404,6 +404,7 @@ class Session {
       peer: source,
       tables: state.tables.map((t) => ({ schema: t.sourceSchema, name: t.sourceTable })),
       monitor,
+      sync: m.mode === 'sync',
       write: (column, value) => pipeline.serial(() => W.recordSourceFacts(dst, m.name, column, value)),
       warn: (msg) => ctx.log('warn', `mirror ${m.name}: ${msg}`, { mirror: m.name }),
     });
@@ -726,6 +727,7 @@ class Session {
       exists: r.exists,
       walStatus: r.walStatus,
       retainedBytes: r.retainedBytes === null ? null : BigInt(r.retainedBytes),
+      syncState: this.ctx.mirror.mode === 'sync' ? r.syncState : undefined,
     });
   }
 }

@@ -23,13 +23,21 @@ export interface SourceSlotReading extends SlotState {
   databaseOid: string;
   /** The source's clock (clock_timestamp()), ISO. */
   sourceTime: string;
+  /**
+   * pg_stat_replication.sync_state of the walsender serving the slot (sync, quorum, potential, async), null when
+   * none serves it; and synchronous_standby_names in effect.
+   */
+  syncState: string | null;
+  standbyNames: string;
 }
 
 const SLOT_SQL = `
 SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, clock_timestamp() AS source_time,
        (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
        (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS database_oid, s.confirmed_flush_lsn::text AS confirmed_flush_lsn, s.wal_status,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained_bytes
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::bigint::text AS retained_bytes,
+       (SELECT r.sync_state FROM pg_stat_replication r WHERE r.pid = s.active_pid) AS sync_state,
+       current_setting('synchronous_standby_names') AS standby_names
   FROM (SELECT 1) one
   LEFT JOIN pg_replication_slots s ON s.slot_name = $1::text AND s.database = current_database()`;
 
@@ -58,6 +66,8 @@ export class SourceMonitor {
       databaseOid: r.database_oid,
       retainedBytes: r.retained_bytes,
       sourceTime: new Date(r.source_time).toISOString(),
+      syncState: r.sync_state,
+      standbyNames: r.standby_names,
     };
   }
 

@@ -5,7 +5,7 @@
  */
 import type { QualifiedName } from '../config/names.js';
 import type { Peer } from '../config/types.js';
-import type { SourceFacts } from '../inspect/types.js';
+import type { SourceFacts, SourcePulse } from '../inspect/types.js';
 import { CommitRate, FACTS_MS, promotionFacts } from './source-facts.js';
 import { inspectSource, type SourceMonitor, type SourceSlotReading } from './source-monitor.js';
 
@@ -15,6 +15,8 @@ export interface SourceRecorderOptions {
   peer: Peer;
   tables: QualifiedName[];
   monitor: SourceMonitor;
+  /** A sync mirror: the pulse also says whether the source counts it as synchronous (the DR loss window). */
+  sync: boolean;
   /** Writes a migration-7 column of the mirror's catalog row (through the destination pipeline). */
   write: (column: 'source_facts' | 'source_pulse', value: unknown) => Promise<unknown>;
   warn: (message: string) => void;
@@ -25,6 +27,8 @@ export class SourceRecorder {
   private factsReadAtMs = 0;
   private readonly rate = new CommitRate(Date.now());
   private warned = false;
+  /** The walsender's sync_state as last read, and since when (source clock, this session). */
+  private syncState: { state: string | null; since: string } | null = null;
 
   constructor(private readonly o: SourceRecorderOptions) {}
 
@@ -46,12 +50,17 @@ export class SourceRecorder {
       const values = sequences.length
         ? await this.o.monitor.sequenceValues(sequences, this.facts.server_version_num)
         : [];
-      await this.o.write('source_pulse', {
+      if (this.o.sync && this.syncState?.state !== reading.syncState)
+        this.syncState = { state: reading.syncState, since: reading.sourceTime };
+      const pulse: SourcePulse = {
         at: reading.sourceTime,
         lsn: reading.currentLsn,
         commits_per_s: this.rate.perSecond(Date.now()),
         sequences: values,
-      });
+      };
+      if (this.syncState)
+        pulse.sync = { state: this.syncState.state, since: this.syncState.since, standby_names: reading.standbyNames };
+      await this.o.write('source_pulse', pulse);
     } catch (err) {
       if (this.warned) return;
       this.warned = true;

@@ -31,8 +31,8 @@ export interface SyncReading {
 export interface GuardState {
   /** Per mirror: its last flush position and when it last moved. */
   progress: Map<string, { flush: bigint; movedAt: number }>;
-  /** Mirrors this guardian dropped (it re-adds only these). */
-  dropped: Set<string>;
+  /** Mirrors the degrade policy dropped, with since when (ISO; recorded): it re-adds only these. */
+  dropped: Map<string, string>;
   /** The source's WAL position at the previous tick (a re-added mirror must have caught up to it). */
   previousLsn: bigint | null;
 }
@@ -91,10 +91,16 @@ SELECT current_setting('synchronous_standby_names') AS value, pg_current_wal_lsn
           FROM pg_stat_replication) AS walsenders,
        (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier`;
 
+export interface GuardianEvents {
+  log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
+  /** A sync mirror's degradation as recorded (at start, and with every change). */
+  degraded: (mirror: string, degraded: boolean) => void;
+}
+
 export class SyncGuardian {
   private db: pg.Client | null = null;
   private holds = false;
-  private readonly state: GuardState = { progress: new Map(), dropped: new Set(), previousLsn: null };
+  private readonly state: GuardState = { progress: new Map(), dropped: new Map(), previousLsn: null };
   private warned = '';
   /** The value mirrors last wrote for this cluster (the destinations' record); undefined: not read yet. */
   private recordedValue: string | null | undefined = undefined;
@@ -105,7 +111,7 @@ export class SyncGuardian {
     private readonly config: Config,
     private readonly source: string,
     private readonly mirrors: Mirror[],
-    private readonly log: (level: 'info' | 'warn', msg: string) => void,
+    private readonly events: GuardianEvents,
   ) {}
 
   async run(signal: AbortSignal): Promise<void> {
@@ -170,19 +176,27 @@ export class SyncGuardian {
         : 'ALTER SYSTEM RESET synchronous_standby_names',
     );
     await db.query('SELECT pg_reload_conf()');
+    const at = new Date().toISOString();
+    for (const m of change.dropped) this.state.dropped.set(m, at);
+    for (const m of change.added) this.state.dropped.delete(m);
     this.recordedValue = change.value;
     for (const d of destinations) this.unrecorded.add(d);
     await this.syncRecords(destinations, row.system_identifier, change.value);
     for (const m of change.dropped) {
-      this.state.dropped.add(m);
-      this.log(
+      this.events.degraded(m, true);
+      this.events.log(
         'warn',
-        `mirror ${m}: degraded: commits waited for it too long (on_sync_loss); they no longer wait for it`,
+        `mirror ${m}: degraded: source commits waited ${reading.oldestWaitMs} ms for it (on_sync_loss: degrade_after); they no longer wait for it`,
+        { event: 'sync_degraded', mirror: m, waited_ms: reading.oldestWaitMs, synchronous_standby_names: change.value },
       );
     }
     for (const m of change.added) {
-      this.state.dropped.delete(m);
-      this.log('info', `mirror ${m}: synchronous again: commits wait for it`);
+      this.events.degraded(m, false);
+      this.events.log('info', `mirror ${m}: synchronous again: source commits wait for it`, {
+        event: 'sync_restored',
+        mirror: m,
+        synchronous_standby_names: change.value,
+      });
     }
   }
 
@@ -199,17 +213,21 @@ export class SyncGuardian {
         await withPeer(this.config, peer, async (c) => {
           if (writing) {
             await c.query(
-              `INSERT INTO mirrors.sync_standbys (source_system_identifier, value) VALUES ($1::text, $2::text)
-               ON CONFLICT (source_system_identifier) DO UPDATE SET value = excluded.value, written_at = now()`,
-              [sysid, this.recordedValue ?? ''],
+              `INSERT INTO mirrors.sync_standbys (source_system_identifier, value, degraded) VALUES ($1::text, $2::text, $3::jsonb)
+               ON CONFLICT (source_system_identifier)
+               DO UPDATE SET value = excluded.value, degraded = excluded.degraded, written_at = now()`,
+              [sysid, this.recordedValue ?? '', JSON.stringify(Object.fromEntries(this.state.dropped))],
             );
             this.unrecorded.delete(peer);
           } else {
             const r = await c.query(
-              'SELECT value FROM mirrors.sync_standbys WHERE source_system_identifier = $1::text',
+              'SELECT value, degraded FROM mirrors.sync_standbys WHERE source_system_identifier = $1::text',
               [sysid],
             );
             this.recordedValue = r.rows[0]?.value ?? null;
+            // The record is the truth (a restarted guardian, an apply that added a mirror back).
+            this.state.dropped = new Map(Object.entries(r.rows[0]?.degraded ?? {}));
+            for (const m of this.mirrors) this.events.degraded(m.name, this.state.dropped.has(m.name));
           }
         });
       } catch {
@@ -221,7 +239,7 @@ export class SyncGuardian {
   private warnOnce(msg: string) {
     if (msg === this.warned) return;
     this.warned = msg;
-    this.log('warn', msg);
+    this.events.log('warn', msg);
   }
 }
 
