@@ -7,7 +7,7 @@ import type { Mirror } from '../config/types.js';
 import type { Live, LiveOtherRelation, LiveTable, PeerLive } from '../inspect/types.js';
 import { diag } from '../plan/diagnostics.js';
 import type { Action, Diagnostic } from '../plan/types.js';
-import { peerAddress, tableAddress, typeAddress } from '../plan/address.js';
+import { mirrorAddress, peerAddress, tableAddress, typeAddress } from '../plan/address.js';
 import { copiedColumns, keyColumns } from './ddl.js';
 import type { ResolvedTable } from '../inspect/resolve.js';
 
@@ -86,17 +86,22 @@ export function checkSourcePeer(
       ),
     );
   }
+  // ANY k over n sync mirrors: with k >= n, one mirror down stops the commits that wait, unless the degrade policy
+  // takes it out.
   for (const m of mirrors) {
-    if (m.mode === 'sync' && allSyncMirrorsOfSource === 1 && src.settings.synchronous_standby_names.trim() === '') {
-      out.push(
-        diag(
-          'MR106',
-          at,
-          `mirror ${m.name} would be the only synchronous standby of peer ${src.peer}: every commit there waits while it is down`,
-          'add a second sync mirror or standby, or use mode: async',
-        ),
-      );
-    }
+    if (m.mode !== 'sync' || m.on_sync_loss !== 'block' || m.sync_quorum < allSyncMirrorsOfSource) continue;
+    out.push(
+      diag(
+        'MR106',
+        mirrorAddress(m.name),
+        allSyncMirrorsOfSource === 1
+          ? `mirror ${m.name} would be the only synchronous standby of peer ${src.peer}, with on_sync_loss: block: every commit that waits for synchronous replication stops while it is down`
+          : `mirror ${m.name} is one of ${allSyncMirrorsOfSource} sync mirrors of peer ${src.peer} and sync_quorum ${m.sync_quorum} needs all of them, with on_sync_loss: block: every commit that waits for synchronous replication stops while it is down`,
+        allSyncMirrorsOfSource === 1
+          ? 'declare a second sync mirror (sync_quorum: 1 then waits for either), or `on_sync_loss: { degrade_after: 10s }` to let commits go on without it after that long; keep `block` only if no commit may ever return before it is mirrored'
+          : 'lower sync_quorum below the number of sync mirrors, or `on_sync_loss: { degrade_after: 10s }`',
+      ),
+    );
   }
   return out;
 }

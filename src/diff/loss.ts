@@ -16,6 +16,8 @@ import type { CatalogMirror } from '../inspect/types.js';
 
 export function lossEstimate(
   m: Pick<CatalogMirror, 'lastAppliedLsn' | 'appliedThrough' | 'sourceRecord'>,
+  /** sync-standbys.ts syncGuarantee: why nothing acknowledged can be missing, or null. */
+  synchronous: string | null = null,
 ): LossEstimate {
   const facts = m.appliedThrough;
   const pulse = m.sourceRecord?.pulse ?? null;
@@ -33,6 +35,16 @@ export function lossEstimate(
     const d = lsnToBigInt(pulse.lsn) - lsnToBigInt(m.lastAppliedLsn);
     unapplied = (d > 0n ? d : 0n).toString();
   }
+  if (synchronous !== null && appliedThrough !== null)
+    return {
+      applied_through: new Date(appliedThrough).toISOString(),
+      source_last_seen: lastSeen === null ? null : new Date(lastSeen).toISOString(),
+      window_ms: 0,
+      unapplied_wal_bytes: unapplied,
+      commits_per_s: rate,
+      transactions: 0,
+      synchronous,
+    };
   return {
     applied_through: appliedThrough === null ? null : new Date(appliedThrough).toISOString(),
     source_last_seen: lastSeen === null ? null : new Date(lastSeen).toISOString(),
@@ -40,11 +52,14 @@ export function lossEstimate(
     unapplied_wal_bytes: unapplied,
     commits_per_s: rate,
     transactions: window === null || rate === null ? null : Math.ceil((rate * window) / 1000),
+    synchronous: null,
   };
 }
 
 /** One sentence for the plan: "about N transactions (S s of writes at R/s; B bytes of WAL unapplied) ...". */
 export function describeLoss(e: LossEstimate, source: string): string {
+  if (e.synchronous !== null)
+    return `none that peer ${source} acknowledged: ${e.synchronous}${e.unapplied_wal_bytes && e.unapplied_wal_bytes !== '0' ? ` (${e.unapplied_wal_bytes} bytes of its WAL were not applied: other databases or tables, or commits no client was told of)` : ''}; whatever it committed after it was last heard from at ${e.source_last_seen} was never acknowledged to a client unless this mirror stopped being synchronous after that reading`;
   if (e.applied_through === null)
     return `the destination has no record of what it applied from peer ${source}: the loss cannot be estimated`;
   const parts: string[] = [];

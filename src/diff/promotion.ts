@@ -24,6 +24,7 @@ import {
   type PromotionRestore,
 } from './promotion-sql.js';
 import { describeLoss, lossEstimate } from './loss.js';
+import { syncGuarantee } from './sync-standbys.js';
 import { copiedColumns, dropGuardSql, dropPublicationSql } from './ddl.js';
 
 /** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
@@ -266,7 +267,18 @@ export function planPromotionWithoutSource(
     );
   if (diagnostics.some((x) => x.severity === 'error')) return { action: null, diagnostics };
 
-  const loss = lossEstimate(recorded);
+  const loss = lossEstimate(
+    recorded,
+    m.mode === 'sync'
+      ? syncGuarantee(
+          m.name,
+          m.on_sync_loss,
+          pulse?.sync,
+          pulse?.at ?? '',
+          recorded.sourceIdentity ? dst.catalog.syncStandbys?.[recorded.sourceIdentity.systemIdentifier] : undefined,
+        )
+      : null,
+  );
   diagnostics.push(
     diag(
       'MR180',

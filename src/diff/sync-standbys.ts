@@ -202,7 +202,8 @@ function notAnswering(m: SyncMember): string | null {
   const degraded = m.degradedSince
     ? `degraded at ${m.degradedSince} (on_sync_loss: commits waited for it too long), `
     : '';
-  if (r.status !== 'Following' && r.status !== 'Degraded') return `${degraded}${r.status}: it joins once it is Following`;
+  if (r.status !== 'Following' && r.status !== 'Degraded')
+    return `${degraded}${r.status}: it joins once it is Following`;
   return null;
 }
 
@@ -218,4 +219,34 @@ export function listedNames(value: string): Set<string> {
     else if (m[2]) out.add(m[2].toLowerCase());
   }
   return out;
+}
+
+/** How many of the listed standbys a commit waits for: k of `ANY k (...)` / `FIRST k (...)`, 1 for a plain list. */
+export function standbyNamesQuorum(value: string): number {
+  // `2 (a, b)` is the pre-9.6 spelling of FIRST 2.
+  const k = value.trim().match(/^(?:(?:ANY|FIRST)\s+)?(\d+)\s*\(/i)?.[1] ?? null;
+  return k === null ? 1 : Number(k);
+}
+
+/**
+ * Why every commit the source acknowledged is on this sync mirror's destination, as of the worker's last reading
+ * (the DR loss window is then zero), or null when that cannot be said: the mirror must block (on_sync_loss:
+ * block: never dropped to let commits through), be counted synchronous (sync_state sync, or quorum with a quorum
+ * of every listed standby), and the value then must still be the one recorded, with no degradation since.
+ */
+export function syncGuarantee(
+  mirror: string,
+  onSyncLoss: 'block' | { degrade_after_ms: number },
+  sync: { state: string | null; standby_names: string; since: string } | undefined,
+  at: string,
+  record: { value: string; degraded: Record<string, string> } | undefined,
+): string | null {
+  if (onSyncLoss !== 'block' || !sync) return null;
+  const listed = listedNames(sync.standby_names);
+  if (!listed.has(standbyName(mirror)) || record?.degraded[mirror]) return null;
+  if (record && record.value !== sync.standby_names) return null;
+  const everyOne =
+    sync.state === 'sync' || (sync.state === 'quorum' && standbyNamesQuorum(sync.standby_names) >= listed.size);
+  if (!everyOne) return null;
+  return `every commit the source acknowledged waited for this mirror (sync_state ${sync.state} since ${sync.since}, synchronous_standby_names = '${sync.standby_names}', on_sync_loss: block) as of its last reading at ${at}`;
 }

@@ -301,6 +301,11 @@ export interface LossEstimate {
   commits_per_s: number | null;
   /** commits_per_s x window, rounded up: an estimate (an idle source lost nothing). */
   transactions: number | null;
+  /**
+   * Sync mirrors (mode: sync, on_sync_loss: block) the source counted synchronous: why nothing it acknowledged is
+   * lost (window and transactions are then 0); null otherwise.
+   */
+  synchronous: string | null;
 }
 export type PromotionCreate = ActionOf<
   'promotion',

@@ -239,7 +239,8 @@ export async function readDestination(db: Queryable, mirrors: string[]): Promise
       for (const r of rows) out.get(r.name)!.mirror = mapMirror(r, has);
       for (const t of tables) out.get(t.mirror)?.tables.push(mapTable(t));
       if (probe.has_sync_standbys)
-        for (const r of (await db.query(SYNC_DEGRADED_SQL, [mirrors])).rows) out.get(r.mirror)!.syncDegradedSince = r.since;
+        for (const r of (await db.query(SYNC_DEGRADED_SQL, [mirrors])).rows)
+          out.get(r.mirror)!.syncDegradedSince = r.since;
       return out;
     },
     'read-only snapshot',

@@ -281,6 +281,12 @@ describe('preflight diagnostics', () => {
   });
   it('MR106: a lone sync mirror would stop every commit of the source while it is down', () =>
     expect(codes(run({}, undefined, mirror('m', ['public.users'], { mode: 'sync' })))).toEqual(['MR106']));
+  it('MR106 is not raised for a lone sync mirror with a degrade policy', () =>
+    expect(
+      codes(
+        run({}, undefined, mirror('m', ['public.users'], { mode: 'sync', on_sync_loss: { degrade_after_ms: 10_000 } })),
+      ),
+    ).toEqual([]));
   it('MR110 source table missing', () => expect(codes(run({}, []))).toEqual(['MR110']));
   it('MR111 no primary key and replica identity default', () =>
     expect(codes(run({}, [table('public.users', undefined, { primaryKey: null })]))).toEqual(['MR111']));

@@ -41,6 +41,7 @@ describe('lossEstimate', () => {
       unapplied_wal_bytes: '256',
       commits_per_s: 20,
       transactions: 50,
+      synchronous: null,
     });
     expect(describeLoss(e, 'prod')).toBe(
       `about 50 transactions (2.5 s of writes, at 20 transactions/s, 256 bytes of WAL not applied) committed on peer prod after ${iso(2_000)} may be lost, and whatever it committed after it was last heard from at ${iso(4_500)}`,
@@ -68,8 +69,22 @@ describe('lossEstimate', () => {
       unapplied_wal_bytes: null,
       commits_per_s: null,
       transactions: null,
+      synchronous: null,
     });
     expect(describeLoss(e, 'prod')).toMatch(/cannot be estimated/);
+  });
+
+  it('a sync mirror every acknowledged commit waited for: a window of zero, and why', () => {
+    const e = lossEstimate(
+      {
+        lastAppliedLsn: '0/3000000',
+        appliedThrough: { lastCommitTime: iso(1_000), caughtUpAt: iso(2_000), behindSince: null },
+        sourceRecord: { facts: null, pulse: { at: iso(4_500), lsn: '0/3000000', commits_per_s: 20, sequences: [] } },
+      },
+      'every commit the source acknowledged waited for this mirror (...)',
+    );
+    expect(e).toMatchObject({ window_ms: 0, transactions: 0, applied_through: iso(2_000) });
+    expect(describeLoss(e, 'prod')).toMatch(/^none that peer prod acknowledged: every commit the source acknowledged/);
   });
 });
 

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   CATALOG_PROBE_SQL,
+  SYNC_DEGRADED_SQL,
   LOCKS_SQL,
   SLOTS_SQL,
   catalogMirrorsSql,
@@ -54,14 +55,29 @@ describe('readDestination', () => {
       'COMMIT',
     ]);
     expect(db.calls[2].params).toEqual([LEASE_CLASS, LOCK_CLASS_APPLY, ['a', 'b']]);
-    expect(out.get('a')).toEqual({ mirror: null, tables: [], leaseHeld: false, applyLockHeld: true });
-    expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: true, applyLockHeld: false });
+    expect(out.get('a')).toEqual({
+      mirror: null,
+      tables: [],
+      leaseHeld: false,
+      applyLockHeld: true,
+      syncDegradedSince: null,
+    });
+    expect(out.get('b')).toEqual({
+      mirror: null,
+      tables: [],
+      leaseHeld: true,
+      applyLockHeld: false,
+      syncDegradedSince: null,
+    });
   });
 
   it('with a catalog: one query for the mirrors and one for the tables whatever their number, mapped to facts', async () => {
     const at = new Date('2026-01-01T00:00:00.123Z');
     const db = scripted([
-      [is(CATALOG_PROBE_SQL), [{ has_catalog: true, has_worker_columns: true, has_lag_facts: true }]],
+      [
+        is(CATALOG_PROBE_SQL),
+        [{ has_catalog: true, has_worker_columns: true, has_lag_facts: true, has_sync_standbys: true }],
+      ],
       [
         is(LOCKS_SQL),
         [
@@ -103,6 +119,7 @@ describe('readDestination', () => {
             lock_pid: 99,
             lock_command: 'mirrors apply',
             lock_since: at,
+            sync_pulse: { state: 'quorum', since: '2026-01-01T00:00:00.000Z', standby_names: 'ANY 1 ("mirrors_a")' },
           },
         ],
       ],
@@ -134,9 +151,11 @@ describe('readDestination', () => {
           },
         ],
       ],
+      [is(SYNC_DEGRADED_SQL), [{ mirror: 'b', since: '2026-01-01T00:00:05.000Z' }]],
     ]);
     const out = await readDestination(db, ['a', 'b']);
-    expect(db.calls).toHaveLength(6);
+    expect(db.calls).toHaveLength(7);
+    expect(db.calls[5].params).toEqual([['a', 'b']]);
     expect(db.calls[3].params).toEqual([['a', 'b']]);
     expect(db.calls[4].params).toEqual([['a', 'b']]);
     expect(out.get('a')!.mirror).toEqual({
@@ -159,6 +178,7 @@ describe('readDestination', () => {
       ],
       promotedAt: null,
       promotedUnfenced: false,
+      syncPulse: { state: 'quorum', since: '2026-01-01T00:00:00.000Z' },
       lagMs: 12,
       lagFacts: {
         behindSince: '2026-01-01T00:00:00.123Z',
@@ -192,7 +212,13 @@ describe('readDestination', () => {
         rowsDeleted: '3',
       },
     ]);
-    expect(out.get('b')).toEqual({ mirror: null, tables: [], leaseHeld: false, applyLockHeld: false });
+    expect(out.get('b')).toEqual({
+      mirror: null,
+      tables: [],
+      leaseHeld: false,
+      applyLockHeld: false,
+      syncDegradedSince: '2026-01-01T00:00:05.000Z',
+    });
   });
 
   it('reads a catalog from before migration 5 without lag facts or history (lag falls back to lag_ms)', async () => {
@@ -306,7 +332,7 @@ describe('readSource', () => {
   it('still has the position when no slot matches: the query returns one row with the slot columns NULL', async () => {
     const db = scripted([[is(SLOTS_SQL), [{ name: null, current_lsn: '16/B374D848' }]]]);
     const out = await readSource(db, ['mirrors_gone']);
-    expect(out).toEqual({ currentLsn: '16/B374D848', slots: new Map() });
+    expect(out).toEqual({ currentLsn: '16/B374D848', standbyNames: null, slots: new Map() });
     expect(SLOTS_SQL).toContain('LEFT JOIN pg_replication_slots s ON');
   });
 });

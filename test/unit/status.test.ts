@@ -121,6 +121,8 @@ function facts(
     sourceNotRead?: boolean;
     configured?: Partial<MirrorFacts['configured']>;
     name?: string;
+    standbyNames?: string;
+    syncDegradedSince?: string | null;
   } = {},
 ): MirrorFacts {
   const name = over.name ?? 'm';
@@ -138,6 +140,7 @@ function facts(
             tables: over.tables ?? [tableFacts('users')],
             leaseHeld: over.leaseHeld ?? true,
             applyLockHeld: over.applyLockHeld ?? false,
+            syncDegradedSince: over.syncDegradedSince ?? null,
           },
         },
     source: over.sourceNotRead
@@ -149,6 +152,7 @@ function facts(
             value: {
               slot: over.slot === null ? null : slot(over.slot),
               currentLsn: over.currentLsn === undefined ? '16/B374D848' : over.currentLsn,
+              standbyNames: over.standbyNames ?? '',
             },
           },
   };
@@ -830,5 +834,54 @@ describe('text and JSON rendering', () => {
       'summary',
       'mirrors',
     ]);
+  });
+});
+
+describe('a sync mirror: whether source commits wait for it', () => {
+  const sync = { mode: 'sync', lagThresholdMs: 100 };
+  const listed = 'ANY 1 ("mirrors_m")';
+  it('is Following while the source counts its walsender synchronous, with since when the worker saw it so', () => {
+    const f = facts({
+      configured: sync,
+      slot: { syncState: 'quorum' },
+      standbyNames: listed,
+      mirror: { syncPulse: { state: 'quorum', since: '2026-01-01T00:00:00.000Z' } },
+    });
+    expect(mirrorStatus(f).name).toBe('Following');
+    expect(mirrorReport(f).sync).toEqual({
+      state: 'quorum',
+      synchronous: true,
+      since: '2026-01-01T00:00:00.000Z',
+      listed: true,
+      synchronous_standby_names: listed,
+      degraded_since: null,
+    });
+  });
+  it('is Degraded when it streams but is not in synchronous_standby_names (not planned yet, or taken out)', () => {
+    const s = mirrorStatus(facts({ configured: sync, slot: { syncState: 'async' }, standbyNames: '' }));
+    expect(s).toMatchObject({ name: 'Degraded', lag_ms: expect.any(Number) });
+    expect(s.reason).toMatch(/do not wait for it: not in synchronous_standby_names \(run mirrors plan\)/);
+    const degraded = mirrorStatus(
+      facts({
+        configured: sync,
+        slot: { syncState: 'async' },
+        standbyNames: '',
+        syncDegradedSince: '2026-01-01T00:00:05.000Z',
+      }),
+    );
+    expect(degraded.reason).toMatch(/degrade policy took it out .* at 2026-01-01T00:00:05.000Z/);
+  });
+  it('says that commits that need it wait when it is listed but its walsender is not streaming', () => {
+    const s = mirrorStatus(
+      facts({ configured: sync, slot: { syncState: null, active: false, activePid: null }, standbyNames: listed }),
+    );
+    expect(s.name).toBe('Degraded');
+    expect(s.reason).toMatch(
+      /not answering: no walsender streams for it.*still lists it: source commits that need it wait/,
+    );
+  });
+  it('has no sync report for an async mirror, nor when the source was not read', () => {
+    expect(mirrorReport(facts({ slot: { syncState: 'async' } })).sync).toBeNull();
+    expect(mirrorReport(facts({ configured: sync, sourceDown: true })).sync).toBeNull();
   });
 });

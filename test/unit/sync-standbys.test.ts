@@ -6,6 +6,8 @@ import {
   standbyNamesValue,
   listedNames,
   syncGroups,
+  standbyNamesQuorum,
+  syncGuarantee,
   type StandbyNamesFacts,
   type SyncMember,
 } from '../../src/diff/sync-standbys.js';
@@ -147,5 +149,44 @@ describe('a listed sync mirror that is down (on_sync_loss: block)', () => {
     expect([...listedNames('FIRST 2 (Node1, "Node2")')]).toEqual(['node1', 'Node2']);
     expect([...listedNames('a, b')]).toEqual(['a', 'b']);
     expect([...listedNames('')]).toEqual([]);
+  });
+});
+
+describe('syncGuarantee (the DR loss window of a sync mirror)', () => {
+  const at = '2026-01-01T00:00:10.000Z';
+  const reading = (state: string | null, names: string) => ({
+    state,
+    standby_names: names,
+    since: '2026-01-01T00:00:00.000Z',
+  });
+  const one = 'ANY 1 ("mirrors_m")';
+  it('holds for a blocking mirror every commit waited for: alone, sync_state sync, or a quorum of all listed', () => {
+    expect(syncGuarantee('m', 'block', reading('quorum', one), at, { value: one, degraded: {} })).toMatch(
+      /every commit the source acknowledged waited for this mirror .* as of its last reading at 2026-01-01T00:00:10/,
+    );
+    expect(
+      syncGuarantee('m', 'block', reading('quorum', 'ANY 2 ("mirrors_m", "mirrors_n")'), at, undefined),
+    ).not.toBeNull();
+    expect(syncGuarantee('m', 'block', reading('sync', 'FIRST 1 (mirrors_m, s2)'), at, undefined)).not.toBeNull();
+  });
+  it('does not hold when a commit could return without it', () => {
+    // Either of two may have confirmed a commit.
+    expect(
+      syncGuarantee('m', 'block', reading('quorum', 'ANY 1 ("mirrors_m", "mirrors_n")'), at, undefined),
+    ).toBeNull();
+    expect(syncGuarantee('m', 'block', reading('async', one), at, undefined)).toBeNull();
+    expect(syncGuarantee('m', 'block', reading('potential', 'FIRST 1 (s1, mirrors_m)'), at, undefined)).toBeNull();
+    // The degrade policy may have let commits through since.
+    expect(syncGuarantee('m', { degrade_after_ms: 1000 }, reading('quorum', one), at, undefined)).toBeNull();
+    expect(syncGuarantee('m', 'block', reading('quorum', one), at, { value: one, degraded: { m: at } })).toBeNull();
+    // The value changed after the reading (an apply took it out).
+    expect(syncGuarantee('m', 'block', reading('quorum', one), at, { value: '', degraded: {} })).toBeNull();
+    expect(syncGuarantee('m', 'block', undefined, at, undefined)).toBeNull();
+  });
+  it('reads the quorum of every spelling of the setting', () => {
+    expect(standbyNamesQuorum('ANY 2 (a, b, c)')).toBe(2);
+    expect(standbyNamesQuorum('first 3 (a, b, c)')).toBe(3);
+    expect(standbyNamesQuorum('2 (a, b)')).toBe(2);
+    expect(standbyNamesQuorum('a, b')).toBe(1);
   });
 });
