@@ -96,7 +96,10 @@ const ACTIONS = {
   stream: { create: [obj({}), nul, nul] },
   sync_standbys: {
     update: [
-      obj({ source_system_identifier: str, value: str, sql: ref('sql'), record_on: arr(str) }),
+      obj({
+        source_system_identifier: str, value: str, sql: ref('sql'), record_on: arr(str), waiting_databases: arr(str),
+        role_overrides: arr(obj({ role: str, database: nstr, setting: str, waits: bool })),
+      }),
       obj({ value: str }),
       obj({ value: str, members: arr(str) }),
     ],
@@ -117,6 +120,7 @@ const ACTIONS = {
                 applied_through: nstr, source_last_seen: nstr, window_ms: { type: ['integer', 'null'], minimum: 0 },
                 unapplied_wal_bytes: { type: ['string', 'null'], pattern: '^[0-9]+$' },
                 commits_per_s: { type: ['number', 'null'], minimum: 0 }, transactions: { type: ['integer', 'null'], minimum: 0 },
+                synchronous: nstr,
               }),
               facts_at: nstr,
             }),

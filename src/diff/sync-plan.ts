@@ -12,8 +12,16 @@ import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
 import type { Diagnostic } from '../plan/types.js';
 import type { ActionSet } from './actions.js';
-import { quoteLiteral } from '../db/quote.js';
-import { listedNames, standbyName, standbyNamesOwnership, syncGroups, type SyncMember } from './sync-standbys.js';
+import { quoteIdent, quoteLiteral } from '../db/quote.js';
+import {
+  type CommitScope,
+  commitScope,
+  listedNames,
+  standbyName,
+  standbyNamesOwnership,
+  syncGroups,
+  type SyncMember,
+} from './sync-standbys.js';
 
 export function planSyncStandbys(
   config: Config,
@@ -85,6 +93,9 @@ export function planSyncStandbys(
         ),
       );
     const facts = src.standbyNames;
+    const mirrored = [...new Set(inGroup.map((x) => live.peers[x.m.source]?.database).filter((d) => d !== undefined))];
+    const scope = facts && g.value ? commitScope(facts.commitScope, mirrored) : null;
+    if (scope) diagnostics.push(...scopeDiagnostics(source, at, scope, mirrored));
     if (!facts || facts.setting === g.value) continue;
     const recordOn = [...new Set(inGroup.map((x) => x.m.destination))].sort();
     const lastWritten =
@@ -102,7 +113,7 @@ export function planSyncStandbys(
       peer: source,
       mirror: null,
       reason: g.value
-        ? `source commits wait for ${g.quorum} of ${g.members.join(', ')} (synchronous_standby_names)`
+        ? `commits of database${scope!.waiting.length === 1 ? '' : 's'} ${scope!.waiting.join(', ') || '(none)'} on peer ${source}'s cluster wait for ${g.quorum} of ${g.members.join(', ')} (synchronous_standby_names)`
         : 'no sync mirror can answer now: source commits wait for none (synchronous_standby_names emptied)',
       reason_code: 'setting_changed',
       risk: 'disruptive',
@@ -119,6 +130,8 @@ export function planSyncStandbys(
           'SELECT pg_reload_conf()',
         ],
         record_on: recordOn,
+        waiting_databases: scope?.waiting ?? [],
+        role_overrides: scope?.roles ?? [],
       },
     });
     // Leaving first; the record needs each destination's catalog at migration 8.
@@ -133,4 +146,36 @@ export function planSyncStandbys(
       if (catalog) actions.dependOn(update.id, catalog.id);
     }
   }
+}
+
+/**
+ * synchronous_standby_names is cluster-wide; synchronous_commit decides, database by database (and role by role),
+ * which commits wait. Said in the plan: mirrored databases that would not wait (sync gives them nothing), and other
+ * databases that would wait for mirrors that do not carry them.
+ */
+function scopeDiagnostics(source: string, at: string, scope: CommitScope, mirrored: string[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const roles = scope.roles.filter((r) => r.database === null || mirrored.includes(r.database) || r.waits);
+  const roleText = roles.length
+    ? `; role settings win over it: ${roles.map((r) => `${r.role}${r.database ? ` in ${r.database}` : ''} (synchronous_commit = ${r.setting}: ${r.waits ? 'waits' : 'does not wait'})`).join(', ')}`
+    : '';
+  if (scope.mirroredNotWaiting.length)
+    out.push(
+      diag(
+        'MR194',
+        at,
+        `commits of the mirrored database${scope.mirroredNotWaiting.length === 1 ? '' : 's'} ${scope.mirroredNotWaiting.join(', ')} on peer ${source} do not wait for synchronous standbys (synchronous_commit is local or off there${scope.cluster === null ? '' : `; the cluster's value is ${scope.cluster}`}): mode sync gives them no more than async${roleText}`,
+        `ALTER DATABASE ${quoteIdent(scope.mirroredNotWaiting[0])} SET synchronous_commit = on; (new sessions wait; reconnect the others)`,
+      ),
+    );
+  if (scope.othersWaiting.length)
+    out.push(
+      diag(
+        'MR193',
+        at,
+        `commits of database${scope.othersWaiting.length === 1 ? '' : 's'} ${scope.othersWaiting.join(', ')} on peer ${source}'s cluster, which no sync mirror carries, wait for the sync mirrors too (synchronous_commit = ${scope.cluster ?? 'on'} for the cluster)${roleText}`,
+        `to scope the wait to the mirrored database${mirrored.length === 1 ? '' : 's'}: ${mirrored.map((d) => `ALTER DATABASE ${quoteIdent(d)} SET synchronous_commit = on;`).join(' ')} then ALTER SYSTEM SET synchronous_commit = local; SELECT pg_reload_conf(); sessions already connected to ${mirrored.join(', ')} keep the cluster's value until they reconnect (restart connection pools)`,
+      ),
+    );
+  return out;
 }

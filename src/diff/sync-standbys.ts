@@ -18,7 +18,7 @@
  * refused with the owner named, nothing changed.
  */
 import { quoteIdent } from '../db/quote.js';
-import type { StandbyNamesFacts } from '../inspect/types.js';
+import type { CommitScopeFacts, StandbyNamesFacts } from '../inspect/types.js';
 
 export type { StandbyNamesFacts };
 
@@ -249,4 +249,37 @@ export function syncGuarantee(
     sync.state === 'sync' || (sync.state === 'quorum' && standbyNamesQuorum(sync.standby_names) >= listed.size);
   if (!everyOne) return null;
   return `every commit the source acknowledged waited for this mirror (sync_state ${sync.state} since ${sync.since}, synchronous_standby_names = '${sync.standby_names}', on_sync_loss: block) as of its last reading at ${at}`;
+}
+
+/** synchronous_commit values under which a commit waits for synchronous standbys (on and its spellings). */
+export function commitWaits(value: string): boolean {
+  return ['on', 'true', 'yes', '1', 'remote_write', 'remote_apply'].includes(value.trim().toLowerCase());
+}
+
+export interface CommitScope {
+  /** The cluster's synchronous_commit; null when this session sees a database or role setting instead. */
+  cluster: string | null;
+  /** Databases whose commits wait for the synchronous standbys (roles aside). */
+  waiting: string[];
+  /** Mirrored databases whose commits do not wait: sync mode gives them no RPO 0. */
+  mirroredNotWaiting: string[];
+  /** Other databases whose commits wait although no sync mirror carries them. */
+  othersWaiting: string[];
+  /** Role settings that win over the database's: whose commits wait, or do not, whatever the database says. */
+  roles: { role: string; database: string | null; setting: string; waits: boolean }[];
+}
+
+/** Which databases' commits wait for the cluster's synchronous standbys (the mirrored ones should, others not). */
+export function commitScope(f: CommitScopeFacts, mirrored: string[]): CommitScope {
+  const cluster = ['database', 'user', 'database user'].includes(f.source) ? null : f.setting;
+  // Unknown cluster value: Postgres's default (on) is the careful guess for "does it wait".
+  const waits = (d: { setting: string | null }) => commitWaits(d.setting ?? cluster ?? 'on');
+  const waiting = f.databases.filter(waits).map((d) => d.name);
+  return {
+    cluster,
+    waiting,
+    mirroredNotWaiting: mirrored.filter((d) => !waiting.includes(d)).sort(),
+    othersWaiting: waiting.filter((d) => !mirrored.includes(d)),
+    roles: f.roles.map((r) => ({ ...r, waits: commitWaits(r.setting) })),
+  };
 }

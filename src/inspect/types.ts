@@ -368,4 +368,17 @@ export interface StandbyNamesFacts {
   allowAlterSystem: boolean | null;
   /** Superuser, or on 15+ GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names. */
   mayAlterSystem: boolean;
+  /** Which commits of the cluster wait for synchronous standbys (synchronous_commit, database by database). */
+  commitScope: CommitScopeFacts;
+}
+
+/** synchronous_commit on a cluster: the cluster's value and every database and role setting that overrides it. */
+export interface CommitScopeFacts {
+  /** pg_settings for this session: the cluster's value unless the source is a database or role setting. */
+  setting: string;
+  source: string;
+  /** Databases that accept connections, with their ALTER DATABASE ... SET synchronous_commit value, or null. */
+  databases: { name: string; setting: string | null }[];
+  /** ALTER ROLE ... [IN DATABASE ...] SET synchronous_commit: they win over the database's and the cluster's. */
+  roles: { role: string; database: string | null; setting: string }[];
 }

@@ -69,6 +69,8 @@ export const DIAGNOSTICS = {
   MR190: { severity: 'error', title: 'sync mirrors of one cluster ask for different quorums' },
   MR191: { severity: 'note', title: 'a sync mirror is not a synchronous standby now' },
   MR192: { severity: 'error', title: 'synchronous_standby_names is managed by someone else' },
+  MR193: { severity: 'note', title: 'databases no sync mirror carries wait for the sync mirrors' },
+  MR194: { severity: 'warning', title: 'commits of a mirrored database do not wait for its sync mirror' },
   // Schema drift of a streaming (`ready`) table: src/diff/drift.ts. Errors are drift the stream cannot apply through.
   MR150: { severity: 'error', title: 'column added on the source' },
   MR151: { severity: 'error', title: 'column dropped on the source' },

@@ -350,6 +350,10 @@ export interface SyncStandbysDetails {
   sql: string[];
   /** Destination peers whose catalog records the value (mirrors.sync_standbys). */
   record_on: string[];
+  /** Databases of the cluster whose commits wait for these standbys (synchronous_commit), role settings aside. */
+  waiting_databases: string[];
+  /** ALTER ROLE ... SET synchronous_commit settings, which win over the database's. */
+  role_overrides: { role: string; database: string | null; setting: string; waits: boolean }[];
 }
 export type SyncStandbysUpdate = ActionOf<
   'sync_standbys',

@@ -467,6 +467,16 @@ class Session {
       if (ka) caughtUp(ka);
     };
 
+    let flushArmed = false;
+    const flushOnceIdle = () => {
+      if (flushArmed) return;
+      flushArmed = true;
+      void pipeline.whenIdle().then(() => {
+        flushArmed = false;
+        if (!this.stopping && !pipeline.failed && batcher.size) flush();
+      });
+    };
+
     let idleTimer: NodeJS.Timeout | null = null;
     let lastCommitAt = 0;
     /** Quiet for idle_timeout_seconds (no commit received): apply what the batch holds, if there is room. */
@@ -546,10 +556,20 @@ class Session {
           // A promotion waits for this position (its fence marker): no batching delay.
           const awaited = fenceInTransaction;
           fenceInTransaction = false;
-          // A sync mirror holds up the source's commit until it applied it: no batching delay beyond the queue.
-          if (full || awaited || m.mode === 'sync') {
+          if (full || awaited) {
             flush();
             return pipeline.room();
+          }
+          // A sync mirror holds up the source's commit until it applied it: each commit goes at once while the
+          // destination is free; what commits while a batch applies goes together the moment it is done (no
+          // batching delay beyond the queue, and one destination commit per source commit only when idle).
+          if (m.mode === 'sync') {
+            if (pipeline.idle) {
+              flush();
+              return pipeline.room();
+            }
+            flushOnceIdle();
+            return;
           }
           if (batcher.size) armIdleTimer();
           return;

@@ -9,6 +9,8 @@ export interface RunningWorker {
   /** SIGTERM and wait for the exit code. */
   stop(): Promise<number>;
   kill9(): Promise<void>;
+  /** GET /metrics of this instance (the port it logged). */
+  metrics(): Promise<string>;
 }
 
 export function startWorker(cwd: string, env: Record<string, string>, args: string[] = []): RunningWorker {
@@ -43,6 +45,11 @@ export function startWorker(cwd: string, env: Record<string, string>, args: stri
     async kill9() {
       child.kill('SIGKILL');
       await exited;
+    },
+    async metrics() {
+      const at = out.match(/metrics on (http:\/\/\S+\/metrics)/)?.[1];
+      if (!at) throw new Error(`no metrics address in the worker's logs:\n${out}`);
+      return (await fetch(at)).text();
     },
   };
 }

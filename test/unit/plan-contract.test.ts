@@ -134,6 +134,15 @@ function everyKindOfPlan(): Plan[] {
       fileSettings: [],
       allowAlterSystem: null,
       mayAlterSystem: true,
+      commitScope: {
+        setting: 'on',
+        source: 'default',
+        databases: [
+          { name: 'app', setting: null },
+          { name: 'postgres', setting: null },
+        ],
+        roles: [{ role: 'batch', database: null, setting: 'off' }],
+      },
     },
   });
   const synced = plan(config([m5]), [src5, dst5]);

@@ -8,6 +8,7 @@ import {
   syncGroups,
   standbyNamesQuorum,
   syncGuarantee,
+  commitScope,
   type StandbyNamesFacts,
   type SyncMember,
 } from '../../src/diff/sync-standbys.js';
@@ -20,6 +21,7 @@ const facts = (over: Partial<StandbyNamesFacts> = {}): StandbyNamesFacts => ({
   fileSettings: [],
   allowAlterSystem: null,
   mayAlterSystem: true,
+  commitScope: { setting: 'on', source: 'default', databases: [], roles: [] },
   ...over,
 });
 
@@ -188,5 +190,49 @@ describe('syncGuarantee (the DR loss window of a sync mirror)', () => {
     expect(standbyNamesQuorum('first 3 (a, b, c)')).toBe(3);
     expect(standbyNamesQuorum('2 (a, b)')).toBe(2);
     expect(standbyNamesQuorum('a, b')).toBe(1);
+  });
+});
+
+describe('commitScope (which databases wait for the synchronous standbys)', () => {
+  const dbs = [
+    { name: 'app', setting: null },
+    { name: 'postgres', setting: null },
+    { name: 'reports', setting: 'off' },
+  ];
+  it('with the default on: every database without a setting of its own waits, mirrored or not', () => {
+    const s = commitScope({ setting: 'on', source: 'default', databases: dbs, roles: [] }, ['app']);
+    expect(s).toMatchObject({
+      cluster: 'on',
+      waiting: ['app', 'postgres'],
+      othersWaiting: ['postgres'],
+      mirroredNotWaiting: [],
+    });
+  });
+  it('scoped (cluster local, the mirrored database on): only it waits; role settings are listed with their effect', () => {
+    const s = commitScope(
+      {
+        setting: 'local',
+        source: 'configuration file',
+        databases: [{ name: 'app', setting: 'on' }, ...dbs.slice(1)],
+        roles: [{ role: 'batch', database: 'app', setting: 'off' }],
+      },
+      ['app'],
+    );
+    expect(s).toMatchObject({ waiting: ['app'], othersWaiting: [], mirroredNotWaiting: [] });
+    expect(s.roles).toEqual([{ role: 'batch', database: 'app', setting: 'off', waits: false }]);
+  });
+  it('a mirrored database that does not wait is named (sync would give it nothing); spellings of on count', () => {
+    const s = commitScope({ setting: 'local', source: 'configuration file', databases: dbs, roles: [] }, ['app']);
+    expect(s.mirroredNotWaiting).toEqual(['app']);
+    const t = commitScope(
+      { setting: 'local', source: 'configuration file', databases: [{ name: 'app', setting: 'true' }], roles: [] },
+      ['app'],
+    );
+    expect(t.waiting).toEqual(['app']);
+  });
+  it('a session value from a database setting hides the cluster value: unknown, taken as on', () => {
+    const s = commitScope({ setting: 'local', source: 'database', databases: dbs, roles: [] }, ['app']);
+    expect(s.cluster).toBeNull();
+    expect(s.waiting).toEqual(['app', 'postgres']);
   });
 });
