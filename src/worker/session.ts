@@ -443,7 +443,9 @@ class Session {
           this.progressed();
           if (mem.caughtUpAtMs === null || job.sentAt > mem.caughtUpAtMs) mem.caughtUpAtMs = job.sentAt;
           // Catalog first, then the slot: the slot never confirms more than the catalog holds (gap.ts).
-          if (job.walEnd > lastAcked && Date.now() - lastCaughtUpWrite >= POLL_MS) {
+          // A sync mirror answers every keepalive that moves its position: the source may be holding a commit for
+          // it (Postgres 15+ sends one for a transaction it skipped, a write to an unpublished table).
+          if (job.walEnd > lastAcked && (m.mode === 'sync' || Date.now() - lastCaughtUpWrite >= POLL_MS)) {
             lastCaughtUpWrite = Date.now();
             await W.recordCaughtUp(dst, m.name, bigIntToLsn(job.walEnd), new Date(job.sentAt));
             if (job.walEnd > mem.appliedEnd) mem.appliedEnd = job.walEnd;
@@ -467,13 +469,12 @@ class Session {
       if (ka) caughtUp(ka);
     };
 
-    let flushArmed = false;
+    /** Sends what is gathered the moment the destination is free (flush() disarms it). */
     const flushOnceIdle = () => {
-      if (flushArmed) return;
-      flushArmed = true;
+      if (flushWhenIdle) return;
+      flushWhenIdle = true;
       void pipeline.whenIdle().then(() => {
-        flushArmed = false;
-        if (!this.stopping && !pipeline.failed && batcher.size) flush();
+        if (flushWhenIdle && !this.stopping) flush();
       });
     };
 
@@ -600,12 +601,7 @@ class Session {
       }
       // The destination is busy: let the batch grow (to max_batch_size) instead of queueing a small one per
       // keepalive, and send it when the destination is free.
-      if (!flushWhenIdle) {
-        flushWhenIdle = true;
-        void pipeline.whenIdle().then(() => {
-          if (flushWhenIdle && !this.stopping) flush();
-        });
-      }
+      flushOnceIdle();
     };
 
     let probing = false;
