@@ -7,7 +7,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
-import { LOAD_TABLES_SQL, LOAD_TABLES_YAML, runningMirrors, writeLoad } from '../support/running-mirror.js';
+import {
+  LOAD_TABLES_SQL,
+  LOAD_TABLES_YAML,
+  runningMirrors,
+  waitForCatalogStatus,
+  writeLoad,
+} from '../support/running-mirror.js';
 
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
 const mirrorSetup = runningMirrors(clusters, 'dr');
@@ -123,5 +129,50 @@ describe('promotion without the source', () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(await w.stop()).toBe(0);
     expect(await w2.stop()).toBe(0);
+  });
+
+  it('a sync mirror (on_sync_loss: block) the source counted synchronous: the loss window is zero, and every acknowledged commit is there', async () => {
+    const m = await mirrorSetup('ds', LOAD_TABLES_SQL, LOAD_TABLES_YAML, '    mode: sync\n');
+    const w = await m.start();
+    await waitForCatalogStatus(m.dst, 'ds', 'Following');
+    const listed = await m.cli('apply', '--auto-approve');
+    expect(listed.code, listed.stdout + listed.stderr).toBe(0);
+    const load = writeLoad(clusters.src.url(m.db), 2);
+    try {
+      // The worker's pulse (every 5 s) records that the source counts it synchronous.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const [r] = await m.dst(
+          `SELECT source_pulse -> 'sync' ->> 'state' AS state, (source_pulse ->> 'commits_per_s')::float AS rate FROM mirrors.mirrors WHERE name = 'ds'`,
+        );
+        if (r.state === 'quorum' && r.rate > 0) break;
+        if (Date.now() > deadline) throw new Error(`no synchronous pulse: ${JSON.stringify(r)}\n${w.logs()}`);
+        await new Promise((res) => setTimeout(res, 500));
+      }
+      await clusters.src.kill();
+      const acked = await load.stop().catch(() => load.count());
+      const [{ n: applied }] = await m.dst('SELECT count(*)::int AS n FROM history');
+      // Every commit the source acknowledged is there (one more may have been applied whose ack was cut).
+      expect(applied).toBeGreaterThanOrEqual(acked);
+
+      m.rewrite('    mode: sync\n    promote: true\n');
+      const plan = await m.cli('plan', '--format', 'json');
+      const action = JSON.parse(plan.stdout).actions.find((a: { kind: string }) => a.kind === 'promotion');
+      const loss = action.details.without_source.loss;
+      expect(loss).toMatchObject({ window_ms: 0, transactions: 0 });
+      expect(loss.synchronous).toMatch(/every commit the source acknowledged waited for this mirror/);
+      const text = await m.cli('plan');
+      expect(text.stdout).toMatch(/MR180/);
+      expect(text.stdout).toMatch(/none that peer prod acknowledged/);
+      console.log(`dr (sync): ${acked} acknowledged, ${applied} applied; loss window ${loss.window_ms} ms`);
+      const promoted = await m.cli('apply', '--auto-approve', '--allow-irreversible', '--allow-data-loss');
+      expect(promoted.code, promoted.stdout + promoted.stderr).toBe(0);
+      expect(await w.stop()).toBe(0);
+    } finally {
+      await load.stop().catch(() => 0);
+      await clusters.src.start();
+      await clusters.src.query('ALTER SYSTEM RESET synchronous_standby_names');
+      await clusters.src.query('SELECT pg_reload_conf()');
+    }
   });
 });
