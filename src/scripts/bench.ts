@@ -7,11 +7,13 @@
  *     stopped (max_batch_size 1000 and 5000) vs Postgres's own subscription catching up the same backlog.
  *  4. steady: `mirrors run` following `pgbench -R 1000`: end-to-end lag of a probe row inserted every 100 ms
  *     (p50, p99, max) vs the same load and probe through Postgres's own subscription.
- * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady,
+ *  5. sync: source commit latency (pgbench TPC-B p50/p99, tps) with no consumer, an async mirror, a sync mirror
+ *     and Postgres's own subscription as synchronous standby, on clusters with durable settings.
+ * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady|sync,
  * --steady-seconds N (default 60). Env MIRRORS_BENCH_WORKER_NODE_ARGS: node flags for the worker (profiling).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,8 +25,8 @@ const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || 3;
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const STEADY_SECONDS = args.includes('--steady-seconds') ? Number(args[args.indexOf('--steady-seconds') + 1]) : 60;
-if (ONLY && !['snapshot', 'plan', 'catchup', 'steady'].includes(ONLY))
-  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup or steady`);
+if (ONLY && !['snapshot', 'plan', 'catchup', 'steady', 'sync'].includes(ONLY))
+  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup, steady or sync`);
 if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1)
   throw new Error('--steady-seconds expects a whole number of seconds >= 1');
 
@@ -1021,7 +1023,204 @@ async function steadyBench(src: Cluster, dst: Cluster) {
   }
 }
 
+const SYNC_SECONDS = 15;
+type SyncContender = 'none' | 'async' | 'sync' | 'native';
+
+/**
+ * Source commit latency with a mirror as synchronous standby (issue 10), on clusters of its own with durable settings
+ * (fsync, synchronous_commit, full_page_writes on: commit latency is what sync mode costs, and without durability it
+ * would be mostly noise). Contenders, alternating per round: no consumer; an async mirror; a sync mirror
+ * (synchronous_standby_names as `mirrors apply` wrote it); Postgres's own subscription as the synchronous standby
+ * (its synchronous_commit = on, so it confirms what it applied and flushed, as the docs advise for synchronous
+ * logical replication). pgbench TPC-B (scale 10, 4 clients) for SYNC_SECONDS; latency percentiles from its
+ * per-transaction log.
+ */
+async function syncBench() {
+  const durable = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
+  const [src, dst] = await Promise.all([
+    startCluster({ name: 'bench-sync-src', settings: durable }),
+    startCluster({ name: 'bench-sync-dst', settings: durable }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-sync-'));
+  const logs = mkdtempSync(join(tmpdir(), 'mirrors-bench-sync-log-'));
+  console.log(
+    `\n# sync: source commit latency, pgbench TPC-B -c 4 -j 2 -T ${SYNC_SECONDS} (scale 10), durable settings, ${RUNS} alternating rounds`,
+  );
+  try {
+    await src.createDatabase('sy');
+    await sh(`${join(findPgBin(), 'pgbench')} -i -q -s 10 ${src.url('sy')}`);
+    await src.query('ALTER TABLE pgbench_history ADD COLUMN id bigserial PRIMARY KEY', [], 'sy');
+    for (const db of ['sy_async', 'sy_sync', 'sy_native']) await dst.createDatabase(db);
+    const peer = (c: Cluster, db: string) =>
+      `{ host: 127.0.0.1, port: ${c.port}, database: ${db}, user: postgres, password: postgres }`;
+    const tables = `[${PGBENCH_TABLES.map((t) => `{ source_table: ${t} }`).join(', ')}]`;
+    writeFileSync(
+      join(dir, 'mirrors.yaml'),
+      `version: 1
+peers:
+  src: ${peer(src, 'sy')}
+  d_async: ${peer(dst, 'sy_async')}
+  d_sync: ${peer(dst, 'sy_sync')}
+mirrors:
+  basync: { source: src, destination: d_async, tables: ${tables} }
+  bsync: { source: src, destination: d_sync, mode: sync, tables: ${tables} }
+`,
+    );
+    mirrorsApply(dir);
+    // The sync mirror joins synchronous_standby_names once Following: a second apply, as a user would run it.
+    const first = startWorker(dir, 'bsync');
+    await Promise.race([first.streaming, first.died]);
+    const c = await connect(src.url('sy'));
+    await Promise.race([
+      dst.query(`SELECT mirrors.wait_for_lsn('bsync', $1::pg_lsn, '5 minutes')`, [await sourceEndLsn(c)], 'sy_sync'),
+      first.died,
+    ]);
+    for (let i = 0; i < 50; i++) {
+      const [r] = await dst.query(`SELECT status FROM mirrors.mirrors WHERE name = 'bsync'`, [], 'sy_sync');
+      if (r.status === 'Following') break;
+      await sleep(200);
+    }
+    mirrorsApply(dir);
+    const [{ synchronous_standby_names: listed }] = await src.query('SHOW synchronous_standby_names');
+    if (!listed) throw new Error('mirrors apply did not list the sync mirror in synchronous_standby_names');
+    await first.stop();
+    const setNames = async (value: string) => {
+      await c.query(`ALTER SYSTEM SET synchronous_standby_names = '${value.replaceAll("'", "''")}'`);
+      await c.query('SELECT pg_reload_conf()');
+      for (let i = 0; i < 100; i++) {
+        if ((await c.query('SHOW synchronous_standby_names')).rows[0].synchronous_standby_names === value) return;
+        await sleep(20);
+      }
+    };
+    await setNames('');
+    // Native: the subscription's walsender is named after it.
+    await dst.query(PGBENCH_DDL, [], 'sy_native');
+    await nativeSubscription(src, 'sy', dst, 'sy_native', 'bnative', PGBENCH_TABLES);
+    await dst.query(`ALTER SUBSCRIPTION bnative SET (synchronous_commit = 'on')`, [], 'sy_native');
+    await dst.query(`ALTER SUBSCRIPTION bnative DISABLE`, [], 'sy_native');
+
+    const results = new Map<SyncContender, { p50: number[]; p99: number[]; tps: number[] }>();
+    const order: SyncContender[] = ['none', 'async', 'sync', 'native'];
+    for (let round = 0; round < RUNS; round++) {
+      for (const who of round % 2 ? [...order].reverse() : order) {
+        let worker: Worker | null = null;
+        if (who === 'async' || who === 'sync') {
+          worker = startWorker(dir, who === 'async' ? 'basync' : 'bsync');
+          await Promise.race([worker.streaming, worker.died]);
+          const name = who === 'async' ? 'basync' : 'bsync';
+          await Promise.race([
+            dst.query(
+              `SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, '5 minutes')`,
+              [name, await sourceEndLsn(c)],
+              `sy_${who}`,
+            ),
+            worker.died,
+          ]);
+        }
+        if (who === 'native') {
+          await dst.query(`ALTER SUBSCRIPTION bnative ENABLE`, [], 'sy_native');
+          for (let i = 0; i < 600; i++) {
+            const [r] = await c
+              .query(
+                `SELECT confirmed_flush_lsn >= pg_current_wal_lsn() AS ok FROM pg_replication_slots WHERE slot_name = 'bnative'`,
+              )
+              .then((x) => x.rows);
+            if (r?.ok) break;
+            await sleep(100);
+          }
+        }
+        if (who === 'sync') await setNames(listed);
+        if (who === 'native') await setNames('ANY 1 (bnative)');
+        const [{ n: waiting }] = (
+          await c.query(`SELECT count(*)::int AS n FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')`)
+        ).rows;
+        if ((who === 'sync' || who === 'native') !== (waiting === 1))
+          throw new Error(
+            `${who}: ${waiting} synchronous standbys, expected ${who === 'sync' || who === 'native' ? 1 : 0}`,
+          );
+        for (const f of readdirSync(logs)) rmSync(join(logs, f));
+        const commitsOn = async (db: string) =>
+          Number((await dst.query(`SELECT xact_commit FROM pg_stat_database WHERE datname = $1`, [db]))[0].xact_commit);
+        const dstDb = `sy_${who}`;
+        const commits0 = who === 'none' ? 0 : await commitsOn(dstDb);
+        const r = await pgbench([
+          '-n',
+          '-c',
+          '4',
+          '-j',
+          '2',
+          '-T',
+          String(SYNC_SECONDS),
+          '-l',
+          `--log-prefix=${join(logs, 'tx')}`,
+          src.url('sy'),
+        ]);
+        await setNames('');
+        if (who !== 'none') {
+          // pg_stat_database is updated when a backend reports (about every second): a moment for the last one.
+          await sleep(1_200);
+          const n = (await commitsOn(dstDb)) - commits0;
+          const txns = Number(/number of transactions actually processed: (\d+)/.exec(r.out)?.[1] ?? NaN);
+          let applyMs = '';
+          if (worker) {
+            const text = await fetch(`http://127.0.0.1:${await worker.metricsPort}/metrics`).then((x) => x.text());
+            const sum = metric(text, 'mirrors_apply_duration_seconds_sum');
+            const count = metric(text, 'mirrors_apply_duration_seconds_count');
+            applyMs = `, ${((sum / count) * 1000).toFixed(2)} ms per destination transaction (mirrors_apply_duration_seconds)`;
+          }
+          console.log(
+            `  ${who} round ${round + 1}: ${(n / txns).toFixed(2)} destination commits per source transaction${applyMs}`,
+          );
+        }
+        if (worker) await worker.stop();
+        if (who === 'native') await dst.query(`ALTER SUBSCRIPTION bnative DISABLE`, [], 'sy_native');
+        const lat = readdirSync(logs).flatMap((f) =>
+          readFileSync(join(logs, f), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => Number(l.split(' ')[2]) / 1000),
+        );
+        const e = results.get(who) ?? { p50: [], p99: [], tps: [] };
+        e.p50.push(pct(lat, 50));
+        e.p99.push(pct(lat, 99));
+        e.tps.push(r.tps);
+        results.set(who, e);
+      }
+    }
+    const fmt = (xs: number[]) =>
+      `${median(xs).toFixed(2)} ms (${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)})`;
+    const label: Record<SyncContender, string> = {
+      none: 'no consumer',
+      async: 'async mirror',
+      sync: 'sync mirror',
+      native: 'native subscription as synchronous standby',
+    };
+    for (const who of order) {
+      const e = results.get(who)!;
+      console.log(
+        `${label[who]}: p50 ${fmt(e.p50)}, p99 ${fmt(e.p99)}, ${Math.round(median(e.tps))} tps (median of ${RUNS})`,
+      );
+    }
+    const m = (w: SyncContender, k: 'p50' | 'p99') => median(results.get(w)![k]);
+    console.log(
+      `sync mirror vs async mirror: +${(m('sync', 'p50') - m('async', 'p50')).toFixed(2)} ms p50, +${(m('sync', 'p99') - m('async', 'p99')).toFixed(2)} ms p99; vs native synchronous subscription: p50 ${(m('sync', 'p50') / m('native', 'p50')).toFixed(2)}x, p99 ${(m('sync', 'p99') / m('native', 'p99')).toFixed(2)}x, tps ${(median(results.get('sync')!.tps) / median(results.get('native')!.tps)).toFixed(2)}x`,
+    );
+    await c.end();
+    await dst.query('DROP SUBSCRIPTION bnative', [], 'sy_native');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(logs, { recursive: true, force: true });
+    await Promise.all([src.stop(), dst.stop()]);
+  }
+}
+
 async function main() {
+  if (ONLY !== 'sync') await benchOnFastClusters();
+  if (!ONLY || ONLY === 'sync') await syncBench();
+}
+
+/** The sections that run on clusters with fsync, synchronous_commit and full_page_writes off (issue 14 changes that). */
+async function benchOnFastClusters() {
   const [src, dst] = await Promise.all([
     startCluster({ name: 'bench-src', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } }),
     startCluster({ name: 'bench-dst', settings: { max_wal_size: '4GB', checkpoint_timeout: '30min' } }),
