@@ -12,25 +12,29 @@ export function standbyNamesSql(versionNum: number): string {
     versionNum >= 150000 ? `has_parameter_privilege('synchronous_standby_names', 'ALTER SYSTEM')` : 'r.rolsuper';
   return `
 SELECT s.setting, s.source, s.sourcefile, s.sourceline, r.rolsuper AS superuser,
-       ${allow} AS allow_alter_system, ${may} AS may_alter_system
+       ${allow} AS allow_alter_system, ${may} AS may_alter_system, (${COMMIT_SCOPE_SQL}) AS commit_scope
   FROM pg_settings s, pg_roles r
  WHERE s.name = 'synchronous_standby_names' AND r.rolname = current_user`;
 }
 
-/** pg_db_role_setting is readable by every role; setconfig entries read `synchronous_commit=VALUE`. */
-export const COMMIT_SCOPE_SQL = `
-SELECT s.setting, s.source,
-       (SELECT coalesce(json_agg(json_build_object('name', d.datname, 'setting',
-                 (SELECT substr(c, 20) FROM pg_db_role_setting x, unnest(x.setconfig) c
-                   WHERE x.setdatabase = d.oid AND x.setrole = 0 AND c LIKE 'synchronous\\_commit=%' LIMIT 1))
-               ORDER BY d.datname), '[]')
-          FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate) AS databases,
-       (SELECT coalesce(json_agg(json_build_object('role', r.rolname, 'database', d.datname, 'setting', substr(c, 20))
-               ORDER BY r.rolname, d.datname), '[]')
-          FROM pg_db_role_setting x JOIN pg_roles r ON r.oid = x.setrole
-          LEFT JOIN pg_database d ON d.oid = x.setdatabase, unnest(x.setconfig) c
-         WHERE c LIKE 'synchronous\\_commit=%') AS roles
-  FROM pg_settings s WHERE s.name = 'synchronous_commit'`;
+/**
+ * synchronous_commit of the cluster, of each database and of each role (one JSON value). pg_db_role_setting is
+ * readable by every role; setconfig entries read `synchronous_commit=VALUE`.
+ */
+const COMMIT_SCOPE_SQL = `
+SELECT json_build_object(
+         'setting', c.setting, 'source', c.source,
+         'databases', (SELECT coalesce(json_agg(json_build_object('name', d.datname, 'setting',
+                         (SELECT substr(e, 20) FROM pg_db_role_setting x, unnest(x.setconfig) e
+                           WHERE x.setdatabase = d.oid AND x.setrole = 0 AND e LIKE 'synchronous\\_commit=%' LIMIT 1))
+                       ORDER BY d.datname), '[]')
+                         FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate),
+         'roles', (SELECT coalesce(json_agg(json_build_object('role', ro.rolname, 'database', d.datname, 'setting', substr(e, 20))
+                     ORDER BY ro.rolname, d.datname), '[]')
+                     FROM pg_db_role_setting x JOIN pg_roles ro ON ro.oid = x.setrole
+                     LEFT JOIN pg_database d ON d.oid = x.setdatabase, unnest(x.setconfig) e
+                    WHERE e LIKE 'synchronous\\_commit=%'))
+  FROM pg_settings c WHERE c.name = 'synchronous_commit'`;
 
 export const FILE_SETTINGS_SQL = `
 SELECT sourcefile, sourceline, setting, applied, error
@@ -63,6 +67,6 @@ export async function readStandbyNames(db: Queryable, versionNum: number): Promi
       })) ?? null,
     allowAlterSystem: r.allow_alter_system,
     mayAlterSystem: r.may_alter_system,
-    commitScope: (await db.query(COMMIT_SCOPE_SQL)).rows[0],
+    commitScope: r.commit_scope,
   };
 }

@@ -56,7 +56,8 @@ describe('inspection', () => {
     const many = await inspect(configFor('many', 200), null);
     expect(Object.keys(many.live.peers.prod.tables)).toHaveLength(200);
     expect(many.queries).toEqual(one.queries);
-    expect(many.queries.prod).toBeLessThanOrEqual(12);
+    // 12, and 2 for synchronous_standby_names (its facts, and pg_file_settings as a superuser).
+    expect(many.queries.prod).toBeLessThanOrEqual(14);
   });
 
   it('plans 1,000 tables (printing its own time; the budget is checked by npm run bench)', async () => {

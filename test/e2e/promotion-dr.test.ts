@@ -40,7 +40,8 @@ describe('promotion without the source', () => {
     await clusters.src.kill();
     const acked = await load.stop().catch(() => load.count());
     const [{ n: applied }] = await m.dst('SELECT count(*)::int AS n FROM history');
-    expect(applied).toBeLessThanOrEqual(acked);
+    // The one writer's last commit may be applied with its acknowledgement cut by the crash.
+    expect(applied).toBeLessThanOrEqual(acked + 1);
 
     m.rewrite('    promote: true\n');
     const plan = await m.cli('plan', '--detailed-exitcode');
