@@ -100,7 +100,7 @@ const ACTIONS = {
         source_system_identifier: str, value: str, sql: ref('sql'), record_on: arr(str), waiting_databases: arr(str),
         role_overrides: arr(obj({ role: str, database: nstr, setting: str, waits: bool })),
       }),
-      obj({ value: str }),
+      obj({ value: str, members: arr(str) }),
       obj({ value: str, members: arr(str) }),
     ],
   },

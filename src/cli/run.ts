@@ -120,6 +120,7 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
   const guardians = guardiansFor(config, {
     log,
     degraded: (mirror, degraded) => metrics.setSyncDegraded(mirror, degraded),
+    syncState: (mirror, state) => metrics.setSyncState(mirror, state),
   }).map((g) => g.run(controller.signal));
   try {
     await Promise.all(workers.map((w) => w.run()));

@@ -140,7 +140,7 @@ function toFinding(e: ErrorObject, path: Segment[]): Finding | undefined {
       }
       return { path, message: `needs at least ${String(p.limit)} entries` };
     case 'pattern':
-      if (field === 'lag_threshold' || field === 'max_fence_wait')
+      if (field === 'lag_threshold' || field === 'max_fence_wait' || field === 'degrade_after')
         return { path, message: `${show(e.data, secret, '', true)} is not a duration`, hint: DURATION_HINT };
       if (path.length === 1 && field === 'project') {
         return { path, message: `invalid project name${show(e.data, secret)}`, hint: PROJECT_HINT };
@@ -187,7 +187,7 @@ function typeFinding(path: Segment[], expected: string, data: unknown): Finding 
   let hint: string | undefined;
   if (parent === 'tables' && typeof data === 'string') {
     hint = `write \`- source_table: ${data.length <= 80 && !/[\n\r]/.test(data) ? data : 'schema.table'}\``;
-  } else if (field === 'lag_threshold') {
+  } else if (field === 'lag_threshold' || field === 'degrade_after') {
     hint = DURATION_HINT;
   } else if (expected === 'string' && (typeof data === 'number' || typeof data === 'boolean')) {
     hint = 'quote the value to make it a string';

@@ -83,15 +83,21 @@ export function planSyncStandbys(
       );
       continue;
     }
-    for (const w of g.waiting)
+    const member = (name: string) => inGroup.find((x) => x.mirror === name)!;
+    for (const w of g.waiting) {
+      // A promoted mirror is no one's standby any more: nothing to say.
+      if (member(w.mirror).recorded?.promoted) continue;
       diagnostics.push(
         diag(
           'MR191',
           addr.mirrorAddress(w.mirror),
           `sync mirror ${w.mirror} is not a synchronous standby now: ${w.why}`,
-          'source commits do not wait for it meanwhile; plan again once `mirrors status` says Following',
+          member(w.mirror).leaving
+            ? 'it leaves synchronous_standby_names before that action; it joins again once it is Following (a later plan)'
+            : 'source commits do not wait for it meanwhile; plan again once `mirrors status` says Following',
         ),
       );
+    }
     const facts = src.standbyNames;
     const mirrored = [...new Set(inGroup.map((x) => live.peers[x.m.source]?.database).filter((d) => d !== undefined))];
     const scope = facts && g.value ? commitScope(facts.commitScope, mirrored) : null;
@@ -106,6 +112,11 @@ export function planSyncStandbys(
       diagnostics.push(diag('MR192', at, owner.why, owner.hint));
       continue;
     }
+    const k = Math.min(g.quorum, g.members.length);
+    const leaving = inGroup
+      .filter((x) => x.leaving && x.listed)
+      .map((x) => x.mirror)
+      .sort();
     const update = actions.add({
       kind: 'sync_standbys',
       op: 'update',
@@ -113,11 +124,19 @@ export function planSyncStandbys(
       peer: source,
       mirror: null,
       reason: g.value
-        ? `commits of database${scope!.waiting.length === 1 ? '' : 's'} ${scope!.waiting.join(', ') || '(none)'} on peer ${source}'s cluster wait for ${g.quorum} of ${g.members.join(', ')} (synchronous_standby_names)`
-        : 'no sync mirror can answer now: source commits wait for none (synchronous_standby_names emptied)',
+        ? `commits of database${scope!.waiting.length === 1 ? '' : 's'} ${scope!.waiting.join(', ') || '(none)'} on peer ${source}'s cluster wait for ${k} of ${g.members.join(', ')} (synchronous_standby_names)${k < g.quorum ? `: sync_quorum is ${g.quorum}, but only ${g.members.length} can answer now` : ''}`
+        : leaving.length
+          ? `${leaving.join(', ')} ${leaving.length === 1 ? 'leaves' : 'leave'} synchronous_standby_names first (a promotion, resync or slot change follows): source commits wait for none`
+          : 'no sync mirror can answer now: source commits wait for none (synchronous_standby_names emptied)',
       reason_code: 'setting_changed',
       risk: 'disruptive',
-      before: { value: facts.setting },
+      before: {
+        value: facts.setting,
+        members: inGroup
+          .filter((x) => x.listed)
+          .map((x) => x.mirror)
+          .sort(),
+      },
       after: { value: g.value, members: g.members },
       depends_on: [],
       details: {

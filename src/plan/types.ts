@@ -359,7 +359,7 @@ export type SyncStandbysUpdate = ActionOf<
   'sync_standbys',
   'update',
   SyncStandbysDetails,
-  { value: string },
+  { value: string; members: string[] },
   { value: string; members: string[] }
 >;
 

@@ -312,8 +312,12 @@ export class WorkerMetrics {
       WAL_STATUSES,
       this.walStatusesSeen,
     );
-    if (s.syncState !== undefined)
-      setOneOf(this.syncState, mirror, 'sync_state', s.syncState ?? 'none', SYNC_STATES, this.syncStatesSeen);
+    if (s.syncState !== undefined) this.setSyncState(mirror, s.syncState);
+  }
+
+  /** A sync mirror's walsender state (its worker's reading, or a guardian's: either may be the one still up). */
+  setSyncState(mirror: string, state: string | null): void {
+    setOneOf(this.syncState, mirror, 'sync_state', state ?? 'none', SYNC_STATES, this.syncStatesSeen);
   }
 
   /** The degrade policy's verdict on a sync mirror (worker/sync-guardian.ts). */

@@ -25,7 +25,7 @@ export interface SyncReading {
   currentLsn: string;
   /** Age of the oldest commit waiting for synchronous replication (pg_stat_activity wait_event SyncRep), or null. */
   oldestWaitMs: number | null;
-  walsenders: { name: string; state: string; flushLsn: string | null }[];
+  walsenders: { name: string; state: string; flushLsn: string | null; syncState?: string }[];
 }
 
 export interface GuardState {
@@ -87,7 +87,7 @@ const READING_SQL = `
 SELECT current_setting('synchronous_standby_names') AS value, pg_current_wal_lsn()::text AS current_lsn,
        (SELECT (extract(epoch FROM clock_timestamp() - min(state_change)) * 1000)::bigint
           FROM pg_stat_activity WHERE wait_event = 'SyncRep') AS oldest_wait_ms,
-       (SELECT coalesce(json_agg(json_build_object('name', application_name, 'state', state, 'flushLsn', flush_lsn::text)), '[]')
+       (SELECT coalesce(json_agg(json_build_object('name', application_name, 'state', state, 'flushLsn', flush_lsn::text, 'syncState', sync_state)), '[]')
           FROM pg_stat_replication) AS walsenders,
        (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier`;
 
@@ -95,6 +95,8 @@ export interface GuardianEvents {
   log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
   /** A sync mirror's degradation as recorded (at start, and with every change). */
   degraded: (mirror: string, degraded: boolean) => void;
+  /** pg_stat_replication.sync_state of a guarded mirror's walsender (null: none), every tick. */
+  syncState: (mirror: string, state: string | null) => void;
 }
 
 export class SyncGuardian {
@@ -137,6 +139,12 @@ export class SyncGuardian {
     }
     const db = this.db;
     const row = (await db.query(READING_SQL)).rows[0];
+    // Every instance that guards the source says whether it waits for each mirror: the mirror's own worker, which
+    // says it too, may be the one that is down.
+    for (const m of this.mirrors) {
+      const w = (row.walsenders as SyncReading['walsenders']).find((x) => x.name === standbyName(m.name));
+      this.events.syncState(m.name, w?.syncState ?? null);
+    }
     if (!this.holds) {
       this.holds = (
         await db.query('SELECT pg_try_advisory_lock($1::int, hashtext($2::text)) AS ok', [

@@ -266,6 +266,8 @@ describe('sync mode', () => {
       // The metrics of the instance that degraded it.
       const metrics = await b.metrics();
       expect(metrics).toMatch(/mirrors_sync_degraded\{mirror="kb"\} 1/);
+      // The mirror's own worker is gone: the guardian's instance says no walsender serves it.
+      expect(metrics).toMatch(/mirrors_sync_state\{mirror="kb",sync_state="none"\} 1/);
 
       // Back: the guardian adds it again once it has caught up.
       const a4 = await m.start(['-m', 'kb']);
