@@ -147,7 +147,7 @@ defs.settings_with_peers = {
 const REASONS = ['catalog_missing', 'catalog_outdated', 'new_mirror', 'setting_changed', 'mirror_removed', 'table_added',
   'table_removed', 'table_changed', 'table_source_changed', 'table_not_copied', 'schema_missing', 'type_missing',
   'extension_missing', 'publication_missing', 'publication_changed', 'slot_missing', 'slot_lost', 'promotion_declared',
-  'promotion_without_source', 'promotion_unfinished'];
+  'promotion_without_source', 'promotion_unfinished', 'replace_requested'];
 
 const pairs = [];
 const rules = [];
@@ -205,6 +205,7 @@ const schema = {
     config_hash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     project: str,
     selected: { type: ['array', 'null'], items: str },
+    replace: arr(str),
     mirrors: arr(obj({ name: str, source: str, destination: str })),
     diagnostics: arr(ref('diagnostic')),
     actions: arr(ref('action')),

@@ -29,6 +29,7 @@ export interface ApplyCliOptions {
   allowDataLoss?: boolean;
   lockTimeout?: string;
   format?: 'text' | 'json';
+  replace?: string[];
 }
 
 export async function applyCommand(planFile: string | undefined, opts: ApplyCliOptions, io: Io): Promise<number> {
@@ -47,6 +48,10 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
       hint: 'there is no prompt in a JSON stream: approve with --auto-approve, or apply a reviewed plan file',
     });
   }
+  if (planFile && opts.replace?.length)
+    throw new MirrorsError('USAGE', '--replace cannot be given with a saved plan', {
+      hint: `the saved plan applies exactly what it was planned with: \`mirrors plan --replace ... --out ${planFile}\``,
+    });
   const saved = planFile ? readPlanFile(planFile, VERSION) : null;
   const config = await loadConfig({
     // Found as every command finds it (-c, else in the working directory), not at the path of the machine that
@@ -56,6 +61,7 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
     env: process.env,
   });
   const selected = saved ? saved.selected : selection(opts.mirror);
+  const replace = saved ? (saved.replace ?? []) : (opts.replace ?? []);
   const command = ['mirrors', 'apply', ...(planFile ? [planFile] : [])].join(' ');
   const session = new LockedSession(config, {
     lockTimeoutMs,
@@ -65,7 +71,7 @@ export async function applyCommand(planFile: string | undefined, opts: ApplyCliO
   const stopSignals = onInterrupt(io);
   try {
     // A saved plan's mirrors are locked with the declared ones before anything is inspected.
-    const plan = await session.plan({ selected, createdBy: CREATED_BY }, saved?.mirrors ?? []);
+    const plan = await session.plan({ selected, createdBy: CREATED_BY, replace }, saved?.mirrors ?? []);
     if (saved) {
       const same = compareWithFresh(saved, plan);
       if (!same.same) throw staleError(planFile!, same.why);

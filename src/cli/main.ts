@@ -64,6 +64,11 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'plan only this mirror (repeatable)', collect)
     .option('-o, --out <file>', 'save the plan to a file for `mirrors apply FILE`')
+    .option(
+      '--replace <address>',
+      'copy this table (mirror.NAME.table.SCHEMA.TABLE) or every table of this mirror (mirror.NAME) again, keeping the slot (repeatable)',
+      collect,
+    )
     .addOption(
       new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
     )
@@ -99,6 +104,11 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .argument('[planfile]', 'a plan saved with `mirrors plan --out`')
     .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
     .option('-m, --mirror <name>', 'apply only this mirror (repeatable)', collect)
+    .option(
+      '--replace <address>',
+      'copy this table or every table of this mirror again, keeping the slot (repeatable; not with PLANFILE, whose plan says it)',
+      collect,
+    )
     .option('--auto-approve', 'do not ask for approval')
     .option(
       '--allow-irreversible',

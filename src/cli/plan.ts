@@ -21,6 +21,7 @@ export interface PlanCliOptions {
   format?: PlanFormat;
   detailedExitcode?: boolean;
   failOn?: Exclude<Risk, 'safe'>;
+  replace?: string[];
 }
 
 export const CREATED_BY = `mirrors ${VERSION}`;
@@ -53,7 +54,7 @@ export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number>
   const config = await loadConfig({ configPath: opts.config, cwd: process.cwd(), env: process.env });
   const selected = selection(opts.mirror);
   const { live } = await inspect(config, selected);
-  const plan = buildPlan(config, live, { selected, createdBy: CREATED_BY, failOn: opts.failOn });
+  const plan = buildPlan(config, live, { selected, createdBy: CREATED_BY, failOn: opts.failOn, replace: opts.replace });
   checkSelection(config, plan, selected);
   io.out(renderPlan(plan, opts.format ?? 'text'));
   if (hasErrors(plan)) {

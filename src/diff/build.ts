@@ -17,13 +17,16 @@ export interface PlanOptions {
   createdBy: string;
   /** --fail-on: an action at least this risky is an error (MR137). */
   failOn?: Exclude<Risk, 'safe'>;
+  /** --replace: addresses of tables (or whole mirrors) to copy again. */
+  replace?: string[];
 }
 
 const SEVERITY_RANK = { error: 0, warning: 1, note: 2 } as const;
 const RISK_RANK: Record<Risk, number> = { safe: 0, disruptive: 1, irreversible: 2 };
 
 export function buildPlan(config: Config, live: Live, opts: PlanOptions): Plan {
-  const d = diff(config, live, opts.selected);
+  const replace = [...new Set(opts.replace ?? [])].sort();
+  const d = diff(config, live, opts.selected, replace);
   const actions = orderActions(d.actions);
   const summary = { create: 0, update: 0, delete: 0, replace: 0 };
   for (const a of actions) summary[a.op]++;
@@ -52,6 +55,7 @@ export function buildPlan(config: Config, live: Live, opts: PlanOptions): Plan {
     config_hash: config.hash,
     project: config.project,
     selected: opts.selected ? [...opts.selected].sort() : null,
+    replace,
     mirrors: d.mirrors,
     diagnostics,
     actions,

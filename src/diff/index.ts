@@ -70,8 +70,8 @@ export interface DiffResult {
  * @param selected mirror names from --mirror, or null for all. With null, every mirror of this project
  * recorded in an inspected destination's catalog but absent from the config is destroyed.
  */
-export function diff(config: Config, live: Live, selected: string[] | null): DiffResult {
-  const d = new Differ(config, live);
+export function diff(config: Config, live: Live, selected: string[] | null, replace: string[] = []): DiffResult {
+  const d = new Differ(config, live, replace);
   // A promotion with a reverse mirror plans that mirror too (its actions are steps of the promotion).
   const named = selected ?? Object.keys(config.mirrors);
   const reverses = Object.values(config.mirrors).filter((m) => m.reverseOf && named.includes(m.reverseOf));
@@ -87,6 +87,16 @@ export function diff(config: Config, live: Live, selected: string[] | null): Dif
   for (const name of wanted) d.mirror(config.mirrors[name], resolved.get(name)!);
   for (const name of wanted) d.openPromotion(config.mirrors[name]);
   const destroyed = d.destroyRemoved(selected);
+  for (const a of replace)
+    if (!d.replaced.has(a))
+      d.diagnostics.push(
+        diag(
+          'MR139',
+          a,
+          `--replace ${a} names no copied table of the mirrors this plan covers`,
+          'use the address of a table as `mirrors plan` prints it (mirror.NAME.table.SCHEMA.TABLE) or of a whole mirror (mirror.NAME); a table not copied yet is copied by the plan anyway',
+        ),
+      );
   planSyncStandbys(config, live, selected, d.actions, d.diagnostics);
   d.checkSources(wanted.map((n) => config.mirrors[n]));
   const declared = wanted.map((n) => ({
@@ -118,10 +128,24 @@ class Differ {
   private newSenders = new Map<string, number>();
   private newerCatalogs = new Set<string>();
 
+  /** --replace: addresses (a mirror, or one of its tables) to copy again, and those that named a table. */
+  private readonly replace: Set<string>;
+  readonly replaced = new Set<string>();
+
   constructor(
     private config: Config,
     private live: Live,
-  ) {}
+    replace: string[] = [],
+  ) {
+    this.replace = new Set(replace);
+  }
+
+  /** Whether --replace asks to copy this table again (its address, or its mirror's). */
+  private replaceRequested(mirror: string, tableAddr: string): boolean {
+    const asked = this.replace.has(tableAddr) || this.replace.has(addr.mirrorAddress(mirror));
+    if (asked) this.replaced.add(this.replace.has(tableAddr) ? tableAddr : addr.mirrorAddress(mirror));
+    return asked;
+  }
 
   private bump(map: Map<string, number>, peer: string, n = 1) {
     map.set(peer, (map.get(peer) ?? 0) + n);
@@ -783,6 +807,35 @@ class Differ {
         const sourceChanged = tableKey(rec.source) !== tableKey(t.source);
         const excludesChanged =
           JSON.stringify([...rec.excludeColumns].sort()) !== JSON.stringify([...t.excludeColumns].sort());
+        const requested = !sourceChanged && !excludesChanged && this.replaceRequested(m.name, common.address);
+        if (requested) {
+          if (m.resync_strategy === 'swap')
+            this.diagnostics.push(
+              diag(
+                'MR135',
+                common.address,
+                `--replace ${common.address}: mirror ${m.name} asks for resync_strategy swap, which this version does not implement`,
+                'set resync_strategy: truncate for this mirror to copy the table again now (readers see it empty while it is copied); nothing is changed until then',
+              ),
+            );
+          tableActionIds.push(
+            this.actions.add({
+              ...common,
+              kind: 'table',
+              op: 'replace',
+              reason_code: 'replace_requested',
+              risk: 'disruptive',
+              reason:
+                'copy it again (--replace) while the mirror streams its other tables: readers see it empty until the copy ends (resync_strategy truncate)',
+              before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
+              after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+              depends_on: deps,
+              details: { spec },
+            }).id,
+          );
+          needCopy.add(key);
+          continue;
+        }
         if (sourceChanged || excludesChanged) {
           tableActionIds.push(
             this.actions.add({

@@ -44,6 +44,7 @@ export type ReasonCode =
   | 'table_removed'
   | 'table_changed'
   | 'table_source_changed'
+  | 'replace_requested'
   | 'table_not_copied'
   | 'schema_missing'
   | 'type_missing'
@@ -433,6 +434,8 @@ export interface Plan {
   project: string;
   /** The --mirror selection the plan was made with (null: all); apply re-plans with the same. */
   selected: string[] | null;
+  /** The --replace addresses the plan was made with (absent in files of earlier versions: none); apply re-plans with the same. */
+  replace?: string[];
   /** Mirrors the plan covers (after --mirror selection), sorted by name. */
   mirrors: PlannedMirror[];
   diagnostics: Diagnostic[];

@@ -89,6 +89,7 @@ describe('json and markdown rendering', () => {
       'config_hash',
       'project',
       'selected',
+      'replace',
       'mirrors',
       'diagnostics',
       'actions',

@@ -1,0 +1,56 @@
+/** --replace in the differ (issue 11): which tables it copies again, and what it refuses. No database. */
+import { describe, expect, it } from 'vitest';
+import { buildPlan } from '../../src/diff/build.js';
+import type { Config } from '../../src/config/types.js';
+import type { PeerLive } from '../../src/inspect/types.js';
+import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
+
+const plan = (c: Config, peers: PeerLive[], replace: string[]) =>
+  buildPlan(
+    c,
+    { peers: Object.fromEntries(peers.map((p) => [p.peer, p])) },
+    { selected: null, createdBy: 't', replace },
+  );
+
+function streaming(strategy: 'truncate' | 'swap' = 'truncate') {
+  const m = mirror('m', ['public.users', 'public.orders'], { resync_strategy: strategy });
+  const src = livePeer('prod', [table('public.users'), table('public.orders')]);
+  const dst = livePeer('staging');
+  applied(m, src, dst, ['public.users', 'public.orders']);
+  return { c: config([m]), peers: [src, dst] };
+}
+
+describe('--replace', () => {
+  it('a table address copies that table again, and only it; the slot stays', () => {
+    const { c, peers } = streaming();
+    const p = plan(c, peers, ['mirror.m.table.public.orders']);
+    const replaced = p.actions.filter((a) => a.reason_code === 'replace_requested');
+    expect(replaced.map((a) => [a.kind, a.op, a.address, a.risk])).toEqual([
+      ['table', 'replace', 'mirror.m.table.public.orders', 'disruptive'],
+    ]);
+    expect(p.actions.some((a) => a.kind === 'slot')).toBe(false);
+    const snapshot = p.actions.find((a) => a.kind === 'snapshot');
+    expect(snapshot?.kind === 'snapshot' && snapshot.details.tables.map((t) => t.destination.name)).toEqual(['orders']);
+    expect(p.replace).toEqual(['mirror.m.table.public.orders']);
+    expect(p.diagnostics).toEqual([]);
+  });
+
+  it('a mirror address copies every table of it again', () => {
+    const { c, peers } = streaming();
+    const p = plan(c, peers, ['mirror.m']);
+    expect(
+      p.actions
+        .filter((a) => a.reason_code === 'replace_requested')
+        .map((a) => a.address)
+        .sort(),
+    ).toEqual(['mirror.m.table.public.orders', 'mirror.m.table.public.users']);
+  });
+
+  it('refuses an address that names no copied table (MR139), and swap until it is built (MR135)', () => {
+    const { c, peers } = streaming();
+    expect(plan(c, peers, ['mirror.m.table.public.nope']).diagnostics.map((d) => d.code)).toEqual(['MR139']);
+    expect(plan(c, peers, ['mirror.other']).diagnostics.map((d) => d.code)).toEqual(['MR139']);
+    const swap = streaming('swap');
+    expect(plan(swap.c, swap.peers, ['mirror.m.table.public.users']).diagnostics.map((d) => d.code)).toContain('MR135');
+  });
+});
