@@ -807,9 +807,25 @@ class Differ {
         const sourceChanged = tableKey(rec.source) !== tableKey(t.source);
         const excludesChanged =
           JSON.stringify([...rec.excludeColumns].sort()) !== JSON.stringify([...t.excludeColumns].sort());
-        const requested = !sourceChanged && !excludesChanged && this.replaceRequested(m.name, common.address);
-        if (requested) {
-          if (m.resync_strategy === 'swap')
+        // Copied again: its source or excluded columns changed, or --replace asks (marked used either way).
+        const requested = this.replaceRequested(m.name, common.address);
+        const again =
+          sourceChanged || excludesChanged
+            ? ({
+                reason_code: 'table_source_changed',
+                reason: sourceChanged
+                  ? `source changed from ${displayQualified(rec.source)} to ${displayQualified(t.source)}: copy it again`
+                  : 'exclude_columns changed: copy the table again',
+              } as const)
+            : requested
+              ? ({
+                  reason_code: 'replace_requested',
+                  reason:
+                    'copy it again (--replace) while the mirror streams its other tables: readers see it empty until the copy ends (resync_strategy truncate)',
+                } as const)
+              : null;
+        if (again) {
+          if (again.reason_code === 'replace_requested' && m.resync_strategy === 'swap')
             this.diagnostics.push(
               diag(
                 'MR135',
@@ -821,12 +837,10 @@ class Differ {
           tableActionIds.push(
             this.actions.add({
               ...common,
+              ...again,
               kind: 'table',
               op: 'replace',
-              reason_code: 'replace_requested',
               risk: 'disruptive',
-              reason:
-                'copy it again (--replace) while the mirror streams its other tables: readers see it empty until the copy ends (resync_strategy truncate)',
               before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
               after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
               depends_on: deps,
@@ -834,27 +848,8 @@ class Differ {
             }).id,
           );
           needCopy.add(key);
-          continue;
-        }
-        if (sourceChanged || excludesChanged) {
-          tableActionIds.push(
-            this.actions.add({
-              ...common,
-              kind: 'table',
-              op: 'replace',
-              reason_code: 'table_source_changed',
-              risk: 'disruptive',
-              reason: sourceChanged
-                ? `source changed from ${displayQualified(rec.source)} to ${displayQualified(t.source)}: copy it again`
-                : 'exclude_columns changed: copy the table again',
-              before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
-              after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
-              depends_on: deps,
-              details: { spec },
-            }).id,
-          );
-          needCopy.add(key);
-          if (dest) this.diagnostics.push(...checkExistingDestination(dest, source, t, false));
+          if (dest && again.reason_code === 'table_source_changed')
+            this.diagnostics.push(...checkExistingDestination(dest, source, t, false));
           continue;
         }
         const update = {

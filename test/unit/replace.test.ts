@@ -46,6 +46,15 @@ describe('--replace', () => {
     ).toEqual(['mirror.m.table.public.orders', 'mirror.m.table.public.users']);
   });
 
+  it('a table that is copied again anyway (its exclude_columns changed) counts as replaced: one action, no MR139', () => {
+    const { c, peers } = streaming();
+    peers[1].catalog.tables.find((t) => t.destination.name === 'orders')!.excludeColumns = ['note'];
+    const p = plan(c, peers, ['mirror.m.table.public.orders']);
+    expect(p.diagnostics.map((d) => d.code)).not.toContain('MR139');
+    const orders = p.actions.filter((a) => a.address === 'mirror.m.table.public.orders');
+    expect(orders.map((a) => [a.op, a.reason_code])).toEqual([['replace', 'table_source_changed']]);
+  });
+
   it('refuses an address that names no copied table (MR139), and swap until it is built (MR135)', () => {
     const { c, peers } = streaming();
     expect(plan(c, peers, ['mirror.m.table.public.nope']).diagnostics.map((d) => d.code)).toEqual(['MR139']);
