@@ -1,6 +1,7 @@
 /** Constructed Config and Live values for the pure stages' unit tests. */
 import type { Config, Mirror, Peer } from '../../src/config/types.js';
 import type {
+  StandbyNamesFacts,
   LiveColumn,
   LiveSequence,
   LiveTable,
@@ -234,4 +235,19 @@ export function nextvalColumn(name: string, regclass: string, type = 'bigint'): 
     hasDefault: true,
     default: `nextval('${regclass.replace(/'/g, "''")}'::regclass)`,
   });
+}
+
+/** What inspection reads of synchronous_standby_names on a source: by default empty, ours to write; override any part. */
+export function standbyNamesFacts(over: Partial<StandbyNamesFacts> = {}): StandbyNamesFacts {
+  return {
+    setting: '',
+    source: 'default',
+    sourcefile: null,
+    sourceline: null,
+    fileSettings: [],
+    allowAlterSystem: null,
+    mayAlterSystem: true,
+    commitScope: { setting: 'on', source: 'default', databases: [], roles: [] },
+    ...over,
+  };
 }

@@ -21,7 +21,7 @@ import {
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanText } from '../../src/render/text.js';
 import type { MirrorsError } from '../../src/errors.js';
-import { applied, col, config, livePeer, mirror, table } from '../support/fixtures.js';
+import { applied, col, config, livePeer, mirror, standbyNamesFacts, table } from '../support/fixtures.js';
 import type { PeerLive } from '../../src/inspect/types.js';
 import type { Config } from '../../src/config/types.js';
 
@@ -126,14 +126,7 @@ function everyKindOfPlan(): Plan[] {
   applied(m5, src5, dst5, ['public.users']);
   Object.assign(src5, {
     systemIdentifier: '7001',
-    standbyNames: {
-      setting: '',
-      source: 'default',
-      sourcefile: null,
-      sourceline: null,
-      fileSettings: [],
-      allowAlterSystem: null,
-      mayAlterSystem: true,
+    standbyNames: standbyNamesFacts({
       commitScope: {
         setting: 'on',
         source: 'default',
@@ -143,7 +136,7 @@ function everyKindOfPlan(): Plan[] {
         ],
         roles: [{ role: 'batch', database: null, setting: 'off' }],
       },
-    },
+    }),
   });
   const synced = plan(config([m5]), [src5, dst5]);
   return [fresh, changed, destroyed, catalogNew, promoted, reversed, synced];

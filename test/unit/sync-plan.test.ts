@@ -5,7 +5,7 @@ import { buildPlan } from '../../src/diff/build.js';
 import type { Config, Mirror } from '../../src/config/types.js';
 import type { PeerLive } from '../../src/inspect/types.js';
 import type { Plan } from '../../src/plan/types.js';
-import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
+import { applied, config, livePeer, mirror, standbyNamesFacts, table } from '../support/fixtures.js';
 
 const plan = (c: Config, peers: PeerLive[]) =>
   buildPlan(c, { peers: Object.fromEntries(peers.map((p) => [p.peer, p])) }, { selected: null, createdBy: 'test' });
@@ -18,16 +18,13 @@ function following(m: Mirror, setting: string) {
   Object.assign(dst.catalog.mirrors[m.name], { leaseHeld: true, heartbeatAgeMs: 100 });
   Object.assign(src, {
     systemIdentifier: '7001',
-    standbyNames: {
+    standbyNames: standbyNamesFacts({
       setting,
       source: setting ? 'configuration file' : 'default',
       sourcefile: setting ? '/data/postgresql.auto.conf' : null,
       sourceline: setting ? 3 : null,
-      fileSettings: [],
-      allowAlterSystem: null,
-      mayAlterSystem: true,
       commitScope: { setting: 'on', source: 'default', databases: [{ name: 'app', setting: null }], roles: [] },
-    },
+    }),
   });
   // What mirrors recorded when it wrote the value.
   dst.catalog.syncStandbys = { '7001': { value: setting, degraded: {} } };

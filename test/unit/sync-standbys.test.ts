@@ -9,21 +9,11 @@ import {
   standbyNamesQuorum,
   syncGuarantee,
   commitScope,
-  type StandbyNamesFacts,
   type SyncMember,
 } from '../../src/diff/sync-standbys.js';
+import { standbyNamesFacts } from '../support/fixtures.js';
 
-const facts = (over: Partial<StandbyNamesFacts> = {}): StandbyNamesFacts => ({
-  setting: '',
-  source: 'default',
-  sourcefile: null,
-  sourceline: null,
-  fileSettings: [],
-  allowAlterSystem: null,
-  mayAlterSystem: true,
-  commitScope: { setting: 'on', source: 'default', databases: [], roles: [] },
-  ...over,
-});
+const facts = standbyNamesFacts;
 
 describe('standbyNamesValue', () => {
   it('is a quorum over the Following sync mirrors, by their identifier-safe standby names, sorted', () => {
