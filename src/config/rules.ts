@@ -42,7 +42,12 @@ export function ruleFindings({ data, tainted }: RuleInput): Finding[] {
   const peers = isObj(data.peers) ? data.peers : undefined;
   const identities = peers ? peerRules(peers, out, tainted) : new Map<string, string>();
   if (isObj(data.defaults)) durationRule(data.defaults, ['defaults'], out);
-  if (isObj(data.mirrors)) mirrorRules(data.mirrors, peers, identities, out, tainted);
+  if (isObj(data.mirrors)) {
+    mirrorRules(data.mirrors, peers, identities, out, tainted);
+    const defaults = isObj(data.defaults) ? data.defaults : {};
+    for (const [name, m] of Object.entries(data.mirrors))
+      if (isObj(m)) syncOnlyRule(m, defaults, ['mirrors', name], out);
+  }
   return out;
 }
 
@@ -390,6 +395,20 @@ function durationRule(settings: Obj, base: Segment[], out: Finding[]): void {
     const r = parseDuration(loss.degrade_after);
     if (!r.ok) out.push({ path: [...base, 'on_sync_loss', 'degrade_after'], message: r.message, hint: DURATION_HINT });
   }
+}
+
+/** sync_quorum and on_sync_loss set on an async mirror would do nothing: refused (under `defaults:` they may stand). */
+function syncOnlyRule(mirror: Obj, defaults: Obj, base: Segment[], out: Finding[]): void {
+  const mode = mirror.mode ?? defaults.mode ?? 'async';
+  if (mode !== 'async') return;
+  for (const key of ['sync_quorum', 'on_sync_loss'])
+    if (mirror[key] !== undefined)
+      out.push({
+        path: [...base, key],
+        at: 'key',
+        message: `${key} applies to mode: sync only, and this mirror is async`,
+        hint: `remove ${key}, or set mode: sync`,
+      });
 }
 
 function parseName(text: string, path: Segment[], key: string, out: Finding[]): ParsedTableRef | undefined {

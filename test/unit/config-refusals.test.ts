@@ -189,3 +189,63 @@ describe('reserved schemas', () => {
     ok(withTables(`      - source_table: '"Pg_Sales".t'`, '      - source_table: pgsales.t'));
   });
 });
+
+describe('sync-only settings', () => {
+  const mirrorWith = (...lines: string[]) =>
+    yaml(
+      'version: 1',
+      ...PEERS,
+      'mirrors:',
+      '  m:',
+      '    source: a',
+      '    destination: b',
+      ...lines,
+      '    tables: [{ source_table: t }]',
+    );
+
+  test('on_sync_loss and sync_quorum on an async mirror would do nothing: refused at the key', () => {
+    expect(brief(mirrorWith('    on_sync_loss: { degrade_after: 3s }', '    sync_quorum: 2'))).toEqual([
+      [
+        '9:5',
+        'mirrors.m.on_sync_loss',
+        'on_sync_loss applies to mode: sync only, and this mirror is async',
+        'remove on_sync_loss, or set mode: sync',
+      ],
+      [
+        '10:5',
+        'mirrors.m.sync_quorum',
+        'sync_quorum applies to mode: sync only, and this mirror is async',
+        'remove sync_quorum, or set mode: sync',
+      ],
+    ]);
+  });
+
+  test("accepted on a sync mirror (its own mode or the defaults'), and under defaults for async mirrors", () => {
+    ok(mirrorWith('    mode: sync', '    on_sync_loss: { degrade_after: 3s }', '    sync_quorum: 2'));
+    ok(
+      yaml(
+        'version: 1',
+        ...PEERS,
+        'defaults: { mode: sync }',
+        'mirrors:',
+        '  m:',
+        '    source: a',
+        '    destination: b',
+        '    sync_quorum: 2',
+        '    tables: [{ source_table: t }]',
+      ),
+    );
+    ok(
+      yaml(
+        'version: 1',
+        ...PEERS,
+        'defaults: { sync_quorum: 2 }',
+        'mirrors:',
+        '  m:',
+        '    source: a',
+        '    destination: b',
+        '    tables: [{ source_table: t }]',
+      ),
+    );
+  });
+});
