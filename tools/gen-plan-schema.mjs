@@ -29,7 +29,8 @@ const defs = {
     mode: { enum: ['async', 'sync'] }, do_initial_snapshot: bool,
     snapshot_num_rows_per_partition: int, snapshot_max_parallel_workers: int, snapshot_num_tables_in_parallel: int,
     max_batch_size: int, idle_timeout_seconds: int, replicate_indexes: bool, replicate_foreign_keys: bool,
-    resync_strategy: { enum: ['truncate', 'swap'] }, lag_threshold_ms: int, paused: bool, prevent_destroy: bool, sync_quorum: int,
+    resync_strategy: { enum: ['truncate', 'swap'] }, schema_changes: { enum: ['plan', 'auto'] },
+    dropped_columns: { enum: ['drop', 'keep'] }, lag_threshold_ms: int, paused: bool, prevent_destroy: bool, sync_quorum: int,
     on_sync_loss: { oneOf: [{ const: 'block' }, obj({ degrade_after_ms: int })] },
   }),
   partial_settings: { $comment: 'changed settings only: the same keys as settings, none required' },
@@ -80,6 +81,17 @@ const ACTIONS = {
     update: [obj({ spec: ref('table_spec'), sql: ref('sql') }), ref('table_attributes'), ref('table_attributes')],
     replace: [obj({ spec: ref('table_spec') }), tableSource, tableSource],
     delete: [obj({ sql: ref('sql'), destination: ref('qualified') }), obj({ source: str }), nul],
+  },
+  columns: {
+    update: [
+      obj({
+        table: ref('qualified'), sql: ref('sql'),
+        steps: arr(obj({ change: { enum: ['add', 'rename', 'drop', 'keep', 'retype'] }, column: str, summary: str })),
+        kept_columns: arr(str), at_lsn: str, copy: nstr, spec: ref('table_spec'),
+      }),
+      obj({ columns: arr(str) }),
+      obj({ columns: arr(str) }),
+    ],
   },
   snapshot: {
     create: [
@@ -147,7 +159,7 @@ defs.settings_with_peers = {
 const REASONS = ['catalog_missing', 'catalog_outdated', 'new_mirror', 'setting_changed', 'mirror_removed', 'table_added',
   'table_removed', 'table_changed', 'table_source_changed', 'table_not_copied', 'schema_missing', 'type_missing',
   'extension_missing', 'publication_missing', 'publication_changed', 'slot_missing', 'slot_lost', 'promotion_declared',
-  'promotion_without_source', 'promotion_unfinished', 'replace_requested'];
+  'promotion_without_source', 'promotion_unfinished', 'replace_requested', 'schema_changed'];
 
 const pairs = [];
 const rules = [];

@@ -33,6 +33,7 @@ const EXECUTORS: ExecutorTable = {
   },
   slot: slotExecutor,
   table: tableExecutor,
+  columns: columnsExecutor,
   snapshot: (ctx, a) => runSnapshot(ctx, a),
   promotion: (ctx, a) => (a.op === 'create' ? runPromotion(ctx, a) : openPromotion(ctx, a)),
   sync_standbys: async (ctx, a) => {
@@ -140,6 +141,45 @@ async function tableExecutor(ctx: ApplyContext, a: ActionOfKind<'table'>) {
     default:
       return unreachable(a);
   }
+}
+
+/**
+ * A source schema change, where the worker stopped at it: refused unless the worker still waits there (it
+ * recorded the same commit LSN), so the DDL never lands ahead of or behind the rows it fits.
+ */
+async function columnsExecutor(ctx: ApplyContext, a: ActionOfKind<'columns'>) {
+  const db = await ctx.db(a.peer);
+  const mirror = ctx.mirrorOf(a);
+  const d = a.details;
+  await inTransaction(db, async () => {
+    const r = await db.query(
+      `SELECT pending_schema_change ->> 'lsn' AS lsn FROM mirrors.tables
+        WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text FOR UPDATE`,
+      [mirror, d.table.schema, d.table.name],
+    );
+    if (r.rows[0]?.lsn !== d.at_lsn)
+      throw new MirrorsError(
+        'APPLY_FAILED',
+        `${a.address}: the worker no longer waits at the schema change this plan fits the table to (commit ${d.at_lsn}; it now records ${r.rows[0]?.lsn ?? 'none'})`,
+        { hint: 'run `mirrors plan` again: it proposes what fits the table where the stream stands now' },
+      );
+    for (const s of d.sql) await db.query(s);
+    await catalog.recordSchemaChange(
+      db,
+      mirror,
+      d.table,
+      {
+        applied_at: new Date().toISOString(),
+        by: 'apply',
+        lsn: d.at_lsn,
+        summary: d.steps.map((s) => s.summary),
+        sql: d.sql,
+      },
+      d.kept_columns,
+    );
+    // In the same transaction: a table emptied for a copy is never left ready and empty.
+    if (d.copy) await catalog.replaceTable(db, mirror, d.spec);
+  });
 }
 
 /** Refuses to drop a slot a process is streaming from: the plan was made while it was idle. */

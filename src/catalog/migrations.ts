@@ -394,6 +394,20 @@ CREATE TABLE mirrors.sync_standbys (
 );
 `,
   },
+  {
+    version: 9,
+    name: 'schema changes: kept columns, the change a stopped worker waits on, the last one applied',
+    sql: `
+-- kept_columns: destination columns the source dropped and dropped_columns: keep kept (never compared).
+-- pending_schema_change: written by a worker stopped at a source schema change (schema_changes: plan, or one
+-- that needs a copy) with the DDL that fits the table to it there; the plan proposes it, apply clears it.
+-- last_schema_change: the last one applied, by whom and when (status shows it).
+ALTER TABLE mirrors.tables
+  ADD COLUMN kept_columns text[] NOT NULL DEFAULT '{}',
+  ADD COLUMN pending_schema_change jsonb,
+  ADD COLUMN last_schema_change jsonb;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -5,7 +5,8 @@
 import type pg from 'pg';
 import type { MirrorSettings } from '../config/types.js';
 import type { TableSpec } from '../plan/types.js';
-import { inTransaction } from '../db/tx.js';
+import type { AppliedSchemaChange } from '../inspect/types.js';
+import { inTransaction, type Queryable } from '../db/tx.js';
 import { MIGRATIONS } from './migrations.js';
 
 type Db = Pick<pg.Client, 'query'>;
@@ -196,7 +197,7 @@ export interface JournalEntry {
   command: string;
 }
 
-export async function journal(db: Db, e: JournalEntry) {
+export async function journal(db: Queryable, e: JournalEntry) {
   await db.query(
     `INSERT INTO mirrors.journal (mirror, action_id, address, kind, op, outcome, error, host, pid, command)
      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text, $9::int, $10::text)`,
@@ -213,4 +214,25 @@ export async function journal(db: Db, e: JournalEntry) {
       e.command,
     ],
   );
+}
+
+/**
+ * A schema change applied to a destination table (its DDL ran in the same transaction): kept columns, the
+ * change the worker waited on cleared, the last change recorded for status.
+ */
+export async function recordSchemaChange(
+  db: Queryable,
+  mirror: string,
+  table: { schema: string; name: string },
+  change: AppliedSchemaChange,
+  kept: string[],
+  /** The journal row, for a change the worker applied (apply journals its actions itself). */
+  journalOf?: Pick<JournalEntry, 'actionId' | 'address' | 'host' | 'pid' | 'command'>,
+) {
+  await db.query(
+    `UPDATE mirrors.tables SET kept_columns = $4::text[], pending_schema_change = NULL, last_schema_change = $5::jsonb, updated_at = now()
+      WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, table.schema, table.name, kept, JSON.stringify(change)],
+  );
+  if (journalOf) await journal(db, { ...journalOf, mirror, kind: 'columns', op: 'update', outcome: 'done' });
 }

@@ -1,5 +1,6 @@
 /** Catalog statements of the streaming worker (positions, lease holder, heartbeat). */
 import type { Queryable } from '../db/tx.js';
+import type { PendingSchemaChange } from '../inspect/types.js';
 
 type Db = Queryable;
 
@@ -31,6 +32,10 @@ export interface MirrorState {
     /** Destination columns (name -> format_type), in column order; generated ones left out (never sent). */
     types: Record<string, string>;
     excludeColumns: string[];
+    /** Destination columns kept after a drop on the source (migration 9): the stream writes none of them. */
+    keptColumns: string[];
+    /** Whether a schema change the worker stopped at is recorded for the plan (migration 9). */
+    schemaChangePending: boolean;
   }[];
 }
 
@@ -49,7 +54,8 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
   const tables = (
     await db.query(
       `SELECT t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state, t.snapshot_lsn::text AS snapshot_lsn,
-              t.exclude_columns,
+              t.exclude_columns, to_jsonb(t) -> 'kept_columns' AS kept_columns,
+              coalesce(to_jsonb(t) -> 'pending_schema_change', 'null') <> 'null' AS schema_change_pending,
               (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
                  FROM pg_attribute a
                 WHERE a.attrelid = to_regclass(quote_ident(t.dest_schema) || '.' || quote_ident(t.dest_table))
@@ -81,6 +87,8 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
       snapshotLsn: t.snapshot_lsn,
       types: t.types ?? {},
       excludeColumns: t.exclude_columns ?? [],
+      keptColumns: t.kept_columns ?? [],
+      schemaChangePending: t.schema_change_pending,
     })),
   };
 }
@@ -175,4 +183,18 @@ export async function recordSourceFacts(
     mirror,
     JSON.stringify(value),
   ]);
+}
+
+/** A schema change the worker stopped at (schema_changes: plan, or one needing a copy), for the plan to propose. */
+export async function recordPendingSchemaChange(
+  db: Db,
+  mirror: string,
+  table: { schema: string; name: string },
+  pending: PendingSchemaChange | null,
+) {
+  await db.query(
+    `UPDATE mirrors.tables SET pending_schema_change = $4::jsonb
+      WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, table.schema, table.name, pending === null ? null : JSON.stringify(pending)],
+  );
 }

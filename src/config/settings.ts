@@ -8,7 +8,7 @@
  * `defaults` and `mirror`), and a row in docs/config.md.
  */
 import { parseDuration } from './duration.js';
-import type { MirrorMode, ResyncStrategy } from './types.js';
+import type { DroppedColumns, MirrorMode, ResyncStrategy, SchemaChanges } from './types.js';
 
 interface SettingSpec<T> {
   /** The key in YAML when it differs from the MirrorSettings field (`lag_threshold` holds a duration). */
@@ -36,6 +36,12 @@ const SETTINGS = {
   replicate_indexes: setting<boolean>({ default: true }),
   replicate_foreign_keys: setting<boolean>({ default: true }),
   resync_strategy: setting<ResyncStrategy>({ default: 'truncate' }),
+  /**
+   * A source schema change (column added, renamed, dropped) reached by the stream: `plan` stops the mirror there
+   * and the next plan proposes the DDL; `auto` lets the worker apply the ones that need no copy by itself.
+   */
+  schema_changes: setting<SchemaChanges>({ default: 'plan' }),
+  dropped_columns: setting<DroppedColumns>({ default: 'drop' }),
   // A sync mirror holds up source commits, so "late" starts much sooner than for an async one.
   lag_threshold_ms: setting<number>({
     yaml: 'lag_threshold',

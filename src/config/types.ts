@@ -20,6 +20,10 @@ export interface Peer {
 
 export type MirrorMode = 'async' | 'sync';
 export type ResyncStrategy = 'truncate' | 'swap';
+/** Who applies a source schema change the stream reaches (docs/schema-changes.md). */
+export type SchemaChanges = 'plan' | 'auto';
+/** What a column dropped on the source becomes on the destination. */
+export type DroppedColumns = 'drop' | 'keep';
 
 /** Every per-mirror setting that `defaults:` may also set: derived from the table in settings.ts. */
 export type { MirrorSettings } from './settings.js';

@@ -80,6 +80,8 @@ export interface ReadyTable {
   source: QualifiedName;
   destination: QualifiedName;
   excludeColumns: string[];
+  /** Destination columns kept after a drop on the source (dropped_columns: keep): not compared. */
+  keptColumns?: string[];
 }
 
 /** The mirror's publication and the table's entry in it; absent when it does not publish the table. */
@@ -100,6 +102,10 @@ export function tableDrift(
   published: PublishedColumns | undefined,
 ): Diagnostic[] {
   if (!destination) return [destinationGone(t, source)];
+  if (t.keptColumns?.length) {
+    const kept = new Set(t.keptColumns);
+    destination = { ...destination, columns: destination.columns.filter((c) => !kept.has(c.name)) };
+  }
   // Every ready table of every plan comes here and almost none has drifted: find out before building any text.
   const changes = columnsFit(source, destination, t.excludeColumns)
     ? []

@@ -36,6 +36,7 @@ import { planSyncStandbys } from './sync-plan.js';
 import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
+import { planSchemaChange } from './schema-plan.js';
 import {
   addForeignKeySql,
   copiedColumns,
@@ -781,7 +782,7 @@ class Differ {
       const key = tableKey(t.destination);
       const rec = recorded?.tables.get(key);
       const dest = dst.tables[key];
-      const ready = rec && streamsAsMapped(rec, t) ? readyTable(m, t) : null;
+      const ready = rec && streamsAsMapped(rec, t) ? readyTable(m, t, rec) : null;
       const sourceKey = tableKey(t.source);
       if (ready && !src.tables[sourceKey] && !src.otherRelations?.[sourceKey]) {
         // MR157, not MR110: the table was streaming, so its source went away rather than never existing.
@@ -874,7 +875,13 @@ class Differ {
         if (ready) {
           const entry = publishedBySource.get(sourceKey);
           const published = entry ? { publication: publication!.name, columns: entry.columns } : undefined;
-          this.diagnostics.push(...tableDrift(ready, source, dest, published));
+          const drift = tableDrift(ready, source, dest, published);
+          const schema = planSchemaChange(m, rec, source, dest, spec, drift, deps);
+          this.diagnostics.push(...schema.diagnostics);
+          if (schema.action) {
+            tableActionIds.push(this.actions.add(schema.action).id);
+            if (schema.copy) needCopy.add(key);
+          }
         }
         if (dest && dest.hasGuard === false) {
           tableActionIds.push(
@@ -1326,7 +1333,7 @@ function streamsAsMapped(rec: CatalogTable, t: ResolvedTable): boolean {
   );
 }
 
-function readyTable(m: Mirror, t: ResolvedTable): ReadyTable {
+function readyTable(m: Mirror, t: ResolvedTable, rec: CatalogTable): ReadyTable {
   return {
     mirror: m.name,
     sourcePeer: m.source,
@@ -1334,6 +1341,7 @@ function readyTable(m: Mirror, t: ResolvedTable): ReadyTable {
     source: t.source,
     destination: t.destination,
     excludeColumns: t.excludeColumns,
+    keptColumns: rec.keptColumns,
   };
 }
 

@@ -82,6 +82,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       };
       if (c.default !== null) col.default = c.default;
       if (c.collation) col.collation = c.collation;
+      if (c.has_missing) col.missing = c.missing ?? null;
       const ut = typeKeyByOid.get(c.elem);
       if (ut) col.userType = ut;
       return col;
@@ -269,6 +270,9 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
     snapshotLsn: r.snapshot_lsn,
     rowsCopied: r.rows_copied,
     bytesCopied: r.bytes_copied,
+    keptColumns: r.kept_columns ?? [],
+    pendingSchemaChange: r.pending_schema_change ?? null,
+    lastSchemaChange: r.last_schema_change ?? null,
   }));
   // Migration 8: the synchronous_standby_names value mirrors last wrote, per source cluster.
   const syncStandbys: Record<string, SyncStandbysRecord> = {};

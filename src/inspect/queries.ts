@@ -64,6 +64,10 @@ SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
                  'default', pg_get_expr(d.adbin, d.adrelid),
                  'identity', a.attidentity,
                  'generated', a.attgenerated,
+                 -- What rows older than an ADD COLUMN ... DEFAULT read without a rewrite (PostgreSQL 11+), as text.
+                 -- An array column's value is a 2-D array whose [1] is NULL: 'has_missing' tells it from none.
+                 'has_missing', a.atthasmissing,
+                 'missing', CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END,
                  'collation', CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
                                    THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
                                            FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
@@ -266,6 +270,9 @@ SELECT name, to_jsonb(m) -> 'source_facts' AS source_facts FROM mirrors.mirrors 
 
 export const CATALOG_TABLES_SQL = `
 SELECT mirror, source_schema, source_table, dest_schema, dest_table, exclude_columns, partition_key, state,
-       snapshot_lsn::text AS snapshot_lsn, rows_copied::text AS rows_copied, bytes_copied::text AS bytes_copied
-  FROM mirrors.tables
+       snapshot_lsn::text AS snapshot_lsn, rows_copied::text AS rows_copied, bytes_copied::text AS bytes_copied,
+       -- Migration 9 (to_jsonb: a catalog not yet migrated has no such columns).
+       to_jsonb(t) -> 'kept_columns' AS kept_columns, to_jsonb(t) -> 'pending_schema_change' AS pending_schema_change,
+       to_jsonb(t) -> 'last_schema_change' AS last_schema_change
+  FROM mirrors.tables t
  ORDER BY mirror, dest_schema, dest_table`;

@@ -19,6 +19,12 @@ export interface LiveColumn {
   identity: '' | 'a' | 'd';
   generated: '' | 's';
   collation?: string;
+  /**
+   * The value rows older than the column read (pg_attribute.attmissingval, as text): set by ADD COLUMN with a
+   * non-volatile default, which rewrites nothing and sends no row changes. Absent: none; null: there is one but it
+   * could not be read as text (an array column's).
+   */
+  missing?: string | null;
 }
 
 export interface LiveIndex {
@@ -234,6 +240,33 @@ export interface CatalogTable {
   snapshotLsn: string | null;
   rowsCopied: string;
   bytesCopied: string;
+  /** Migration 9: destination columns kept after a drop on the source (dropped_columns: keep). */
+  keptColumns: string[];
+  /** Migration 9: the schema change a worker stopped at and recorded, waiting for the plan to apply it. */
+  pendingSchemaChange: PendingSchemaChange | null;
+  lastSchemaChange: AppliedSchemaChange | null;
+}
+
+/** What a worker records where the stream reached a source schema change it did not apply itself. */
+export interface PendingSchemaChange {
+  /** ISO time the worker found it. */
+  detected_at: string;
+  /** Commit LSN of the first transaction that carries it. */
+  lsn: string;
+  steps: { change: string; column: string; from?: string; type?: string; sql: string[]; summary: string }[];
+  /** Why the table must be copied afterwards, or null. */
+  copy: string | null;
+  kept: string[];
+}
+
+/** The last schema change applied to a table: what ran, who ran it, when. */
+export interface AppliedSchemaChange {
+  applied_at: string;
+  /** `worker` (schema_changes: auto) or `apply` (a plan's table update). */
+  by: 'worker' | 'apply';
+  lsn: string | null;
+  summary: string[];
+  sql: string[];
 }
 
 export interface LiveCatalog {

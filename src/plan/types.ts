@@ -45,6 +45,7 @@ export type ReasonCode =
   | 'table_changed'
   | 'table_source_changed'
   | 'replace_requested'
+  | 'schema_changed'
   | 'table_not_copied'
   | 'schema_missing'
   | 'type_missing'
@@ -199,6 +200,24 @@ export interface TableAttributes {
 }
 export type TableUpdate = ActionOf<'table', 'update', Sql & { spec: TableSpec }, TableAttributes, TableAttributes>;
 type TableSource = { source: string; exclude_columns: string[] };
+/**
+ * A source schema change applied where the stream stopped at it (diff/schema-change.ts): the DDL a worker
+ * recorded, run with the catalog's record of it in one destination transaction; with `copy`, the table is
+ * emptied first and copied again by the plan's snapshot (a rewrite on the source sent no row changes).
+ */
+export interface ColumnsDetails {
+  table: QualifiedName;
+  sql: string[];
+  steps: { change: 'add' | 'rename' | 'drop' | 'keep' | 'retype'; column: string; summary: string }[];
+  kept_columns: string[];
+  /** Commit LSN of the first transaction with the new layout: where the worker stopped, and still must be. */
+  at_lsn: string;
+  /** Why the table is copied again afterwards, or null. */
+  copy: string | null;
+  spec: TableSpec;
+}
+/** before and after: the destination's columns, one `name type` each. */
+export type ColumnsUpdate = ActionOf<'columns', 'update', ColumnsDetails, { columns: string[] }, { columns: string[] }>;
 export type TableReplace = ActionOf<'table', 'replace', { spec: TableSpec }, TableSource, TableSource>;
 export type TableDelete = ActionOf<'table', 'delete', Sql & { destination: QualifiedName }, { source: string }, null>;
 
@@ -383,6 +402,7 @@ export type Action =
   | TableUpdate
   | TableReplace
   | TableDelete
+  | ColumnsUpdate
   | SnapshotCreate
   | IndexesCreate
   | ForeignKeysCreate
@@ -404,6 +424,7 @@ export const ACTION_OPS = {
   publication: ['create', 'update', 'delete'],
   slot: ['create', 'replace', 'delete'],
   table: ['create', 'update', 'replace', 'delete'],
+  columns: ['update'],
   snapshot: ['create'],
   indexes: ['create'],
   foreign_keys: ['create'],

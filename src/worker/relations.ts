@@ -1,16 +1,28 @@
 /**
  * What each Relation message of the stream maps to: the destination table, its catalog row (state, snapshot
- * LSN) and whether the source's columns still fit it. A Relation that does not fit is schema drift: the
- * session stops before the transaction that carries it (nothing of it applied or acknowledged).
+ * LSN) and whether the source's columns still fit it. A Relation that does not fit is a source schema change
+ * reached by the stream, right before the first row that carries it: under `schema_changes: auto` the DDL that
+ * fits the table to it (diff/schema-change.ts) runs there, journaled; otherwise, or when the table needs a copy,
+ * the worker records that DDL for the plan and the session stops before the transaction that carries it
+ * (nothing of it applied or acknowledged).
+ *
+ * Why the DDL commits on its own, before that transaction, and not inside it: the position does not move with
+ * it. Killed in between, the worker restarts at the same transaction, whose Relation then fits.
  */
+import os from 'node:os';
+import * as catalog from '../catalog/sql.js';
 import type { MirrorState } from '../catalog/worker-sql.js';
 import * as W from '../catalog/worker-sql.js';
-import { lsnToBigInt } from '../db/lsn.js';
-import type { Queryable } from '../db/tx.js';
+import type { DroppedColumns, SchemaChanges } from '../config/types.js';
+import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
+import { inTransaction, type Queryable } from '../db/tx.js';
+import { relationDrift } from '../diff/drift.js';
+import { type SchemaChange, type SourceColumn, schemaChange, stepsSql } from '../diff/schema-change.js';
+import type { AppliedSchemaChange } from '../inspect/types.js';
+import { tableAddress } from '../plan/address.js';
 import type { TargetTable } from './changes.js';
 import type { PgoutputMessage } from './decode.js';
 import { Fault } from './faults.js';
-import { relationDrift } from '../diff/drift.js';
 
 type CatalogTable = MirrorState['tables'][number];
 type RelationMessage = Extract<PgoutputMessage, { tag: 'relation' }>;
@@ -21,6 +33,23 @@ export interface RelationEntry {
   table?: CatalogTable;
   /** The table's snapshot LSN (0 when none): transactions committed before it are in its copy. */
   snapshotLsn: bigint;
+  msg?: RelationMessage;
+  /**
+   * Whether the columns are still to be checked: learned while the table's copy was running, or in a
+   * transaction its copy holds (a layout the copy already replaced is no drift).
+   */
+  unchecked?: boolean;
+}
+
+/** What the cache needs of the source: type names, and the catalog's columns of one table now. */
+export interface SourceCatalog {
+  typeNames(cols: { typeOid: number; typmod: number }[]): Promise<string[]>;
+  tableColumns(table: { schema: string; name: string }): Promise<{ columns: SourceColumn[]; dropped: number } | null>;
+}
+
+export interface SchemaPolicy {
+  schema_changes: SchemaChanges;
+  dropped_columns: DroppedColumns;
 }
 
 export class RelationCache {
@@ -30,16 +59,20 @@ export class RelationCache {
   constructor(
     private mirror: string,
     private dst: Queryable,
-    private sourceTypes: (cols: { typeOid: number; typmod: number }[]) => Promise<string[]>,
-    private warn: (msg: string) => void,
+    private source: SourceCatalog,
+    private policy: SchemaPolicy,
+    private log: (level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void,
   ) {}
 
   get(oid: number): RelationEntry | undefined {
     return this.entries.get(oid);
   }
 
-  /** Runs inside the apply pipeline (it reads the catalog through the destination connection). */
-  async learn(msg: RelationMessage): Promise<void> {
+  /**
+   * Runs inside the apply pipeline (it reads the catalog through the destination connection). `lsn`: commit LSN
+   * of the transaction carrying the message.
+   */
+  async learn(msg: RelationMessage, lsn: bigint | null): Promise<void> {
     // From the catalog as it is now, not as it was when the session started: `mirrors apply` records a
     // table added (or resynced) while we run before the publication carries it.
     const state = await W.loadMirrorState(this.dst, this.mirror);
@@ -48,35 +81,139 @@ export class RelationCache {
       const label = `${msg.schema}.${msg.name}`;
       if (!this.warned.has(label)) {
         this.warned.add(label);
-        this.warn(`the publication sends ${label}, which the mirror does not map; its changes are not applied`);
+        this.log('warn', `the publication sends ${label}, which the mirror does not map; its changes are not applied`);
       }
       this.entries.set(msg.relationOid, { target: null, snapshotLsn: 0n });
       return;
     }
-    const sentTypes = await this.sourceTypes(msg.columns);
+    const entry: RelationEntry = { target: targetOf(msg, t), table: t, snapshotLsn: lsnOf(t), msg, unchecked: true };
+    this.entries.set(msg.relationOid, entry);
+    if (t.state === 'ready' && (lsn === null || lsn >= entry.snapshotLsn)) await this.check(entry, lsn, true);
+  }
+
+  /**
+   * Checks the columns of an entry learned unchecked, now that a change at `lsn` is to be applied (runs inside
+   * the pipeline).
+   */
+  async recheck(rel: RelationEntry, lsn: bigint): Promise<void> {
+    const state = await W.loadMirrorState(this.dst, this.mirror);
+    const t = state?.tables.find((x) => x.destSchema === rel.table!.destSchema && x.destTable === rel.table!.destTable);
+    if (!t) {
+      rel.target = null;
+      return;
+    }
+    rel.table = t;
+    rel.target = targetOf(rel.msg!, t);
+    rel.snapshotLsn = lsnOf(t);
+    await this.check(rel, lsn, true);
+  }
+
+  /** Fits the table to the Relation (auto), or records what would and stops; marks the entry checked. */
+  private async check(rel: RelationEntry, lsn: bigint | null, mayApply: boolean): Promise<void> {
+    const t = rel.table!;
+    const msg = rel.msg!;
+    const sentTypes = await this.source.typeNames(msg.columns);
+    const sent = msg.columns.map((c, i) => ({ name: c.name, type: sentTypes[i] }));
+    const kept = new Set(t.keptColumns);
     const drift = relationDrift(
       { source: `${t.sourceSchema}.${t.sourceTable}`, destination: `${t.destSchema}.${t.destTable}` },
-      msg.columns.map((c, i) => ({ name: c.name, type: sentTypes[i] })),
-      Object.entries(t.types).map(([name, type]) => ({ name, type })),
+      sent,
+      Object.entries(t.types)
+        .filter(([name]) => !kept.has(name))
+        .map(([name, type]) => ({ name, type })),
       t.excludeColumns,
     );
-    if (drift) {
-      // A Relation message carries names and types only, not defaults or NOT NULL: the plan, which reads both
-      // tables, gives the exact DDL (an added column needs the source's DEFAULT for the rows copied before).
-      const hint = `run \`mirrors plan\`: it shows ${drift.code} with the exact change to make on ${t.destSchema}.${t.destTable} (docs/diagnostics.md#${drift.code.toLowerCase()}); the worker resumes once the tables fit`;
-      throw new Fault('drift', drift.message, drift.code, hint, drift.diff);
+    const dest = { schema: t.destSchema, name: t.destTable };
+    if (!drift) {
+      if (t.schemaChangePending) await W.recordPendingSchemaChange(this.dst, this.mirror, dest, null);
+      rel.unchecked = false;
+      return;
     }
-    const target: TargetTable = {
-      schema: t.destSchema,
-      name: t.destTable,
-      label: `${t.destSchema}.${t.destTable}`,
-      columns: msg.columns.map((c) => c.name),
-      types: msg.columns.map((c) => t.types[c.name]),
-      // Under REPLICA IDENTITY FULL every column is flagged: rows are then matched by their old values.
-      key: msg.replicaIdentity === 'f' ? [] : msg.columns.flatMap((c, i) => (c.isKey ? [i] : [])),
-      snapshotLsn: t.snapshotLsn,
+    const change = await this.changeFor(t, sent);
+    const fixable = change !== null && change.steps.length > 0 && change.unfixable.length === 0;
+    if (fixable && !change.copy && mayApply && this.policy.schema_changes === 'auto') {
+      await this.apply(t, change, lsn);
+      const state = await W.loadMirrorState(this.dst, this.mirror);
+      const after = state?.tables.find((x) => x.destSchema === t.destSchema && x.destTable === t.destTable);
+      if (after) {
+        rel.table = after;
+        rel.target = targetOf(msg, after);
+        return this.check(rel, lsn, false);
+      }
+    }
+    const address = tableAddress(this.mirror, dest);
+    let hint = `run \`mirrors plan\`: it shows ${drift.code} with the exact change to make on ${t.destSchema}.${t.destTable} (docs/diagnostics.md#${drift.code.toLowerCase()}); the worker resumes once the tables fit`;
+    if (fixable) {
+      await W.recordPendingSchemaChange(this.dst, this.mirror, dest, {
+        detected_at: new Date().toISOString(),
+        lsn: lsn === null ? '0/0' : bigIntToLsn(lsn),
+        steps: change.steps,
+        copy: change.copy,
+        kept: change.kept,
+      });
+      hint = change.copy
+        ? `run \`mirrors plan\` and \`mirrors apply\`: the plan copies ${address} again with this change (${change.copy})`
+        : `run \`mirrors plan\` and \`mirrors apply\`: the plan proposes ${change.steps.map((s) => s.summary).join('; ')}, here, where the stream stopped${this.policy.schema_changes === 'plan' ? ' (schema_changes: auto lets the worker apply such changes itself)' : ''}`;
+    }
+    throw new Fault('drift', drift.message, drift.code, hint, drift.diff);
+  }
+
+  /**
+   * The DDL for the columns the stream sends, with what the source catalog says about them now. Columns the
+   * source no longer has as sent (it moved on) are known by name and type only: added, they need a copy.
+   */
+  private async changeFor(t: CatalogTable, sent: { name: string; type: string }[]): Promise<SchemaChange | null> {
+    const now = await this.source.tableColumns({ schema: t.sourceSchema, name: t.sourceTable });
+    const byName = new Map((now?.columns ?? []).map((c) => [c.name, c]));
+    const sentNames = new Set(sent.map((c) => c.name));
+    const excluded = new Set(t.excludeColumns);
+    const source: SourceColumn[] = sent.map((c) => {
+      const known = byName.get(c.name);
+      return known && known.type === c.type ? known : { ...c, unknown: true };
+    });
+    // Columns the stream never sends still hold their attnums (which tell a rename from a drop and an add).
+    const unsent = (now?.columns ?? []).filter((c) => !sentNames.has(c.name) && (excluded.has(c.name) || c.generated));
+    const all = source.every((c) => c.attnum !== undefined)
+      ? [...source, ...unsent].sort((a, b) => a.attnum! - b.attnum!)
+      : source;
+    return schemaChange({
+      table: { schema: t.destSchema, name: t.destTable },
+      source: all,
+      destination: Object.entries(t.types).map(([name, type]) => ({ name, type })),
+      excluded: [...excluded, ...unsent.filter((c) => c.generated).map((c) => c.name)],
+      kept: t.keptColumns,
+      sourceDropped: now?.dropped,
+      droppedColumns: this.policy.dropped_columns,
+    });
+  }
+
+  /** Runs the DDL and records it (kept columns, last change, journal) in one destination transaction. */
+  private async apply(t: CatalogTable, change: SchemaChange, lsn: bigint | null): Promise<void> {
+    const dest = { schema: t.destSchema, name: t.destTable };
+    const address = tableAddress(this.mirror, dest);
+    const sql = stepsSql(change);
+    const applied: AppliedSchemaChange = {
+      applied_at: new Date().toISOString(),
+      by: 'worker',
+      lsn: lsn === null ? null : bigIntToLsn(lsn),
+      summary: change.steps.map((s) => s.summary),
+      sql,
     };
-    this.entries.set(msg.relationOid, { target, table: t, snapshotLsn: lsnOf(t) });
+    await inTransaction(this.dst, async () => {
+      for (const s of sql) await this.dst.query(s);
+      await catalog.recordSchemaChange(this.dst, this.mirror, dest, applied, change.kept, {
+        actionId: `schema_change:${address}`,
+        address,
+        host: os.hostname(),
+        pid: process.pid,
+        command: 'mirrors run (schema_changes: auto)',
+      });
+    });
+    this.log('info', `${address}: applied the source's schema change: ${applied.summary.join('; ')}`, {
+      mirror: this.mirror,
+      table: `${t.destSchema}.${t.destTable}`,
+      schemaChange: applied,
+    });
   }
 
   /**
@@ -92,10 +229,24 @@ export class RelationCache {
     }
     if (t.state !== 'ready') return 'copying';
     rel.table = t;
-    rel.target!.snapshotLsn = t.snapshotLsn;
     rel.snapshotLsn = lsnOf(t);
+    // The copy may have come with DDL (a table copied again for a schema change): check before the next use.
+    rel.unchecked = true;
     return 'ready';
   }
+}
+
+function targetOf(msg: RelationMessage, t: CatalogTable): TargetTable {
+  return {
+    schema: t.destSchema,
+    name: t.destTable,
+    label: `${t.destSchema}.${t.destTable}`,
+    columns: msg.columns.map((c) => c.name),
+    types: msg.columns.map((c) => t.types[c.name]),
+    // Under REPLICA IDENTITY FULL every column is flagged: rows are then matched by their old values.
+    key: msg.replicaIdentity === 'f' ? [] : msg.columns.flatMap((c, i) => (c.isKey ? [i] : [])),
+    snapshotLsn: t.snapshotLsn,
+  };
 }
 
 function lsnOf(t: CatalogTable): bigint {

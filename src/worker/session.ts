@@ -413,11 +413,8 @@ class Session {
       caughtUpAtMs: mem.caughtUpAtMs,
     });
 
-    const relations = new RelationCache(
-      m.name,
-      dst,
-      (cols) => monitor.typeNames(cols),
-      (msg) => ctx.log('warn', `mirror ${m.name}: ${msg}`, { mirror: m.name }),
+    const relations = new RelationCache(m.name, dst, monitor, m, (level, msg, fields) =>
+      ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
     );
 
     // Keepalives say "everything up to walEnd is sent". The position may move there, and lag read zero, once
@@ -510,7 +507,13 @@ class Session {
       const lsn = batcher.openLsn;
       if (!rel?.target || !rel.table || lsn === null) return;
       if (rel.table.state !== 'ready') return waitForCopy(rel).then(() => withTable(oid, use));
-      if (lsn >= rel.snapshotLsn) use(rel.target);
+      if (lsn < rel.snapshotLsn) return;
+      if (rel.unchecked) {
+        // What came before commits first, as before any schema change (relations.ts).
+        flush();
+        return pipeline.serial(() => relations.recheck(rel, lsn)).then(() => withTable(oid, use));
+      }
+      use(rel.target);
     };
 
     const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
@@ -530,7 +533,7 @@ class Session {
           // What came before commits first: a Relation that does not fit ends the session right here, before
           // the transaction that carries it.
           flush();
-          return pipeline.serial(() => relations.learn(msg));
+          return pipeline.serial(() => relations.learn(msg, batcher.openLsn));
         case 'insert':
           return withTable(msg.relationOid, (t) => batcher.add({ op: 'insert', table: t, row: msg.newTuple }));
         case 'update':

@@ -12,6 +12,8 @@ import { sequenceStateSql, type SequenceStateRow } from '../diff/promotion-sql.j
 import { inspectPeer } from '../inspect/peer.js';
 import type { PeerLive } from '../inspect/types.js';
 import type { SequenceValue } from '../inspect/types.js';
+import type { SourceColumn } from '../diff/schema-change.js';
+import { quoteQualified } from '../db/quote.js';
 
 export interface SourceSlotReading extends SlotState {
   /** pg_current_wal_lsn() */
@@ -40,6 +42,22 @@ SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, clock_timestamp() AS
        current_setting('synchronous_standby_names') AS standby_names
   FROM (SELECT 1) one
   LEFT JOIN pg_replication_slots s ON s.slot_name = $1::text AND s.database = current_database()`;
+
+/** One row per live column (or one with a NULL name for a table without any); NULL rows for a missing table. */
+const TABLE_COLUMNS_SQL = `
+SELECT a.attname AS name, a.attnum, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
+       pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity <> '' AS identity, a.attgenerated <> '' AS generated,
+       a.atthasmissing AS has_missing, CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END AS missing,
+       CASE WHEN a.attcollation <> t.typcollation AND a.attcollation <> 0
+            THEN (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+                    FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END AS collation,
+       (SELECT count(*) FROM pg_attribute x WHERE x.attrelid = c.oid AND x.attisdropped) AS dropped
+  FROM pg_class c
+  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE c.oid = to_regclass($1::text)
+ ORDER BY a.attnum`;
 
 export class SourceMonitor {
   private constructor(private db: pg.Client) {}
@@ -78,6 +96,33 @@ export class SourceMonitor {
       [cols.map((c) => c.typeOid), cols.map((c) => c.typmod)],
     );
     return r.rows.map((x: { type: string }) => x.type);
+  }
+
+  /**
+   * The table's live columns as the source catalog has them now, in attnum order, with what decides how an added
+   * one reaches the destination (diff/schema-change.ts), and how many columns it dropped; null when it is gone.
+   */
+  async tableColumns(table: QualifiedName): Promise<{ columns: SourceColumn[]; dropped: number } | null> {
+    const r = await this.db.query(TABLE_COLUMNS_SQL, [quoteQualified(table.schema, table.name)]);
+    if (!r.rows.length) return null;
+    const dropped = Number(r.rows[0].dropped);
+    const columns = r.rows
+      .filter((c: { name: string | null }) => c.name !== null)
+      .map((c: any): SourceColumn => {
+        const col: SourceColumn = {
+          name: c.name,
+          attnum: c.attnum,
+          type: c.type,
+          notNull: c.notnull,
+          default: c.default,
+          generated: c.generated,
+          identity: c.identity,
+        };
+        if (c.collation) col.collation = c.collation;
+        if (c.has_missing) col.missing = c.missing;
+        return col;
+      });
+    return { columns, dropped };
   }
 
   /** last_value and is_called of each sequence, in order. */

@@ -172,6 +172,9 @@ export function applied(m: Mirror, src: PeerLive, dst: PeerLive, tables: string[
       snapshotLsn: '0/1000',
       rowsCopied: '100',
       bytesCopied: '8192',
+      keptColumns: [],
+      pendingSchemaChange: null,
+      lastSchemaChange: null,
     };
     dst.catalog.tables.push(t);
     pubTables.push({ schema, name, columns: null, rowFilter: null });

@@ -21,6 +21,7 @@ describe('the executor table', () => {
       publication: run,
       slot: run,
       table: run,
+      columns: run,
       snapshot: run,
       indexes: run,
       foreign_keys: run,

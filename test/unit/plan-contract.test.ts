@@ -21,7 +21,7 @@ import {
 import { renderPlanJson } from '../../src/render/json.js';
 import { renderPlanText } from '../../src/render/text.js';
 import type { MirrorsError } from '../../src/errors.js';
-import { applied, col, config, livePeer, mirror, standbyNamesFacts, table } from '../support/fixtures.js';
+import { applied, col, config, livePeer, mirror, numbered, standbyNamesFacts, table } from '../support/fixtures.js';
 import type { PeerLive } from '../../src/inspect/types.js';
 import type { Config } from '../../src/config/types.js';
 
@@ -139,7 +139,32 @@ function everyKindOfPlan(): Plan[] {
     }),
   });
   const synced = plan(config([m5]), [src5, dst5]);
-  return [fresh, changed, destroyed, catalogNew, promoted, reversed, synced];
+  // A worker stopped at a column added on the source: the columns update it recorded.
+  const m6 = mirror('c', ['public.users']);
+  const cols = numbered([col('id', 'bigint', { notNull: true }), col('name', 'text')]);
+  const src6 = livePeer('prod', [table('public.users', cols)]);
+  const dst6 = livePeer('staging');
+  applied(m6, src6, dst6, ['public.users']);
+  const k = 'public\u0000users';
+  dst6.tables[k] = { ...dst6.tables[k], columns: cols.map((c) => ({ ...c })), hasGuard: true, guardState: 'enabled' };
+  src6.tables[k] = { ...src6.tables[k], columns: [...cols, col('note', 'text', { attnum: 3 })] };
+  dst6.catalog.tables[0].pendingSchemaChange = {
+    detected_at: '2026-12-02T08:00:00.000Z',
+    lsn: '0/2000',
+    steps: [
+      {
+        change: 'add',
+        column: 'note',
+        type: 'text',
+        sql: ['ALTER TABLE "public"."users" ADD COLUMN "note" text'],
+        summary: 'add column note text; rows already there read NULL, as on the source',
+      },
+    ],
+    copy: null,
+    kept: [],
+  };
+  const schemaChanged = plan(config([m6]), [src6, dst6]);
+  return [fresh, changed, destroyed, catalogNew, promoted, reversed, synced, schemaChanged];
 }
 
 describe('the plan file schema', () => {
