@@ -163,6 +163,8 @@ async function columnsExecutor(ctx: ApplyContext, a: ActionOfKind<'columns'>) {
         `${a.address}: the worker no longer waits at the schema change this plan fits the table to (commit ${d.at_lsn}; it now records ${r.rows[0]?.lsn ?? 'none'})`,
         { hint: 'run `mirrors plan` again: it proposes what fits the table where the stream stands now' },
       );
+    // As the worker's and the copy's sessions: the read-only guard lets them (and TRUNCATE) through.
+    await db.query('SET LOCAL session_replication_role = replica');
     for (const s of d.sql) await db.query(s);
     await catalog.recordSchemaChange(
       db,

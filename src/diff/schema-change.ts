@@ -111,7 +111,8 @@ export function schemaChange(input: SchemaChangeInput): SchemaChange | null {
           drops.push({
             change: 'keep',
             column: d.name,
-            sql: d.notNull ? [alter(`ALTER COLUMN ${name} DROP NOT NULL`)] : [],
+            // Always: the worker knows no destination NOT NULL, and on a nullable column it is a no-op.
+            sql: [alter(`ALTER COLUMN ${name} DROP NOT NULL`)],
             summary: `keep column ${displayIdent(d.name)}, dropped on the source, with its values (NULL in rows written from now on)`,
           });
         } else {

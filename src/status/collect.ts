@@ -91,7 +91,8 @@ export function catalogTablesSql(has: CatalogColumns): string {
   return `
 SELECT t.mirror, t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state,
        t.snapshot_lsn::text AS snapshot_lsn, t.rows_copied::text AS rows_copied, t.bytes_copied::text AS bytes_copied,
-       t.bytes_total::text AS bytes_total, ${count('rows_inserted')}, ${count('rows_updated')}, ${count('rows_deleted')}
+       t.bytes_total::text AS bytes_total, ${count('rows_inserted')}, ${count('rows_updated')}, ${count('rows_deleted')},
+       to_jsonb(t) -> 'last_schema_change' AS last_schema_change, to_jsonb(t) -> 'pending_schema_change' AS pending_schema_change
   FROM mirrors.tables t
  WHERE t.mirror = ANY ($1::text[])
  ORDER BY t.mirror, t.dest_schema, t.dest_table`;
@@ -199,6 +200,8 @@ function mapTable(r: any): CatalogTableFacts {
     rowsInserted: r.rows_inserted,
     rowsUpdated: r.rows_updated,
     rowsDeleted: r.rows_deleted,
+    lastSchemaChange: r.last_schema_change ?? null,
+    pendingSchemaChange: r.pending_schema_change ?? null,
   };
 }
 

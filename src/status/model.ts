@@ -8,6 +8,7 @@ import type { QualifiedName } from '../config/names.js';
 import { type LagAges, lagMs, legacyLagMs, walBytesBehind } from './lag.js';
 import { describeError, type ErrorRecord, errorSentence, isRetried } from './stored-error.js';
 import { listedNames, standbyName } from '../diff/sync-standbys.js';
+import type { AppliedSchemaChange, PendingSchemaChange } from '../inspect/types.js';
 
 /**
  * Version of the JSON contract. Still 1: everything issue 8 changed is an addition (behind_since,
@@ -110,6 +111,9 @@ export interface CatalogTableFacts {
   rowsInserted: string;
   rowsUpdated: string;
   rowsDeleted: string;
+  /** Migration 9 (docs/schema-changes.md); null before it. */
+  lastSchemaChange: AppliedSchemaChange | null;
+  pendingSchemaChange: PendingSchemaChange | null;
 }
 
 export interface SlotFacts {
@@ -186,6 +190,10 @@ export interface TableReport {
   rows_inserted: string;
   rows_updated: string;
   rows_deleted: string;
+  /** The last source schema change applied to the table: when, by whom (worker or apply), its summary and SQL. */
+  last_schema_change: AppliedSchemaChange | null;
+  /** The schema change a stopped worker waits on, for `mirrors plan` to propose (schema_changes: plan). */
+  pending_schema_change: { detected_at: string; lsn: string; summary: string[]; copy: string | null } | null;
 }
 
 export interface MirrorReport {
@@ -552,6 +560,13 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
       rows_inserted: t.rowsInserted,
       rows_updated: t.rowsUpdated,
       rows_deleted: t.rowsDeleted,
+      last_schema_change: t.lastSchemaChange,
+      pending_schema_change: t.pendingSchemaChange && {
+        detected_at: t.pendingSchemaChange.detected_at,
+        lsn: t.pendingSchemaChange.lsn,
+        summary: t.pendingSchemaChange.steps.map((x) => x.summary),
+        copy: t.pendingSchemaChange.copy,
+      },
     })),
   };
 }

@@ -153,7 +153,7 @@ export class RelationCache {
       });
       hint = change.copy
         ? `run \`mirrors plan\` and \`mirrors apply\`: the plan copies ${address} again with this change (${change.copy})`
-        : `run \`mirrors plan\` and \`mirrors apply\`: the plan proposes ${change.steps.map((s) => s.summary).join('; ')}, here, where the stream stopped${this.policy.schema_changes === 'plan' ? ' (schema_changes: auto lets the worker apply such changes itself)' : ''}`;
+        : `run \`mirrors plan\` and \`mirrors apply\`: the plan proposes, where the stream stopped: ${change.steps.map((s) => s.summary).join('; ')}${this.policy.schema_changes === 'plan' ? ' (schema_changes: auto lets the worker apply such changes itself)' : ''}`;
     }
     throw new Fault('drift', drift.message, drift.code, hint, drift.diff);
   }

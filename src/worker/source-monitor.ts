@@ -43,6 +43,20 @@ SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, clock_timestamp() AS
   FROM (SELECT 1) one
   LEFT JOIN pg_replication_slots s ON s.slot_name = $1::text AND s.database = current_database()`;
 
+interface ColumnRow {
+  name: string;
+  attnum: number;
+  type: string;
+  notnull: boolean;
+  default: string | null;
+  identity: boolean;
+  generated: boolean;
+  has_missing: boolean;
+  missing: string | null;
+  collation: string | null;
+  dropped: string;
+}
+
 /** One row per live column (or one with a NULL name for a table without any); NULL rows for a missing table. */
 const TABLE_COLUMNS_SQL = `
 SELECT a.attname AS name, a.attnum, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS notnull,
@@ -107,8 +121,8 @@ export class SourceMonitor {
     if (!r.rows.length) return null;
     const dropped = Number(r.rows[0].dropped);
     const columns = r.rows
-      .filter((c: { name: string | null }) => c.name !== null)
-      .map((c: any): SourceColumn => {
+      .filter((c: ColumnRow) => c.name !== null)
+      .map((c: ColumnRow): SourceColumn => {
         const col: SourceColumn = {
           name: c.name,
           attnum: c.attnum,

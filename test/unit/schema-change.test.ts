@@ -90,6 +90,11 @@ describe('schemaChange: the DDL for a source schema change', () => {
     const kept = change(src, dst, { sourceDropped: 1, droppedColumns: 'keep' })!;
     expect(kept.steps.map((s) => s.change)).toEqual(['keep']);
     expect(stepsSql(kept)).toEqual(['ALTER TABLE "public"."orders" ALTER COLUMN "legacy" DROP NOT NULL']);
+    const keptNullable = change(src, [dcol('id'), dcol('legacy', 'text')], {
+      sourceDropped: 1,
+      droppedColumns: 'keep',
+    })!;
+    expect(stepsSql(keptNullable)).toEqual(['ALTER TABLE "public"."orders" ALTER COLUMN "legacy" DROP NOT NULL']);
     expect(kept.kept).toEqual(['legacy']);
     // Once kept, the column is no difference any more.
     expect(change(src, dst, { sourceDropped: 1, kept: ['legacy'] })).toBeNull();

@@ -210,6 +210,8 @@ describe('readDestination', () => {
         rowsInserted: '1',
         rowsUpdated: '2',
         rowsDeleted: '3',
+        lastSchemaChange: null,
+        pendingSchemaChange: null,
       },
     ]);
     expect(out.get('b')).toEqual({

@@ -82,6 +82,8 @@ function tableFacts(name: string, over: Partial<CatalogTableFacts> = {}): Catalo
     rowsInserted: '9007199254740993',
     rowsUpdated: '2',
     rowsDeleted: '3',
+    lastSchemaChange: null,
+    pendingSchemaChange: null,
     ...over,
   };
 }
@@ -507,6 +509,8 @@ describe('mirrorReport', () => {
       rows_inserted: '1',
       rows_updated: '0',
       rows_deleted: '0',
+      last_schema_change: null,
+      pending_schema_change: null,
     });
     expect(r.errors).toEqual([]);
   });
