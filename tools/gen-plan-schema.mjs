@@ -30,7 +30,7 @@ const defs = {
     snapshot_num_rows_per_partition: int, snapshot_max_parallel_workers: int, snapshot_num_tables_in_parallel: int,
     max_batch_size: int, idle_timeout_seconds: int, replicate_indexes: bool, replicate_foreign_keys: bool,
     resync_strategy: { enum: ['truncate', 'swap'] }, schema_changes: { enum: ['plan', 'auto'] },
-    dropped_columns: { enum: ['drop', 'keep'] }, lag_threshold_ms: int, paused: bool, prevent_destroy: bool, sync_quorum: int,
+    dropped_columns: { enum: ['drop', 'keep'] }, keep_read_only: bool, lag_threshold_ms: int, paused: bool, prevent_destroy: bool, sync_quorum: int,
     on_sync_loss: { oneOf: [{ const: 'block' }, obj({ degrade_after_ms: int })] },
   }),
   partial_settings: { $comment: 'changed settings only: the same keys as settings, none required' },

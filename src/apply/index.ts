@@ -8,7 +8,7 @@ import type { Config } from '../config/types.js';
 import { MirrorsError, pgFields } from '../errors.js';
 import type { Plan } from '../plan/types.js';
 import { ApplyContext } from './context.js';
-import { injectKill } from './inject.js';
+import { injectKill } from '../util/inject.js';
 import { executeAction } from './executors.js';
 import type { Reporter } from './events.js';
 

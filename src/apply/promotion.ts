@@ -24,7 +24,7 @@ import { sequenceStateSql, setvalStatements, VERIFY_SETTINGS } from '../diff/pro
 import { MirrorsError } from '../errors.js';
 import type { LossEstimate, PromotionCreate, PromotionDetails, PromotionOpen } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
-import { injectKill } from './inject.js';
+import { injectKill } from '../util/inject.js';
 
 /** Each LOCK attempt waits this long, so writers queued behind it are not held for the whole max_fence_wait. */
 const LOCK_ATTEMPT_MS = 500;

@@ -42,6 +42,8 @@ const SETTINGS = {
    */
   schema_changes: setting<SchemaChanges>({ default: 'plan' }),
   dropped_columns: setting<DroppedColumns>({ default: 'drop' }),
+  /** A table removed from `tables:` keeps its read-only guard (else it becomes writable with its rows). */
+  keep_read_only: setting<boolean>({ default: false }),
   // A sync mirror holds up source commits, so "late" starts much sooner than for an async one.
   lag_threshold_ms: setting<number>({
     yaml: 'lag_threshold',

@@ -158,6 +158,23 @@ export function setPublicationTablesSql(name: string, tables: PublishedTable[]):
   return `ALTER PUBLICATION ${quoteIdent(name)} SET TABLE ${publicationTablesSql(tables)}`;
 }
 
+/** How long a publication change waits for the writers of its tables before apply tries again. */
+export const PUBLICATION_LOCK_TIMEOUT = '5s';
+
+/**
+ * Taken before a publication change, in its transaction: waits until no transaction that wrote these tables is
+ * still open, and holds new writers off until the change commits (readers are never blocked). Without it a
+ * transaction open across the change can be published in part (PostgreSQL decodes each change with the
+ * publication as it then stands).
+ */
+export function lockWritersSql(tables: { schema: string; name: string }[]): string[] {
+  if (!tables.length) return [];
+  return [
+    `SET LOCAL lock_timeout = '${PUBLICATION_LOCK_TIMEOUT}'`,
+    `LOCK TABLE ${tables.map((t) => quoteQualified(t.schema, t.name)).join(', ')} IN SHARE ROW EXCLUSIVE MODE`,
+  ];
+}
+
 /** SET TABLE needs at least one table: a mirror left with none drops the ones still published. */
 export function emptyPublicationSql(name: string, published: { schema: string; name: string }[]): string {
   return `ALTER PUBLICATION ${quoteIdent(name)} DROP TABLE ${published.map((t) => quoteQualified(t.schema, t.name)).join(', ')}`;

@@ -50,6 +50,7 @@ import {
   indexUsesColumns,
   keyColumns,
   setPublicationTablesSql,
+  lockWritersSql,
   createGuardSql,
   dropGuardSql,
   enableGuardSql,
@@ -676,13 +677,16 @@ class Differ {
           address: addr.tableAddress(m.name, t.destination),
           peer: dst.peer,
           mirror: m.name,
-          reason: `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it becomes writable`,
+          reason: `no longer mapped: stop mirroring ${displayQualified(t.source)}; destination table ${displayQualified(t.destination)} and its rows are kept, and it ${m.keep_read_only ? 'stays read-only (keep_read_only: true)' : 'becomes writable'}`,
           reason_code: 'table_removed',
           risk: 'safe',
           before: { source: displayQualified(t.source) },
           after: null,
           depends_on: base,
-          details: { destination: t.destination, sql: dst.tables[k] ? [dropGuardSql(t.destination)] : [] },
+          details: {
+            destination: t.destination,
+            sql: dst.tables[k] && !m.keep_read_only ? [dropGuardSql(t.destination)] : [],
+          },
         }).id,
       );
     }
@@ -713,22 +717,35 @@ class Differ {
         },
       }).id;
     } else {
+      // A column list naming every column is the same as none.
+      const shown = (t: PublishedTable) =>
+        pubDisplay({ ...t, columns: t.columns && sameColumns(t, src) ? null : t.columns });
       const want = specs.published.map(pubDisplay).sort();
-      const have = pub.tables
-        .map((t) =>
-          pubDisplay({ schema: t.schema, name: t.name, columns: t.columns && sameColumns(t, src) ? null : t.columns }),
-        )
-        .sort();
+      const have = pub.tables.map(shown).sort();
       if (JSON.stringify(want) !== JSON.stringify(have)) {
-        const sql = specs.published.length
-          ? [setPublicationTablesSql(pubName, specs.published)]
-          : [emptyPublicationSql(pubName, pub.tables)];
+        // The tables whose entry changes (added, removed, another column list) and that still exist to lock.
+        const wanted = new Set(want);
+        const had = new Set(have);
+        const changed = [
+          ...specs.published.filter((t) => !had.has(pubDisplay(t))),
+          ...pub.tables.filter((t) => !wanted.has(shown(t))),
+        ].filter((t, i, all) => src.tables[tableKey(t)] && all.findIndex((x) => tableKey(x) === tableKey(t)) === i);
+        const sql = [
+          ...lockWritersSql(changed),
+          specs.published.length
+            ? setPublicationTablesSql(pubName, specs.published)
+            : emptyPublicationSql(pubName, pub.tables),
+        ];
         pubActionId = this.actions.add({
           ...pubCommon,
           kind: 'publication',
           op: 'update',
           reason_code: 'publication_changed',
-          reason: 'published tables or column lists differ',
+          reason:
+            'published tables or column lists differ' +
+            (changed.length
+              ? `; briefly blocks writers to ${changed.map((t) => displayQualified(t)).join(', ')} (never readers): the change waits for their open transactions, so none is published in part`
+              : ''),
           before: { tables: have },
           after: { tables: want },
           depends_on: [...base, ...specs.tableActionIds, ...removed],

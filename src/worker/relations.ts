@@ -20,6 +20,7 @@ import { relationDrift } from '../diff/drift.js';
 import { type SchemaChange, type SourceColumn, schemaChange, stepsSql } from '../diff/schema-change.js';
 import type { AppliedSchemaChange } from '../inspect/types.js';
 import { tableAddress } from '../plan/address.js';
+import { injectKill } from '../util/inject.js';
 import type { TargetTable } from './changes.js';
 import type { PgoutputMessage } from './decode.js';
 import { Fault } from './faults.js';
@@ -209,6 +210,7 @@ export class RelationCache {
         command: 'mirrors run (schema_changes: auto)',
       });
     });
+    injectKill('schema_change');
     this.log('info', `${address}: applied the source's schema change: ${applied.summary.join('; ')}`, {
       mirror: this.mirror,
       table: `${t.destSchema}.${t.destTable}`,

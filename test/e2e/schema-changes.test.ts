@@ -112,6 +112,26 @@ describe('source schema changes', () => {
     expect(await w.stop()).toBe(0);
   });
 
+  it('kill -9 right after the worker committed a schema change: the restarted worker applies the rows once, the change once', async () => {
+    const m = await mirrorSetup('crash1', TABLE_SQL, '      - source_table: t\n', '    schema_changes: auto\n');
+    const w = await m.start([], { MIRRORS_INJECT_KILL_AFTER: 'schema_change' });
+    await w.waitForLog(/crash1: Following/);
+    await m.src(`ALTER TABLE t ADD COLUMN status text DEFAULT 'new'`);
+    await m.src(`INSERT INTO t (id, v, status) VALUES (51, 1, 'x'), (52, 2, DEFAULT)`);
+    await m.src('UPDATE t SET v = -v WHERE id <= 10');
+    await until('the worker killed itself after the DDL', async () => w.child.signalCode === 'SIGKILL');
+    const [{ n }] = await m.dst(`SELECT count(*)::int AS n FROM t WHERE id > 50`);
+    expect(n).toBe(0); // the DDL committed, none of the rows carrying it
+    const again = await m.start();
+    await m.caughtUp();
+    await m.expectSame('SELECT * FROM t');
+    const journal = await m.dst(
+      `SELECT count(*)::int AS n FROM mirrors.journal WHERE action_id LIKE 'schema_change:%'`,
+    );
+    expect(journal).toEqual([{ n: 1 }]);
+    expect(await again.stop()).toBe(0);
+  });
+
   it('schema_changes: plan: the worker stops right before the first row with the change, the plan proposes its DDL, apply runs it and the stream resumes; dropped_columns: keep keeps the values; a volatile default is a copy', async () => {
     const m = await mirrorSetup('plan1', TABLE_SQL, '      - source_table: t\n', '    dropped_columns: keep\n');
     const w = await m.start();

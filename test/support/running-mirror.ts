@@ -41,8 +41,8 @@ export function runningMirrors(clusters: { src: Cluster; dst: Cluster }, dbPrefi
     const r = await cli('apply', '--auto-approve');
     if (r.code !== 0) throw new Error(`apply failed: ${r.stdout}\n${r.stderr}`);
     const workers: RunningWorker[] = [];
-    const start = async (args: string[] = []) => {
-      const w = startWorker(p.dir, RUN_ENV, args);
+    const start = async (args: string[] = [], env: Record<string, string> = {}) => {
+      const w = startWorker(p.dir, { ...RUN_ENV, ...env }, args);
       workers.push(w);
       cleanups.push(() => (w.child.exitCode === null ? w.kill9() : undefined));
       return w;

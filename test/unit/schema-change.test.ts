@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnFacts } from '../../src/diff/drift-columns.js';
 import { type SchemaChangeInput, type SourceColumn, schemaChange, stepsSql } from '../../src/diff/schema-change.js';
+import { buildPlan } from '../../src/diff/build.js';
+import type { LiveColumn, PendingSchemaChange } from '../../src/inspect/types.js';
+import { applied, col as fcol, config, livePeer, mirror, numbered, table } from '../support/fixtures.js';
 
 const col = (name: string, attnum: number, type = 'integer', extra: Partial<SourceColumn> = {}): SourceColumn => ({
   name,
@@ -135,5 +138,88 @@ describe('schemaChange: the DDL for a source schema change', () => {
       excluded: ['secret'],
     })!;
     expect(c.steps.map((s) => `${s.change} ${s.column}`)).toEqual(['add note']);
+  });
+});
+
+describe('the plan of a schema change a stopped worker recorded', () => {
+  const cols = numbered([fcol('id', 'bigint', { notNull: true }), fcol('amount', 'integer')]);
+  function scene(pending: PendingSchemaChange | null, sourceColumns: LiveColumn[]) {
+    const m = mirror('m', ['public.t']);
+    const src = livePeer('prod', [table('public.t', cols)]);
+    const dst = livePeer('staging');
+    applied(m, src, dst, ['public.t']);
+    const k = 'public\u0000t';
+    dst.tables[k] = { ...dst.tables[k], columns: cols.map((c) => ({ ...c })), hasGuard: true, guardState: 'enabled' };
+    src.tables[k] = { ...src.tables[k], columns: sourceColumns, droppedColumns: 0 };
+    dst.catalog.tables[0].pendingSchemaChange = pending;
+    return buildPlan(config([m]), { peers: { prod: src, staging: dst } }, { selected: null, createdBy: 't' });
+  }
+  const retyped = [cols[0], { ...cols[1], type: 'bigint' }];
+
+  it('is a columns update running the recorded DDL where the worker stopped, the drift it fixes no longer reported', () => {
+    const p = scene(
+      {
+        detected_at: '2026-12-02T08:00:00.000Z',
+        lsn: '0/3000',
+        steps: [
+          {
+            change: 'add',
+            column: 'note',
+            type: 'text',
+            sql: ['ALTER TABLE "public"."t" ADD COLUMN "note" text'],
+            summary: 'add column note text',
+          },
+        ],
+        copy: null,
+        kept: [],
+      },
+      [...cols, fcol('note', 'text', { attnum: 3 })],
+    );
+    expect(p.diagnostics.map((d) => d.code)).toEqual([]);
+    const a = p.actions.find((x) => x.kind === 'columns')!;
+    expect(a).toMatchObject({
+      id: 'update:mirror.m.table.public.t.columns',
+      reason_code: 'schema_changed',
+      risk: 'safe',
+      before: { columns: ['id bigint', 'amount integer'] },
+      after: { columns: ['id bigint', 'amount integer', 'note text'] },
+      details: { sql: ['ALTER TABLE "public"."t" ADD COLUMN "note" text'], at_lsn: '0/3000', copy: null },
+    });
+    expect(p.actions.some((x) => x.kind === 'snapshot')).toBe(false);
+  });
+
+  it('empties the table first and copies it again when the change was a rewrite', () => {
+    const p = scene(
+      {
+        detected_at: '2026-12-02T08:00:00.000Z',
+        lsn: '0/3000',
+        steps: [
+          {
+            change: 'retype',
+            column: 'amount',
+            type: 'bigint',
+            sql: ['ALTER TABLE "public"."t" ALTER COLUMN "amount" TYPE bigint USING NULL'],
+            summary: 'change the type',
+          },
+        ],
+        copy: 'amount changed type from integer to bigint: ...',
+        kept: [],
+      },
+      retyped,
+    );
+    const a = p.actions.find((x) => x.kind === 'columns')!;
+    expect(a.risk).toBe('disruptive');
+    expect((a.details as { sql: string[] }).sql[0]).toBe('TRUNCATE "public"."t"');
+    const snap = p.actions.find((x) => x.kind === 'snapshot')!;
+    expect(snap.depends_on).toContain(a.id);
+  });
+
+  it('without a recorded change, says what the worker will do when the stream reaches it, as a warning', () => {
+    const p = scene(null, retyped);
+    expect(p.diagnostics.map((d) => [d.code, d.severity])).toEqual([['MR153', 'warning']]);
+    expect(p.diagnostics[0].hint).toContain(
+      'change the type of amount from integer to bigint, then a copy of the table',
+    );
+    expect(p.actions.some((x) => x.kind === 'columns')).toBe(false);
   });
 });

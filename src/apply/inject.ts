@@ -1,8 +1,0 @@
-/**
- * Fault injection for the crash tests (test/e2e/promotion-crash.test.ts, promotion-reverse.test.ts), like
- * Postgres's injection points: MIRRORS_INJECT_KILL_AFTER=<point> makes apply kill itself with SIGKILL right
- * after that point: a promotion step, or an action's address once the action is done.
- */
-export function injectKill(point: string) {
-  if (process.env.MIRRORS_INJECT_KILL_AFTER === point) process.kill(process.pid, 'SIGKILL');
-}
