@@ -238,7 +238,8 @@ function withDiff(d: Diagnostic, diff: string): Diagnostic {
   return { ...d, diff };
 }
 
-function facts(c: LiveColumn): ColumnFacts {
+/** A live column as drift compares it (the collation folded into the type). */
+export function facts(c: LiveColumn): ColumnFacts {
   return {
     name: c.name,
     type: c.collation ? `${c.type} COLLATE ${c.collation}` : c.type,

@@ -13,6 +13,7 @@ import { diag } from '../plan/diagnostics.js';
 import * as addr from '../plan/address.js';
 import type { ColumnsUpdate, Diagnostic, TableSpec } from '../plan/types.js';
 import type { NewAction } from './actions.js';
+import { facts as columnFacts } from './drift.js';
 import { type SchemaChange, type SourceColumn, schemaChange } from './schema-change.js';
 
 /** The drift codes a source schema change raises (the others are the destination's own). */
@@ -120,16 +121,9 @@ function columnsAfter(before: string[], steps: NonNullable<CatalogTable['pending
 
 /** The change computed from the live tables (the plan's view, maybe ahead of the stream). */
 function liveSchemaChange(m: Mirror, rec: CatalogTable, source: LiveTable, dest: LiveTable): SchemaChange | null {
+  // What decides how an added column reaches the destination, besides what drift compares.
   const facts = (c: LiveColumn): SourceColumn => {
-    const f: SourceColumn = {
-      name: c.name,
-      type: c.collation ? `${c.type} COLLATE ${c.collation}` : c.type,
-      notNull: c.notNull,
-      default: c.default ?? null,
-      generated: c.generated === 's',
-      attnum: c.attnum,
-      identity: c.identity !== '',
-    };
+    const f: SourceColumn = { ...columnFacts(c), identity: c.identity !== '' };
     if (c.missing !== undefined) f.missing = c.missing;
     return f;
   };

@@ -7,21 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
-import { runningMirrors } from '../support/running-mirror.js';
+import { runningMirrors, until } from '../support/running-mirror.js';
 
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
 const mirrorSetup = runningMirrors(clusters, 'sc');
 type Setup = Awaited<ReturnType<typeof mirrorSetup>>;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const TABLE_SQL = `CREATE TABLE t (id int PRIMARY KEY, v int, legacy text NOT NULL DEFAULT 'old');
   INSERT INTO t (id, v) SELECT g, g * 10 FROM generate_series(1, 50) g;`;

@@ -5,23 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { useClusters } from '../support/clusters.js';
-import { LOAD_TABLES_SQL, LOAD_TABLES_YAML, runningMirrors, writeLoad } from '../support/running-mirror.js';
+import { LOAD_TABLES_SQL, LOAD_TABLES_YAML, runningMirrors, until, writeLoad } from '../support/running-mirror.js';
 import type { RunningWorker } from '../support/worker.js';
 
 const clusters = useClusters(['src', 'dst'], { settings: { synchronous_commit: 'on' } });
 const mirrorSetup = runningMirrors(clusters, 'lc');
 
 type Setup = Awaited<ReturnType<typeof mirrorSetup>>;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const catalogRow = async (m: Setup, name: string) =>
   (

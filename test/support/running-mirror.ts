@@ -138,3 +138,14 @@ export async function waitForCatalogStatus(db: Sql, mirror: string, status: stri
   }
   throw new Error(`mirror ${mirror} did not become ${status}`);
 }
+
+/** Polls `probe` every 100 ms until it returns something truthy, which it returns; throws after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
