@@ -29,7 +29,7 @@ const defs = {
     mode: { enum: ['async', 'sync'] }, do_initial_snapshot: bool,
     snapshot_num_rows_per_partition: int, snapshot_max_parallel_workers: int, snapshot_num_tables_in_parallel: int,
     max_batch_size: int, idle_timeout_seconds: int, replicate_indexes: bool, replicate_foreign_keys: bool,
-    resync_strategy: { enum: ['truncate', 'swap'] }, schema_changes: { enum: ['plan', 'auto'] },
+    resync_strategy: { enum: ['truncate', 'merge', 'swap'] }, schema_changes: { enum: ['plan', 'auto'] },
     dropped_columns: { enum: ['drop', 'keep'] }, keep_read_only: bool, lag_threshold_ms: int, paused: bool, prevent_destroy: bool, sync_quorum: int,
     on_sync_loss: { oneOf: [{ const: 'block' }, obj({ degrade_after_ms: int })] },
   }),
@@ -69,8 +69,12 @@ const ACTIONS = {
     delete: [obj({ name: str, sql: ref('sql') }), obj({ name: str }), nul],
   },
   slot: {
-    create: [obj({ name: str, create_command: str }), nul, ref('slot_after')],
-    replace: [obj({ name: str, drop_sql: str, create_command: str }), obj({ wal_status: str }), ref('slot_after')],
+    create: [obj({ name: str, create_command: str, tables: { enum: ['copy', 'merge'] } }), nul, ref('slot_after')],
+    replace: [
+      obj({ name: str, drop_sql: str, create_command: str, tables: { enum: ['copy', 'merge'] } }),
+      obj({ wal_status: str }),
+      ref('slot_after'),
+    ],
     delete: [obj({ name: str, drop_sql: str }), obj({ name: str, retained_bytes: { oneOf: [digits, nul] } }), nul],
   },
   table: {
@@ -79,7 +83,16 @@ const ACTIONS = {
       obj({ source: str, columns: int, key: arr(str), exclude_columns: arr(str) }),
     ],
     update: [obj({ spec: ref('table_spec'), sql: ref('sql') }), ref('table_attributes'), ref('table_attributes')],
-    replace: [obj({ spec: ref('table_spec') }), tableSource, tableSource],
+    replace: [
+      {
+        oneOf: [
+          obj({ spec: ref('table_spec'), strategy: { const: 'truncate' } }),
+          obj({ spec: ref('table_spec'), strategy: { const: 'merge' }, key: arr(str), chunk_rows: int }),
+        ],
+      },
+      tableSource,
+      tableSource,
+    ],
     delete: [obj({ sql: ref('sql'), destination: ref('qualified') }), obj({ source: str }), nul],
   },
   columns: {

@@ -148,8 +148,12 @@ async function tableExecutor(ctx: ApplyContext, a: ActionOfKind<'table'>) {
         for (const s of a.details.sql) await db.query(s);
         await catalog.insertTable(db, mirror, a.details.spec);
       });
-    case 'replace':
-      return catalog.replaceTable(db, mirror, a.details.spec);
+    case 'replace': {
+      const d = a.details;
+      if (d.strategy === 'merge')
+        return catalog.requestMerge(db, mirror, d.spec.destination, { key: d.key, chunk_rows: d.chunk_rows });
+      return catalog.replaceTable(db, mirror, d.spec);
+    }
     case 'update':
       return inTransaction(db, async () => {
         for (const s of a.details.sql) await db.query(s);
@@ -227,7 +231,7 @@ async function slotExecutor(ctx: ApplyContext, a: ActionOfKind<'slot'>) {
   // position; recordSlot then sets the new one), and every table is marked for a copy before the old slot
   // goes: a resync interrupted anywhere resumes with every table not copied since. No-op for a new mirror.
   const dst = await ctx.db(ctx.destinationOf(mirror));
-  await catalog.startFullResync(dst, mirror);
+  await catalog.startFullResync(dst, mirror, a.details.tables);
   if (a.op === 'replace') await dropSlot(src, a.details.name, a.details.drop_sql, mirror);
   const snap = await createSlotWithSnapshot(ctx.peer(a.peer), a.details.name, {
     temporary: false,

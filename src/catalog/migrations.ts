@@ -408,6 +408,19 @@ ALTER TABLE mirrors.tables
   ADD COLUMN last_schema_change jsonb;
 `,
   },
+  {
+    version: 10,
+    name: 'merge resyncs: the one a table waits for or is in, and the last one finished',
+    sql: `
+-- merge: written by apply for a resync with resync_strategy merge ({requested_at, key, chunk_rows}); the worker
+-- repairs the table in key order, chunk by chunk, and records in the same transaction as each chunk where it
+-- got to (cursor: the last key merged, as text) and what it changed (chunks, rows, inserted, updated, deleted).
+-- last_merge: the last one finished (the same, with finished_at); merge is then NULL.
+ALTER TABLE mirrors.tables
+  ADD COLUMN merge jsonb,
+  ADD COLUMN last_merge jsonb;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -92,7 +92,9 @@ export async function recordSlot(
  * SIGINT, a failed copy) the next plan copies every table not finished since. The worker's batches wait for
  * this update (their fence holds these rows FOR SHARE) and then find the mirror no longer streaming.
  */
-export async function startFullResync(db: Db, name: string) {
+export async function startFullResync(db: Db, name: string, tables: 'copy' | 'merge') {
+  // merge: the tables stay as they are; each one's merge action (requestMerge) follows the new slot.
+  if (tables === 'merge') return setPhase(db, name, 'snapshot');
   await db.query(
     `WITH m AS (UPDATE mirrors.mirrors SET phase = 'snapshot', updated_at = now() WHERE name = $1::text RETURNING name)
      UPDATE mirrors.tables SET state = 'pending', snapshot_lsn = NULL, updated_at = now() WHERE mirror = $1::text`,
@@ -140,6 +142,26 @@ export async function replaceTable(db: Db, mirror: string, spec: TableSpec) {
             state = 'pending', snapshot_lsn = NULL, rows_copied = 0, bytes_copied = 0, updated_at = now()
       WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
     tableRowParams(mirror, spec),
+  );
+}
+
+/**
+ * Asks the worker to repair a streaming table in place (worker/merge.ts); a merge under way starts over. The
+ * table stays ready: the stream keeps applying its changes meanwhile. After a new slot, its snapshot LSN moves to
+ * the slot's consistent point (where the stream starts): the table counts as resynced since, and is not copied.
+ */
+export async function requestMerge(
+  db: Db,
+  mirror: string,
+  dest: { schema: string; name: string },
+  merge: { key: string[]; chunk_rows: number },
+) {
+  await db.query(
+    `UPDATE mirrors.tables t SET merge = jsonb_build_object('requested_at', now(), 'key', $4::jsonb, 'chunk_rows', $5::int),
+            snapshot_lsn = greatest(t.snapshot_lsn, m.consistent_lsn), updated_at = now()
+       FROM mirrors.mirrors m
+      WHERE m.name = t.mirror AND t.mirror = $1::text AND t.dest_schema = $2::text AND t.dest_table = $3::text`,
+    [mirror, dest.schema, dest.name, JSON.stringify(merge.key), merge.chunk_rows],
   );
 }
 

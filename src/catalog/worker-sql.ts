@@ -36,7 +36,24 @@ export interface MirrorState {
     keptColumns: string[];
     /** Whether a schema change the worker stopped at is recorded for the plan (migration 9). */
     schemaChangePending: boolean;
+    /** The merge resync asked for or under way (migration 10), or null. */
+    merge: MergeState | null;
   }[];
+}
+
+/** mirrors.tables.merge (migration 10): written by apply, advanced by the worker with each chunk. */
+export interface MergeState {
+  requested_at: string;
+  key: string[];
+  chunk_rows: number;
+  /** The last key merged (text values, key order); absent before the first chunk. */
+  cursor?: (string | null)[];
+  started_at?: string;
+  chunks?: number;
+  rows?: number;
+  inserted?: number;
+  updated?: number;
+  deleted?: number;
 }
 
 export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorState | null> {
@@ -56,6 +73,7 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
       `SELECT t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state, t.snapshot_lsn::text AS snapshot_lsn,
               t.exclude_columns, to_jsonb(t) -> 'kept_columns' AS kept_columns,
               coalesce(to_jsonb(t) -> 'pending_schema_change', 'null') <> 'null' AS schema_change_pending,
+              to_jsonb(t) -> 'merge' AS merge,
               (SELECT json_object_agg(a.attname, format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
                  FROM pg_attribute a
                 WHERE a.attrelid = to_regclass(quote_ident(t.dest_schema) || '.' || quote_ident(t.dest_table))
@@ -89,8 +107,67 @@ export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorSta
       excludeColumns: t.exclude_columns ?? [],
       keptColumns: t.kept_columns ?? [],
       schemaChangePending: t.schema_change_pending,
+      merge: t.merge ?? null,
     })),
   };
+}
+
+/** Whether a table of the mirror has a merge asked for or under way (a cheap poll). */
+export async function anyMerge(db: Db, mirror: string): Promise<boolean> {
+  const r = await db.query(
+    'SELECT EXISTS (SELECT 1 FROM mirrors.tables WHERE mirror = $1::text AND merge IS NOT NULL) AS any',
+    [mirror],
+  );
+  return r.rows[0].any;
+}
+
+/**
+ * One merged chunk, in the transaction that wrote it: where the merge got to and what it changed; with `done`, the
+ * merge is over (moved to last_merge). False when the merge is no longer the one requested at `requestedAt` (a
+ * new --replace started it over, or the table is gone): the caller rolls back.
+ */
+export async function recordMergeChunk(
+  db: Db,
+  mirror: string,
+  dest: { schema: string; name: string },
+  requestedAt: string,
+  chunk: { cursor: (string | null)[] | null; rows: number; inserted: number; updated: number; deleted: number },
+  done: boolean,
+): Promise<boolean> {
+  const r = await db.query(
+    `WITH next AS (
+       SELECT t.merge || jsonb_build_object(
+                'cursor', $5::jsonb, 'started_at', coalesce(t.merge -> 'started_at', to_jsonb(now())), 'at', now(),
+                'chunks', coalesce((t.merge ->> 'chunks')::bigint, 0) + 1,
+                'rows', coalesce((t.merge ->> 'rows')::bigint, 0) + $6::bigint,
+                'inserted', coalesce((t.merge ->> 'inserted')::bigint, 0) + $7::bigint,
+                'updated', coalesce((t.merge ->> 'updated')::bigint, 0) + $8::bigint,
+                'deleted', coalesce((t.merge ->> 'deleted')::bigint, 0) + $9::bigint) AS m
+         FROM mirrors.tables t
+        WHERE t.mirror = $1::text AND t.dest_schema = $2::text AND t.dest_table = $3::text
+          AND t.merge ->> 'requested_at' = $4::text
+          FOR UPDATE)
+     UPDATE mirrors.tables t
+        SET merge = CASE WHEN $10::boolean THEN NULL ELSE next.m END,
+            last_merge = CASE WHEN $10::boolean THEN next.m || jsonb_build_object('finished_at', now()) ELSE t.last_merge END,
+            updated_at = now()
+       FROM next
+      WHERE t.mirror = $1::text AND t.dest_schema = $2::text AND t.dest_table = $3::text
+     RETURNING 1`,
+    [
+      mirror,
+      dest.schema,
+      dest.name,
+      requestedAt,
+      JSON.stringify(chunk.cursor),
+      chunk.rows,
+      chunk.inserted,
+      chunk.updated,
+      chunk.deleted,
+      done,
+    ],
+  );
+  return r.rows.length > 0;
 }
 
 /** Caught up and idle: the position moves to what the source says it has sent (before it is acknowledged). */

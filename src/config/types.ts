@@ -19,7 +19,7 @@ export interface Peer {
 }
 
 export type MirrorMode = 'async' | 'sync';
-export type ResyncStrategy = 'truncate' | 'swap';
+export type ResyncStrategy = 'truncate' | 'merge' | 'swap';
 /** Who applies a source schema change the stream reaches (docs/schema-changes.md). */
 export type SchemaChanges = 'plan' | 'auto';
 /** What a column dropped on the source becomes on the destination. */

@@ -37,6 +37,7 @@ import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSource
 import { changedSettings, settingsOf } from './settings.js';
 import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
 import { planSchemaChange } from './schema-plan.js';
+import { MERGE_CHUNK_ROWS, mergeKey } from './merge-plan.js';
 import {
   addForeignKeySql,
   copiedColumns,
@@ -568,7 +569,11 @@ class Differ {
       before: null,
       after: { name: slotName, plugin: 'pgoutput' },
       depends_on: [pub.id],
-      details: { name: slotName, create_command: createSlotCommand(slotName, src.serverVersionNum, false) },
+      details: {
+        name: slotName,
+        create_command: createSlotCommand(slotName, src.serverVersionNum, false),
+        tables: 'copy',
+      },
     });
     this.bump(this.newSlots, src.peer);
     this.bump(this.newSenders, src.peer);
@@ -608,6 +613,8 @@ class Differ {
     const slot = src.slots[slotName];
     const fullResync: 'missing' | 'lost' | null = !slot ? 'missing' : slot.walStatus === 'lost' ? 'lost' : null;
     let slotActionId: string | null = null;
+    // Under merge the tables stay readable: each is repaired in place from the new slot's position (tables()).
+    const resyncTables = m.resync_strategy === 'merge' ? 'merge' : 'copy';
     if (fullResync && m.resync_strategy === 'swap') {
       this.diagnostics.push(
         diag(
@@ -631,7 +638,7 @@ class Differ {
           'MR130',
           addr.slotAddress(m.name),
           `slot ${slotName} on peer ${src.peer} lost WAL the mirror had not applied; the mirror needs a full resync`,
-          'the plan replaces the slot and copies every table again; raise max_slot_wal_keep_size to avoid this',
+          `the plan replaces the slot and ${resyncTables === 'merge' ? 'repairs every table in place from it (resync_strategy merge)' : 'copies every table again'}; raise max_slot_wal_keep_size to avoid this`,
         ),
       );
       slotActionId = this.actions.add({
@@ -639,13 +646,14 @@ class Differ {
         kind: 'slot',
         op: 'replace',
         reason_code: 'slot_lost',
-        reason: 'the slot lost required WAL (wal_status = lost): drop it, create a new one, copy every table again',
+        reason: `the slot lost required WAL (wal_status = lost): drop it, create a new one, ${resyncTables === 'merge' ? 'repair every table in place from it (resync_strategy merge)' : 'copy every table again'}`,
         before: { wal_status: 'lost' },
         after: { name: slotName, plugin: 'pgoutput' },
         details: {
           name: slotName,
           drop_sql: dropSlotSql(slotName),
           create_command: createSlotCommand(slotName, src.serverVersionNum, false),
+          tables: resyncTables,
         },
       }).id;
     } else if (fullResync === 'missing') {
@@ -654,10 +662,14 @@ class Differ {
         kind: 'slot',
         op: 'create',
         reason_code: 'slot_missing',
-        reason: `slot ${slotName} is missing on peer ${src.peer}: create it and copy every table again`,
+        reason: `slot ${slotName} is missing on peer ${src.peer}: create it and ${resyncTables === 'merge' ? 'repair every table in place from it (resync_strategy merge)' : 'copy every table again'}`,
         before: null,
         after: { name: slotName, plugin: 'pgoutput' },
-        details: { name: slotName, create_command: createSlotCommand(slotName, src.serverVersionNum, false) },
+        details: {
+          name: slotName,
+          create_command: createSlotCommand(slotName, src.serverVersionNum, false),
+          tables: resyncTables,
+        },
       }).id;
       this.bump(this.newSlots, src.peer);
     }
@@ -665,7 +677,16 @@ class Differ {
     const recordedTables = new Map(
       dst.catalog.tables.filter((t) => t.mirror === m.name).map((t) => [tableKey(t.destination), t]),
     );
-    const specs = this.tables(m, tables, src, dst, base, true, { tables: recordedTables, mirror: recorded });
+    const specs = this.tables(
+      m,
+      tables,
+      src,
+      dst,
+      base,
+      true,
+      { tables: recordedTables, mirror: recorded },
+      fullResync && resyncTables === 'merge' ? slotActionId : null,
+    );
     const desiredKeys = new Set(tables.map((t) => tableKey(t.destination)));
     const removed: string[] = [];
     for (const [k, t] of recordedTables) {
@@ -755,7 +776,9 @@ class Differ {
     }
     if (slotActionId && pubActionId) this.actions.dependOn(slotActionId, pubActionId);
 
-    const toCopy = specs.specs.filter((s) => fullResync || specs.needCopy.has(tableKey(s.destination)));
+    const toCopy = specs.specs.filter(
+      (s) => (fullResync && resyncTables === 'copy') || specs.needCopy.has(tableKey(s.destination)),
+    );
     let snapId: string | null = null;
     if (toCopy.length) {
       const deps = [
@@ -770,8 +793,55 @@ class Differ {
       snapId = this.snapshot(m, toCopy, deps, fullResync ? 'full' : uncopied ? 'initial' : 'tables', why);
     }
     // A mirror whose bootstrap an earlier apply left unfinished is handed over once what remains is done.
-    if (snapId || recorded.phase !== 'ready')
-      this.postSnapshot(m, specs, snapId, snapId ? 'table_not_copied' : 'new_mirror');
+    if (snapId || recorded.phase !== 'ready' || fullResync)
+      this.postSnapshot(
+        m,
+        specs,
+        snapId,
+        snapId ? 'table_not_copied' : fullResync === 'lost' ? 'slot_lost' : fullResync ? 'slot_missing' : 'new_mirror',
+      );
+  }
+
+  /**
+   * A resync of a streaming table by merge: the running worker repairs it in place (worker/merge.ts). Returns the
+   * action's id, or null with MR138 when no key is unique on both peers.
+   */
+  private mergeTable(
+    m: Mirror,
+    common: { address: string; peer: string; mirror: string },
+    rec: CatalogTable,
+    t: ResolvedTable,
+    spec: TableSpec,
+    source: LiveTable,
+    dest: LiveTable | undefined,
+    deps: string[],
+    reason_code: 'replace_requested' | 'table_not_copied',
+    why: string,
+  ): string | null {
+    const key = mergeKey(source, dest);
+    if (!key) {
+      this.diagnostics.push(
+        diag(
+          'MR138',
+          common.address,
+          `${why === '--replace' ? `--replace ${common.address}` : common.address}: resync_strategy merge walks the table by a key unique on both peers, and ${displayQualified(t.destination)} has none that matches the source's`,
+          `give the destination table the source's primary key, or set resync_strategy: truncate for mirror ${m.name} to copy it again (readers see it empty meanwhile); nothing is changed until then`,
+        ),
+      );
+      return null;
+    }
+    return this.actions.add({
+      ...common,
+      reason_code,
+      reason: `repair it in place (${why}, resync_strategy merge): the running worker reads the source by (${key.join(', ')}), ${MERGE_CHUNK_ROWS} rows at a time, and updates, inserts and deletes only the rows that differ (~${source.estimatedRows === '-1' ? '?' : source.estimatedRows} rows read, ${source.sizeBytes} bytes); readers keep every row, the other tables keep streaming`,
+      kind: 'table',
+      op: 'replace',
+      risk: 'safe',
+      before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
+      after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+      depends_on: deps,
+      details: { spec, strategy: 'merge', key, chunk_rows: MERGE_CHUNK_ROWS },
+    }).id;
   }
 
   /**
@@ -786,6 +856,8 @@ class Differ {
     deps: string[],
     copy: boolean,
     recorded: { tables: Map<string, CatalogTable>; mirror: CatalogMirror } | null,
+    /** A full resync under resync_strategy merge: the new slot's action, which the tables' merges follow. */
+    mergeAfterSlot: string | null = null,
   ) {
     const specs: TableSpec[] = [];
     const published: PublishedTable[] = [];
@@ -842,6 +914,12 @@ class Differ {
                     'copy it again (--replace) while the mirror streams its other tables: readers see it empty until the copy ends (resync_strategy truncate)',
                 } as const)
               : null;
+        if (again?.reason_code === 'replace_requested' && m.resync_strategy === 'merge' && ready) {
+          // Nothing is emptied or copied by the plan: the running worker repairs the table in place.
+          const id = this.mergeTable(m, common, rec, t, spec, source, dest, deps, 'replace_requested', '--replace');
+          if (id) tableActionIds.push(id);
+          continue;
+        }
         if (again) {
           if (again.reason_code === 'replace_requested' && m.resync_strategy === 'swap')
             this.diagnostics.push(
@@ -862,7 +940,7 @@ class Differ {
               before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
               after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
               depends_on: deps,
-              details: { spec },
+              details: { spec, strategy: 'truncate' },
             }).id,
           );
           needCopy.add(key);
@@ -923,7 +1001,15 @@ class Differ {
             }).id,
           );
         }
-        if (!copiedSinceSlot(rec, recorded!.mirror)) needCopy.add(key);
+        if (mergeAfterSlot || !copiedSinceSlot(rec, recorded!.mirror)) {
+          // A full resync, or one an earlier apply left unfinished: merged in place, or copied.
+          if (m.resync_strategy !== 'merge') needCopy.add(key);
+          else {
+            const after = [...deps, ...(mergeAfterSlot ? [mergeAfterSlot] : [])];
+            const id = this.mergeTable(m, common, rec, t, spec, source, dest, after, 'table_not_copied', 'new slot');
+            if (id) tableActionIds.push(id);
+          }
+        }
         continue;
       }
       // A table new to the stream.

@@ -40,6 +40,7 @@ export const DIAGNOSTICS = {
   MR135: { severity: 'error', title: 'resync_strategy swap is not implemented' },
   MR136: { severity: 'error', title: 'the plan would destroy a mirror with prevent_destroy' },
   MR137: { severity: 'error', title: 'an action is riskier than --fail-on allows' },
+  MR138: { severity: 'error', title: 'resync_strategy merge needs the same key on both peers' },
   MR139: { severity: 'error', title: '--replace names nothing to copy again' },
   MR140: { severity: 'error', title: 'two mirrors write the same destination table' },
   MR141: { severity: 'error', title: 'wildcard matches no table' },

@@ -168,13 +168,18 @@ export type PublicationUpdate = ActionOf<
 export type PublicationDelete = ActionOf<'publication', 'delete', Sql & { name: string }, { name: string }, null>;
 
 type SlotAfter = { name: string; plugin: 'pgoutput' };
-/** `create_command`: the replication command that creates it with an exported snapshot. */
-export type SlotCreate = ActionOf<'slot', 'create', { name: string; create_command: string }, null, SlotAfter>;
+/**
+ * `create_command`: the replication command that creates it with an exported snapshot. `tables`: what a mirror
+ * that had a slot does with its tables first: `copy` marks every one for a copy (resync_strategy truncate);
+ * `merge` leaves them readable and streaming-ready, repaired in place afterwards by their merge actions.
+ */
+type SlotDetails = { name: string; create_command: string; tables: 'copy' | 'merge' };
+export type SlotCreate = ActionOf<'slot', 'create', SlotDetails, null, SlotAfter>;
 /** Drops the slot with `drop_sql` (refused while it is active), then creates a new one. */
 export type SlotReplace = ActionOf<
   'slot',
   'replace',
-  { name: string; drop_sql: string; create_command: string },
+  SlotDetails & { drop_sql: string },
   { wal_status: string },
   SlotAfter
 >;
@@ -218,7 +223,15 @@ export interface ColumnsDetails {
 }
 /** before and after: the destination's columns, one `name type` each. */
 export type ColumnsUpdate = ActionOf<'columns', 'update', ColumnsDetails, { columns: string[] }, { columns: string[] }>;
-export type TableReplace = ActionOf<'table', 'replace', { spec: TableSpec }, TableSource, TableSource>;
+/**
+ * A table resynced. truncate: emptied and copied again by the plan's snapshot (readers see it empty meanwhile).
+ * merge: repaired in place by the running worker in key order, `chunk_rows` rows at a time (worker/merge.ts);
+ * readers keep every row, the plan copies nothing.
+ */
+export type TableReplaceDetails =
+  | { spec: TableSpec; strategy: 'truncate' }
+  | { spec: TableSpec; strategy: 'merge'; key: string[]; chunk_rows: number };
+export type TableReplace = ActionOf<'table', 'replace', TableReplaceDetails, TableSource, TableSource>;
 export type TableDelete = ActionOf<'table', 'delete', Sql & { destination: QualifiedName }, { source: string }, null>;
 
 export interface SnapshotDetails {

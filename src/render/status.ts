@@ -5,7 +5,7 @@
  */
 import kleur from 'kleur';
 import { displayQualified } from '../config/names.js';
-import type { MirrorReport, StatusName, StatusReport, SyncReport } from '../status/model.js';
+import type { MergeProgress, MirrorReport, StatusName, StatusReport, SyncReport } from '../status/model.js';
 import type { ErrorRecord } from '../status/stored-error.js';
 import { STATUS_NAMES } from '../status/model.js';
 import { formatBytes, formatDuration } from '../util/format.js';
@@ -93,6 +93,12 @@ function errorLines(m: MirrorReport, now: string, label: (l: string) => string):
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** " (chunk 3, after key (6000))" of a merge resync under way. */
+function mergeProgress(m: MergeProgress): string {
+  if (!m.chunks) return ' (waiting for the worker)';
+  return ` (chunk ${m.chunks}${m.cursor ? `, after key (${m.cursor.join(', ')})` : ''})`;
+}
+
 function statusLine(m: MirrorReport): string {
   const s = m.status;
   let extra = '';
@@ -150,7 +156,7 @@ export function renderMirrorText(m: MirrorReport, now: string): string {
       ...m.tables.map((t) => [
         displayQualified(t.source),
         displayQualified(t.destination),
-        t.state,
+        t.merge ? `${t.state}, merging${mergeProgress(t.merge)}` : t.state,
         or(t.snapshot_lsn),
         t.rows_copied,
         t.rows_inserted,

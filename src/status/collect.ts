@@ -92,7 +92,8 @@ export function catalogTablesSql(has: CatalogColumns): string {
 SELECT t.mirror, t.source_schema, t.source_table, t.dest_schema, t.dest_table, t.state,
        t.snapshot_lsn::text AS snapshot_lsn, t.rows_copied::text AS rows_copied, t.bytes_copied::text AS bytes_copied,
        t.bytes_total::text AS bytes_total, ${count('rows_inserted')}, ${count('rows_updated')}, ${count('rows_deleted')},
-       to_jsonb(t) -> 'last_schema_change' AS last_schema_change, to_jsonb(t) -> 'pending_schema_change' AS pending_schema_change
+       to_jsonb(t) -> 'last_schema_change' AS last_schema_change, to_jsonb(t) -> 'pending_schema_change' AS pending_schema_change,
+       to_jsonb(t) -> 'merge' AS merge, to_jsonb(t) -> 'last_merge' AS last_merge
   FROM mirrors.tables t
  WHERE t.mirror = ANY ($1::text[])
  ORDER BY t.mirror, t.dest_schema, t.dest_table`;
@@ -202,6 +203,8 @@ function mapTable(r: any): CatalogTableFacts {
     rowsDeleted: r.rows_deleted,
     lastSchemaChange: r.last_schema_change ?? null,
     pendingSchemaChange: r.pending_schema_change ?? null,
+    merge: r.merge ?? null,
+    lastMerge: r.last_merge ?? null,
   };
 }
 

@@ -114,6 +114,24 @@ export interface CatalogTableFacts {
   /** Migration 9 (docs/schema-changes.md); null before it. */
   lastSchemaChange: AppliedSchemaChange | null;
   pendingSchemaChange: PendingSchemaChange | null;
+  /** Migration 10 (docs/resync.md): the merge asked for or under way, and the last one finished; null before it. */
+  merge: MergeProgress | null;
+  lastMerge: MergeProgress | null;
+}
+
+/** mirrors.tables.merge / last_merge as status shows them. */
+export interface MergeProgress {
+  requested_at: string;
+  key: string[];
+  chunk_rows: number;
+  started_at?: string;
+  finished_at?: string;
+  cursor?: (string | null)[] | null;
+  chunks?: number;
+  rows?: number;
+  inserted?: number;
+  updated?: number;
+  deleted?: number;
 }
 
 export interface SlotFacts {
@@ -194,6 +212,10 @@ export interface TableReport {
   last_schema_change: AppliedSchemaChange | null;
   /** The schema change a stopped worker waits on, for `mirrors plan` to propose (schema_changes: plan). */
   pending_schema_change: { detected_at: string; lsn: string; summary: string[]; copy: string | null } | null;
+  /** A merge resync asked for or under way (resync_strategy merge): where it got to and what it changed so far. */
+  merge: MergeProgress | null;
+  /** The last merge resync finished, with the same figures and finished_at. */
+  last_merge: MergeProgress | null;
 }
 
 export interface MirrorReport {
@@ -567,6 +589,8 @@ export function mirrorReport(f: MirrorFacts): MirrorReport {
         summary: t.pendingSchemaChange.steps.map((x) => x.summary),
         copy: t.pendingSchemaChange.copy,
       },
+      merge: t.merge,
+      last_merge: t.lastMerge,
     })),
   };
 }

@@ -13,11 +13,12 @@ import { connectPeer } from '../db/connect.js';
 import { GUARD_TRIGGER } from '../diff/ddl.js';
 import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
 import { Batcher } from './batcher.js';
-import type { SourceTransaction, TargetTable } from './changes.js';
+import type { Change, SourceTransaction, TargetTable } from './changes.js';
 import type { PgoutputMessage, TupleValue } from './decode.js';
 import { Fault, classify, needsPerson } from './faults.js';
 import { slotGap, sourceMismatch } from './gap.js';
 import { type LagFacts, lagMs } from './lag.js';
+import { MergeDriver } from './merge-driver.js';
 import { LEASE_CLASS } from './lease-key.js';
 import { ApplyPipeline } from './pipeline.js';
 import { type RelationEntry, RelationCache } from './relations.js';
@@ -121,6 +122,7 @@ class Session {
   private dst: pg.Client | null = null;
   private stream: ReplicationStream | null = null;
   private monitor: SourceMonitor | null = null;
+  private merges: MergeDriver | null = null;
   private timers: NodeJS.Timeout[] = [];
   private reject!: (e: unknown) => void;
   private readonly ended = new Promise<never>((_, r) => (this.reject = r));
@@ -201,7 +203,12 @@ class Session {
       ctx.signal.removeEventListener('abort', onAbort);
       for (const t of this.timers) clearInterval(t);
       // In parallel and bounded: a peer that does not answer must not hold up a shutdown (SIGTERM within seconds).
-      await Promise.all([this.stream?.stop(1_000), this.monitor?.close(), this.dst ? endClient(this.dst) : null]);
+      await Promise.all([
+        this.stream?.stop(1_000),
+        this.monitor?.close(),
+        this.merges?.close(),
+        this.dst ? endClient(this.dst) : null,
+      ]);
     }
   }
 
@@ -416,6 +423,20 @@ class Session {
     const relations = new RelationCache(m.name, dst, monitor, m, (level, msg, fields) =>
       ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
     );
+    // resync_strategy merge: tables repaired in place while this session streams (merge-driver.ts).
+    const merges = new MergeDriver({
+      mirror: m.name,
+      source,
+      dst,
+      serial: (fn) => pipeline.serial(fn),
+      flush: () => flush(),
+      log: (level, msg, fields) => ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
+      sleep: (ms) => this.sleep(ms),
+      stopped: () => this.endSeen,
+    });
+    this.merges = merges;
+    /** xid of the transaction being decoded (its Begin's): the merge tells by it what a chunk's snapshot saw. */
+    let openXid = 0;
 
     // Keepalives say "everything up to walEnd is sent". The position may move there, and lag read zero, once
     // every transaction before it is committed. A keepalive seen while whole transactions wait in the batcher
@@ -517,6 +538,11 @@ class Session {
     };
 
     const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
+    /** A change to apply: the merge under way sees it first. */
+    const add = (c: Change) => {
+      merges.note(openXid, c);
+      batcher.add(c);
+    };
 
     /** Synchronous for every message but a Relation, a table still being copied, or a full pipeline. */
     /** The open transaction carries a promotion's fence message (apply/promotion.ts). */
@@ -526,8 +552,12 @@ class Session {
       if (!this.streamed) this.startedStreaming();
       switch (msg.tag) {
         case 'begin':
+          // Every transaction before this one is in hand: a merge chunk waiting for a watermark before it goes now.
+          merges.passed(msg.finalLsn);
           // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
           batcher.begin(msg.finalLsn, msg.commitTime, mem.appliedEnd);
+          openXid = msg.xid;
+          if (batcher.openLsn !== null) merges.began(msg.xid);
           return;
         case 'relation':
           // What came before commits first: a Relation that does not fit ends the session right here, before
@@ -535,22 +565,22 @@ class Session {
           flush();
           return pipeline.serial(() => relations.learn(msg, batcher.openLsn));
         case 'insert':
-          return withTable(msg.relationOid, (t) => batcher.add({ op: 'insert', table: t, row: msg.newTuple }));
+          return withTable(msg.relationOid, (t) => add({ op: 'insert', table: t, row: msg.newTuple }));
         case 'update':
           return withTable(msg.relationOid, (t) => {
             const old = msg.oldTuple ?? (msg.keyTuple ? keyOnly(t, msg.keyTuple) : undefined);
-            batcher.add({ op: 'update', table: t, row: msg.newTuple, old, oldIsFull: !!msg.oldTuple });
+            add({ op: 'update', table: t, row: msg.newTuple, old, oldIsFull: !!msg.oldTuple });
           });
         case 'delete':
           return withTable(msg.relationOid, (t) => {
             const old = msg.oldTuple ?? keyOnly(t, msg.keyTuple ?? []);
-            batcher.add({ op: 'delete', table: t, old, oldIsFull: !!msg.oldTuple });
+            add({ op: 'delete', table: t, old, oldIsFull: !!msg.oldTuple });
           });
         case 'truncate': {
           const tables: TargetTable[] = [];
           const collect = async () => {
             for (const oid of msg.relationOids) await withTable(oid, (t) => tables.push(t));
-            if (tables.length) batcher.add({ op: 'truncate', tables });
+            if (tables.length) add({ op: 'truncate', tables });
           };
           return collect();
         }
@@ -580,6 +610,8 @@ class Session {
         }
         case 'message':
           if (msg.transactional && msg.prefix.startsWith(FENCE_MESSAGE_PREFIX)) fenceInTransaction = true;
+          // A merge's watermark (or anyone's message outside a transaction): everything before it is in hand.
+          if (!msg.transactional && !batcher.inTransaction) merges.passed(msg.lsn);
           return;
         default:
           return; // origin, type: nothing to apply
@@ -592,6 +624,7 @@ class Session {
       // After a stop request onMessage ignores what arrives, so "everything before walEnd is handled" no
       // longer holds; inside a transaction it does not hold either.
       if (this.stopping || batcher.inTransaction) return;
+      merges.passed(walEnd);
       const ka = { walEnd, sentAt };
       if (!batcher.size) {
         caughtUp(ka);
@@ -687,6 +720,7 @@ class Session {
     const streaming = stream.start(applied).then(() => {
       throw new Fault('transient', 'the source ended the replication stream');
     });
+    void merges.run().catch((e) => this.end(e, 'source'));
     try {
       await Promise.race([streaming, this.ended]);
     } catch (err) {

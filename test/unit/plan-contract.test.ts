@@ -266,7 +266,7 @@ describe('one change per address', () => {
     before: null,
     after: { name: 'mirrors_m', plugin: 'pgoutput' },
     depends_on: [],
-    details: { name, create_command: 'CREATE_REPLICATION_SLOT' },
+    details: { name, create_command: 'CREATE_REPLICATION_SLOT', tables: 'copy' },
   });
 
   it('merges two updates of one object: both attributes, both statements, one action', () => {

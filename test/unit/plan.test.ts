@@ -218,6 +218,39 @@ describe('plan for an existing mirror', () => {
     expect(p.actions.find((a) => a.kind === 'snapshot')!.details.kind).toBe('full');
   });
 
+  it('under resync_strategy merge, a lost slot is replaced and every table repaired in place: nothing emptied or copied', () => {
+    const { m, src, dst } = setup();
+    src.slots.mirrors_m.walStatus = 'lost';
+    const p = plan(config([{ ...m, resync_strategy: 'merge' }]), [src, dst]);
+    expect(codes(p)).toEqual(['MR130']);
+    expect(p.diagnostics[0].hint).toMatch(/repairs every table in place/);
+    expect(addresses(p)).toEqual([
+      'update mirror.m', // the setting itself
+      'replace mirror.m.slot',
+      'replace mirror.m.table.public.users',
+      'replace mirror.m.table.public.orders',
+      'create mirror.m.stream',
+    ]);
+    const slot = p.actions[1];
+    expect(slot.kind === 'slot' && slot.op === 'replace' && slot.details.tables).toBe('merge');
+    for (const a of p.actions.filter((x) => x.kind === 'table')) {
+      expect(a.details).toMatchObject({ strategy: 'merge', key: ['id'] });
+      expect(a.depends_on).toContain(slot.id);
+      expect(a.risk).toBe('safe');
+    }
+    // Interrupted after the new slot (tables still older than it): the merges are planned again, not copies.
+    src.slots.mirrors_m.walStatus = 'reserved';
+    dst.catalog.mirrors.m.consistentLsn = '0/9000';
+    dst.catalog.mirrors.m.phase = 'snapshot';
+    const again = plan(config([{ ...m, resync_strategy: 'merge' }]), [src, dst]);
+    expect(addresses(again)).toEqual([
+      'update mirror.m',
+      'replace mirror.m.table.public.users',
+      'replace mirror.m.table.public.orders',
+      'create mirror.m.stream',
+    ]);
+  });
+
   it('refuses a full resync under resync_strategy swap (MR135) instead of truncating what readers see', () => {
     const { m, src, dst } = setup();
     src.slots.mirrors_m.walStatus = 'lost';

@@ -12,7 +12,7 @@ const plan = (c: Config, peers: PeerLive[], replace: string[]) =>
     { selected: null, createdBy: 't', replace },
   );
 
-function streaming(strategy: 'truncate' | 'swap' = 'truncate') {
+function streaming(strategy: 'truncate' | 'merge' | 'swap' = 'truncate') {
   const m = mirror('m', ['public.users', 'public.orders'], { resync_strategy: strategy });
   const src = livePeer('prod', [table('public.users'), table('public.orders')]);
   const dst = livePeer('staging');
@@ -61,5 +61,27 @@ describe('--replace', () => {
     expect(plan(c, peers, ['mirror.other']).diagnostics.map((d) => d.code)).toEqual(['MR139']);
     const swap = streaming('swap');
     expect(plan(swap.c, swap.peers, ['mirror.m.table.public.users']).diagnostics.map((d) => d.code)).toContain('MR135');
+  });
+
+  it('under resync_strategy merge, the table is repaired in place by the worker: no copy, no snapshot, readers keep their rows', () => {
+    const { c, peers } = streaming('merge');
+    const p = plan(c, peers, ['mirror.m.table.public.orders']);
+    expect(p.diagnostics).toEqual([]);
+    const replaced = p.actions.filter((a) => a.reason_code === 'replace_requested');
+    expect(replaced.map((a) => [a.kind, a.op, a.address, a.risk])).toEqual([
+      ['table', 'replace', 'mirror.m.table.public.orders', 'safe'],
+    ]);
+    expect(replaced[0].details).toMatchObject({ strategy: 'merge', key: ['id'], chunk_rows: 2000 });
+    expect(replaced[0].reason).toMatch(/readers keep every row/);
+    expect(p.actions.some((a) => a.kind === 'snapshot' || a.kind === 'slot')).toBe(false);
+  });
+
+  it('refuses a merge when the destination has no primary key matching the source (MR138), and changes nothing', () => {
+    const { c, peers } = streaming('merge');
+    const orders = peers[1].tables['public\u0000orders'];
+    orders.primaryKey = null;
+    const p = plan(c, peers, ['mirror.m.table.public.orders']);
+    expect(p.diagnostics.map((d) => d.code)).toContain('MR138');
+    expect(p.actions.some((a) => a.reason_code === 'replace_requested')).toBe(false);
   });
 });

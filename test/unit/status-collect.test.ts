@@ -212,6 +212,8 @@ describe('readDestination', () => {
         rowsDeleted: '3',
         lastSchemaChange: null,
         pendingSchemaChange: null,
+        merge: null,
+        lastMerge: null,
       },
     ]);
     expect(out.get('b')).toEqual({

@@ -84,6 +84,8 @@ function tableFacts(name: string, over: Partial<CatalogTableFacts> = {}): Catalo
     rowsDeleted: '3',
     lastSchemaChange: null,
     pendingSchemaChange: null,
+    merge: null,
+    lastMerge: null,
     ...over,
   };
 }
@@ -511,6 +513,8 @@ describe('mirrorReport', () => {
       rows_deleted: '0',
       last_schema_change: null,
       pending_schema_change: null,
+      merge: null,
+      last_merge: null,
     });
     expect(r.errors).toEqual([]);
   });
