@@ -45,6 +45,15 @@ function isFatalSqlState(code: string): boolean {
   return code.startsWith('28') || code === '42501' || code === '3D000' || code === '42704' || code === '42883';
 }
 
+/**
+ * SQLSTATEs of a destination that refuses the source's rows even in exact order (sink.ts): a constraint the source
+ * does not have or rows that differ (class 23), a value its column cannot hold (class 22), a column or table it
+ * lacks. The same batch fails the same way after any reconnect: a person must act.
+ */
+function isRefusedRow(code: string): boolean {
+  return code.startsWith('23') || code.startsWith('22') || code === '42703' || code === '42P01';
+}
+
 /** Classifies anything a session threw. Unknown errors are transient: reconnecting is the safe default. */
 export function classify(err: unknown): Fault {
   if (err instanceof Fault) return err;
@@ -61,5 +70,15 @@ export function classify(err: unknown): Fault {
   const hint = typeof e?.hint === 'string' ? e.hint : null;
   if (code === PAUSED_SQLSTATE) return new Fault('paused', message);
   if (code && /^[0-9A-Z]{5}$/.test(code) && isFatalSqlState(code)) return new Fault('fatal', message, code, hint);
+  if (code && isRefusedRow(code)) {
+    const where =
+      typeof (e as { table?: unknown }).table === 'string' ? ` (table ${(e as { table: string }).table})` : '';
+    return new Fault(
+      'drift',
+      `the destination refuses a change from the source${where}: ${message}`,
+      code,
+      'run `mirrors plan`: it shows the schema drift if the tables differ; if they match, the destination rows differ from the source: resync the table with `mirrors apply --replace mirror.NAME.table.SCHEMA.TABLE` (resync_strategy merge repairs it in place: docs/resync.md)',
+    );
+  }
   return new Fault('transient', message, code, hint);
 }

@@ -284,7 +284,7 @@ async function partition({ cutIn, keyless }: Case) {
 
   stopLoad = true;
   await loading;
-  const [{ lsn }] = await src('SELECT pg_current_wal_lsn()::text AS lsn');
+  const [{ lsn }] = await src('SELECT pg_current_wal_insert_lsn()::text AS lsn');
   await dst(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, '60 seconds')`, [mirror, lsn]);
 
   // Nothing lost, nothing doubled: full contents, and each seq exactly once in the ledger (where a doubled

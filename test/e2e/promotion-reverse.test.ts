@@ -203,6 +203,6 @@ type Sql = (sql: string, params?: unknown[]) => Promise<any[]>;
 
 /** The reverse mirror (new primary -> old source) applied everything the new primary committed so far. */
 async function reverseCaughtUp(m: { src: Sql; dst: Sql }, mirror = 'rev_reverse') {
-  const [{ lsn }] = await m.dst('SELECT pg_current_wal_lsn()::text AS lsn');
+  const [{ lsn }] = await m.dst('SELECT pg_current_wal_insert_lsn()::text AS lsn');
   await m.src(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, '60 seconds')`, [mirror, lsn]);
 }

@@ -174,7 +174,7 @@ describe('mirrors run', () => {
     }
     // Before a worker runs, wait_for_lsn times out with a clear error.
     await m.src(`INSERT INTO t VALUES (7)`);
-    const [{ lsn }] = await m.src('SELECT pg_current_wal_lsn()::text AS lsn');
+    const [{ lsn }] = await m.src('SELECT pg_current_wal_insert_lsn()::text AS lsn');
     await expect(m.dst(`SELECT mirrors.wait_for_lsn('guard', $1::pg_lsn, '200 milliseconds')`, [lsn])).rejects.toThrow(
       /MIRROR_WAIT_TIMEOUT/,
     );

@@ -51,7 +51,7 @@ export function runningMirrors(clusters: { src: Cluster; dst: Cluster }, dbPrefi
     const dst = (sql: string, params: unknown[] = []) => clusters.dst.query(sql, params, db);
     /** Waits until the mirror has applied everything committed on the source so far. */
     const caughtUp = async (timeout = '60 seconds') => {
-      const [{ lsn }] = await src('SELECT pg_current_wal_lsn()::text AS lsn');
+      const [{ lsn }] = await src('SELECT pg_current_wal_insert_lsn()::text AS lsn');
       await dst(`SELECT mirrors.wait_for_lsn($1, $2::pg_lsn, $3::interval)`, [name, lsn, timeout]);
     };
     const rows = async (side: 'src' | 'dst', sql: string) =>

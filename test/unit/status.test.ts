@@ -665,6 +665,23 @@ describe('text and JSON rendering', () => {
       facts: fs,
     });
 
+  it('shows a merge resync under way in the table state: waiting, then its chunk and key', () => {
+    const merge = { requested_at: '2026-01-01T00:00:00Z', key: ['id'], chunk_rows: 2000 };
+    const text = renderStatusText(
+      report([
+        facts({
+          name: 'a',
+          tables: [
+            tableFacts('users', { merge }),
+            tableFacts('orders', { merge: { ...merge, chunks: 3, cursor: ['6000'] } }),
+          ],
+        }),
+      ]),
+    );
+    expect(text).toContain('public.users   ready, merging (waiting for the worker)');
+    expect(text).toContain('public.orders  ready, merging (chunk 3, after key (6000))');
+  });
+
   it('renders a compact block per mirror and one summary line', () => {
     const text = renderStatusText(
       report([

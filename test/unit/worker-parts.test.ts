@@ -122,6 +122,15 @@ describe('classify', () => {
     const drift = new Fault('drift', 'column extra', 'MR150');
     expect(classify(drift)).toBe(drift);
   });
+  it('a destination that refuses the source rows (constraint, value, missing column) needs a person, not a reconnect', () => {
+    const notNull = classify(Object.assign(new Error('null value in column "x"'), { code: '23502', table: 'users' }));
+    expect(notNull).toMatchObject({ kind: 'drift', code: '23502' });
+    expect(notNull.message).toMatch(/the destination refuses a change from the source \(table users\)/);
+    expect(notNull.hint).toMatch(/--replace/);
+    expect(classify(Object.assign(new Error('value too long'), { code: '22001' })).kind).toBe('drift');
+    expect(classify(Object.assign(new Error('column "y" does not exist'), { code: '42703' })).kind).toBe('drift');
+    expect(classify(Object.assign(new Error('canceling statement'), { code: '57014' })).kind).toBe('transient');
+  });
   it('marks the kinds that need a person', () => {
     expect(['drift', 'gap', 'fatal'].every((k) => needsPerson(k as never))).toBe(true);
     expect(['transient', 'paused', 'catalog_changed', 'promoted'].some((k) => needsPerson(k as never))).toBe(false);
