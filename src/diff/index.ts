@@ -833,7 +833,8 @@ class Differ {
     return this.actions.add({
       ...common,
       reason_code,
-      reason: `repair it in place (${why}, resync_strategy merge): the running worker reads the source by (${key.join(', ')}), ${MERGE_CHUNK_ROWS} rows at a time, and updates, inserts and deletes only the rows that differ (~${source.estimatedRows === '-1' ? '?' : source.estimatedRows} rows read, ${source.sizeBytes} bytes); readers keep every row, the other tables keep streaming`,
+      // No sizes in the reason (a saved plan's reasons must stay comparable): details.spec carries the estimates.
+      reason: `repair it in place (${why}, resync_strategy merge): the running worker reads the whole table on the source by (${key.join(', ')}), ${MERGE_CHUNK_ROWS} rows at a time, and updates, inserts and deletes only the rows that differ; readers keep every row, the other tables keep streaming`,
       kind: 'table',
       op: 'replace',
       risk: 'safe',

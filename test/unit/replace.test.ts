@@ -74,6 +74,13 @@ describe('--replace', () => {
     expect(replaced[0].details).toMatchObject({ strategy: 'merge', key: ['id'], chunk_rows: 2000 });
     expect(replaced[0].reason).toMatch(/readers keep every row/);
     expect(p.actions.some((a) => a.kind === 'snapshot' || a.kind === 'slot')).toBe(false);
+    // A saved plan must still match after writes change the table's size: no sizes in the reason.
+    peers[0].tables['public\u0000orders'].estimatedRows = '123456';
+    peers[0].tables['public\u0000orders'].sizeBytes = '999999';
+    const later = plan(c, peers, ['mirror.m.table.public.orders']).actions.find(
+      (a) => a.reason_code === 'replace_requested',
+    );
+    expect(later?.reason).toBe(replaced[0].reason);
   });
 
   it('refuses a merge when the destination has no primary key matching the source (MR138), and changes nothing', () => {
