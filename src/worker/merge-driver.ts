@@ -37,7 +37,7 @@ import {
 } from './merge.js';
 import { TEXT_IO_OPTIONS } from './stream.js';
 
-/** Prefix of the watermark messages (PostgreSQL 14+ sends them to the worker; 13 only moves the WAL position). */
+/** Prefix of the watermark messages (PostgreSQL 14+ sends them to the worker; on 13 the stream's position tells). */
 export const MERGE_MESSAGE_PREFIX = 'mirrors.merge';
 const POLL_MS = 1_000;
 /** A chunk whose snapshot misses a transaction that committed but is not visible yet is read again this soon. */
@@ -54,6 +54,8 @@ export interface MergeHooks {
   dst: pg.Client;
   /** Hands everything gathered so far to the pipeline (the session's flush). */
   flush(): void;
+  /** Whether the stream is inside a transaction (a chunk goes only between transactions). */
+  inTransaction(): boolean;
   log(level: 'info' | 'warn', msg: string, fields?: Record<string, unknown>): void;
   sleep(ms: number): Promise<void>;
   stopped(): boolean;
@@ -69,6 +71,8 @@ export class MergeDriver {
   private src: pg.Client | null = null;
   private tracker: MergeTracker | null = null;
   private waiting: Waiting | null = null;
+  /** The furthest position the stream is known to be past (the watermark may be passed before it is awaited). */
+  private seen = 0n;
 
   constructor(private h: MergeHooks) {}
 
@@ -88,8 +92,14 @@ export class MergeDriver {
    * stream handed over and ahead of what comes next.
    */
   passed(lsn: bigint): void {
+    if (lsn > this.seen) this.seen = lsn;
+    this.fire();
+  }
+
+  /** Hands the waiting chunk over if the stream is past its watermark, between transactions. */
+  private fire(): void {
     const w = this.waiting;
-    if (!w || lsn < w.lsn) return;
+    if (!w || this.seen < w.lsn || this.h.inTransaction()) return;
     this.waiting = null;
     // What the stream applied that the chunk's snapshot does not see, taken now: later changes come after it.
     const touched = this.tracker!.unseenBy(w.chunk.snapshot);
@@ -126,7 +136,7 @@ export class MergeDriver {
   private async source(): Promise<pg.Client> {
     this.src ??= await connectPeer(this.h.source, {
       applicationName: `mirrors run ${this.h.mirror} (merge)`,
-      options: `${TEXT_IO_OPTIONS} -c statement_timeout=300000`,
+      options: `${TEXT_IO_OPTIONS} -c statement_timeout=300000 -c synchronous_commit=local`,
     });
     return this.src;
   }
@@ -164,6 +174,7 @@ export class MergeDriver {
                 .serial(() => this.apply(table, req, chunk, chunk.last ?? after, touched, address))
                 .then(resolve, reject),
           };
+          this.fire();
         });
         tracker.forgetSeenBy(chunk.snapshot);
         if (outcome === 'gone') return;
@@ -266,19 +277,25 @@ export class MergeDriver {
     return this.h.dst.query({ text: s.text, values: s.values, rowMode: 'array', types: RAW_TEXT });
   }
 
-  /** A watermark behind the chunk's read: a logical decoding message, or the WAL position if we may not write one. */
+  /**
+   * A watermark behind the chunk's read: a logical decoding message (or, for a role that may not write one, the WAL
+   * position). An empty transaction right after it flushes the WAL at once (synchronous_commit = local on this
+   * connection): the walsender reads only flushed WAL, and the WAL writer alone takes up to wal_writer_delay. On
+   * an idle source it also moves the stream past the position.
+   */
   private async watermark(): Promise<bigint> {
     const src = await this.source();
+    let lsn: string;
     try {
-      const r = await src.query(`SELECT pg_logical_emit_message(false, $1::text, '')::text AS lsn`, [
-        MERGE_MESSAGE_PREFIX,
-      ]);
-      return lsnToBigInt(r.rows[0].lsn);
+      lsn = (
+        await src.query(`SELECT pg_logical_emit_message(false, $1::text, '')::text AS lsn`, [MERGE_MESSAGE_PREFIX])
+      ).rows[0].lsn;
     } catch (err) {
       if ((err as { code?: string }).code !== SQLSTATE.insufficientPrivilege) throw err;
-      const r = await src.query('SELECT pg_current_wal_lsn()::text AS lsn');
-      return lsnToBigInt(r.rows[0].lsn);
+      lsn = (await src.query('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0].lsn;
     }
+    await src.query('SELECT pg_current_xact_id()');
+    return lsnToBigInt(lsn);
   }
 
   private lastWrite: {

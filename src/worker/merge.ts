@@ -3,7 +3,7 @@
  * the stream keeps applying its changes (merge-driver.ts does the I/O). Like DBLog's watermarks, with one fix.
  *
  * A chunk is read on the source in one snapshot C. It is applied on the destination once the stream has passed a
- * watermark written after the read (a logical decoding message, or the WAL position on PostgreSQL 13): every
+ * watermark written after the read (a logical decoding message, flushed at once): every
  * transaction C sees commits before it, so by then the stream has applied all of them. What the chunk must not
  * overwrite are rows changed by transactions C does not see but the stream applied before the chunk: those rows
  * are left to the stream. DBLog tells those transactions by a low watermark written before the read; that is not
@@ -289,8 +289,10 @@ export function upsertSql(t: MergeTable, rows: TupleValue[][]): Sql {
   const onConflict = nonKey.length
     ? `DO UPDATE SET ${nonKey.map((i) => `${col(t, i)} = EXCLUDED.${col(t, i)}`).join(', ')} WHERE ${differs}`
     : 'DO NOTHING';
+  // Equal rows are filtered out first: ON CONFLICT DO UPDATE would lock each one even when its WHERE is false.
+  const same = `EXISTS (SELECT 1 FROM ${quoteQualified(t.dest.schema, t.dest.name)} AS e WHERE ${t.key.map((k) => `e.${col(t, k)} = u.${col(t, k)}::${t.destTypes[k]}`).join(' AND ')}${nonKey.length ? ` AND (${nonKey.map((i) => `e.${col(t, i)}::text`).join(', ')}) IS NOT DISTINCT FROM (${nonKey.map((i) => `u.${col(t, i)}::${t.destTypes[i]}::text`).join(', ')})` : ''})`;
   return {
-    text: `INSERT INTO ${quoteQualified(t.dest.schema, t.dest.name)} AS mirrors_d (${cols}) SELECT ${all.map((i) => `u.${col(t, i)}::${t.destTypes[i]}`).join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${cols}) ON CONFLICT (${t.key.map((k) => col(t, k)).join(', ')}) ${onConflict} RETURNING (xmax = 0) AS inserted`,
+    text: `INSERT INTO ${quoteQualified(t.dest.schema, t.dest.name)} AS mirrors_d (${cols}) SELECT ${all.map((i) => `u.${col(t, i)}::${t.destTypes[i]}`).join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${cols}) WHERE NOT ${same} ON CONFLICT (${t.key.map((k) => col(t, k)).join(', ')}) ${onConflict} RETURNING (xmax = 0) AS inserted`,
     values: p.values,
   };
 }

@@ -430,6 +430,7 @@ class Session {
       dst,
       serial: (fn) => pipeline.serial(fn),
       flush: () => flush(),
+      inTransaction: () => batcher.inTransaction,
       log: (level, msg, fields) => ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
       sleep: (ms) => this.sleep(ms),
       stopped: () => this.endSeen,
