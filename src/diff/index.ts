@@ -621,7 +621,7 @@ class Differ {
           'MR135',
           addr.snapshotAddress(m.name),
           `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`,
-          'set resync_strategy: truncate for this mirror to copy them again now (readers see each table empty while it is copied); nothing is changed until then',
+          'set resync_strategy: merge for this mirror (each table repaired in place, readers keep every row; needs primary keys) or truncate (readers see each table empty while it is copied); nothing is changed until then',
         ),
       );
     }
@@ -838,8 +838,7 @@ class Differ {
       kind: 'table',
       op: 'replace',
       risk: 'safe',
-      before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
-      after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+      ...sourceChange(rec, t),
       depends_on: deps,
       details: { spec, strategy: 'merge', key, chunk_rows: MERGE_CHUNK_ROWS },
     }).id;
@@ -928,7 +927,7 @@ class Differ {
                 'MR135',
                 common.address,
                 `--replace ${common.address}: mirror ${m.name} asks for resync_strategy swap, which this version does not implement`,
-                'set resync_strategy: truncate for this mirror to copy the table again now (readers see it empty while it is copied); nothing is changed until then',
+                'set resync_strategy: merge for this mirror (repaired in place, readers keep every row; needs a primary key) or truncate (readers see it empty while it is copied); nothing is changed until then',
               ),
             );
           tableActionIds.push(
@@ -938,8 +937,7 @@ class Differ {
               kind: 'table',
               op: 'replace',
               risk: 'disruptive',
-              before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
-              after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+              ...sourceChange(rec, t),
               depends_on: deps,
               details: { spec, strategy: 'truncate' },
             }).id,
@@ -1422,6 +1420,14 @@ function tableSpec(t: ResolvedTable, source: LiveTable): TableSpec {
  * `ready` table whose snapshot LSN is older than the slot's consistent point was copied for a slot that is
  * gone (a full resync that stopped before reaching it), and is copied again.
  */
+/** A table replace's before and after: where it is copied from, and what it leaves out. */
+function sourceChange(rec: CatalogTable, t: ResolvedTable) {
+  return {
+    before: { source: displayQualified(rec.source), exclude_columns: rec.excludeColumns },
+    after: { source: displayQualified(t.source), exclude_columns: t.excludeColumns },
+  };
+}
+
 function copiedSinceSlot(t: CatalogTable, m: CatalogMirror): boolean {
   if (t.state !== 'ready' || t.snapshotLsn === null) return false;
   return m.consistentLsn === null || lsnToBigInt(t.snapshotLsn) >= lsnToBigInt(m.consistentLsn);

@@ -165,7 +165,7 @@ export class MergeDriver {
           continue;
         }
         const lsn = await this.watermark();
-        const outcome = await new Promise<'applied' | 'again' | 'gone'>((resolve, reject) => {
+        const outcome = await new Promise<ChunkOutcome>((resolve, reject) => {
           this.waiting = {
             lsn,
             chunk,
@@ -179,7 +179,7 @@ export class MergeDriver {
         tracker.forgetSeenBy(chunk.snapshot);
         if (outcome === 'gone') return;
         if (outcome === 'again') continue;
-        const w = this.lastWrite!;
+        const w = outcome;
         totals.rows += chunk.rows.length + chunk.reread.length;
         totals.inserted += w.inserted;
         totals.updated += w.updated;
@@ -298,14 +298,6 @@ export class MergeDriver {
     return lsnToBigInt(lsn);
   }
 
-  private lastWrite: {
-    inserted: number;
-    updated: number;
-    deleted: number;
-    reread: TupleValue[][];
-    done: boolean;
-  } | null = null;
-
   /** Writes the chunk and its progress in one destination transaction (inside the pipeline). */
   private async apply(
     t: MergeTable,
@@ -314,7 +306,7 @@ export class MergeDriver {
     cursor: TupleValue[] | null,
     touched: Touched,
     address: string,
-  ): Promise<'applied' | 'again' | 'gone'> {
+  ): Promise<ChunkOutcome> {
     // A TRUNCATE or a key the stream did not send: nothing tells which rows the chunk must leave alone.
     if (touched.unknown) return 'again';
     const w = chunkWrite(t, chunk, touched);
@@ -366,9 +358,14 @@ export class MergeDriver {
     });
     if (!out) return 'gone';
     injectKill('merge_chunk');
-    this.lastWrite = { ...out, reread: w.reread, done };
-    return 'applied';
+    return { ...out, reread: w.reread, done };
   }
 }
 
 class MergeGone extends Error {}
+
+/** A chunk written (what it changed, the keys to read again, whether the merge is over), or why not. */
+type ChunkOutcome =
+  | 'again'
+  | 'gone'
+  | { inserted: number; updated: number; deleted: number; reread: TupleValue[][]; done: boolean };

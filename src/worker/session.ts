@@ -612,7 +612,7 @@ class Session {
         case 'message':
           if (msg.transactional && msg.prefix.startsWith(FENCE_MESSAGE_PREFIX)) fenceInTransaction = true;
           // A merge's watermark (or anyone's message outside a transaction): everything before it is in hand.
-          if (!msg.transactional && !batcher.inTransaction) merges.passed(msg.lsn);
+          if (!msg.transactional) merges.passed(msg.lsn);
           return;
         default:
           return; // origin, type: nothing to apply
