@@ -64,8 +64,12 @@ const ACTIONS = {
     delete: [obj({ sql: ref('sql'), kept_tables: arr(ref('qualified')) }), obj({ source: str, tables: int }), nul],
   },
   publication: {
-    create: [obj({ name: str, tables: arr(ref('published_table')), sql: ref('sql') }), nul, obj({ name: str, tables: arr(str) })],
-    update: [obj({ name: str, tables: arr(ref('published_table')), sql: ref('sql') }), obj({ tables: arr(str) }), obj({ tables: arr(str) })],
+    create: [obj({ name: str, tables: arr(ref('published_table')), sql: ref('sql') }), nul, obj({ name: str, tables: arr(str), relayed_partitions: arr(str) }, ['name', 'tables'])],
+    update: [
+      obj({ name: str, tables: arr(ref('published_table')), sql: ref('sql') }),
+      obj({ tables: arr(str), relayed_partitions: arr(str) }, ['tables']),
+      obj({ tables: arr(str), relayed_partitions: arr(str) }, ['tables']),
+    ],
     delete: [obj({ name: str, sql: ref('sql') }), obj({ name: str }), nul],
   },
   slot: {

@@ -5,6 +5,7 @@
 import { displayIdent, displayQualified, tableKey, type QualifiedName } from '../config/names.js';
 import type { Mirror } from '../config/types.js';
 import type { Live, LiveOtherRelation, LiveTable, PeerLive } from '../inspect/types.js';
+import { relayPlan } from './truncate-relay.js';
 import { diag } from '../plan/diagnostics.js';
 import type { Action, Diagnostic } from '../plan/types.js';
 import { mirrorAddress, peerAddress, tableAddress, typeAddress } from '../plan/address.js';
@@ -415,6 +416,21 @@ export function checkPrivileges(live: Live, actions: Action[], mirrors: Mirror[]
       );
     }
     if (a.op === 'delete') continue;
+    // The truncate relay's trigger on each leaf: CREATE TRIGGER needs the TRIGGER privilege (or ownership).
+    const relay = relayPlan(
+      a.mirror ?? '',
+      a.details.tables.flatMap((t) => src.tables[tableKey(t)] ?? []),
+    );
+    const denied = (relay?.missing ?? []).filter((l) => l.canTrigger === false).map(displayQualified);
+    if (denied.length)
+      out.push(
+        diag(
+          'MR117',
+          a.address,
+          `role ${src.role.name} may not create triggers on partition${denied.length === 1 ? '' : 's'} ${denied.join(', ')} on peer ${src.peer}: the mirror's truncate relay puts one on each leaf, so that a TRUNCATE of one partition reaches the destination`,
+          `GRANT TRIGGER ON ${denied.join(', ')} TO ${role(src)};`,
+        ),
+      );
     const byOwner = new Map<string, { tables: string[]; superuser: boolean }>();
     for (const t of a.details.tables) {
       const live = src.tables[tableKey(t)];

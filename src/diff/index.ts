@@ -39,6 +39,15 @@ import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
 import { planSchemaChange } from './schema-plan.js';
 import { MERGE_CHUNK_ROWS, mergeKey } from './merge-plan.js';
 import {
+  dropRelaySql,
+  RELAY_SCHEMA,
+  relayName,
+  relayPlan,
+  type RelayPlan,
+  relaySetupSql,
+  relayTrigger,
+} from './truncate-relay.js';
+import {
   addForeignKeySql,
   copiedColumns,
   createExtensionSql,
@@ -545,16 +554,16 @@ class Differ {
       address: addr.publicationAddress(m.name),
       peer: src.peer,
       mirror: m.name,
-      reason: `publish ${plural(specs.published.length, 'table')} on peer ${src.peer}`,
+      reason: `publish ${plural(specs.specs.length, 'table')} on peer ${src.peer}${relayReason(m.name, specs.relay, specs.relay?.leaves)}`,
       reason_code: 'new_mirror',
       risk: 'safe',
       before: null,
-      after: { name: pubName, tables: specs.published.map(pubDisplay) },
+      after: { name: pubName, tables: specs.published.map(pubDisplay), ...relayedAfter(specs.relay) },
       depends_on: [mirrorAction.id],
       details: {
         name: pubName,
         tables: specs.published,
-        sql: this.createPublication(pubName, m.name, specs.published),
+        sql: this.createPublication(pubName, m.name, specs.published, specs.relay),
       },
     });
     const slot = this.actions.add({
@@ -581,8 +590,12 @@ class Differ {
     this.postSnapshot(m, specs, snap, 'new_mirror');
   }
 
-  private createPublication(name: string, mirror: string, tables: PublishedTable[]): string[] {
-    return [createPublicationSql(name, tables), publicationCommentSql(name, mirror)];
+  private createPublication(name: string, mirror: string, tables: PublishedTable[], relay: RelayPlan | null): string[] {
+    return [
+      ...(relay ? relaySetupSql(mirror, relay) : []),
+      createPublicationSql(name, tables),
+      publicationCommentSql(name, mirror),
+    ];
   }
 
   private existingMirror(m: Mirror, tables: ResolvedTable[], src: PeerLive, dst: PeerLive, catalogDeps: string[]) {
@@ -727,14 +740,14 @@ class Differ {
         kind: 'publication',
         op: 'create',
         reason_code: 'publication_missing',
-        reason: `publication ${pubName} is missing on peer ${src.peer}`,
+        reason: `publication ${pubName} is missing on peer ${src.peer}${relayReason(m.name, specs.relay, specs.relay?.missing)}`,
         before: null,
-        after: { name: pubName, tables: specs.published.map(pubDisplay) },
+        after: { name: pubName, tables: specs.published.map(pubDisplay), ...relayedAfter(specs.relay) },
         depends_on: base,
         details: {
           name: pubName,
           tables: specs.published,
-          sql: this.createPublication(pubName, m.name, specs.published),
+          sql: this.createPublication(pubName, m.name, specs.published, specs.relay),
         },
       }).id;
     } else {
@@ -743,7 +756,9 @@ class Differ {
         pubDisplay({ ...t, columns: t.columns && sameColumns(t, src) ? null : t.columns });
       const want = specs.published.map(pubDisplay).sort();
       const have = pub.tables.map(shown).sort();
-      if (JSON.stringify(want) !== JSON.stringify(have)) {
+      const relay = specs.relay;
+      const relayGoes = !relay && pub.tables.some((t) => sameQ(t, relayName(m.name)));
+      if (JSON.stringify(want) !== JSON.stringify(have) || relay?.missing.length) {
         // The tables whose entry changes (added, removed, another column list) and that still exist to lock.
         const wanted = new Set(want);
         const had = new Set(have);
@@ -752,23 +767,31 @@ class Differ {
           ...pub.tables.filter((t) => !wanted.has(shown(t))),
         ].filter((t, i, all) => src.tables[tableKey(t)] && all.findIndex((x) => tableKey(x) === tableKey(t)) === i);
         const sql = [
+          ...(relay ? relaySetupSql(m.name, relay) : []),
           ...lockWritersSql(changed),
           specs.published.length
             ? setPublicationTablesSql(pubName, specs.published)
             : emptyPublicationSql(pubName, pub.tables),
+          ...(relayGoes ? dropRelaySql(m.name) : []),
         ];
+        const tablesDiffer = JSON.stringify(want) !== JSON.stringify(have);
+        const relayed = relay ? relay.leaves.filter((l) => !relay.missing.some((x) => sameQ(x, l))) : [];
         pubActionId = this.actions.add({
           ...pubCommon,
           kind: 'publication',
           op: 'update',
           reason_code: 'publication_changed',
           reason:
-            'published tables or column lists differ' +
+            [
+              ...(tablesDiffer ? ['published tables or column lists differ'] : []),
+              ...(relay?.missing.length ? [relayReason(m.name, relay, relay.missing).slice(2)] : []),
+              ...(relayGoes ? ['no partitioned table is left to relay TRUNCATEs of: drop the relay'] : []),
+            ].join('; ') +
             (changed.length
               ? `; briefly blocks writers to ${changed.map((t) => displayQualified(t)).join(', ')} (never readers): the change waits for their open transactions, so none is published in part`
               : ''),
-          before: { tables: have },
-          after: { tables: want },
+          before: { tables: have, ...(relay ? { relayed_partitions: relayed.map(displayQualified) } : {}) },
+          after: { tables: want, ...relayedAfter(relay) },
           depends_on: [...base, ...specs.tableActionIds, ...removed],
           details: { name: pubName, tables: specs.published, sql },
         }).id;
@@ -861,6 +884,7 @@ class Differ {
   ) {
     const specs: TableSpec[] = [];
     const published: PublishedTable[] = [];
+    const sources: LiveTable[] = [];
     const tableActionIds: string[] = [];
     const needCopy = new Set<string>();
     const created: { t: ResolvedTable; source: LiveTable }[] = [];
@@ -884,6 +908,7 @@ class Differ {
       if (!source) continue;
       const spec = tableSpec(t, source);
       specs.push(spec);
+      sources.push(source);
       published.push({
         schema: t.source.schema,
         name: t.source.name,
@@ -1055,7 +1080,10 @@ class Differ {
         }).id,
       );
     }
-    return { specs, published, tableActionIds, needCopy, created, sourceToDest };
+    // A TRUNCATE of one partition reaches the destination through the relay, which the publication carries.
+    const relay = relayPlan(m.name, sources);
+    if (relay) published.push({ ...relayName(m.name), columns: null });
+    return { specs, published, tableActionIds, needCopy, created, sourceToDest, relay };
   }
 
   /** Schema, type and extension actions a new destination table needs, in dependency order. */
@@ -1354,7 +1382,13 @@ class Differ {
           reason: `mirror ${name} was removed from the config: drop its publication`,
           before: { name: pubName },
           depends_on: [...mirrorDeps],
-          details: { name: pubName, sql: [dropPublicationSql(pubName)] },
+          details: {
+            name: pubName,
+            sql: [
+              dropPublicationSql(pubName),
+              ...(src.publications[pubName].tables.some((t) => sameQ(t, relayName(name))) ? dropRelaySql(name) : []),
+            ],
+          },
         }).id,
       );
     }
@@ -1466,8 +1500,19 @@ function unmappedPublished(
     ...[...(recorded?.tables.values() ?? [])].map((t) => tableKey(t.source)),
   ]);
   return (publication?.tables ?? [])
-    .filter((p) => !known.has(tableKey(p)))
+    .filter((p) => !known.has(tableKey(p)) && p.schema !== RELAY_SCHEMA)
     .map((p) => ({ schema: p.schema, name: p.name }));
+}
+
+/** The reason's words for the relay triggers a publication change creates on `leaves` ('' for none). */
+function relayReason(mirror: string, relay: RelayPlan | null, leaves: QualifiedName[] | undefined): string {
+  if (!relay || !leaves?.length) return '';
+  const shown = leaves.slice(0, 5).map(displayQualified).join(', ') + (leaves.length > 5 ? `, ...` : '');
+  return `; relay a TRUNCATE of ${plural(leaves.length, 'partition')} alone (${shown}): trigger ${relayTrigger(mirror)} on each, briefly blocking its writers`;
+}
+
+function relayedAfter(relay: RelayPlan | null): { relayed_partitions?: string[] } {
+  return relay ? { relayed_partitions: relay.leaves.map(displayQualified) } : {};
 }
 
 function plural(n: number, word: string): string {

@@ -26,6 +26,7 @@ import {
 import { describeLoss, lossEstimate } from './loss.js';
 import { syncGuarantee } from './sync-standbys.js';
 import { copiedColumns, dropGuardSql, dropPublicationSql } from './ddl.js';
+import { dropRelaySql } from './truncate-relay.js';
 
 /** The source schema holding the fence's trigger function (created by the promotion, kept with the fence). */
 export const FENCE_SCHEMA = 'mirrors_fence';
@@ -197,7 +198,7 @@ export function openPromotionAction(
       source_sql: unfenceSql(tables),
       destination_sql: tables.map((t) => dropGuardSql(t.destination)),
       slot: addr.slotName(m.name),
-      cleanup_sql: [dropPublicationSql(addr.publicationName(m.name))],
+      cleanup_sql: [dropPublicationSql(addr.publicationName(m.name)), ...dropRelaySql(m.name)],
     },
   };
 }
@@ -350,7 +351,7 @@ function promotionAction(
       source_version_num: 0,
       restore_sql: [],
       read_only_sql: [],
-      cleanup_sql: [dropPublicationSql(addr.publicationName(m.name))],
+      cleanup_sql: [dropPublicationSql(addr.publicationName(m.name)), ...dropRelaySql(m.name)],
       slot: addr.slotName(m.name),
       without_source: null,
       fence_after: false,

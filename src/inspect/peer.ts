@@ -111,6 +111,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
       missingPrivileges: r.missing_privileges ?? [],
     };
     if (r.leaf_problems) t.leafProblems = r.leaf_problems;
+    if (r.leaves) t.leaves = r.leaves;
     if (r.guard_enabled in GUARD_STATES) t.guardState = GUARD_STATES[r.guard_enabled];
     tables[tableKey(t)] = t;
     byOid.set(r.oid, t);

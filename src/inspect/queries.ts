@@ -45,6 +45,18 @@ SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
                     JOIN pg_class l ON l.oid = t.relid
                     JOIN pg_namespace ln ON ln.oid = l.relnamespace
                    WHERE t.isleaf AND (l.relkind = 'f' OR l.relpersistence <> 'p' OR NOT has_table_privilege(l.oid, 'SELECT'))) END AS leaf_problems,
+       -- Every leaf, with the truncate relays (diff/truncate-relay.ts) whose trigger is on it.
+       CASE WHEN c.relkind = 'p'
+            THEN (SELECT json_agg(json_build_object('schema', ln.nspname, 'name', l.relname,
+                                                    'canTrigger', has_table_privilege(l.oid, 'TRIGGER'),
+                                                    'relays', ARRAY(SELECT g.tgname FROM pg_trigger g
+                                                                     WHERE g.tgrelid = l.oid AND g.tgname LIKE 'mirrors\\_tr\\_%'
+                                                                       AND g.tgenabled <> 'D' ORDER BY g.tgname))
+                                  ORDER BY ln.nspname, l.relname)
+                    FROM pg_partition_tree(c.oid) t
+                    JOIN pg_class l ON l.oid = t.relid
+                    JOIN pg_namespace ln ON ln.oid = l.relnamespace
+                   WHERE t.isleaf) END AS leaves,
        -- The read-only guard: NULL when absent, else when it fires (O as created, D disabled, R replica, A always).
        (SELECT g.tgenabled::text FROM pg_trigger g WHERE g.tgrelid = c.oid AND g.tgname = 'mirrors_read_only') AS guard_enabled,
        (SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attisdropped)::int AS dropped_columns,

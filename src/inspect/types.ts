@@ -91,6 +91,8 @@ export interface LiveTable {
   missingPrivileges?: string[];
   /** Partitioned tables: leaf partitions that cannot be mirrored as they are (foreign, UNLOGGED, or not readable). */
   leafProblems?: { schema: string; name: string; kind: string; persistence: string; canSelect: boolean }[];
+  /** Partitioned tables: every leaf partition, with the truncate relay triggers (`mirrors_tr_NAME`) enabled on it. */
+  leaves?: { schema: string; name: string; relays: string[]; canTrigger?: boolean }[];
 }
 
 export type GuardState = 'enabled' | 'disabled' | 'replica' | 'always';

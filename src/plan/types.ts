@@ -151,19 +151,24 @@ export type MirrorDelete = ActionOf<
 >;
 
 type PublicationDetails = Sql & { name: string; tables: PublishedTable[] };
+/**
+ * A mirror of partitioned tables: the leaf partitions whose TRUNCATE its relay sends to the destination
+ * (diff/truncate-relay.ts); absent for a mirror without partitioned tables.
+ */
+type Relayed = { relayed_partitions?: string[] };
 export type PublicationCreate = ActionOf<
   'publication',
   'create',
   PublicationDetails,
   null,
-  { name: string; tables: string[] }
+  { name: string; tables: string[] } & Relayed
 >;
 export type PublicationUpdate = ActionOf<
   'publication',
   'update',
   PublicationDetails,
-  { tables: string[] },
-  { tables: string[] }
+  { tables: string[] } & Relayed,
+  { tables: string[] } & Relayed
 >;
 export type PublicationDelete = ActionOf<'publication', 'delete', Sql & { name: string }, { name: string }, null>;
 

@@ -27,6 +27,10 @@ export function exactStatements(changes: Change[]): Statement[] {
       if (c.tables.length) out.push({ text: `TRUNCATE ${c.tables.map(tableSql).join(', ')}`, values: [] });
       continue;
     }
+    if (c.op === 'truncate_partition') {
+      out.push({ text: `DELETE FROM ${tableSql(c.table)} WHERE ${c.bound}`, values: [] });
+      continue;
+    }
     const t = c.table;
     if (c.op === 'insert') {
       const idx = present(c.row);
@@ -101,7 +105,7 @@ type Final = { kind: 'upsert'; row: TupleValue[] } | { kind: 'delete'; key: Tupl
  */
 export function setBasedStatements(changes: Change[]): Statement[] | null {
   const out: Statement[] = [];
-  // Truncates are barriers: coalesce within the segments between them.
+  // Truncates (of tables and of partitions) are barriers: coalesce within the segments between them.
   let segment: Change[] = [];
   const flush = () => {
     const s = coalesceSegment(segment);
@@ -109,7 +113,7 @@ export function setBasedStatements(changes: Change[]): Statement[] | null {
     return s;
   };
   for (const c of changes) {
-    if (c.op === 'truncate') {
+    if (c.op === 'truncate' || c.op === 'truncate_partition') {
       const s = flush();
       if (!s) return null;
       out.push(...s, ...exactStatements([c]));
@@ -124,7 +128,7 @@ export function setBasedStatements(changes: Change[]): Statement[] | null {
 function coalesceSegment(changes: Change[]): Statement[] | null {
   const perTable = new Map<TargetTable, Map<string, Final>>();
   for (const c of changes) {
-    if (c.op === 'truncate') continue;
+    if (c.op === 'truncate' || c.op === 'truncate_partition') continue;
     const t = c.table;
     if (!t.key.length) return null;
     let rows = perTable.get(t);

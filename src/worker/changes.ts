@@ -29,7 +29,12 @@ export type Change =
       oldIsFull: boolean;
     }
   | { op: 'delete'; table: TargetTable; old: TupleValue[]; oldIsFull: boolean }
-  | { op: 'truncate'; tables: TargetTable[] };
+  | { op: 'truncate'; tables: TargetTable[] }
+  /**
+   * A TRUNCATE of one source partition, from the truncate relay (diff/truncate-relay.ts): deletes the rows of the
+   * destination table that fall in the partition's bound (`bound`: its constraint, SQL deparsed on the source).
+   */
+  | { op: 'truncate_partition'; table: TargetTable; partition: string; bound: string };
 
 export interface SourceTransaction {
   /** LSN of the commit record (Begin.final_lsn): decides what to skip. */

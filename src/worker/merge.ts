@@ -113,8 +113,8 @@ export class MergeTracker {
       if (!entry) this.byXid.set(xid, (entry = { keys: new Set(), partial: new Set(), unknown: false }));
       return entry;
     };
-    if (change.op === 'truncate') {
-      if (change.tables.some(mine)) get().unknown = true;
+    if (change.op === 'truncate' || change.op === 'truncate_partition') {
+      if (change.op === 'truncate' ? change.tables.some(mine) : mine(change.table)) get().unknown = true;
       return;
     }
     if (!mine(change.table)) return;

@@ -19,6 +19,7 @@ import { inTransaction, type Queryable } from '../db/tx.js';
 import { relationDrift } from '../diff/drift.js';
 import { type SchemaChange, type SourceColumn, schemaChange, stepsSql } from '../diff/schema-change.js';
 import type { AppliedSchemaChange } from '../inspect/types.js';
+import { relayName } from '../diff/truncate-relay.js';
 import { tableAddress } from '../plan/address.js';
 import { injectKill } from '../util/inject.js';
 import type { TargetTable } from './changes.js';
@@ -40,6 +41,8 @@ export interface RelationEntry {
    * transaction its copy holds (a layout the copy already replaced is no drift).
    */
   unchecked?: boolean;
+  /** The mirror's truncate relay (diff/truncate-relay.ts): its inserts are TRUNCATEs of single partitions. */
+  relay?: boolean;
 }
 
 /** What the cache needs of the source: type names, and the catalog's columns of one table now. */
@@ -76,6 +79,11 @@ export class RelationCache {
   async learn(msg: RelationMessage, lsn: bigint | null): Promise<void> {
     // From the catalog as it is now, not as it was when the session started: `mirrors apply` records a
     // table added (or resynced) while we run before the publication carries it.
+    const relay = relayName(this.mirror);
+    if (msg.schema === relay.schema && msg.name === relay.name) {
+      this.entries.set(msg.relationOid, { target: null, snapshotLsn: 0n, msg, relay: true });
+      return;
+    }
     const state = await W.loadMirrorState(this.dst, this.mirror);
     const t = state?.tables.find((x) => x.sourceSchema === msg.schema && x.sourceTable === msg.name);
     if (!t) {
@@ -90,6 +98,29 @@ export class RelationCache {
     const entry: RelationEntry = { target: targetOf(msg, t), table: t, snapshotLsn: lsnOf(t), msg, unchecked: true };
     this.entries.set(msg.relationOid, entry);
     if (t.state === 'ready' && (lsn === null || lsn >= entry.snapshotLsn)) await this.check(entry, lsn, true);
+  }
+
+  /**
+   * The entry of a mirrored source table by name (a partition's root, named by the truncate relay): the one a
+   * Relation message made, else one from the catalog that knows the destination table but none of its columns,
+   * which is all a partition's truncate needs. Null when the mirror does not map it. Runs inside the pipeline.
+   */
+  async bySource(source: { schema: string; name: string }): Promise<RelationEntry | null> {
+    for (const e of this.entries.values())
+      if (e.table && e.table.sourceSchema === source.schema && e.table.sourceTable === source.name) return e;
+    const state = await W.loadMirrorState(this.dst, this.mirror);
+    const t = state?.tables.find((x) => x.sourceSchema === source.schema && x.sourceTable === source.name);
+    if (!t) return null;
+    const target: TargetTable = {
+      schema: t.destSchema,
+      name: t.destTable,
+      label: `${t.destSchema}.${t.destTable}`,
+      columns: [],
+      types: [],
+      key: [],
+      snapshotLsn: t.snapshotLsn,
+    };
+    return { target, table: t, snapshotLsn: lsnOf(t) };
   }
 
   /**
@@ -232,8 +263,9 @@ export class RelationCache {
     if (t.state !== 'ready') return 'copying';
     rel.table = t;
     rel.snapshotLsn = lsnOf(t);
-    // The copy may have come with DDL (a table copied again for a schema change): check before the next use.
-    rel.unchecked = true;
+    // The copy may have come with DDL (a table copied again for a schema change): check before the next use
+    // (an entry from the catalog carries no columns to check).
+    rel.unchecked = rel.msg !== undefined;
     return 'ready';
   }
 }

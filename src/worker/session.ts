@@ -11,6 +11,9 @@ import { CATALOG_VERSION } from '../catalog/migrations.js';
 import type { Config, Mirror, Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { GUARD_TRIGGER } from '../diff/ddl.js';
+import { parseRelayRow } from '../diff/truncate-relay.js';
+import { displayQualified } from '../config/names.js';
+import { tableAddress } from '../plan/address.js';
 import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
 import { Batcher } from './batcher.js';
 import type { Change, SourceTransaction, TargetTable } from './changes.js';
@@ -524,24 +527,56 @@ class Session {
     };
 
     /** Calls `use` with the table a change to `oid` goes to, unless it is not mirrored or its copy holds it. */
-    const withTable = (oid: number, use: (t: TargetTable) => void): void | Promise<void> => {
-      const rel = relations.get(oid);
+    const withTable = (oid: number, use: (t: TargetTable) => void): void | Promise<void> =>
+      withEntry(relations.get(oid), use);
+    const withEntry = (rel: RelationEntry | null | undefined, use: (t: TargetTable) => void): void | Promise<void> => {
       const lsn = batcher.openLsn;
       if (!rel?.target || !rel.table || lsn === null) return;
-      if (rel.table.state !== 'ready') return waitForCopy(rel).then(() => withTable(oid, use));
+      if (rel.table.state !== 'ready') return waitForCopy(rel).then(() => withEntry(rel, use));
       if (lsn < rel.snapshotLsn) return;
       if (rel.unchecked) {
         // What came before commits first, as before any schema change (relations.ts).
         flush();
-        return pipeline.serial(() => relations.recheck(rel, lsn)).then(() => withTable(oid, use));
+        return pipeline.serial(() => relations.recheck(rel, lsn)).then(() => withEntry(rel, use));
       }
       use(rel.target);
+    };
+
+    // Destination tables a TRUNCATE emptied in the open transaction with no change since: the relay's rows for
+    // their partitions (a TRUNCATE of the root fires every leaf's trigger) have nothing left to delete.
+    const emptied = new Set<string>();
+    /** A row of the truncate relay: the TRUNCATE of one partition of a mirrored root, applied where it happened. */
+    const relayed = (rel: RelationEntry, tuple: TupleValue[]): void | Promise<void> => {
+      if (batcher.openLsn === null) return;
+      const row = parseRelayRow(
+        rel.msg!.columns.map((c) => c.name),
+        tuple,
+      );
+      if (!row) return;
+      return pipeline
+        .serial(() => relations.bySource(row.root))
+        .then((root) =>
+          withEntry(root, (t) => {
+            if (emptied.has(t.label)) return;
+            const partition = displayQualified(row.partition);
+            if (row.hashed)
+              throw new Fault(
+                'drift',
+                `partition ${partition} of ${displayQualified(row.root)} was truncated on its own: its rows are still on ${t.label}, and a hash partition's rows cannot be told apart there`,
+                'MR164',
+                `copy ${t.label} again with \`mirrors apply --replace ${tableAddress(m.name, t)}\` under resync_strategy truncate (docs/diagnostics.md#mr164)`,
+              );
+            add({ op: 'truncate_partition', table: t, partition, bound: row.bound });
+          }),
+        );
     };
 
     const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
     /** A change to apply: the merge under way sees it first. */
     const add = (c: Change) => {
       merges.note(openXid, c);
+      if (c.op === 'truncate') for (const t of c.tables) emptied.add(t.label);
+      else emptied.delete(c.table.label);
       batcher.add(c);
     };
 
@@ -558,6 +593,7 @@ class Session {
           // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
           batcher.begin(msg.finalLsn, msg.commitTime, mem.appliedEnd);
           openXid = msg.xid;
+          emptied.clear();
           if (batcher.openLsn !== null) merges.began(msg.xid);
           return;
         case 'relation':
@@ -565,8 +601,11 @@ class Session {
           // the transaction that carries it.
           flush();
           return pipeline.serial(() => relations.learn(msg, batcher.openLsn));
-        case 'insert':
+        case 'insert': {
+          const rel = relations.get(msg.relationOid);
+          if (rel?.relay) return relayed(rel, msg.newTuple);
           return withTable(msg.relationOid, (t) => add({ op: 'insert', table: t, row: msg.newTuple }));
+        }
         case 'update':
           return withTable(msg.relationOid, (t) => {
             const old = msg.oldTuple ?? (msg.keyTuple ? keyOnly(t, msg.keyTuple) : undefined);
@@ -715,6 +754,36 @@ class Session {
     this.timers.push(
       setInterval(() => {
         pipeline.serial(() => checkGuards(dst, m.name)).catch((e) => this.end(e));
+      }, GUARD_CHECK_MS),
+    );
+    // A partition created on the source gets the truncate relay's trigger within seconds (diff/truncate-relay.ts).
+    let relaying = false;
+    this.timers.push(
+      setInterval(() => {
+        if (relaying || this.stopping) return;
+        relaying = true;
+        pipeline
+          .serial(() => W.loadMirrorState(dst, m.name))
+          .then((now) =>
+            monitor.relayNewLeaves(
+              m.name,
+              (now?.tables ?? []).map((t) => ({ schema: t.sourceSchema, name: t.sourceTable })),
+              (leaf, err) =>
+                ctx.log(
+                  'warn',
+                  `mirror ${m.name}: cannot relay TRUNCATEs of new partition ${displayQualified(leaf)} yet: ${(err as Error).message}`,
+                  { mirror: m.name },
+                ),
+            ),
+          )
+          .then((leaves) => {
+            for (const leaf of leaves)
+              ctx.log('info', `mirror ${m.name}: relaying TRUNCATEs of new partition ${displayQualified(leaf)}`, {
+                mirror: m.name,
+              });
+          })
+          .catch(() => {}) // the stream reports a source or destination that is gone
+          .finally(() => (relaying = false));
       }, GUARD_CHECK_MS),
     );
 

@@ -141,6 +141,7 @@ function countChanges(txns: SourceTransaction[]): { counts: TableCounts; touched
   for (const t of txns) {
     for (const c of t.changes) {
       if (c.op === 'truncate') for (const x of c.tables) bump(x, 'truncated');
+      else if (c.op === 'truncate_partition') bump(c.table, 'truncated');
       else bump(c.table, c.op === 'insert' ? 'inserted' : c.op === 'update' ? 'updated' : 'deleted');
     }
   }

@@ -14,6 +14,8 @@ import type { PeerLive } from '../inspect/types.js';
 import type { SequenceValue } from '../inspect/types.js';
 import type { SourceColumn } from '../diff/schema-change.js';
 import { quoteQualified } from '../db/quote.js';
+import { PUBLICATION_LOCK_TIMEOUT } from '../diff/ddl.js';
+import { relayName, relayTrigger, relayTriggerSql } from '../diff/truncate-relay.js';
 
 export interface SourceSlotReading extends SlotState {
   /** pg_current_wal_lsn() */
@@ -42,6 +44,19 @@ SELECT pg_current_wal_lsn()::text AS current_lsn, s.plugin, clock_timestamp() AS
        current_setting('synchronous_standby_names') AS standby_names
   FROM (SELECT 1) one
   LEFT JOIN pg_replication_slots s ON s.slot_name = $1::text AND s.database = current_database()`;
+
+/** Leaves of the given partitioned roots without the relay trigger, when the relay's function exists. */
+const RELAY_MISSING_SQL = `
+SELECT ln.nspname AS schema, l.relname AS name
+  FROM unnest($1::text[], $2::text[]) AS root(schema, name)
+  JOIN pg_namespace rn ON rn.nspname = root.schema
+  JOIN pg_class rc ON rc.relnamespace = rn.oid AND rc.relname = root.name AND rc.relkind = 'p'
+ CROSS JOIN LATERAL pg_partition_tree(rc.oid) t
+  JOIN pg_class l ON l.oid = t.relid
+  JOIN pg_namespace ln ON ln.oid = l.relnamespace
+ WHERE t.isleaf AND to_regprocedure($3::text) IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = l.oid AND g.tgname = $4::text)
+ ORDER BY 1, 2`;
 
 interface ColumnRow {
   name: string;
@@ -137,6 +152,40 @@ export class SourceMonitor {
         return col;
       });
     return { columns, dropped };
+  }
+
+  /**
+   * Puts the mirror's relay trigger on the leaves of `roots` that lack it (a partition created since the last
+   * apply), once the relay exists (the plan creates it): returns those it relays now. A leaf whose writers hold it
+   * past the lock timeout, or that the role may not alter, waits for the next call.
+   */
+  async relayNewLeaves(
+    mirror: string,
+    roots: QualifiedName[],
+    log: (leaf: QualifiedName, err: unknown) => void,
+  ): Promise<QualifiedName[]> {
+    if (!roots.length) return [];
+    const relay = relayName(mirror);
+    const r = await this.db.query(RELAY_MISSING_SQL, [
+      roots.map((t) => t.schema),
+      roots.map((t) => t.name),
+      `${quoteQualified(relay.schema, relay.name)}()`,
+      relayTrigger(mirror),
+    ]);
+    const done: QualifiedName[] = [];
+    for (const leaf of r.rows as QualifiedName[]) {
+      try {
+        await this.db.query('BEGIN');
+        await this.db.query(`SET LOCAL lock_timeout = '${PUBLICATION_LOCK_TIMEOUT}'`);
+        await this.db.query(relayTriggerSql(mirror, leaf));
+        await this.db.query('COMMIT');
+        done.push(leaf);
+      } catch (err) {
+        await this.db.query('ROLLBACK').catch(() => {});
+        log(leaf, err);
+      }
+    }
+    return done;
   }
 
   /** last_value and is_called of each sequence, in order. */

@@ -36,7 +36,12 @@ describe('promotion plan', () => {
     expect(a.details.fence_sql.some((s) => s.startsWith('LOCK TABLE "public"."users" IN EXCLUSIVE MODE'))).toBe(true);
     expect(a.details.fence_sql).toContain('ALTER TABLE "public"."users" ENABLE ALWAYS TRIGGER "mirrors_fenced"');
     expect(a.details.restore_sql[0]).toMatch(/^DROP TRIGGER IF EXISTS "mirrors_read_only"/);
-    expect(a.details.cleanup_sql).toEqual(['DROP PUBLICATION IF EXISTS "mirrors_m"']);
+    // The truncate relay goes too, whether or not the mirror had one (IF EXISTS).
+    expect(a.details.cleanup_sql).toEqual([
+      'DROP PUBLICATION IF EXISTS "mirrors_m"',
+      'DROP FUNCTION IF EXISTS "mirrors"."m_truncates"() CASCADE',
+      'DROP TABLE IF EXISTS "mirrors"."m_truncates"',
+    ]);
     expect(p.actions).toHaveLength(1);
   });
 
