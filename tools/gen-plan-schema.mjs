@@ -23,7 +23,8 @@ const defs = {
     columns: arr(obj({ name: str, type: str, not_null: bool })),
     primary_key: arr(str), exclude_columns: arr(str), partition_key: nstr,
     estimated_rows: digits, size_bytes: digits,
-  }),
+    swap: obj({ shadow: ref('qualified'), prepare: sql, after_load: sql, swap: sql, after_swap: sql, carried: arr(str) }),
+  }, ['source', 'destination', 'columns', 'primary_key', 'exclude_columns', 'partition_key', 'estimated_rows', 'size_bytes']),
   published_table: obj({ schema: str, name: str, columns: { type: ['array', 'null'], items: str } }),
   settings: obj({
     mode: { enum: ['async', 'sync'] }, do_initial_snapshot: bool,
@@ -90,7 +91,7 @@ const ACTIONS = {
     replace: [
       {
         oneOf: [
-          obj({ spec: ref('table_spec'), strategy: { const: 'truncate' } }),
+          obj({ spec: ref('table_spec'), strategy: { enum: ['truncate', 'swap'] } }),
           obj({ spec: ref('table_spec'), strategy: { const: 'merge' }, key: arr(str), chunk_rows: int }),
         ],
       },

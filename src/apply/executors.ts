@@ -11,7 +11,7 @@ import { inTransaction } from '../db/tx.js';
 import { MirrorsError } from '../errors.js';
 import type { Action, ActionKind, ActionOfKind } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
-import { PUBLICATION_LOCK_TIMEOUT } from '../diff/ddl.js';
+import { retryLockTimeouts } from './lock-retry.js';
 import { createSlotWithSnapshot } from './slot.js';
 import { openPromotion, runPromotion } from './promotion.js';
 import { runSnapshot } from './snapshot.js';
@@ -76,29 +76,6 @@ async function runSql(ctx: ApplyContext, peer: string, statements: string[]) {
   await inTransaction(db, async () => {
     for (const s of statements) await db.query(s);
   });
-}
-
-/** Attempts at a publication change whose lock waits for writers longer than its lock_timeout (ddl.ts). */
-const LOCK_ATTEMPTS = 5;
-
-/** Runs `fn` again after a lock timeout (a writer held the table that long), backing off, LOCK_ATTEMPTS times. */
-async function retryLockTimeouts(fn: () => Promise<void>, address: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as { code?: string }).code !== SQLSTATE.lockNotAvailable) throw err;
-      if (attempt >= LOCK_ATTEMPTS)
-        throw new MirrorsError(
-          'APPLY_FAILED',
-          `${address}: writers kept the tables it changes busy through ${LOCK_ATTEMPTS} attempts (lock_timeout ${PUBLICATION_LOCK_TIMEOUT} each)`,
-          {
-            hint: 'find the long-running transaction writing them (pg_stat_activity, pg_locks) and apply again once it ends; nothing was changed',
-          },
-        );
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
 }
 
 function ignore(code: string) {

@@ -10,6 +10,10 @@ import type { SnapshotCreate } from '../plan/types.js';
 import type { ApplyContext } from './context.js';
 import { copyTables } from './copy/index.js';
 import { createSlotWithSnapshot, type ExportedSnapshot } from './slot.js';
+import { retryLockTimeouts } from './lock-retry.js';
+import { injectKill } from '../util/inject.js';
+import { inTransaction, type Queryable } from '../db/tx.js';
+import type { SwapPlan, TableSpec } from '../plan/types.js';
 
 const PROGRESS_WRITE_MS = 1000;
 
@@ -59,18 +63,30 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
     const mirrorBytesDone = () => [...perTable.values()].reduce((x, y) => x + y, 0);
     await C.setBootstrapProgress(dst, mirror, 0, bytesTotal);
 
+    // resync_strategy swap: a table is copied into its shadow (created empty here) and swapped in once loaded.
+    const asCopied = new Map<TableSpec, TableSpec>();
+    const copied = d.tables.map((t) => {
+      if (!t.swap) return t;
+      const into = { ...t, destination: t.swap.shadow };
+      asCopied.set(into, t);
+      return into;
+    });
+    const planned = (t: TableSpec) => asCopied.get(t) ?? t;
+    for (const t of d.tables) if (t.swap) await inTransaction(dst, () => runAll(dst, t.swap!.prepare));
+
     await copyTables({
       source: ctx.peer(sourcePeer),
       destination: ctx.peer(destPeer),
       snapshotName: snap.snapshotName,
-      tables: d.tables,
+      tables: copied,
       tablesInParallel: d.parallelism.tables_in_parallel,
       maxWorkers: d.parallelism.max_workers,
       rowsPerPartition: d.parallelism.rows_per_partition,
       // SIGINT: the parts in flight roll back; the tables not finished stay 'copying' and the next plan
       // copies them again, as after kill -9.
       signal: ctx.signal,
-      onTableStart: async (t) => {
+      onTableStart: async (shadowOrTable) => {
+        const t = planned(shadowOrTable);
         await serially(() =>
           C.setTableState(dst, mirror, t.destination, 'copying', {
             snapshotLsn: null,
@@ -93,7 +109,7 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
         });
       },
       onProgress: (p) => {
-        const name = displayQualified(p.table.destination);
+        const name = displayQualified(planned(p.table).destination);
         perTable.set(name, p.bytesDone);
         ctx.report({
           type: 'snapshot_progress',
@@ -113,12 +129,14 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
           serially(() => C.setBootstrapProgress(dst, mirror, mirrorBytesDone(), bytesTotal)).catch(() => {});
         }
       },
-      onTableDone: async (t, rows, bytes) => {
+      onTableDone: async (shadowOrTable, rows, bytes) => {
+        const t = planned(shadowOrTable);
         const name = displayQualified(t.destination);
         perTable.set(name, bytes);
-        await serially(() =>
-          C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes }),
-        );
+        const ready = () =>
+          C.setTableState(dst, mirror, t.destination, 'ready', { snapshotLsn: snap!.consistentLsn, rows, bytes });
+        if (t.swap) await serially(() => swapIn(dst, t.swap!, ready, `${a.address} ${name}`));
+        else await serially(ready);
         ctx.report({
           type: 'snapshot_progress',
           mirror,
@@ -140,4 +158,27 @@ export async function runSnapshot(ctx: ApplyContext, a: SnapshotCreate): Promise
       ctx.exported.delete(mirror);
     }
   }
+}
+
+async function runAll(db: Queryable, statements: string[]): Promise<void> {
+  for (const s of statements) await db.query(s);
+}
+
+/**
+ * A loaded shadow swapped in: its indexes and constraints built, then in one transaction the old table gone and the
+ * shadow in its place with what it carries, and the catalog's record of the copy (`ready`); then the foreign keys
+ * re-added NOT VALID are validated. The swap waits for the table's readers at most lock_timeout, retried.
+ */
+async function swapIn(db: Queryable, swap: SwapPlan, ready: () => Promise<void>, address: string): Promise<void> {
+  await runAll(db, swap.after_load);
+  injectKill('swap_loaded');
+  await retryLockTimeouts(
+    () =>
+      inTransaction(db, async () => {
+        await runAll(db, swap.swap);
+        await ready();
+      }),
+    address,
+  );
+  await runAll(db, swap.after_swap);
 }

@@ -38,6 +38,7 @@ import { changedSettings, settingsOf } from './settings.js';
 import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
 import { planSchemaChange } from './schema-plan.js';
 import { MERGE_CHUNK_ROWS, mergeKey } from './merge-plan.js';
+import { carriedSummary, swapPlan, swapRefusals } from './swap-plan.js';
 import {
   dropRelaySql,
   RELAY_SCHEMA,
@@ -590,6 +591,26 @@ class Differ {
     this.postSnapshot(m, specs, snap, 'new_mirror');
   }
 
+  /**
+   * Makes `spec` a copy by swap of the existing destination table `dest` (diff/swap-plan.ts); false when there is no
+   * plain table to swap (it is created and copied as usual). What the swap cannot carry is MR135.
+   */
+  private swapSpec(m: Mirror, address: string, spec: TableSpec, dest: LiveTable | undefined): boolean {
+    if (!dest?.swap) return false;
+    spec.swap = swapPlan(dest, m.name, m.source, dest.hasGuard !== false);
+    const refused = swapRefusals(dest, this.live.peers[m.destination].role.name);
+    if (refused.length)
+      this.diagnostics.push(
+        diag(
+          'MR135',
+          address,
+          `resync_strategy swap cannot carry what depends on ${displayQualified(dest)}: ${refused.join('; ')} (dropping the old table would take it away, or refuse)`,
+          `drop or move ${refused.length === 1 ? 'it' : 'them'} first and recreate ${refused.length === 1 ? 'it' : 'them'} after the swap, or set resync_strategy: merge (repaired in place) or truncate for this table; nothing is changed until then`,
+        ),
+      );
+    return true;
+  }
+
   private createPublication(name: string, mirror: string, tables: PublishedTable[], relay: RelayPlan | null): string[] {
     return [
       ...(relay ? relaySetupSql(mirror, relay) : []),
@@ -628,16 +649,6 @@ class Differ {
     let slotActionId: string | null = null;
     // Under merge the tables stay readable: each is repaired in place from the new slot's position (tables()).
     const resyncTables = m.resync_strategy === 'merge' ? 'merge' : 'copy';
-    if (fullResync && m.resync_strategy === 'swap') {
-      this.diagnostics.push(
-        diag(
-          'MR135',
-          addr.snapshotAddress(m.name),
-          `mirror ${m.name} must copy every table again and asks for resync_strategy swap, which this version does not implement`,
-          'set resync_strategy: merge for this mirror (each table repaired in place, readers keep every row; needs primary keys) or truncate (readers see each table empty while it is copied); nothing is changed until then',
-        ),
-      );
-    }
     const slotCommon = {
       address: addr.slotAddress(m.name),
       peer: src.peer,
@@ -659,7 +670,7 @@ class Differ {
         kind: 'slot',
         op: 'replace',
         reason_code: 'slot_lost',
-        reason: `the slot lost required WAL (wal_status = lost): drop it, create a new one, ${resyncTables === 'merge' ? 'repair every table in place from it (resync_strategy merge)' : 'copy every table again'}`,
+        reason: `the slot lost required WAL (wal_status = lost): drop it, create a new one, ${resyncWords(m)}`,
         before: { wal_status: 'lost' },
         after: { name: slotName, plugin: 'pgoutput' },
         details: {
@@ -675,7 +686,7 @@ class Differ {
         kind: 'slot',
         op: 'create',
         reason_code: 'slot_missing',
-        reason: `slot ${slotName} is missing on peer ${src.peer}: create it and ${resyncTables === 'merge' ? 'repair every table in place from it (resync_strategy merge)' : 'copy every table again'}`,
+        reason: `slot ${slotName} is missing on peer ${src.peer}: create it and ${resyncWords(m)}`,
         before: null,
         after: { name: slotName, plugin: 'pgoutput' },
         details: {
@@ -802,6 +813,10 @@ class Differ {
     const toCopy = specs.specs.filter(
       (s) => (fullResync && resyncTables === 'copy') || specs.needCopy.has(tableKey(s.destination)),
     );
+    // Every table again under swap: each into its shadow, swapped in once loaded; readers keep the old rows.
+    if (fullResync && m.resync_strategy === 'swap')
+      for (const s of toCopy)
+        if (!s.swap) this.swapSpec(m, addr.tableAddress(m.name, s.destination), s, dst.tables[tableKey(s.destination)]);
     let snapId: string | null = null;
     if (toCopy.length) {
       const deps = [
@@ -945,16 +960,28 @@ class Differ {
           if (id) tableActionIds.push(id);
           continue;
         }
+        if (
+          again?.reason_code === 'replace_requested' &&
+          m.resync_strategy === 'swap' &&
+          this.swapSpec(m, common.address, spec, dest)
+        ) {
+          tableActionIds.push(
+            this.actions.add({
+              ...common,
+              reason_code: 'replace_requested',
+              reason: `copy it again (--replace) into ${displayQualified(spec.swap!.shadow)} and swap that in while the mirror streams its other tables: readers see the old rows until the swap, then the new ones (resync_strategy swap; carries ${carriedSummary(spec.swap!)})`,
+              kind: 'table',
+              op: 'replace',
+              risk: 'safe',
+              ...sourceChange(rec, t),
+              depends_on: deps,
+              details: { spec, strategy: 'swap' },
+            }).id,
+          );
+          needCopy.add(key);
+          continue;
+        }
         if (again) {
-          if (again.reason_code === 'replace_requested' && m.resync_strategy === 'swap')
-            this.diagnostics.push(
-              diag(
-                'MR135',
-                common.address,
-                `--replace ${common.address}: mirror ${m.name} asks for resync_strategy swap, which this version does not implement`,
-                'set resync_strategy: merge for this mirror (repaired in place, readers keep every row; needs a primary key) or truncate (readers see it empty while it is copied); nothing is changed until then',
-              ),
-            );
           tableActionIds.push(
             this.actions.add({
               ...common,
@@ -1026,9 +1053,12 @@ class Differ {
           );
         }
         if (mergeAfterSlot || !copiedSinceSlot(rec, recorded!.mirror)) {
-          // A full resync, or one an earlier apply left unfinished: merged in place, or copied.
-          if (m.resync_strategy !== 'merge') needCopy.add(key);
-          else {
+          // A full resync, or one an earlier apply left unfinished: merged in place, or copied (into a shadow that is
+          // then swapped in, under swap).
+          if (m.resync_strategy !== 'merge') {
+            needCopy.add(key);
+            if (m.resync_strategy === 'swap') this.swapSpec(m, common.address, spec, dest);
+          } else {
             const after = [...deps, ...(mergeAfterSlot ? [mergeAfterSlot] : [])];
             const id = this.mergeTable(m, common, rec, t, spec, source, dest, after, 'table_not_copied', 'new slot');
             if (id) tableActionIds.push(id);
@@ -1513,6 +1543,14 @@ function relayReason(mirror: string, relay: RelayPlan | null, leaves: QualifiedN
 
 function relayedAfter(relay: RelayPlan | null): { relayed_partitions?: string[] } {
   return relay ? { relayed_partitions: relay.leaves.map(displayQualified) } : {};
+}
+
+/** What a full resync does with the tables, for the slot action's reason. */
+function resyncWords(m: Mirror): string {
+  if (m.resync_strategy === 'merge') return 'repair every table in place from it (resync_strategy merge)';
+  if (m.resync_strategy === 'swap')
+    return 'copy every table again, each into a shadow table swapped in once loaded (resync_strategy swap: readers keep the old rows until then)';
+  return 'copy every table again';
 }
 
 function plural(n: number, word: string): string {

@@ -52,7 +52,7 @@ export function planSchemaChange(
       diag(
         'MR135',
         address,
-        `${address} must be copied again (${pending.copy}) and mirror ${m.name} asks for resync_strategy swap, which this version does not implement`,
+        `${address} must be copied again (${pending.copy}) and mirror ${m.name} asks for resync_strategy swap, which does not copy a table for a schema change yet (its shadow would take the old columns)`,
         'set resync_strategy: truncate for this mirror to copy the table again now (readers see it empty while it is copied); nothing is changed until then',
       ),
     );

@@ -25,7 +25,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
   const server = (await db.query(Q.SERVER_SQL)).rows[0];
   if (!server) throw new Error(`current role not found in pg_roles`);
   const v: number = server.version_num;
-  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes, accessRes, sequencesRes] = [
+  const [tablesRes, indexesRes, fksRes, typesRes, pubsRes, slotsRes, extRes, accessRes, sequencesRes, swapRes] = [
     await db.query(Q.TABLES_SQL),
     await db.query(Q.INDEXES_SQL),
     await db.query(Q.FOREIGN_KEYS_SQL),
@@ -35,6 +35,7 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     await db.query(Q.EXTENSIONS_SQL),
     await db.query(Q.accessSql(v)),
     await db.query(Q.SEQUENCES_SQL),
+    await db.query(Q.SWAP_FACTS_SQL),
   ];
   const access = accessRes.rows[0] ?? {};
   const schemas: Record<string, LiveSchema> = {};
@@ -115,6 +116,38 @@ async function readPeer(peerName: string, db: Queryable): Promise<PeerLive> {
     if (r.guard_enabled in GUARD_STATES) t.guardState = GUARD_STATES[r.guard_enabled];
     tables[tableKey(t)] = t;
     byOid.set(r.oid, t);
+  }
+  for (const r of swapRes.rows) {
+    const t = byOid.get(r.table_oid);
+    if (!t) continue;
+    t.swap = {
+      quoted: r.quoted,
+      owner: r.owner,
+      comment: r.comment,
+      columnComments: r.column_comments,
+      grants: r.grants,
+      rowSecurity: r.row_security,
+      forceRowSecurity: r.force_row_security,
+      policies: r.policies,
+      replicaIdentity: r.replica_identity,
+      replicaIdentityIndex: r.replica_identity_index,
+      triggers: r.triggers,
+      indexes: r.indexes,
+      constraints: r.constraints,
+      statistics: r.statistics,
+      sequences: r.sequences,
+      dependents: r.dependents.map((d: any) => ({
+        kind: d.kind,
+        description: d.description,
+        on: d.on,
+        onDisplay: d.on_display,
+        name: d.name,
+        definition: d.definition,
+        validated: d.validated,
+        owned: d.owned,
+        recreate: d.recreate,
+      })),
+    };
   }
   for (const r of indexesRes.rows) {
     const t = byOid.get(r.table_oid);

@@ -93,6 +93,137 @@ SELECT c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relkind AS 
   JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND ${USER_SCHEMAS}`;
 
+/**
+ * What a swap (diff/swap-plan.ts) carries from each plain table to its shadow, and what depends on it. Identifiers
+ * the definitions name come quoted as the server's deparse quotes them (quote_ident), so that they can be found
+ * in the definitions' text. Views are recreated from what is read here: `recreate` is their DDL.
+ */
+export const SWAP_FACTS_SQL = `
+SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_description(c.oid, 'pg_class') AS comment,
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS quoted,
+       c.relrowsecurity AS row_security, c.relforcerowsecurity AS force_row_security, c.relreplident AS replica_identity,
+       (SELECT ic.relname FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+         WHERE i.indrelid = c.oid AND i.indisreplident) AS replica_identity_index,
+       (SELECT coalesce(json_agg(g), '[]') FROM (
+          SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END AS grantee,
+                 a.privilege_type AS privilege, a.is_grantable AS grantable, NULL::text AS "column"
+            FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner
+          UNION ALL
+          SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type,
+                 a.is_grantable, att.attname
+            FROM pg_attribute att CROSS JOIN LATERAL aclexplode(att.attacl) a
+           WHERE att.attrelid = c.oid AND att.attnum > 0 AND NOT att.attisdropped AND att.attacl IS NOT NULL) g) AS grants,
+       (SELECT coalesce(json_agg(json_build_object('column', a.attname, 'comment', d.description) ORDER BY a.attnum), '[]')
+          FROM pg_attribute a
+          JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS column_comments,
+       (SELECT coalesce(json_agg(json_build_object(
+                 'name', p.polname, 'command', p.polcmd, 'permissive', p.polpermissive,
+                 'roles', ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r) END FROM unnest(p.polroles) r),
+                 'using', pg_get_expr(p.polqual, p.polrelid), 'check', pg_get_expr(p.polwithcheck, p.polrelid))
+               ORDER BY p.polname), '[]')
+          FROM pg_policy p WHERE p.polrelid = c.oid) AS policies,
+       (SELECT coalesce(json_agg(json_build_object('name', t.tgname, 'definition', pg_get_triggerdef(t.oid),
+                                                   'enabled', t.tgenabled) ORDER BY t.tgname), '[]')
+          FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgname <> 'mirrors_read_only') AS triggers,
+       (SELECT coalesce(json_agg(json_build_object('name', ic.relname, 'quoted', quote_ident(ic.relname),
+                                                   'definition', pg_get_indexdef(i.indexrelid)) ORDER BY ic.relname), '[]')
+          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+         WHERE i.indrelid = c.oid
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = c.oid
+                                                         AND k.contype IN ('p', 'u', 'x'))) AS indexes,
+       (SELECT coalesce(json_agg(json_build_object('name', k.conname, 'type', k.contype,
+                                                   'definition', pg_get_constraintdef(k.oid), 'validated', k.convalidated)
+                                 ORDER BY k.contype, k.conname), '[]')
+          FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype IN ('p', 'u', 'x', 'c', 'f')) AS constraints,
+       (SELECT coalesce(json_agg(json_build_object('schema', sn.nspname, 'name', s.stxname,
+                                                   'quoted', quote_ident(sn.nspname) || '.' || quote_ident(s.stxname),
+                                                   'definition', pg_get_statisticsobjdef(s.oid)) ORDER BY s.stxname), '[]')
+          FROM pg_statistic_ext s JOIN pg_namespace sn ON sn.oid = s.stxnamespace WHERE s.stxrelid = c.oid) AS statistics,
+       -- Sequences its columns own (identity, serial): the shadow's own take their names and positions.
+       (SELECT coalesce(json_agg(json_build_object('column', a.attname, 'sequence', q.seq, 'name', sc.relname)
+                                 ORDER BY a.attnum), '[]')
+          FROM pg_attribute a
+          CROSS JOIN LATERAL (SELECT pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+                                                            a.attname) AS seq) q
+          JOIN pg_class sc ON sc.oid = q.seq::regclass
+         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND q.seq IS NOT NULL) AS sequences,
+       -- Everything else that would go with the table or stop its DROP: views and other tables' foreign keys are
+       -- carried; the rest is refused. A view is carried only when nothing depends on it in turn.
+       (SELECT coalesce(json_agg(x ORDER BY x.description), '[]') FROM (
+          SELECT DISTINCT
+                 CASE WHEN v.relkind = 'v' AND NOT EXISTS (
+                             SELECT 1 FROM pg_depend vd WHERE vd.deptype = 'n'
+                                AND ((vd.refclassid = 'pg_class'::regclass AND vd.refobjid = v.oid)
+                                  OR (vd.refclassid = 'pg_type'::regclass AND vd.refobjid = v.reltype))
+                                -- Before PostgreSQL 16 a view's own rule depends on the view (its OLD and NEW).
+                                AND NOT (vd.classid = 'pg_rewrite'::regclass
+                                         AND vd.objid IN (SELECT r2.oid FROM pg_rewrite r2 WHERE r2.ev_class = v.oid)))
+                        AND v.oid <> c.oid THEN 'view'
+                      WHEN k.contype = 'f' AND k.conrelid <> c.oid THEN 'foreign_key'
+                      WHEN k.conrelid = c.oid THEN 'own'
+                      ELSE 'other' END AS kind,
+                 CASE WHEN v.oid IS NOT NULL AND v.relkind = 'v' AND EXISTS (
+                             SELECT 1 FROM pg_depend vd WHERE vd.deptype = 'n'
+                                AND ((vd.refclassid = 'pg_class'::regclass AND vd.refobjid = v.oid)
+                                  OR (vd.refclassid = 'pg_type'::regclass AND vd.refobjid = v.reltype))
+                                -- Before PostgreSQL 16 a view's own rule depends on the view (its OLD and NEW).
+                                AND NOT (vd.classid = 'pg_rewrite'::regclass
+                                         AND vd.objid IN (SELECT r2.oid FROM pg_rewrite r2 WHERE r2.ev_class = v.oid)))
+                      THEN pg_describe_object('pg_class'::regclass, v.oid, 0) || ', which other objects depend on'
+                      WHEN v.oid IS NOT NULL AND v.oid <> c.oid THEN pg_describe_object('pg_class'::regclass, v.oid, 0)
+                      ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END AS description,
+                 CASE WHEN v.oid IS NOT NULL THEN quote_ident(vn.nspname) || '.' || quote_ident(v.relname)
+                      WHEN k.oid IS NOT NULL THEN (SELECT quote_ident(kn.nspname) || '.' || quote_ident(kc.relname)
+                                                     FROM pg_class kc JOIN pg_namespace kn ON kn.oid = kc.relnamespace
+                                                    WHERE kc.oid = k.conrelid) END AS "on",
+                 CASE WHEN v.oid IS NOT NULL THEN vn.nspname || '.' || v.relname
+                      WHEN k.oid IS NOT NULL THEN k.conrelid::regclass::text END AS on_display,
+                 k.conname AS name, pg_get_constraintdef(k.oid) AS definition, k.convalidated AS validated,
+                 CASE WHEN v.oid IS NOT NULL THEN pg_has_role(v.relowner, 'USAGE')
+                      WHEN k.oid IS NOT NULL THEN (SELECT pg_has_role(kc.relowner, 'USAGE') FROM pg_class kc WHERE kc.oid = k.conrelid)
+                 END AS owned,
+                 CASE WHEN v.relkind = 'v' THEN
+                   ARRAY['CREATE VIEW ' || quote_ident(vn.nspname) || '.' || quote_ident(v.relname)
+                          || coalesce(' WITH (' || array_to_string(v.reloptions, ', ') || ')', '')
+                          || ' AS ' || pg_get_viewdef(v.oid),
+                         'ALTER VIEW ' || quote_ident(vn.nspname) || '.' || quote_ident(v.relname)
+                          || ' OWNER TO ' || quote_ident(pg_get_userbyid(v.relowner))]
+                   || ARRAY(SELECT 'GRANT ' || a.privilege_type || ' ON ' || quote_ident(vn.nspname) || '.' || quote_ident(v.relname)
+                                   || ' TO ' || CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
+                                   || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END
+                              FROM aclexplode(v.relacl) a WHERE a.grantee <> v.relowner)
+                   || ARRAY(SELECT 'COMMENT ON ' || CASE WHEN dd.objsubid = 0 THEN 'VIEW ' || quote_ident(vn.nspname) || '.' || quote_ident(v.relname)
+                                                         ELSE 'COLUMN ' || quote_ident(vn.nspname) || '.' || quote_ident(v.relname) || '.'
+                                                              || quote_ident((SELECT attname FROM pg_attribute WHERE attrelid = v.oid AND attnum = dd.objsubid)) END
+                                   || ' IS ' || quote_literal(dd.description)
+                              FROM pg_description dd WHERE dd.objoid = v.oid AND dd.classoid = 'pg_class'::regclass)
+                 END AS recreate
+            FROM pg_depend d
+            LEFT JOIN pg_rewrite rw ON d.classid = 'pg_rewrite'::regclass AND rw.oid = d.objid
+            LEFT JOIN pg_class v ON v.oid = rw.ev_class
+            LEFT JOIN pg_namespace vn ON vn.oid = v.relnamespace
+            LEFT JOIN pg_constraint k ON d.classid = 'pg_constraint'::regclass AND k.oid = d.objid
+           WHERE d.deptype = 'n'
+             AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid)
+               OR (d.refclassid = 'pg_type'::regclass AND d.refobjid = c.reltype))
+          UNION ALL
+          SELECT 'other', 'inheritance child ' || i.inhrelid::regclass::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            FROM pg_inherits i WHERE i.inhparent = c.oid
+          UNION ALL
+          SELECT 'other', 'inheritance parent ' || i.inhparent::regclass::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            FROM pg_inherits i WHERE i.inhrelid = c.oid
+          UNION ALL
+          SELECT 'other', 'rule ' || rw.rulename || ' on ' || c.oid::regclass::text, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            FROM pg_rewrite rw WHERE rw.ev_class = c.oid AND rw.rulename <> '_RETURN'
+          UNION ALL
+          SELECT 'other', 'publication ' || pb.pubname, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            FROM pg_publication_rel pr JOIN pg_publication pb ON pb.oid = pr.prpubid WHERE pr.prrelid = c.oid) x
+         WHERE x.kind <> 'own') AS dependents
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND NOT c.relispartition AND ${USER_SCHEMAS}`;
+
 export const INDEXES_SQL = `
 SELECT i.indrelid::text AS table_oid, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisreplident AS is_replident,

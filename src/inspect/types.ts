@@ -44,6 +44,54 @@ export interface LiveForeignKey {
   references: { schema: string; name: string };
 }
 
+/** SWAP_FACTS_SQL's row for a table: identifiers in `quoted` fields are quoted as the server's deparse quotes them. */
+export interface LiveSwapFacts {
+  /** quote_ident(schema) || '.' || quote_ident(name), as definitions name the table. */
+  quoted: string;
+  owner: string;
+  comment: string | null;
+  columnComments: { column: string; comment: string }[];
+  /** Table grants (column null) and column grants, the owner's own left out. */
+  grants: { grantee: string; privilege: string; grantable: boolean; column: string | null }[];
+  rowSecurity: boolean;
+  forceRowSecurity: boolean;
+  policies: {
+    name: string;
+    /** r SELECT, a INSERT, w UPDATE, d DELETE, * ALL */
+    command: string;
+    permissive: boolean;
+    roles: string[];
+    using: string | null;
+    check: string | null;
+  }[];
+  replicaIdentity: 'd' | 'n' | 'f' | 'i';
+  replicaIdentityIndex: string | null;
+  /** Triggers but internal ones and the read-only guard; enabled: pg_trigger.tgenabled. */
+  triggers: { name: string; definition: string; enabled: string }[];
+  /** Indexes that back no constraint of the table. */
+  indexes: { name: string; quoted: string; definition: string }[];
+  /** p, u, x, c, f constraints of the table. */
+  constraints: { name: string; type: string; definition: string; validated: boolean }[];
+  statistics: { schema: string; name: string; quoted: string; definition: string }[];
+  /** Sequences owned by a column (identity, serial): `sequence` qualified and quoted, `name` bare. */
+  sequences: { column: string; sequence: string; name: string }[];
+  /** What depends on the table beyond its own parts: views and other tables' foreign keys, or `other`. */
+  dependents: {
+    kind: 'view' | 'foreign_key' | 'other';
+    description: string;
+    /** The view, or the table holding the foreign key: quoted, qualified. */
+    on: string | null;
+    onDisplay: string | null;
+    name: string | null;
+    definition: string | null;
+    validated: boolean | null;
+    /** Whether the connecting role owns the view, or the table holding the foreign key (null for `other`). */
+    owned: boolean | null;
+    /** A view's DDL: CREATE VIEW, owner, grants, comments. */
+    recreate: string[] | null;
+  }[];
+}
+
 export interface LiveTable {
   schema: string;
   name: string;
@@ -91,6 +139,8 @@ export interface LiveTable {
   missingPrivileges?: string[];
   /** Partitioned tables: leaf partitions that cannot be mirrored as they are (foreign, UNLOGGED, or not readable). */
   leafProblems?: { schema: string; name: string; kind: string; persistence: string; canSelect: boolean }[];
+  /** Plain tables: what a swap carries to a shadow table, and what depends on the table (diff/swap-plan.ts). */
+  swap?: LiveSwapFacts;
   /** Partitioned tables: every leaf partition, with the truncate relay triggers (`mirrors_tr_NAME`) enabled on it. */
   leaves?: { schema: string; name: string; relays: string[]; canTrigger?: boolean }[];
 }

@@ -37,7 +37,7 @@ export const DIAGNOSTICS = {
   MR131: { severity: 'error', title: 'publication exists but is not owned by this mirror' },
   MR132: { severity: 'error', title: 'replication slot exists but is not owned by this mirror' },
   MR134: { severity: 'warning', title: 'slot is in use by a running worker' },
-  MR135: { severity: 'error', title: 'resync_strategy swap is not implemented' },
+  MR135: { severity: 'error', title: 'resync_strategy swap cannot resync this table' },
   MR136: { severity: 'error', title: 'the plan would destroy a mirror with prevent_destroy' },
   MR137: { severity: 'error', title: 'an action is riskier than --fail-on allows' },
   MR138: { severity: 'error', title: 'resync_strategy merge needs the same key on both peers' },

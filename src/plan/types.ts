@@ -70,6 +70,23 @@ export interface TableSpec {
   /** Estimates at plan time; they do not make a saved plan stale. */
   estimated_rows: string;
   size_bytes: string;
+  /** Copied by resync_strategy swap: into this shadow table, then swapped in (diff/swap-plan.ts). */
+  swap?: SwapPlan;
+}
+
+/**
+ * A table's swap: the SQL apply runs around the copy into the shadow. `prepare` before it (the empty shadow),
+ * `after_load` once it committed (indexes and constraints under temporary names, ANALYZE), `swap` in one transaction
+ * with the catalog's record of the copy, `after_swap` once that committed (VALIDATE of the foreign keys).
+ */
+export interface SwapPlan {
+  shadow: QualifiedName;
+  prepare: string[];
+  after_load: string[];
+  swap: string[];
+  after_swap: string[];
+  /** What the swap carries over: `owner app`, `grant SELECT to reporting`, `view public.v`, ... */
+  carried: string[];
 }
 
 export interface PublishedTable {
@@ -230,11 +247,13 @@ export interface ColumnsDetails {
 export type ColumnsUpdate = ActionOf<'columns', 'update', ColumnsDetails, { columns: string[] }, { columns: string[] }>;
 /**
  * A table resynced. truncate: emptied and copied again by the plan's snapshot (readers see it empty meanwhile).
+ * swap: copied by the snapshot into the shadow table `spec.swap` names, which is then swapped in (readers see the
+ * old rows until then).
  * merge: repaired in place by the running worker in key order, `chunk_rows` rows at a time (worker/merge.ts);
  * readers keep every row, the plan copies nothing.
  */
 export type TableReplaceDetails =
-  | { spec: TableSpec; strategy: 'truncate' }
+  | { spec: TableSpec; strategy: 'truncate' | 'swap' }
   | { spec: TableSpec; strategy: 'merge'; key: string[]; chunk_rows: number };
 export type TableReplace = ActionOf<'table', 'replace', TableReplaceDetails, TableSource, TableSource>;
 export type TableDelete = ActionOf<'table', 'delete', Sql & { destination: QualifiedName }, { source: string }, null>;

@@ -4,6 +4,7 @@ import type {
   StandbyNamesFacts,
   LiveColumn,
   LiveSequence,
+  LiveSwapFacts,
   LiveTable,
   PeerLive,
   CatalogMirror,
@@ -251,6 +252,30 @@ export function standbyNamesFacts(over: Partial<StandbyNamesFacts> = {}): Standb
     allowAlterSystem: null,
     mayAlterSystem: true,
     commitScope: { setting: 'on', source: 'default', databases: [], roles: [] },
+    ...over,
+  };
+}
+
+/** SWAP_FACTS_SQL's row for a plain table with a primary key `<name>_pkey` on id and nothing else. */
+export function swapFacts(q: string, over: Partial<LiveSwapFacts> = {}): LiveSwapFacts {
+  const [schema, name] = q.split('.');
+  return {
+    quoted: `${schema}.${name}`,
+    owner: 'mirrors',
+    comment: null,
+    columnComments: [],
+    grants: [],
+    rowSecurity: false,
+    forceRowSecurity: false,
+    policies: [],
+    replicaIdentity: 'd',
+    replicaIdentityIndex: null,
+    triggers: [],
+    indexes: [],
+    constraints: [{ name: `${name}_pkey`, type: 'p', definition: 'PRIMARY KEY (id)', validated: true }],
+    statistics: [],
+    sequences: [],
+    dependents: [],
     ...over,
   };
 }

@@ -251,14 +251,6 @@ describe('plan for an existing mirror', () => {
     ]);
   });
 
-  it('refuses a full resync under resync_strategy swap (MR135) instead of truncating what readers see', () => {
-    const { m, src, dst } = setup();
-    src.slots.mirrors_m.walStatus = 'lost';
-    const p = plan(config([{ ...m, resync_strategy: 'swap' }]), [src, dst]);
-    expect(codes(p)).toEqual(['MR135', 'MR130']); // errors first
-    expect(hasErrors(p)).toBe(true);
-  });
-
   it('resumes an interrupted snapshot with only the tables not yet copied', () => {
     const { m, src, dst } = setup();
     dst.catalog.tables[1].state = 'copying';
