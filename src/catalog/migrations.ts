@@ -421,6 +421,60 @@ ALTER TABLE mirrors.tables
   ADD COLUMN last_merge jsonb;
 `,
   },
+  {
+    version: 11,
+    name: 'changes deferred while their table is copied',
+    sql: `
+-- The worker's changes of a table that apply is copying (worker/deferred.ts), written in the batch that passes them
+-- and replayed into the table once its copy is recorded (those after its snapshot LSN), then deleted.
+CREATE TABLE mirrors.deferred_changes (
+  mirror text NOT NULL,
+  dest_schema text NOT NULL,
+  dest_table text NOT NULL,
+  lsn pg_lsn NOT NULL,
+  ord int NOT NULL,
+  change jsonb NOT NULL,
+  PRIMARY KEY (mirror, dest_schema, dest_table, lsn, ord)
+);
+
+-- A batch never writes a table that still has deferred changes: they come first (the worker replays them when the
+-- copy is recorded, at a transaction boundary; this is the fence should it not have).
+CREATE OR REPLACE FUNCTION mirrors.begin_batch(mirror_name text, dest_schemas text[], dest_tables text[], snapshot_lsns text[])
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  p text;
+  is_paused boolean;
+  bad record;
+BEGIN
+  SELECT phase, paused INTO p, is_paused FROM mirrors.mirrors WHERE name = mirror_name FOR SHARE;
+  IF p IS DISTINCT FROM 'ready' THEN
+    RAISE EXCEPTION 'mirror % is no longer streaming (phase %)', mirror_name, coalesce(p, 'gone') USING ERRCODE = 'MRCAT';
+  END IF;
+  IF is_paused THEN
+    RAISE EXCEPTION 'mirror % is paused', mirror_name USING ERRCODE = 'MRPAU';
+  END IF;
+  PERFORM 1 FROM mirrors.tables t
+    WHERE t.mirror = mirror_name AND (t.dest_schema, t.dest_table) IN (SELECT s, n FROM unnest(dest_schemas, dest_tables) AS u(s, n))
+    FOR SHARE OF t;
+  SELECT u.s, u.n, t.state INTO bad
+    FROM unnest(dest_schemas, dest_tables, snapshot_lsns) AS u(s, n, lsn)
+    LEFT JOIN mirrors.tables t ON t.mirror = mirror_name AND t.dest_schema = u.s AND t.dest_table = u.n
+   WHERE t.state IS DISTINCT FROM 'ready' OR t.snapshot_lsn IS DISTINCT FROM u.lsn::pg_lsn
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%.% changed in the catalog (%)', bad.s, bad.n, coalesce('state ' || bad.state, 'no longer mirrored') USING ERRCODE = 'MRCAT';
+  END IF;
+  SELECT d.dest_schema AS s, d.dest_table AS n INTO bad
+    FROM mirrors.deferred_changes d
+   WHERE d.mirror = mirror_name AND (d.dest_schema, d.dest_table) IN (SELECT s, n FROM unnest(dest_schemas, dest_tables) AS u(s, n))
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION '%.% has changes deferred during its copy, not replayed yet', bad.s, bad.n USING ERRCODE = 'MRCAT';
+  END IF;
+END
+$fn$;
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

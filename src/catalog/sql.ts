@@ -70,6 +70,7 @@ export async function updateMirrorSettings(db: Db, name: string, settings: Mirro
 }
 
 export async function deleteMirror(db: Db, name: string) {
+  await db.query('DELETE FROM mirrors.deferred_changes WHERE mirror = $1::text', [name]);
   await db.query('DELETE FROM mirrors.mirrors WHERE name = $1::text', [name]);
 }
 
@@ -173,6 +174,10 @@ export async function setTablePartitionKey(db: Db, mirror: string, spec: TableSp
 }
 
 export async function deleteTable(db: Db, mirror: string, dest: { schema: string; name: string }) {
+  await db.query(
+    `DELETE FROM mirrors.deferred_changes WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
+    [mirror, dest.schema, dest.name],
+  );
   await db.query(
     `DELETE FROM mirrors.tables WHERE mirror = $1::text AND dest_schema = $2::text AND dest_table = $3::text`,
     [mirror, dest.schema, dest.name],

@@ -56,6 +56,18 @@ export interface MergeState {
   deleted?: number;
 }
 
+/** The mirror's tables that have changes deferred during their copy (worker/deferred.ts). */
+export async function deferredTables(db: Db, mirror: string): Promise<MirrorState['tables']> {
+  const state = await loadMirrorState(db, mirror);
+  const r = await db.query('SELECT DISTINCT dest_schema, dest_table FROM mirrors.deferred_changes WHERE mirror = $1', [
+    mirror,
+  ]);
+  const keys = new Set(
+    r.rows.map((x: { dest_schema: string; dest_table: string }) => `${x.dest_schema}.${x.dest_table}`),
+  );
+  return (state?.tables ?? []).filter((t) => keys.has(`${t.destSchema}.${t.destTable}`));
+}
+
 export async function loadMirrorState(db: Db, mirror: string): Promise<MirrorState | null> {
   const m = (
     await db.query(

@@ -222,7 +222,8 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
          WHERE x.kind <> 'own') AS dependents
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'r' AND NOT c.relispartition AND ${USER_SCHEMAS}`;
+ -- Names are looked up (pg_get_serial_sequence): a schema the role may not use has none of its tables here.
+ WHERE c.relkind = 'r' AND NOT c.relispartition AND ${USER_SCHEMAS} AND has_schema_privilege(n.oid, 'USAGE')`;
 
 export const INDEXES_SQL = `
 SELECT i.indrelid::text AS table_oid, ic.relname AS name, pg_get_indexdef(i.indexrelid) AS definition,

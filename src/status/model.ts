@@ -317,7 +317,6 @@ export function mirrorLagMs(m: CatalogMirrorFacts): number | null {
 
 /** Sum of 64-bit decimal strings, exactly. */
 const sum = (xs: string[]) => xs.reduce((a, x) => a + BigInt(x), 0n).toString();
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** Who holds (or last held) the apply lock, as apply names it when it waits (src/apply/lock.ts). */
 function applyHolder(row: ApplyLockRow | null): string {
@@ -334,19 +333,17 @@ function snapshotStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatu
   return { name: 'Bootstrapping', reason, bytes_done: m.bytesDone, bytes_total: m.bytesTotal };
 }
 
-/** The streaming worker says Bootstrapping: it waits for tables `mirrors apply` copies (a resync, an addition). */
-function waitingWorkerStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatus {
-  const pending = d.tables.filter((t) => t.state !== 'ready');
-  const progress = {
-    bytes_done: sum(pending.map((t) => t.bytesCopied)),
-    bytes_total: sum(pending.map((t) => t.bytesTotal)),
+/**
+ * The worker says Bootstrapping while the mirror's own phase is ready: it is starting (it waits for nothing else;
+ * a table `mirrors apply` copies meanwhile has its changes deferred, and its state says so).
+ */
+function startingWorkerStatus(m: CatalogMirrorFacts): MirrorStatus {
+  return {
+    name: 'Bootstrapping',
+    reason: 'the worker is starting',
+    bytes_done: m.bytesDone,
+    bytes_total: m.bytesTotal,
   };
-  if (pending.length === 0) return { name: 'Bootstrapping', reason: 'the worker is starting', ...progress };
-  const waits = `the worker waits for ${plural(pending.length, 'table')} to be copied`;
-  const reason = d.applyLockHeld
-    ? `${waits}: ${applyHolder(m.applyLockRow)} holds the apply lock`
-    : `${waits}; run mirrors apply to complete ${pending.length === 1 ? 'it' : 'them'}`;
-  return { name: 'Bootstrapping', reason, ...progress };
 }
 
 function failedStatus(m: CatalogMirrorFacts): MirrorStatus {
@@ -401,7 +398,7 @@ function workerStatus(d: DestinationFacts, m: CatalogMirrorFacts): MirrorStatus 
     case 'Degraded':
       return null;
     case 'Bootstrapping':
-      return waitingWorkerStatus(d, m);
+      return startingWorkerStatus(m);
     case 'Paused':
       // The catalog says streaming, the worker has not picked it up yet (it checks every second).
       return { name: 'Paused', reason: 'resuming: the worker has not picked up `paused: false` yet' };

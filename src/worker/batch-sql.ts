@@ -31,6 +31,7 @@ export function exactStatements(changes: Change[]): Statement[] {
       out.push({ text: `DELETE FROM ${tableSql(c.table)} WHERE ${c.bound}`, values: [] });
       continue;
     }
+    if (c.op === 'defer') continue; // written by the sink (worker/deferred.ts)
     const t = c.table;
     if (c.op === 'insert') {
       const idx = present(c.row);
@@ -128,7 +129,7 @@ export function setBasedStatements(changes: Change[]): Statement[] | null {
 function coalesceSegment(changes: Change[]): Statement[] | null {
   const perTable = new Map<TargetTable, Map<string, Final>>();
   for (const c of changes) {
-    if (c.op === 'truncate' || c.op === 'truncate_partition') continue;
+    if (c.op === 'truncate' || c.op === 'truncate_partition' || c.op === 'defer') continue;
     const t = c.table;
     if (!t.key.length) return null;
     let rows = perTable.get(t);

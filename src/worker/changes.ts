@@ -2,6 +2,7 @@
  * Decoded changes grouped as whole source transactions, mapped to destination tables. Pure data.
  */
 import type { TupleValue } from './decode.js';
+import type { StoredChange } from './deferred.js';
 
 export interface TargetTable {
   /** Destination schema and name. */
@@ -34,7 +35,9 @@ export type Change =
    * A TRUNCATE of one source partition, from the truncate relay (diff/truncate-relay.ts): deletes the rows of the
    * destination table that fall in the partition's bound (`bound`: its constraint, SQL deparsed on the source).
    */
-  | { op: 'truncate_partition'; table: TargetTable; partition: string; bound: string };
+  | { op: 'truncate_partition'; table: TargetTable; partition: string; bound: string }
+  /** A change of a table whose copy is running: stored for replay after it (worker/deferred.ts), not applied. */
+  | { op: 'defer'; table: TargetTable; change: StoredChange };
 
 export interface SourceTransaction {
   /** LSN of the commit record (Begin.final_lsn): decides what to skip. */

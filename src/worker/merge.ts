@@ -113,6 +113,7 @@ export class MergeTracker {
       if (!entry) this.byXid.set(xid, (entry = { keys: new Set(), partial: new Set(), unknown: false }));
       return entry;
     };
+    if (change.op === 'defer') return; // a table being copied is not being merged
     if (change.op === 'truncate' || change.op === 'truncate_partition') {
       if (change.op === 'truncate' ? change.tables.some(mine) : mine(change.table)) get().unknown = true;
       return;

@@ -12,6 +12,7 @@ import type { Config, Mirror, Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { GUARD_TRIGGER } from '../diff/ddl.js';
 import { parseRelayRow } from '../diff/truncate-relay.js';
+import { encodeChange } from './deferred.js';
 import { displayQualified } from '../config/names.js';
 import { tableAddress } from '../plan/address.js';
 import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
@@ -515,24 +516,77 @@ class Session {
       };
       idleTimer = setTimeout(check, timeoutMs);
     };
-    /** A table whose copy is still running elsewhere: apply what came before, then wait for the copy. */
-    const waitForCopy = async (rel: RelationEntry): Promise<void> => {
+    /**
+     * Tables whose copy is running elsewhere (`mirrors apply`): their changes are deferred (worker/deferred.ts), so
+     * that the stream goes on for the others, and replayed once the copy is recorded.
+     */
+    const copying = new Map<string, RelationEntry>();
+    /** Set while `use` builds changes of a table being copied: add() defers them. */
+    let deferring = false;
+    let lastCopyCheck = 0;
+    /**
+     * At a transaction boundary (nothing of an open one is gathered): for each table being copied, whether its copy
+     * is recorded now; if so, what came before is applied, then its deferred changes replayed, before any later
+     * change of it is applied directly. At most once a second.
+     */
+    const copiesDone = (): void | Promise<void> => {
+      if (!copying.size || Date.now() - lastCopyCheck < POLL_MS) return;
+      lastCopyCheck = Date.now();
       flush();
+      return pipeline.serial(async () => {
+        for (const [label, rel] of copying) {
+          const r = await relations.refresh(rel);
+          if (r === 'copying') continue;
+          copying.delete(label);
+          if (r === 'ready') await replay(rel);
+        }
+      });
+    };
+    /** Runs inside the pipeline. */
+    const replay = async (rel: RelationEntry): Promise<void> => {
+      const t = rel.table!;
+      let replayed = 0;
       for (;;) {
-        const r = await pipeline.serial(() => relations.refresh(rel));
-        if (r !== 'copying') return;
-        ctx.setStatus('Bootstrapping');
-        await this.sleep(POLL_MS);
+        const n = await sink.replayDeferred({
+          schema: t.destSchema,
+          name: t.destTable,
+          snapshotLsn: t.snapshotLsn!,
+          types: t.types,
+        });
+        if (!n) break;
+        replayed += n;
       }
+      if (replayed)
+        ctx.log(
+          'info',
+          `mirror ${m.name}: ${t.destSchema}.${t.destTable} copied; replayed ${replayed} changes deferred meanwhile`,
+          {
+            mirror: m.name,
+            table: `${t.destSchema}.${t.destTable}`,
+            replayed,
+          },
+        );
     };
 
-    /** Calls `use` with the table a change to `oid` goes to, unless it is not mirrored or its copy holds it. */
+    /**
+     * Calls `use` with the table a change to `oid` goes to, unless it is not mirrored or its copy already holds the
+     * change; while its copy runs, what `use` adds is deferred.
+     */
     const withTable = (oid: number, use: (t: TargetTable) => void): void | Promise<void> =>
       withEntry(relations.get(oid), use);
     const withEntry = (rel: RelationEntry | null | undefined, use: (t: TargetTable) => void): void | Promise<void> => {
       const lsn = batcher.openLsn;
       if (!rel?.target || !rel.table || lsn === null) return;
-      if (rel.table.state !== 'ready') return waitForCopy(rel).then(() => withEntry(rel, use));
+      if (rel.table.state !== 'ready') {
+        copying.set(rel.target.label, rel);
+        deferring = true;
+        try {
+          use(rel.target);
+        } finally {
+          deferring = false;
+        }
+        return;
+      }
       if (lsn < rel.snapshotLsn) return;
       if (rel.unchecked) {
         // What came before commits first, as before any schema change (relations.ts).
@@ -574,6 +628,11 @@ class Session {
     const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
     /** A change to apply: the merge under way sees it first. */
     const add = (c: Change) => {
+      if (deferring) {
+        for (const t of c.op === 'truncate' ? c.tables : [c.table])
+          batcher.add({ op: 'defer', table: t, change: encodeChange(c, t) });
+        return;
+      }
       merges.note(openXid, c);
       if (c.op === 'truncate') for (const t of c.tables) emptied.add(t.label);
       else emptied.delete(c.table.label);
@@ -587,15 +646,18 @@ class Session {
       if (this.stopping) return;
       if (!this.streamed) this.startedStreaming();
       switch (msg.tag) {
-        case 'begin':
+        case 'begin': {
           // Every transaction before this one is in hand: a merge chunk waiting for a watermark before it goes now.
           merges.passed(msg.finalLsn);
+          const replayed = copiesDone();
+          if (replayed) return replayed.then(() => onMessage(msg));
           // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
           batcher.begin(msg.finalLsn, msg.commitTime, mem.appliedEnd);
           openXid = msg.xid;
           emptied.clear();
           if (batcher.openLsn !== null) merges.began(msg.xid);
           return;
+        }
         case 'relation':
           // What came before commits first: a Relation that does not fit ends the session right here, before
           // the transaction that carries it.
@@ -619,7 +681,8 @@ class Session {
         case 'truncate': {
           const tables: TargetTable[] = [];
           const collect = async () => {
-            for (const oid of msg.relationOids) await withTable(oid, (t) => tables.push(t));
+            for (const oid of msg.relationOids)
+              await withTable(oid, (t) => (deferring ? add({ op: 'truncate', tables: [t] }) : tables.push(t)));
             if (tables.length) add({ op: 'truncate', tables });
           };
           return collect();
@@ -665,6 +728,9 @@ class Session {
       // longer holds; inside a transaction it does not hold either.
       if (this.stopping || batcher.inTransaction) return;
       merges.passed(walEnd);
+      // An idle stream: a table whose copy ended is brought up to date now, not at the next transaction.
+      const replayed = copiesDone();
+      if (replayed) return replayed.then(() => onKeepalive(walEnd, sentAt));
       const ka = { walEnd, sentAt };
       if (!batcher.size) {
         caughtUp(ka);
@@ -785,6 +851,19 @@ class Session {
           .catch(() => {}) // the stream reports a source or destination that is gone
           .finally(() => (relaying = false));
       }, GUARD_CHECK_MS),
+    );
+
+    // Changes an earlier session deferred: replayed now for a table whose copy is recorded (a batch refuses to write
+    // it before), watched for one still being copied.
+    await this.race(
+      pipeline.serial(async () => {
+        for (const t of await W.deferredTables(dst, m.name)) {
+          const rel = await relations.bySource({ schema: t.sourceSchema, name: t.sourceTable });
+          if (!rel) continue;
+          if (t.state === 'ready') await replay(rel);
+          else copying.set(rel.target!.label, rel);
+        }
+      }),
     );
 
     const streaming = stream.start(applied).then(() => {

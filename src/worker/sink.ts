@@ -7,10 +7,18 @@
  */
 import type pg from 'pg';
 import type { TableCounts } from '../catalog/worker-sql.js';
-import { bigIntToLsn } from '../db/lsn.js';
+import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
 import { quoteText } from '../db/quote.js';
 import { exactStatements, setBasedStatements, textArrayLiteral, type Statement } from './batch-sql.js';
 import type { SourceTransaction, TargetTable } from './changes.js';
+import {
+  decodeChange,
+  type DeferredRow,
+  DROP_DEFERRED_SQL,
+  deferSql,
+  NEXT_DEFERRED_SQL,
+  type StoredChange,
+} from './deferred.js';
 
 type TableCount = TableCounts extends Map<string, infer V> ? V : never;
 
@@ -49,11 +57,16 @@ export class Sink {
   ) {}
 
   async applyBatch(txns: SourceTransaction[], lagMs: number): Promise<BatchResult> {
-    const changes = txns.flatMap((t) => t.changes);
+    const all = txns.flatMap((t) => t.changes);
+    const changes = all.filter((c) => c.op !== 'defer');
+    const deferred: DeferredRow[] = txns.flatMap((t) =>
+      t.changes.flatMap((c) => (c.op === 'defer' ? [{ table: c.table, lsn: t.finalLsn, change: c.change }] : [])),
+    );
+    const stored = deferred.length ? [deferSql(this.mirror, deferred)] : [];
     const last = txns[txns.length - 1];
     const { counts, touched } = countChanges(txns);
     const result = (exactOrder: boolean, missingRows = 0): BatchResult => ({
-      changes: changes.length,
+      changes: all.length,
       transactions: txns.length,
       counts,
       exactOrder,
@@ -61,11 +74,11 @@ export class Sink {
     });
     // Values are inlined as literals (a multi-statement query takes no parameters), each through quoteText.
     const begin = `BEGIN;\n${this.beginBatch(touched)}`;
-    const record = `${this.recordBatch(last, lagMs, changes.length, counts)};\nCOMMIT`;
+    const record = `${this.recordBatch(last, lagMs, all.length, counts)};\nCOMMIT`;
     const setBased = setBasedStatements(changes);
     if (setBased) {
       try {
-        await this.db.query([begin, ...setBased.map((s) => s.text), record].join(';\n'));
+        await this.db.query([begin, ...setBased.map((s) => s.text), ...stored, record].join(';\n'));
         return result(false);
       } catch (err) {
         await this.rollback(err);
@@ -75,8 +88,47 @@ export class Sink {
     try {
       await this.db.query(begin);
       const missing = await this.run(exactStatements(changes));
+      for (const s of stored) await this.db.query(s);
       await this.db.query(record);
       return result(true, missing);
+    } catch (err) {
+      await this.rollback(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Replays a table's deferred changes (worker/deferred.ts) that come after its snapshot LSN, in source order, and
+   * deletes them, in one transaction that finds the table still as the worker knows it (copied, this snapshot
+   * LSN). The mirror's position does not move: they were passed when they were stored. Returns how many it read.
+   */
+  async replayDeferred(dest: { schema: string; name: string; snapshotLsn: string; types: Record<string, string> }) {
+    await this.db.query('BEGIN');
+    try {
+      await this.db.query(`SELECT mirrors.begin_batch($1, '{}', '{}', '{}')`, [this.mirror]);
+      const ready = await this.db.query(
+        `SELECT 1 FROM mirrors.tables
+          WHERE mirror = $1 AND dest_schema = $2 AND dest_table = $3 AND state = 'ready' AND snapshot_lsn = $4::pg_lsn
+            FOR SHARE`,
+        [this.mirror, dest.schema, dest.name, dest.snapshotLsn],
+      );
+      if (ready.rowCount !== 1)
+        throw new CatalogChanged(
+          `${dest.schema}.${dest.name} changed in the catalog while its deferred changes replayed`,
+        );
+      const rows = (await this.db.query(NEXT_DEFERRED_SQL, [this.mirror, dest.schema, dest.name])).rows;
+      const snapshot = lsnToBigInt(dest.snapshotLsn);
+      const changes = rows
+        // As the stream does (session.ts): a transaction that committed before the snapshot LSN is in the copy.
+        .filter((r: { lsn: string }) => lsnToBigInt(r.lsn) >= snapshot)
+        .map((r: { change: StoredChange }) => decodeChange(r.change, dest, dest.types));
+      for (const s of exactStatements(changes)) await this.db.query({ text: s.text, values: s.values });
+      if (rows.length) {
+        const last = rows[rows.length - 1];
+        await this.db.query(DROP_DEFERRED_SQL, [this.mirror, dest.schema, dest.name, last.lsn, last.ord]);
+      }
+      await this.db.query('COMMIT');
+      return rows.length;
     } catch (err) {
       await this.rollback(err);
       throw err;
@@ -142,6 +194,8 @@ function countChanges(txns: SourceTransaction[]): { counts: TableCounts; touched
     for (const c of t.changes) {
       if (c.op === 'truncate') for (const x of c.tables) bump(x, 'truncated');
       else if (c.op === 'truncate_partition') bump(c.table, 'truncated');
+      else if (c.op === 'defer')
+        continue; // not applied: stored for its table's replay
       else bump(c.table, c.op === 'insert' ? 'inserted' : c.op === 'update' ? 'updated' : 'deleted');
     }
   }
