@@ -122,7 +122,20 @@ export class Sink {
         // As the stream does (session.ts): a transaction that committed before the snapshot LSN is in the copy.
         .filter((r: { lsn: string }) => lsnToBigInt(r.lsn) >= snapshot)
         .map((r: { change: StoredChange }) => decodeChange(r.change, dest, dest.types));
-      for (const s of exactStatements(changes)) await this.db.query({ text: s.text, values: s.values });
+      // Set-based where it can (one round trip), exact order where it must, as a batch is applied.
+      const setBased = setBasedStatements(changes);
+      let applied = false;
+      if (setBased?.length) {
+        await this.db.query('SAVEPOINT mirrors_replay');
+        try {
+          await this.db.query(setBased.map((x) => x.text).join(';\n'));
+          applied = true;
+        } catch (err) {
+          if (!ORDER_SENSITIVE.has((err as { code?: string }).code ?? '')) throw err;
+          await this.db.query('ROLLBACK TO SAVEPOINT mirrors_replay');
+        }
+      }
+      if (!applied) for (const x of exactStatements(changes)) await this.db.query({ text: x.text, values: x.values });
       if (rows.length) {
         const last = rows[rows.length - 1];
         await this.db.query(DROP_DEFERRED_SQL, [this.mirror, dest.schema, dest.name, last.lsn, last.ord]);
