@@ -6,13 +6,17 @@ import { MirrorsError } from '../errors.js';
 /** Attempts at a publication change (or a swap) whose lock waits longer than its lock_timeout (ddl.ts). */
 const LOCK_ATTEMPTS = 5;
 
-/** Runs `fn` again after a lock timeout (a writer held the table that long), backing off, LOCK_ATTEMPTS times. */
+/**
+ * Runs `fn` again after a lock timeout (a session held the table that long) or a deadlock with a session that locks
+ * in another order (PostgreSQL cancelled ours), backing off, LOCK_ATTEMPTS times.
+ */
 export async function retryLockTimeouts(fn: () => Promise<void>, address: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if ((err as { code?: string }).code !== SQLSTATE.lockNotAvailable) throw err;
+      const code = (err as { code?: string }).code;
+      if (code !== SQLSTATE.lockNotAvailable && code !== SQLSTATE.deadlockDetected) throw err;
       if (attempt >= LOCK_ATTEMPTS)
         throw new MirrorsError(
           'APPLY_FAILED',

@@ -91,9 +91,13 @@ export function swapPlan(dest: LiveTable, mirror: string, sourcePeer: string, ke
 
   const views = f.dependents.filter((d) => d.kind === 'view');
   const incoming = f.dependents.filter((d) => d.kind === 'foreign_key');
+  // Everything the transaction changes is locked at once, the views first: a query of a view holds the view and
+  // then asks for the table, and taking the table first deadlocks with it (PostgreSQL cancels one after
+  // deadlock_timeout).
+  const locked = [...new Set([...views.map((d) => d.on!), ...incoming.map((d) => d.on!), live])];
   const swap: string[] = [
     `SET LOCAL lock_timeout = '${PUBLICATION_LOCK_TIMEOUT}'`,
-    `LOCK TABLE ${live} IN ACCESS EXCLUSIVE MODE`,
+    `LOCK TABLE ${locked.join(', ')} IN ACCESS EXCLUSIVE MODE`,
     ...incoming.map((d) => `ALTER TABLE ${d.on} DROP CONSTRAINT ${quoteIdent(d.name!)}`),
     ...views.map((d) => `DROP VIEW ${d.on}`),
     // The shadow's identity and serial sequences go on from where the old ones are, under their names.

@@ -47,13 +47,16 @@ function reader(url: string, sql: string) {
   let stopping = false;
   const counts = new Set<number>();
   const errors: string[] = [];
+  let slowestMs = 0;
   const done = (async () => {
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
       while (!stopping) {
+        const began = performance.now();
         try {
           counts.add((await c.query(sql)).rows[0].n);
+          slowestMs = Math.max(slowestMs, performance.now() - began);
         } catch (e) {
           errors.push((e as Error).message);
         }
@@ -67,7 +70,7 @@ function reader(url: string, sql: string) {
     async stop() {
       stopping = true;
       await done;
-      return { counts: [...counts].sort((a, b) => a - b), errors };
+      return { counts: [...counts].sort((a, b) => a - b), errors, slowestMs };
     },
   };
 }
@@ -113,17 +116,25 @@ describe('resync_strategy swap', () => {
     const orders = ordersLoad(clusters.src.url(m.db));
     const table = reader(clusters.dst.url(m.db), 'SELECT count(*)::int AS n FROM orders');
     const view = reader(clusters.dst.url(m.db), 'SELECT count(*)::int AS n FROM big_orders');
+    const began = performance.now();
     const r = await m.cli('apply', '--replace', 'mirror.sw1.table.public.orders', '--auto-approve');
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    const applyMs = performance.now() - began;
     await new Promise((res) => setTimeout(res, 300));
     const seen = await table.stop();
-    await view.stop();
+    const viewSeen = await view.stop();
+    // What a reader waits at most, the swap's lock among it (a count(*) of 20000 rows takes a few ms itself).
+    console.log(
+      `swap: apply --replace ${Math.round(applyMs)} ms; slowest reader query ${Math.round(seen.slowestMs)} ms on the table, ${Math.round(viewSeen.slowestMs)} ms on its view`,
+    );
     await orders.stop();
     await load.stop();
 
     // The old table held 19900 rows (and got back those the source updated meanwhile: the stream upserts), the new one
     // 20000: never fewer, as a partly loaded or emptied table would show, and no error.
     expect(seen.errors).toEqual([]);
+    // Nor on its view: the swap locks the view before the table, as a query of the view does (no deadlock).
+    expect(viewSeen.errors).toEqual([]);
     expect(seen.counts[0]).toBe(19900);
     expect(seen.counts.at(-1)).toBe(20000);
     await m.caughtUp();

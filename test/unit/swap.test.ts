@@ -161,7 +161,9 @@ describe('resync_strategy swap', () => {
       expect(i, text).toBeGreaterThanOrEqual(0);
       return i;
     };
-    // Dependents go before the old table, and come back after the shadow took its place.
+    // Locked at once, views first (a query of a view locks it, then the table); dependents go before the old table,
+    // and come back after the shadow took its place.
+    expect(s[1]).toBe('LOCK TABLE public.recent, public.lines, "public"."orders" IN ACCESS EXCLUSIVE MODE');
     expect(at('ALTER TABLE public.lines DROP CONSTRAINT "lines_order"')).toBeLessThan(
       at('DROP TABLE "public"."orders"'),
     );
