@@ -9,7 +9,10 @@
  *     (p50, p99, max) vs the same load and probe through Postgres's own subscription.
  *  5. sync: source commit latency (pgbench TPC-B p50/p99, tps) with no consumer, an async mirror, a sync mirror
  *     and Postgres's own subscription as synchronous standby, on clusters with durable settings.
- * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady|sync,
+ *  6. resync: `--replace` of pgbench_accounts (scale 2, 200,000 rows, 1% of them diverged on the destination) with
+ *     resync_strategy truncate, swap and merge while the mirror streams, until the table equals its source again,
+ *     vs a `psql COPY` pipe into an empty table with its key, on clusters with durable settings.
+ * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady|sync|resync,
  * --steady-seconds N (default 60). Env MIRRORS_BENCH_WORKER_NODE_ARGS: node flags for the worker (profiling).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -25,8 +28,8 @@ const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || 3;
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const STEADY_SECONDS = args.includes('--steady-seconds') ? Number(args[args.indexOf('--steady-seconds') + 1]) : 60;
-if (ONLY && !['snapshot', 'plan', 'catchup', 'steady', 'sync'].includes(ONLY))
-  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup, steady or sync`);
+if (ONLY && !['snapshot', 'plan', 'catchup', 'steady', 'sync', 'resync'].includes(ONLY))
+  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup, steady, sync or resync`);
 if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1)
   throw new Error('--steady-seconds expects a whole number of seconds >= 1');
 
@@ -1214,9 +1217,116 @@ mirrors:
   }
 }
 
+const RESYNC_SCALE = 2;
+
+/**
+ * `--replace` of one table with each resync_strategy (issue 11), measured from the command to the table equal to its
+ * source again (truncate, swap: the apply; merge: the worker's last chunk), against a COPY pipe into an empty copy of
+ * the table with its key, on the same clusters with durable settings, alternating rounds.
+ */
+async function resyncBench() {
+  const durable = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
+  const [src, dst] = await Promise.all([
+    startCluster({ name: 'bench-resync-src', settings: durable }),
+    startCluster({ name: 'bench-resync-dst', settings: durable }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-resync-'));
+  let worker: Worker | null = null;
+  try {
+    const rows = RESYNC_SCALE * 100_000;
+    console.log(
+      `\n# resync: --replace of pgbench_accounts (${rows.toLocaleString('en')} rows, 1% diverged) while the mirror streams, durable settings, ${RUNS} alternating rounds`,
+    );
+    await src.createDatabase('rs');
+    await dst.createDatabase('rs');
+    await dst.createDatabase('rs_pipe');
+    await sh(`${join(findPgBin(), 'pgbench')} -i -s ${RESYNC_SCALE} -q -I dtgp ${psqlUrl(src, 'rs')} >/dev/null 2>&1`);
+    const yaml = (strategy: string) => `version: 1
+peers:
+  src: { host: 127.0.0.1, port: ${src.port}, database: rs, user: postgres, password: postgres }
+  dst: { host: 127.0.0.1, port: ${dst.port}, database: rs, user: postgres, password: postgres }
+mirrors:
+  rs:
+    source: src
+    destination: dst
+    idle_timeout_seconds: 1
+    resync_strategy: ${strategy}
+    tables: [{ source_table: pgbench_accounts }]
+`;
+    writeFileSync(join(dir, 'mirrors.yaml'), yaml('truncate'));
+    mirrorsApply(dir);
+    worker = startWorker(dir, 'rs');
+    await worker.streaming;
+    const srcDb = await connect(src.url('rs'));
+    const dstDb = await connect(dst.url('rs'));
+    const equal = async () => {
+      const q = "SELECT md5(string_agg(a::text, ',' ORDER BY aid)) AS h FROM pgbench_accounts a";
+      const [s, d] = await Promise.all([srcDb.query(q), dstDb.query(q)]);
+      return s.rows[0].h === d.rows[0].h;
+    };
+    const times: Record<string, number[]> = { pipe: [], truncate: [], swap: [], merge: [] };
+    for (let run = 1; run <= RUNS; run++) {
+      await dstDb.query(`SET session_replication_role = replica;
+        UPDATE pgbench_accounts SET abalance = -1 WHERE aid % 100 = 0; RESET session_replication_role`);
+      await dst.query('DROP TABLE IF EXISTS pgbench_accounts', [], 'rs_pipe');
+      await dst.query(
+        'CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler character(84))',
+        [],
+        'rs_pipe',
+      );
+      times.pipe.push(
+        await sh(
+          `psql -X -q ${psqlUrl(src, 'rs')} -c "COPY pgbench_accounts TO STDOUT" | psql -X -q ${psqlUrl(dst, 'rs_pipe')} -c "COPY pgbench_accounts FROM STDIN"`,
+        ),
+      );
+      for (const strategy of ['truncate', 'swap', 'merge']) {
+        await dstDb.query(`SET session_replication_role = replica;
+          UPDATE pgbench_accounts SET abalance = -1 WHERE aid % 100 = 0; RESET session_replication_role`);
+        writeFileSync(join(dir, 'mirrors.yaml'), yaml(strategy));
+        const t0 = performance.now();
+        const r = spawnSync(
+          process.execPath,
+          [CLI, 'apply', '--replace', 'mirror.rs.table.public.pgbench_accounts', '--auto-approve'],
+          { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 },
+        );
+        if (r.status !== 0)
+          throw new Error(`apply --replace (${strategy}) failed: ${r.stderr}\n${r.stdout.slice(-3000)}`);
+        for (;;) {
+          const [t] = (
+            await dstDb.query(
+              `SELECT state, merge IS NULL AS merged FROM mirrors.tables WHERE mirror = 'rs' AND dest_table = 'pgbench_accounts'`,
+            )
+          ).rows;
+          if (t.state === 'ready' && t.merged) break;
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        times[strategy].push(performance.now() - t0);
+        if (!(await equal())) throw new Error(`after --replace with ${strategy} the table differs from its source`);
+      }
+    }
+    const pipe = median(times.pipe);
+    console.log(
+      `COPY pipe into an empty table with its key: ${secs(pipe)} (median; ${times.pipe.map(secs).join(', ')})`,
+    );
+    for (const strategy of ['truncate', 'swap', 'merge']) {
+      const m = median(times[strategy]);
+      console.log(
+        `--replace, resync_strategy ${strategy}: ${secs(m)} (median; ${times[strategy].map(secs).join(', ')}); pipe / it = ${(pipe / m).toFixed(2)}; ${Math.round(rows / (m / 1000)).toLocaleString('en')} rows/s`,
+      );
+    }
+    await srcDb.end();
+    await dstDb.end();
+  } finally {
+    await worker?.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    await Promise.all([src.stop(), dst.stop()]);
+  }
+}
+
 async function main() {
-  if (ONLY !== 'sync') await benchOnFastClusters();
+  if (ONLY !== 'sync' && ONLY !== 'resync') await benchOnFastClusters();
   if (!ONLY || ONLY === 'sync') await syncBench();
+  if (!ONLY || ONLY === 'resync') await resyncBench();
 }
 
 /** The sections that run on clusters with fsync, synchronous_commit and full_page_writes off (issue 14 changes that). */
