@@ -73,12 +73,11 @@ export function swapPlan(dest: LiveTable, mirror: string, sourcePeer: string, ke
       renames.push(`ALTER TABLE ${live} RENAME CONSTRAINT ${quoteIdent(t)} TO ${quoteIdent(c.name)}`);
       carry(`constraint ${c.name}`);
     } else {
-      // CHECK (and PostgreSQL 18's named NOT NULL, which LIKE already copied): names are per table.
-      if (c.type === 'c')
-        afterLoad.push(
-          `ALTER TABLE ${sh} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.definition}${c.validated ? '' : ' NOT VALID'}`,
-        );
-      if (c.type === 'c') carry(`constraint ${c.name}`);
+      // CHECK: its name is the table's own, so the shadow takes it at once.
+      afterLoad.push(
+        `ALTER TABLE ${sh} ADD CONSTRAINT ${quoteIdent(c.name)} ${c.definition}${c.validated ? '' : ' NOT VALID'}`,
+      );
+      carry(`constraint ${c.name}`);
     }
   }
   for (const s of f.statistics) {
