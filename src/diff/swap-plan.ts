@@ -202,6 +202,21 @@ function retargetStatistics(def: string, quotedName: string, quotedTable: string
   return `CREATE STATISTICS ${to}${def.slice(head.length, def.length - tail.length)} FROM ${shadow}`;
 }
 
+/** How the plan's reason counts what a swap carries, by the words each `carried` entry starts with. */
+const CARRIED_KINDS: [prefix: string, one: string, many: string][] = [
+  ['index ', 'index', 'indexes'],
+  ['constraint ', 'constraint', 'constraints'],
+  ['foreign key ', 'foreign key', 'foreign keys'],
+  ['statistics ', 'statistics object', 'statistics objects'],
+  ['owner ', 'owner', 'owner'],
+  ['grant ', 'grant', 'grants'],
+  ['comments', 'comments', 'comments'],
+  ['row-level security', 'row-level security', 'row-level security'],
+  ['policy ', 'policy', 'policies'],
+  ['replica identity', 'replica identity', 'replica identity'],
+  ['trigger ', 'trigger', 'triggers'],
+];
+
 /**
  * For the plan's reason: the dependents the swap recreates (views, other tables' foreign keys), each named, and how
  * many of the table's own parts it carries, by kind.
@@ -211,9 +226,12 @@ export function carriedSummary(p: SwapPlan): string {
   const counts = new Map<string, number>();
   for (const c of p.carried) {
     if (named.includes(c)) continue;
-    const kind = c.split(' ')[0];
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+    const kind = CARRIED_KINDS.find(([prefix]) => c.startsWith(prefix));
+    if (kind) counts.set(kind[0], (counts.get(kind[0]) ?? 0) + 1);
   }
-  const parts = [...counts].map(([kind, n]) => (n === 1 ? kind : `${n} ${kind === 'index' ? 'indexes' : `${kind}s`}`));
+  const parts = CARRIED_KINDS.filter(([prefix]) => counts.has(prefix)).map(([prefix, one, many]) => {
+    const n = counts.get(prefix)!;
+    return n === 1 || one === many ? one : `${n} ${many}`;
+  });
   return [...named, ...parts].join(', ');
 }

@@ -162,6 +162,13 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
                         AND v.oid <> c.oid THEN 'view'
                       WHEN k.contype = 'f' AND k.conrelid <> c.oid THEN 'foreign_key'
                       WHEN k.conrelid = c.oid THEN 'own'
+                      -- The table's own policies, triggers and statistics (carried) depend on its columns.
+                      WHEN d.classid = 'pg_policy'::regclass
+                           AND EXISTS (SELECT 1 FROM pg_policy po WHERE po.oid = d.objid AND po.polrelid = c.oid) THEN 'own'
+                      WHEN d.classid = 'pg_trigger'::regclass
+                           AND EXISTS (SELECT 1 FROM pg_trigger tg WHERE tg.oid = d.objid AND tg.tgrelid = c.oid) THEN 'own'
+                      WHEN d.classid = 'pg_statistic_ext'::regclass
+                           AND EXISTS (SELECT 1 FROM pg_statistic_ext st WHERE st.oid = d.objid AND st.stxrelid = c.oid) THEN 'own'
                       ELSE 'other' END AS kind,
                  CASE WHEN v.oid IS NOT NULL AND v.relkind = 'v' AND EXISTS (
                              SELECT 1 FROM pg_depend vd WHERE vd.deptype = 'n'

@@ -38,6 +38,12 @@ INSERT INTO lines SELECT i, i FROM generate_series(1, 100) i;
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER touched BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();
 ALTER TABLE orders DISABLE TRIGGER touched;
+ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY small_orders ON orders AS RESTRICTIVE FOR SELECT TO swap_reader USING (amount < 50);
+CREATE POLICY everyone ON orders FOR ALL TO PUBLIC USING (true) WITH CHECK (amount >= 0);
+CREATE STATISTICS orders_stats (ndistinct) ON note, amount FROM orders;
+ALTER TABLE orders ADD CONSTRAINT amount_known CHECK (amount IS NOT NULL) NOT VALID;
+ALTER TABLE orders REPLICA IDENTITY FULL;
 SET session_replication_role = replica;
 DELETE FROM orders WHERE id BETWEEN 5001 AND 5100;
 UPDATE orders SET note = 'wrong' WHERE id BETWEEN 6001 AND 6100;`;
@@ -157,6 +163,12 @@ describe('resync_strategy swap', () => {
         (SELECT tgenabled::text FROM pg_trigger WHERE tgname = 'mirrors_read_only' AND tgrelid = 'orders'::regclass) AS guard,
         (SELECT conname FROM pg_constraint WHERE contype = 'p' AND conrelid = 'orders'::regclass) AS pkey,
         pg_get_serial_sequence('orders', 'id') AS sequence,
+        (SELECT relrowsecurity FROM pg_class WHERE oid = 'orders'::regclass) AS rls,
+        (SELECT string_agg(polname || ':' || polpermissive || ':' || pg_get_expr(polqual, polrelid), ',' ORDER BY polname)
+           FROM pg_policy WHERE polrelid = 'orders'::regclass) AS policies,
+        (SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'orders'::regclass) AS statistics,
+        (SELECT convalidated FROM pg_constraint WHERE conname = 'amount_known' AND conrelid = 'orders'::regclass) AS check_valid,
+        (SELECT relreplident::text FROM pg_class WHERE oid = 'orders'::regclass) AS replica_identity,
         to_regclass('mirrors_swap_${before[0].oid}') IS NULL AS shadow_gone`);
     expect(carried).toEqual({
       granted: true,
@@ -172,6 +184,11 @@ describe('resync_strategy swap', () => {
       guard: 'O',
       pkey: 'orders_pkey',
       sequence: 'public.orders_id_seq',
+      rls: true,
+      policies: 'everyone:true:true,small_orders:false:(amount < 50)',
+      statistics: 'orders_stats',
+      check_valid: false,
+      replica_identity: 'f',
       shadow_gone: true,
     });
     await expect(m.dst(`UPDATE orders SET note = 'x' WHERE id = 1`)).rejects.toThrow(/MIRROR_READ_ONLY/);

@@ -198,6 +198,10 @@ describe('resync_strategy swap', () => {
       'ALTER TABLE "public"."orders" VALIDATE CONSTRAINT "to_users"',
       'ALTER TABLE public.lines VALIDATE CONSTRAINT "lines_order"',
     ]);
+    const reason = p.actions.find((a) => a.reason_code === 'replace_requested')!.reason;
+    expect(reason).toContain(
+      'carries foreign key lines_order of public.lines, view public.recent, index, 2 constraints, foreign key, statistics object, owner, 2 grants, comments, row-level security, policy, replica identity, trigger)',
+    );
     expect(swap.carried).toContain('view public.recent');
     expect(swap.carried).toContain('foreign key lines_order of public.lines');
   });
