@@ -34,12 +34,14 @@ describe('a partitioned table', () => {
     expect(await w.stop()).toBe(0);
   });
 
-  it('mirrors a TRUNCATE of one range or list partition where it happened, a new partition and the default one included', async () => {
+  it('mirrors a TRUNCATE of one range, list or sub-partition where it happened, a new partition and the default one included', async () => {
     const m = await mirrorSetup(
       'truncated',
       `CREATE TABLE ev (id int NOT NULL, day date NOT NULL, v text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day);
        CREATE TABLE ev_01 PARTITION OF ev FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
-       CREATE TABLE ev_02 PARTITION OF ev FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+       CREATE TABLE ev_02 PARTITION OF ev FOR VALUES FROM ('2026-02-01') TO ('2026-03-01') PARTITION BY RANGE (id);
+       CREATE TABLE ev_02_low PARTITION OF ev_02 FOR VALUES FROM (MINVALUE) TO (300);
+       CREATE TABLE ev_02_high PARTITION OF ev_02 FOR VALUES FROM (300) TO (MAXVALUE);
        INSERT INTO ev SELECT g, DATE '2026-01-01' + (g % 59), 'v' || g FROM generate_series(1, 590) g;
        CREATE TABLE kinds (id int PRIMARY KEY, kind text) PARTITION BY LIST (id);
        CREATE TABLE kinds_small PARTITION OF kinds FOR VALUES IN (1, 2, 3);
@@ -53,10 +55,10 @@ describe('a partitioned table', () => {
           `SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE g.tgname = 'mirrors_tr_truncated' ORDER BY 1`,
         )
       ).map((r: { relname: string }) => r.relname);
-    expect(await relayed()).toEqual(['ev_01', 'ev_02', 'kinds_rest', 'kinds_small']);
+    expect(await relayed()).toEqual(['ev_01', 'ev_02_high', 'ev_02_low', 'kinds_rest', 'kinds_small']);
     // The destination runs a relayed bound as SQL: no source role but the relay's function may write one.
     await m.src(`DROP ROLE IF EXISTS relay_intruder; CREATE ROLE relay_intruder;
-      GRANT USAGE ON SCHEMA mirrors TO relay_intruder; GRANT SELECT, INSERT, TRUNCATE ON ev_02 TO relay_intruder`);
+      GRANT USAGE ON SCHEMA mirrors TO relay_intruder; GRANT SELECT, INSERT, TRUNCATE ON ev_02_high TO relay_intruder`);
     await expect(
       m.src(`SET ROLE relay_intruder; INSERT INTO mirrors.truncated_truncates (root_schema, root_name, partition_schema,
              partition_name, bound, hashed) VALUES ('public', 'ev', 'public', 'ev_02', 'true', false)`),
@@ -74,13 +76,22 @@ describe('a partitioned table', () => {
     await m.caughtUp();
     expect(await m.dst(`SELECT count(*)::int AS n FROM ev WHERE v = 'kept'`)).toEqual([{ n: 10 }]);
     await m.src('TRUNCATE kinds_rest');
-    // A role that may truncate a partition, and nothing more, has it relayed all the same (SECURITY DEFINER).
-    await m.src(`SET ROLE relay_intruder; INSERT INTO ev_02 VALUES (1002, '2026-02-20', 'x'); TRUNCATE ev_02`);
+    // A sub-partition: its bound includes its parent's. A role that may truncate a partition, and nothing more, has
+    // it relayed all the same (SECURITY DEFINER).
+    await m.src(
+      `SET ROLE relay_intruder; INSERT INTO ev_02_high VALUES (1003, '2026-02-20', 'x'); TRUNCATE ev_02_high`,
+    );
     await m.caughtUp();
     await m.expectSame('SELECT * FROM ev');
     await m.expectSame('SELECT * FROM kinds');
     expect(await m.dst(`SELECT count(*)::int AS n FROM ev WHERE day < '2026-02-01'`)).toEqual([{ n: 1 }]);
-    expect(await m.dst(`SELECT count(*)::int AS n FROM ev WHERE day >= '2026-02-01'`)).toEqual([{ n: 0 }]);
+    // February: the ids below 300 stay, the others went with their sub-partition.
+    expect(await m.dst(`SELECT count(*)::int AS n FROM ev WHERE day >= '2026-02-01' AND id >= 300`)).toEqual([
+      { n: 0 },
+    ]);
+    expect(
+      (await m.dst(`SELECT count(*)::int AS n FROM ev WHERE day >= '2026-02-01' AND id < 300`))[0].n,
+    ).toBeGreaterThan(100);
     expect(await m.dst('SELECT array_agg(id ORDER BY id) AS ids FROM kinds')).toEqual([{ ids: [1, 2, 3] }]);
 
     // A partition created while the mirror streams gets the trigger from the worker, within seconds.
