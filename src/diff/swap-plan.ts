@@ -89,6 +89,8 @@ export function swapPlan(dest: LiveTable, mirror: string, sourcePeer: string, ke
   afterLoad.push(`ANALYZE ${sh}`);
 
   const views = f.dependents.filter((d) => d.kind === 'view');
+  const identities = f.sequences.filter((q) => q.identity);
+  const serials = f.sequences.filter((q) => !q.identity);
   const incoming = f.dependents.filter((d) => d.kind === 'foreign_key');
   // Everything the transaction changes is locked at once, the views first: a query of a view holds the view and
   // then asks for the table, and taking the table first deadlocks with it (PostgreSQL cancels one after
@@ -99,15 +101,17 @@ export function swapPlan(dest: LiveTable, mirror: string, sourcePeer: string, ke
     `LOCK TABLE ${locked.join(', ')} IN ACCESS EXCLUSIVE MODE`,
     ...incoming.map((d) => `ALTER TABLE ${d.on} DROP CONSTRAINT ${quoteIdent(d.name!)}`),
     ...views.map((d) => `DROP VIEW ${d.on}`),
-    // The shadow's identity and serial sequences go on from where the old ones are, under their names.
-    ...f.sequences.map(
+    // An identity column's new sequence goes on from where the old one is, under its name; a serial column's default
+    // (copied by LIKE) calls the old sequence, which the shadow takes over so that it outlives the old table.
+    ...identities.map(
       (q) =>
         `DO $swap$ DECLARE v bigint; c boolean; BEGIN SELECT last_value, is_called INTO v, c FROM ${q.sequence}; PERFORM setval(pg_get_serial_sequence(${quoteLiteral(sh)}, ${quoteLiteral(q.column)}), v, c); END $swap$`,
     ),
+    ...serials.map((q) => `ALTER SEQUENCE ${q.sequence} OWNED BY ${sh}.${quoteIdent(q.column)}`),
     `DROP TABLE ${live}`,
     `ALTER TABLE ${sh} RENAME TO ${quoteIdent(dest.name)}`,
     ...renames,
-    ...f.sequences.map(
+    ...identities.map(
       (q) =>
         `DO $swap$ BEGIN EXECUTE format('ALTER SEQUENCE %s RENAME TO %I', pg_get_serial_sequence(${quoteLiteral(live)}, ${quoteLiteral(q.column)}), ${quoteLiteral(q.name)}); END $swap$`,
     ),

@@ -29,7 +29,10 @@ const relaySql = (mirror: string) => quoteQualified(RELAY_SCHEMA, relayName(mirr
 /**
  * Creates (or completes) the relay: idempotent, so that a plan may run it over a relay missing one part.
  * search_path: pg_catalog first and pg_temp last, so that no temporary table a caller created stands in for a
- * catalog the function reads (pg_temp is otherwise searched first for relations).
+ * catalog the function reads (pg_temp is otherwise searched first for relations). A DEFAULT partition that is its
+ * root's only one has no constraint (NULL): its bound is every row. The table must be the role's own and granted to
+ * no one (a table someone else created first, or default privileges, would let others write bounds the destination
+ * runs): refused, or its grants revoked.
  */
 export function createRelaySql(mirror: string): string[] {
   const t = relaySql(mirror);
@@ -50,7 +53,7 @@ export function createRelaySql(mirror: string): string[] {
 SET search_path = pg_catalog, pg_temp AS $relay$
 BEGIN
   INSERT INTO ${t} (root_schema, root_name, partition_schema, partition_name, bound, hashed)
-  SELECT rn.nspname, r.relname, ln.nspname, l.relname, pg_catalog.pg_get_partition_constraintdef(l.oid),
+  SELECT rn.nspname, r.relname, ln.nspname, l.relname, coalesce(pg_catalog.pg_get_partition_constraintdef(l.oid), 'true'),
          EXISTS (SELECT 1 FROM pg_catalog.pg_partition_ancestors(l.oid) a
                    JOIN pg_catalog.pg_partitioned_table p ON p.partrelid = a.relid WHERE p.partstrat = 'h')
     FROM pg_catalog.pg_class l
@@ -62,6 +65,19 @@ BEGIN
 END
 $relay$`,
     `REVOKE ALL ON FUNCTION ${t}() FROM PUBLIC`,
+    `DO $relay$
+DECLARE g record;
+BEGIN
+  IF NOT pg_catalog.pg_has_role((SELECT relowner FROM pg_catalog.pg_class WHERE oid = ${quoteLiteral(t)}::regclass), 'USAGE') THEN
+    RAISE EXCEPTION 'table % belongs to another role: the truncate relay must be the mirrors role''s own', ${quoteLiteral(t)};
+  END IF;
+  FOR g IN SELECT DISTINCT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+            WHERE c.oid = ${quoteLiteral(t)}::regclass AND a.grantee <> c.relowner LOOP
+    EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', ${quoteLiteral(t)},
+                              CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END);
+  END LOOP;
+END
+$relay$`,
   ];
 }
 

@@ -141,7 +141,8 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
                                                    'definition', pg_get_statisticsobjdef(s.oid)) ORDER BY s.stxname), '[]')
           FROM pg_statistic_ext s JOIN pg_namespace sn ON sn.oid = s.stxnamespace WHERE s.stxrelid = c.oid) AS statistics,
        -- Sequences its columns own (identity, serial): the shadow's own take their names and positions.
-       (SELECT coalesce(json_agg(json_build_object('column', a.attname, 'sequence', q.seq, 'name', sc.relname)
+       (SELECT coalesce(json_agg(json_build_object('column', a.attname, 'sequence', q.seq, 'name', sc.relname,
+                                                   'identity', a.attidentity <> '')
                                  ORDER BY a.attnum), '[]')
           FROM pg_attribute a
           CROSS JOIN LATERAL (SELECT pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname),
@@ -160,7 +161,11 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
                                 AND NOT (vd.classid = 'pg_rewrite'::regclass
                                          AND vd.objid IN (SELECT r2.oid FROM pg_rewrite r2 WHERE r2.ev_class = v.oid)))
                         AND v.oid <> c.oid THEN 'view'
-                      WHEN k.contype = 'f' AND k.conrelid <> c.oid THEN 'foreign_key'
+                      -- A partition's copy of its parent's foreign key goes with the parent's; a partitioned table's
+                      -- cannot be re-added NOT VALID before PostgreSQL 18: refused.
+                      WHEN k.contype = 'f' AND k.conparentid <> 0 THEN 'own'
+                      WHEN k.contype = 'f' AND k.conrelid <> c.oid
+                           AND (SELECT kr.relkind FROM pg_class kr WHERE kr.oid = k.conrelid) = 'r' THEN 'foreign_key'
                       WHEN k.conrelid = c.oid THEN 'own'
                       -- The table's own policies, triggers and statistics (carried) depend on its columns.
                       WHEN d.classid = 'pg_policy'::regclass

@@ -73,8 +73,8 @@ export interface LiveSwapFacts {
   /** p, u, x, c, f constraints of the table. */
   constraints: { name: string; type: string; definition: string; validated: boolean }[];
   statistics: { schema: string; name: string; quoted: string; definition: string }[];
-  /** Sequences owned by a column (identity, serial): `sequence` qualified and quoted, `name` bare. */
-  sequences: { column: string; sequence: string; name: string }[];
+  /** Sequences owned by a column (identity, or serial): `sequence` qualified and quoted, `name` bare. */
+  sequences: { column: string; sequence: string; name: string; identity: boolean }[];
   /** What depends on the table beyond its own parts: views and other tables' foreign keys, or `other`. */
   dependents: {
     kind: 'view' | 'foreign_key' | 'other';

@@ -105,8 +105,11 @@ type Final = { kind: 'upsert'; row: TupleValue[] } | { kind: 'delete'; key: Tupl
  * the caller then uses exact order.
  */
 export function setBasedStatements(changes: Change[]): Statement[] | null {
+  // A partition's bound is SQL text from the source's catalog: it runs as a statement of its own (exact order uses
+  // the extended protocol, one statement per message), never inside a multi-statement query.
+  if (changes.some((c) => c.op === 'truncate_partition')) return null;
   const out: Statement[] = [];
-  // Truncates (of tables and of partitions) are barriers: coalesce within the segments between them.
+  // Truncates are barriers: coalesce within the segments between them.
   let segment: Change[] = [];
   const flush = () => {
     const s = coalesceSegment(segment);
@@ -114,7 +117,7 @@ export function setBasedStatements(changes: Change[]): Statement[] | null {
     return s;
   };
   for (const c of changes) {
-    if (c.op === 'truncate' || c.op === 'truncate_partition') {
+    if (c.op === 'truncate') {
       const s = flush();
       if (!s) return null;
       out.push(...s, ...exactStatements([c]));

@@ -65,8 +65,8 @@ export function decodeChange(
 ): Change {
   const missing = s.columns.filter((c) => !(c in types));
   if (missing.length)
-    throw new Error(
-      `${dest.schema}.${dest.name} no longer has column ${missing.join(', ')} of a change deferred while it was copied`,
+    throw new DeferredMismatch(
+      `${dest.schema}.${dest.name} has no column ${missing.join(', ')}, which a change deferred while it was copied carries (the source's schema changed meanwhile)`,
     );
   const table: TargetTable = {
     schema: dest.schema,
@@ -97,6 +97,9 @@ export function decodeChange(
   }
 }
 
+/** A deferred change that does not fit the table as it is now. */
+export class DeferredMismatch extends Error {}
+
 export interface DeferredRow {
   table: TargetTable;
   /** Commit LSN of the source transaction. */
@@ -116,7 +119,10 @@ export function deferSql(mirror: string, rows: DeferredRow[]): string {
 /** How many deferred changes one replay transaction takes. */
 export const REPLAY_ROWS = 5000;
 
-/** The next deferred changes of a table, in source order (a source transaction is never split across batches). */
+/**
+ * The next deferred changes of a table, in source order (a source transaction is never split across batches; a
+ * replay of many may split one across its transactions, on a table that was just copied).
+ */
 export const NEXT_DEFERRED_SQL = `SELECT lsn::text AS lsn, ord, change FROM mirrors.deferred_changes
  WHERE mirror = $1 AND dest_schema = $2 AND dest_table = $3 ORDER BY lsn, ord LIMIT ${REPLAY_ROWS}`;
 

@@ -12,7 +12,7 @@ import type { Config, Mirror, Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { GUARD_TRIGGER } from '../diff/ddl.js';
 import { parseRelayRow } from '../diff/truncate-relay.js';
-import { encodeChange } from './deferred.js';
+import { DeferredMismatch, encodeChange } from './deferred.js';
 import { displayQualified } from '../config/names.js';
 import { tableAddress } from '../plan/address.js';
 import { bigIntToLsn, lsnToBigInt } from '../db/lsn.js';
@@ -533,26 +533,40 @@ class Session {
       if (!copying.size || Date.now() - lastCopyCheck < POLL_MS) return;
       lastCopyCheck = Date.now();
       flush();
-      return pipeline.serial(async () => {
-        for (const [label, rel] of copying) {
-          const r = await relations.refresh(rel);
-          if (r === 'copying') continue;
-          copying.delete(label);
-          if (r === 'ready') await replay(rel);
-        }
-      });
+      return pipeline
+        .serial(async () => {
+          for (const [label, rel] of copying) {
+            const r = await relations.refresh(rel);
+            if (r === 'copying') continue;
+            copying.delete(label);
+            if (r !== 'ready') continue;
+            // The source's schema may have changed while the table was copied: fitted (or stopped at) first, as
+            // before any change of it (relations.ts).
+            if (rel.msg) await relations.recheck(rel, lsnToBigInt(rel.table!.snapshotLsn!));
+            await replay(rel);
+          }
+        })
+        .finally(() => {
+          // From the end: the message that waited for this check is handled next, not checked for again.
+          lastCopyCheck = Date.now();
+        });
     };
     /** Runs inside the pipeline. */
     const replay = async (rel: RelationEntry): Promise<void> => {
       const t = rel.table!;
       let replayed = 0;
       for (;;) {
-        const n = await sink.replayDeferred({
-          schema: t.destSchema,
-          name: t.destTable,
-          snapshotLsn: t.snapshotLsn!,
-          types: t.types,
-        });
+        const n = await sink
+          .replayDeferred({ schema: t.destSchema, name: t.destTable, snapshotLsn: t.snapshotLsn!, types: t.types })
+          .catch((err) => {
+            if (!(err instanceof DeferredMismatch)) throw err;
+            throw new Fault(
+              'drift',
+              err.message,
+              'MR150',
+              `run \`mirrors plan\`: it shows the source's column change on ${t.destSchema}.${t.destTable}; once the table has the column, the worker replays the changes and streams on`,
+            );
+          });
         if (!n) break;
         replayed += n;
       }
@@ -628,14 +642,14 @@ class Session {
     const keyOnly = (t: TargetTable, tuple: TupleValue[]) => tuple.map((v, i) => (t.key.includes(i) ? v : undefined));
     /** A change to apply: the merge under way sees it first. */
     const add = (c: Change) => {
+      if (c.op === 'truncate') for (const t of c.tables) emptied.add(t.label);
+      else emptied.delete(c.table.label);
       if (deferring) {
         for (const t of c.op === 'truncate' ? c.tables : [c.table])
           batcher.add({ op: 'defer', table: t, change: encodeChange(c, t) });
         return;
       }
       merges.note(openXid, c);
-      if (c.op === 'truncate') for (const t of c.tables) emptied.add(t.label);
-      else emptied.delete(c.table.label);
       batcher.add(c);
     };
 

@@ -14,7 +14,6 @@ import type { PeerLive } from '../inspect/types.js';
 import type { SequenceValue } from '../inspect/types.js';
 import type { SourceColumn } from '../diff/schema-change.js';
 import { quoteQualified } from '../db/quote.js';
-import { PUBLICATION_LOCK_TIMEOUT } from '../diff/ddl.js';
 import { relayName, relayTrigger, relayTriggerSql } from '../diff/truncate-relay.js';
 
 export interface SourceSlotReading extends SlotState {
@@ -95,8 +94,9 @@ export class SourceMonitor {
     const db = await connectPeer(peer, {
       applicationName,
       connectTimeoutMs: 10_000,
-      // Never wait for a synchronous standby that may be this very mirror.
-      options: '-c statement_timeout=10000 -c synchronous_commit=local',
+      // Never wait for a synchronous standby that may be this very mirror. lock_timeout: the truncate relay's
+      // CREATE TRIGGER waits for a partition's writers, and holds this connection meanwhile: not for long.
+      options: '-c statement_timeout=10000 -c synchronous_commit=local -c lock_timeout=1000',
     });
     return new SourceMonitor(db);
   }
@@ -173,15 +173,13 @@ export class SourceMonitor {
       relayTrigger(mirror),
     ]);
     const done: QualifiedName[] = [];
+    // One statement each, no transaction block: the connection is shared, and a query of another caller queued
+    // between BEGIN and COMMIT would run inside it.
     for (const leaf of r.rows as QualifiedName[]) {
       try {
-        await this.db.query('BEGIN');
-        await this.db.query(`SET LOCAL lock_timeout = '${PUBLICATION_LOCK_TIMEOUT}'`);
         await this.db.query(relayTriggerSql(mirror, leaf));
-        await this.db.query('COMMIT');
         done.push(leaf);
       } catch (err) {
-        await this.db.query('ROLLBACK').catch(() => {});
         log(leaf, err);
       }
     }

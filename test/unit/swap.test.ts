@@ -109,7 +109,10 @@ describe('resync_strategy swap', () => {
           definition: 'CREATE STATISTICS public.st (ndistinct) ON id, name FROM public.orders',
         },
       ],
-      sequences: [{ column: 'id', sequence: 'public.orders_id_seq', name: 'orders_id_seq' }],
+      sequences: [
+        { column: 'id', sequence: 'public.orders_id_seq', name: 'orders_id_seq', identity: true },
+        { column: 'n', sequence: 'public.orders_n_seq', name: 'orders_n_seq', identity: false },
+      ],
       constraints: [
         { name: 'orders_pkey', type: 'p', definition: 'PRIMARY KEY (id)', validated: true },
         { name: 'positive', type: 'c', definition: 'CHECK ((id > 0))', validated: true },
@@ -194,6 +197,11 @@ describe('resync_strategy swap', () => {
       at('DROP TABLE "public"."orders"'),
     );
     expect(s.findIndex((x) => x.includes("RENAME TO %I'") && x.includes("'orders_id_seq'"))).toBeGreaterThan(renamed);
+    // A serial column's sequence is the shadow's from then on (its default, copied by LIKE, calls it).
+    expect(at(`ALTER SEQUENCE public.orders_n_seq OWNED BY ${sh}."n"`)).toBeLessThan(
+      at('DROP TABLE "public"."orders"'),
+    );
+    expect(s.some((x) => x.includes("'orders_n_seq'"))).toBe(false);
     expect(swap.after_swap).toEqual([
       'ALTER TABLE "public"."orders" VALIDATE CONSTRAINT "to_users"',
       'ALTER TABLE public.lines VALIDATE CONSTRAINT "lines_order"',
