@@ -524,16 +524,19 @@ class Session {
     /** Set while `use` builds changes of a table being copied: add() defers them. */
     let deferring = false;
     let lastCopyCheck = 0;
+    /** The check under way: a transaction that begins meanwhile waits for it. */
+    let checking: Promise<void> | null = null;
     /**
      * At a transaction boundary (nothing of an open one is gathered): for each table being copied, whether its copy
      * is recorded now; if so, what came before is applied, then its deferred changes replayed, before any later
      * change of it is applied directly. At most once a second.
      */
     const copiesDone = (): void | Promise<void> => {
+      if (checking) return checking;
       if (!copying.size || Date.now() - lastCopyCheck < POLL_MS) return;
       lastCopyCheck = Date.now();
       flush();
-      return pipeline
+      checking = pipeline
         .serial(async () => {
           for (const [label, rel] of copying) {
             const r = await relations.refresh(rel);
@@ -549,7 +552,9 @@ class Session {
         .finally(() => {
           // From the end: the message that waited for this check is handled next, not checked for again.
           lastCopyCheck = Date.now();
+          checking = null;
         });
+      return checking;
     };
     /** Runs inside the pipeline. */
     const replay = async (rel: RelationEntry): Promise<void> => {
@@ -835,6 +840,14 @@ class Session {
       setInterval(() => {
         pipeline.serial(() => checkGuards(dst, m.name)).catch((e) => this.end(e));
       }, GUARD_CHECK_MS),
+    );
+    // A copy recorded while the stream is idle (no transaction begins, keepalives are seconds apart): its deferred
+    // changes are replayed within a second all the same, between transactions.
+    this.timers.push(
+      setInterval(() => {
+        if (this.stopping || batcher.inTransaction || pipeline.failed) return;
+        copiesDone()?.catch((e) => this.end(e));
+      }, POLL_MS),
     );
     // A partition created on the source gets the truncate relay's trigger within seconds (diff/truncate-relay.ts).
     let relaying = false;
