@@ -153,14 +153,7 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
        -- carried; the rest is refused. A view is carried only when nothing depends on it in turn.
        (SELECT coalesce(json_agg(x ORDER BY x.description), '[]') FROM (
           SELECT DISTINCT
-                 CASE WHEN v.relkind = 'v' AND NOT EXISTS (
-                             SELECT 1 FROM pg_depend vd WHERE vd.deptype = 'n'
-                                AND ((vd.refclassid = 'pg_class'::regclass AND vd.refobjid = v.oid)
-                                  OR (vd.refclassid = 'pg_type'::regclass AND vd.refobjid = v.reltype))
-                                -- Before PostgreSQL 16 a view's own rule depends on the view (its OLD and NEW).
-                                AND NOT (vd.classid = 'pg_rewrite'::regclass
-                                         AND vd.objid IN (SELECT r2.oid FROM pg_rewrite r2 WHERE r2.ev_class = v.oid)))
-                        AND v.oid <> c.oid THEN 'view'
+                 CASE WHEN v.relkind = 'v' AND NOT vdep.depended AND v.oid <> c.oid THEN 'view'
                       -- A partition's copy of its parent's foreign key goes with the parent's; a partitioned table's
                       -- cannot be re-added NOT VALID before PostgreSQL 18: refused.
                       WHEN k.contype = 'f' AND k.conparentid <> 0 THEN 'own'
@@ -175,13 +168,7 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
                       WHEN d.classid = 'pg_statistic_ext'::regclass
                            AND EXISTS (SELECT 1 FROM pg_statistic_ext st WHERE st.oid = d.objid AND st.stxrelid = c.oid) THEN 'own'
                       ELSE 'other' END AS kind,
-                 CASE WHEN v.oid IS NOT NULL AND v.relkind = 'v' AND EXISTS (
-                             SELECT 1 FROM pg_depend vd WHERE vd.deptype = 'n'
-                                AND ((vd.refclassid = 'pg_class'::regclass AND vd.refobjid = v.oid)
-                                  OR (vd.refclassid = 'pg_type'::regclass AND vd.refobjid = v.reltype))
-                                -- Before PostgreSQL 16 a view's own rule depends on the view (its OLD and NEW).
-                                AND NOT (vd.classid = 'pg_rewrite'::regclass
-                                         AND vd.objid IN (SELECT r2.oid FROM pg_rewrite r2 WHERE r2.ev_class = v.oid)))
+                 CASE WHEN v.oid IS NOT NULL AND v.relkind = 'v' AND vdep.depended
                       THEN pg_describe_object('pg_class'::regclass, v.oid, 0) || ', which other objects depend on'
                       WHEN v.oid IS NOT NULL AND v.oid <> c.oid THEN pg_describe_object('pg_class'::regclass, v.oid, 0)
                       ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END AS description,
@@ -215,6 +202,14 @@ SELECT c.oid::text AS table_oid, pg_get_userbyid(c.relowner) AS owner, obj_descr
             LEFT JOIN pg_rewrite rw ON d.classid = 'pg_rewrite'::regclass AND rw.oid = d.objid
             LEFT JOIN pg_class v ON v.oid = rw.ev_class
             LEFT JOIN pg_namespace vn ON vn.oid = v.relnamespace
+            -- Whether anything depends on the view in turn (then it is not carried).
+            LEFT JOIN LATERAL (SELECT EXISTS (
+                   SELECT 1 FROM pg_depend vd WHERE vd.deptype = 'n'
+                      AND ((vd.refclassid = 'pg_class'::regclass AND vd.refobjid = v.oid)
+                        OR (vd.refclassid = 'pg_type'::regclass AND vd.refobjid = v.reltype))
+                      -- Before PostgreSQL 16 a view's own rule depends on the view (its OLD and NEW).
+                      AND NOT (vd.classid = 'pg_rewrite'::regclass
+                               AND vd.objid IN (SELECT r2.oid FROM pg_rewrite r2 WHERE r2.ev_class = v.oid))) AS depended) vdep ON true
             LEFT JOIN pg_constraint k ON d.classid = 'pg_constraint'::regclass AND k.oid = d.objid
            WHERE d.deptype = 'n'
              AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid)
