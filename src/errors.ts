@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'IRREVERSIBLE_NOT_ALLOWED'
   | 'DATA_LOSS_NOT_ALLOWED'
   | 'USAGE'
+  | 'VERIFY_FAILED'
   | 'INTERNAL';
 
 export interface PgErrorFields {

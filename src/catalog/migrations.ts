@@ -475,6 +475,39 @@ END
 $fn$;
 `,
   },
+  {
+    version: 12,
+    name: 'verify runs: the point the worker holds at, and what each run found',
+    sql: `
+-- One row per \`mirrors verify\` of a mirror (cli/verify.ts). The worker (worker/verify-hold.ts) holds its stream at
+-- a transaction boundary while the run takes the source's snapshot (state armed), resumes until the point that
+-- snapshot is at (target_lsn: every transaction committed before it is applied, none after), holds again (held)
+-- while the run opens the destination's snapshot, and goes on once it is released. A run that does not answer
+-- within seconds is abandoned by the worker, which streams on.
+CREATE TABLE mirrors.verify_runs (
+  id bigserial PRIMARY KEY,
+  mirror text NOT NULL,
+  requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  state text NOT NULL DEFAULT 'requested'
+    CHECK (state IN ('requested', 'armed', 'target', 'held', 'released', 'abandoned', 'finished')),
+  target_lsn pg_lsn,
+  held_lsn pg_lsn,
+  -- How long the worker applied nothing: while the source's snapshot was taken, and at the point itself.
+  arm_ms double precision,
+  hold_ms double precision,
+  finished_at timestamptz,
+  -- equal | different | error; sample: the fraction of each table compared (1: all of it).
+  outcome text CHECK (outcome IN ('equal', 'different', 'error')),
+  sample double precision,
+  tables_compared int,
+  tables_differing int,
+  rows_compared bigint,
+  -- Per table: address, source/destination rows compared, missing/extra/changed counts, the first keys.
+  result jsonb
+);
+CREATE INDEX ON mirrors.verify_runs (mirror, id DESC);
+`,
+  },
 ];
 
 export const CATALOG_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

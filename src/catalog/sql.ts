@@ -71,6 +71,7 @@ export async function updateMirrorSettings(db: Db, name: string, settings: Mirro
 
 export async function deleteMirror(db: Db, name: string) {
   await db.query('DELETE FROM mirrors.deferred_changes WHERE mirror = $1::text', [name]);
+  await db.query('DELETE FROM mirrors.verify_runs WHERE mirror = $1::text', [name]);
   await db.query('DELETE FROM mirrors.mirrors WHERE name = $1::text', [name]);
 }
 

@@ -20,6 +20,8 @@ const EXIT_CODES = {
     '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a promotion without its source\nwithout --allow-data-loss, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
   run: '\nExit codes: 0 after SIGTERM/SIGINT (the batch in flight is committed and acknowledged first), 1 configuration error.\n',
   status: '\nExit codes: 0 every selected mirror is Following (or Promoted), 2 otherwise, 1 error.\n',
+  verify:
+    '\nExit codes: 0 every compared table is equal, 2 differences found (the keys are printed), 1 error (a mirror could\nnot be compared: no worker streaming it, paused, sync, unreachable).\n',
 };
 // Each command's module is imported when that command runs: a command loads only what it uses (start-up
 // time counts for `mirrors run` restarts and for every `mirrors plan` in CI).
@@ -152,6 +154,25 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXIT_CODES.status)
     .action(run(async (o) => (await import('./status.js')).statusCommand(o, io)));
+
+  program
+    .command('verify')
+    .description(
+      "compare live mirrors' source and destination contents at one point of the stream, without stopping either (exit 0 equal, 2 different, 1 error)",
+    )
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .option('-m, --mirror <name>', 'verify only this mirror (repeatable)', collect)
+    .option('--table <address>', 'verify only this table (mirror.NAME.table.SCHEMA.TABLE; repeatable)', collect)
+    .option(
+      '--sample <fraction>',
+      'compare about this fraction of each table, in chunks picked by --seed (default: 1, all)',
+    )
+    .option('--seed <n>', 'which chunks --sample picks (the same seed picks the same pages)', '0')
+    .option('--chunk-rows <n>', 'rows hashed per chunk; a differing chunk is compared row by row', '10000')
+    .option('--timeout <duration>', "how long to wait for the worker and for the source's snapshot", '30s')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', EXIT_CODES.verify)
+    .action(run(async (o) => (await import('./verify.js')).verifyCommand(o, io)));
 
   return program;
 }

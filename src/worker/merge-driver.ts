@@ -13,6 +13,7 @@ import type { Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { lsnToBigInt } from '../db/lsn.js';
 import { quoteQualified } from '../db/quote.js';
+import type { Sql } from '../db/keyed.js';
 import { SQLSTATE } from '../db/sqlstate.js';
 import { inTransaction } from '../db/tx.js';
 import { tableAddress } from '../plan/address.js';
@@ -24,7 +25,6 @@ import {
   type Chunk,
   type MergeTable,
   MergeTracker,
-  type Sql,
   type Touched,
   chunkSql,
   chunkWrite,

@@ -15,20 +15,12 @@
  * stream wrote only part of them). Destination rows a chunk's key range holds but the source does not, in C,
  * are deleted unless the stream touched them. Equal rows are not written.
  */
-import { quoteIdent, quoteQualified } from '../db/quote.js';
-import type { QualifiedName } from '../config/names.js';
+import { type KeyedTable, Params, type Sql, col, keyCols, keyEquals, keysFrom, rowBound } from '../db/keyed.js';
+import { quoteQualified } from '../db/quote.js';
 import type { Change } from './changes.js';
 import type { TupleValue } from './decode.js';
 
-export interface MergeTable {
-  dest: QualifiedName;
-  source: QualifiedName;
-  /** The columns the source sends, as the destination has them (kept columns left out), attnum order. */
-  columns: string[];
-  destTypes: string[];
-  sourceTypes: string[];
-  /** Indexes into `columns` of the merge key (the destination's primary key). */
-  key: number[];
+export interface MergeTable extends KeyedTable {
   chunkRows: number;
 }
 
@@ -197,37 +189,7 @@ export function chunkWrite(t: MergeTable, chunk: Chunk, touched: Touched): Chunk
   };
 }
 
-// ---- SQL. Values travel as text arrays, one per column, cast to each side's own type.
-
-const col = (t: MergeTable, i: number) => quoteIdent(t.columns[i]);
-const keyCols = (t: MergeTable, alias: string) => t.key.map((k) => `${alias}.${col(t, k)}`).join(', ');
-
-class Params {
-  values: unknown[] = [];
-  add(v: unknown): string {
-    this.values.push(v);
-    return `$${this.values.length}`;
-  }
-}
-
-/** unnest of the key columns of `keys` (one text[] parameter each) as `alias(k...)`. */
-function keysFrom(t: MergeTable, p: Params, keys: TupleValue[][], alias: string): string {
-  const arrays = t.key.map((_, n) => `${p.add(keys.map((k) => k[n] ?? null))}::text[]`);
-  return `unnest(${arrays.join(', ')}) AS ${alias}(${t.key.map((k) => col(t, k)).join(', ')})`;
-}
-
-function keyEquals(t: MergeTable, a: string, b: string, types: string[]): string {
-  return t.key.map((k) => `${a}.${col(t, k)} = ${b}.${col(t, k)}::${types[k]}`).join(' AND ');
-}
-
-function rowBound(t: MergeTable, p: Params, values: TupleValue[], types: string[]): string {
-  return `(${t.key.map((k, n) => `${p.add(values[n])}::${types[k]}`).join(', ')})`;
-}
-
-export interface Sql {
-  text: string;
-  values: unknown[];
-}
+// ---- SQL (db/keyed.ts).
 
 /** The next `chunkRows` rows after `after` (null: from the start), in key order. */
 export function chunkSql(t: MergeTable, after: TupleValue[] | null): Sql {

@@ -31,6 +31,7 @@ import { type SourceSlotReading, SourceMonitor } from './source-monitor.js';
 import { SourceRecorder } from './source-record.js';
 import { standbyName } from '../diff/sync-standbys.js';
 import { ReplicationStream, TEXT_IO_OPTIONS } from './stream.js';
+import { VerifyHold } from './verify-hold.js';
 import type { WorkerEvents, WorkerStatus } from './mirror-worker.js';
 
 /** Pings (a status update asking for a reply) keep keepalives coming even from an idle source. */
@@ -440,6 +441,16 @@ class Session {
       stopped: () => this.endSeen,
     });
     this.merges = merges;
+    // `mirrors verify`: the stream holds at the point the run compares at (verify-hold.ts).
+    const verifyHold = new VerifyHold({
+      mirror: m.name,
+      dst,
+      serial: (fn) => pipeline.serial(fn),
+      flush: () => flush(),
+      appliedEnd: () => mem.appliedEnd,
+      sleep: (ms) => this.sleep(ms),
+      log: (level, msg, fields) => ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
+    });
     /** xid of the transaction being decoded (its Begin's): the merge tells by it what a chunk's snapshot saw. */
     let openXid = 0;
 
@@ -670,6 +681,8 @@ class Session {
           merges.passed(msg.finalLsn);
           const replayed = copiesDone();
           if (replayed) return replayed.then(() => onMessage(msg));
+          const held = verifyHold.at(msg.finalLsn);
+          if (held) return held.then(() => onMessage(msg));
           // Invariant 5: skip every transaction whose commit is before what the catalog says is applied.
           batcher.begin(msg.finalLsn, msg.commitTime, mem.appliedEnd);
           openXid = msg.xid;
@@ -733,8 +746,9 @@ class Session {
         case 'message':
           if (msg.transactional && msg.prefix.startsWith(FENCE_MESSAGE_PREFIX)) fenceInTransaction = true;
           // A merge's watermark (or anyone's message outside a transaction): everything before it is in hand.
-          if (!msg.transactional) merges.passed(msg.lsn);
-          return;
+          if (msg.transactional) return;
+          merges.passed(msg.lsn);
+          return batcher.inTransaction ? undefined : verifyHold.at(msg.lsn);
         default:
           return; // origin, type: nothing to apply
       }
@@ -750,6 +764,8 @@ class Session {
       // An idle stream: a table whose copy ended is brought up to date now, not at the next transaction.
       const replayed = copiesDone();
       if (replayed) return replayed.then(() => onKeepalive(walEnd, sentAt));
+      const held = verifyHold.at(walEnd);
+      if (held) return held.then(() => onKeepalive(walEnd, sentAt));
       const ka = { walEnd, sentAt };
       if (!batcher.size) {
         caughtUp(ka);
@@ -807,7 +823,11 @@ class Session {
         const behind = facts.pendingSinceMs === null ? null : new Date(facts.pendingSinceMs);
         const caught = facts.caughtUpAtMs === null ? null : new Date(facts.caughtUpAtMs);
         pipeline
-          .serial(() => W.recordHeartbeat(dst, m.name, ctx.status(), behind, caught))
+          .serial(async () => {
+            const orders = await W.recordHeartbeat(dst, m.name, ctx.status(), behind, caught);
+            await verifyHold.poll();
+            return orders;
+          })
           .then((orders) => {
             const why = ordersEnd(m.name, orders);
             if (why) this.end(why);
