@@ -19,7 +19,16 @@ export interface VerifyRun {
 
 const RUN_COLUMNS = `id::text AS id, state, target_lsn::text AS target_lsn, held_lsn::text AS held_lsn, arm_ms, hold_ms`;
 
-const run = (r: any): VerifyRun => ({
+interface RunRow {
+  id: string;
+  state: VerifyState;
+  target_lsn: string | null;
+  held_lsn: string | null;
+  arm_ms: number | null;
+  hold_ms: number | null;
+}
+
+const run = (r: RunRow): VerifyRun => ({
   id: r.id,
   state: r.state,
   targetLsn: r.target_lsn,
@@ -105,7 +114,9 @@ export async function abandonVerify(db: Db, id: string): Promise<void> {
 
 /** The mirror's last finished run (for metrics and `mirrors check`), or null. */
 export interface LastVerify {
+  id: string;
   finishedAt: string;
+  holdMs: number | null;
   outcome: 'equal' | 'different' | 'error';
   tablesDiffering: number;
   targetLsn: string | null;
@@ -115,14 +126,16 @@ export interface LastVerify {
 
 export async function lastVerify(db: Db, mirror: string): Promise<LastVerify | null> {
   const r = await db.query(
-    `SELECT finished_at, outcome, tables_differing, target_lsn::text AS target_lsn, sample, result
+    `SELECT id::text AS id, finished_at, hold_ms, outcome, tables_differing, target_lsn::text AS target_lsn, sample, result
        FROM mirrors.verify_runs WHERE mirror = $1::text AND state = 'finished' ORDER BY id DESC LIMIT 1`,
     [mirror],
   );
   const x = r.rows[0];
   if (!x) return null;
   return {
+    id: x.id,
     finishedAt: new Date(x.finished_at).toISOString(),
+    holdMs: x.hold_ms,
     outcome: x.outcome,
     tablesDiffering: x.tables_differing ?? 0,
     targetLsn: x.target_lsn,

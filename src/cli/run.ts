@@ -63,6 +63,7 @@ export async function runCommand(opts: RunOptions, io: Io): Promise<number> {
     },
     slot: (mirror, s) => metrics.setSlot(mirror, s),
     snapshot: (mirror, done, total) => metrics.setSnapshotProgress(mirror, done, total),
+    verify: (mirror, v) => metrics.setVerify(mirror, v),
   };
 
   const controller = new AbortController();

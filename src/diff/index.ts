@@ -36,6 +36,7 @@ import { planSyncStandbys } from './sync-plan.js';
 import { checkExistingDestination, checkPrivileges, checkSourcePeer, checkSourceTable } from './checks.js';
 import { changedSettings, settingsOf } from './settings.js';
 import { type ReadyTable, sourceGone, tableDrift } from './drift.js';
+import { verifyDiagnostic } from './verify-result.js';
 import { planSchemaChange } from './schema-plan.js';
 import { MERGE_CHUNK_ROWS, mergeKey } from './merge-plan.js';
 import { carriedSummary, swapPlan, swapRefusals } from './swap-plan.js';
@@ -1028,6 +1029,8 @@ class Differ {
             tableActionIds.push(this.actions.add(schema.action).id);
             if (schema.copy) needCopy.add(key);
           }
+          const verified = verifyDiagnostic(m.name, rec);
+          if (verified) this.diagnostics.push(verified);
         }
         if (dest && dest.hasGuard === false) {
           tableActionIds.push(

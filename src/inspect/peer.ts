@@ -1,3 +1,4 @@
+import { tableAddress } from '../plan/address.js';
 import { tableKey } from '../config/names.js';
 import type {
   CatalogMirror,
@@ -307,7 +308,25 @@ async function readCatalog(db: Queryable): Promise<PeerLive['catalog']> {
     keptColumns: r.kept_columns ?? [],
     pendingSchemaChange: r.pending_schema_change ?? null,
     lastSchemaChange: r.last_schema_change ?? null,
+    lastMergeAt: r.last_merge_at ?? null,
+    lastVerify: null,
   }));
+  if (version >= 12) {
+    const byAddress = new Map(tables.map((t) => [tableAddress(t.mirror, t.destination), t]));
+    for (const r of (await db.query(Q.CATALOG_VERIFY_SQL)).rows) {
+      const t = byAddress.get(r.address);
+      if (t)
+        t.lastVerify = {
+          run: r.run,
+          finishedAt: new Date(r.finished_at).toISOString(),
+          targetLsn: r.target_lsn,
+          outcome: r.outcome,
+          missing: Number(r.missing),
+          extra: Number(r.extra),
+          changed: Number(r.changed),
+        };
+    }
+  }
   // Migration 8: the synchronous_standby_names value mirrors last wrote, per source cluster.
   const syncStandbys: Record<string, SyncStandbysRecord> = {};
   if (version >= 8)

@@ -419,11 +419,22 @@ export const CATALOG_SYNC_STANDBYS_SQL = `SELECT source_system_identifier, value
 export const CATALOG_SOURCE_FACTS_SQL = `
 SELECT name, to_jsonb(m) -> 'source_facts' AS source_facts FROM mirrors.mirrors m WHERE name = ANY ($1::text[])`;
 
+/** Migration 12: each table's result in the last finished `mirrors verify` that compared it. */
+export const CATALOG_VERIFY_SQL = `
+SELECT DISTINCT ON (v.mirror, e ->> 'address') v.mirror, e ->> 'address' AS address, v.id::text AS run,
+       v.finished_at, v.target_lsn::text AS target_lsn, e ->> 'outcome' AS outcome,
+       (e -> 'missing' ->> 'count')::bigint AS missing, (e -> 'extra' ->> 'count')::bigint AS extra,
+       (e -> 'changed' ->> 'count')::bigint AS changed
+  FROM mirrors.verify_runs v, jsonb_array_elements(v.result) e
+ WHERE v.state = 'finished' AND jsonb_typeof(v.result) = 'array' AND e ->> 'outcome' IN ('equal', 'different')
+ ORDER BY v.mirror, e ->> 'address', v.id DESC`;
+
 export const CATALOG_TABLES_SQL = `
 SELECT mirror, source_schema, source_table, dest_schema, dest_table, exclude_columns, partition_key, state,
        snapshot_lsn::text AS snapshot_lsn, rows_copied::text AS rows_copied, bytes_copied::text AS bytes_copied,
        -- Migration 9 (to_jsonb: a catalog not yet migrated has no such columns).
        to_jsonb(t) -> 'kept_columns' AS kept_columns, to_jsonb(t) -> 'pending_schema_change' AS pending_schema_change,
-       to_jsonb(t) -> 'last_schema_change' AS last_schema_change
+       to_jsonb(t) -> 'last_schema_change' AS last_schema_change,
+       to_jsonb(t) -> 'last_merge' ->> 'finished_at' AS last_merge_at
   FROM mirrors.tables t
  ORDER BY mirror, dest_schema, dest_table`;

@@ -297,6 +297,22 @@ export interface CatalogTable {
   /** Migration 9: the schema change a worker stopped at and recorded, waiting for the plan to apply it. */
   pendingSchemaChange: PendingSchemaChange | null;
   lastSchemaChange: AppliedSchemaChange | null;
+  /** When its last merge resync finished (ISO), if any (migration 10). */
+  lastMergeAt?: string | null;
+  /** What the last `mirrors verify` that compared it found (migration 12), if any. */
+  lastVerify?: TableVerify | null;
+}
+
+/** One table's result in a `mirrors verify` run (catalog: mirrors.verify_runs). */
+export interface TableVerify {
+  run: string;
+  finishedAt: string;
+  /** The source position the run compared at. */
+  targetLsn: string;
+  outcome: 'equal' | 'different';
+  missing: number;
+  extra: number;
+  changed: number;
 }
 
 /** What a worker records where the stream reached a source schema change it did not apply itself. */

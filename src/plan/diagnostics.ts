@@ -84,6 +84,8 @@ export const DIAGNOSTICS = {
   MR157: { severity: 'error', title: 'source table dropped or renamed' },
   MR158: { severity: 'error', title: 'destination table altered or missing' },
   MR159: { severity: 'warning', title: 'read-only guard missing or disabled' },
+  // Data drift: what the last `mirrors verify` found (src/diff/verify-result.ts).
+  MR165: { severity: 'warning', title: 'the last verify found the table different from its source' },
 } as const satisfies Record<string, { severity: Severity; title: string }>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;
@@ -92,7 +94,10 @@ export function diag(code: DiagnosticCode, address: string, message: string, hin
   return { code, severity: DIAGNOSTICS[code].severity, address, message, hint };
 }
 
-/** Schema drift codes: `plan --detailed-exitcode` exits 2 for them even without actions (1 for the errors). */
+/**
+ * Drift codes (schema, and data as verify found it): `plan --detailed-exitcode` exits 2 for them even without actions
+ * (1 for the errors).
+ */
 const DRIFT_CODES: ReadonlySet<string> = new Set<DiagnosticCode>([
   'MR150',
   'MR151',
@@ -104,6 +109,7 @@ const DRIFT_CODES: ReadonlySet<string> = new Set<DiagnosticCode>([
   'MR157',
   'MR158',
   'MR159',
+  'MR165',
 ]);
 
 export function isDrift(d: Pick<Diagnostic, 'code'>): boolean {

@@ -434,22 +434,41 @@ async function digestOf(c: pg.Client, q: { text: string; values: unknown[] }): P
  * rows past the source's last key are counted). Sampled: from start keys on pages TABLESAMPLE picks.
  */
 async function* chunks(src: pg.Client, t: KeyedTable, o: VerifyOptions): AsyncGenerator<SourceChunk> {
-  const starts: (KeyValues | null)[] = [null];
+  let starts: (KeyValues | null)[] = [null];
+  let sampled = false;
   if (o.sample < 1) {
-    const size = (
+    // Pages as the files hold them now; rows as ANALYZE last counted them, scaled to those pages (counted when no
+    // ANALYZE ever ran: such a table is new, and small or about to be analyzed).
+    const leaves = (
       await src.query(
-        `SELECT coalesce(sum(c.relpages), 0)::float8 AS pages, coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 AS tuples
-           FROM pg_class c WHERE c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($1::text))) AND c.relkind = 'r'`,
+        `SELECT (pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 AS pages,
+                c.relpages::float8 AS relpages, c.reltuples::float8 AS reltuples
+           FROM pg_class c
+          -- pg_partition_tree lists nothing for a table that is not partitioned.
+          WHERE (c.oid = to_regclass($1::text) OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass($1::text))))
+            AND c.relkind = 'r'`,
         [quoteQualified(t.source.schema, t.source.name)],
       )
-    ).rows[0];
+    ).rows as { pages: number; relpages: number; reltuples: number }[];
+    const size = { pages: 0, tuples: 0 };
+    for (const l of leaves) {
+      size.pages += l.pages;
+      if (l.reltuples > 0 && l.relpages > 0) size.tuples += (l.reltuples * l.pages) / l.relpages;
+      else size.tuples = Number.NaN;
+    }
+    if (Number.isNaN(size.tuples))
+      size.tuples = Number(
+        (await src.query(`SELECT count(*) AS n FROM ${quoteQualified(t.source.schema, t.source.name)}`)).rows[0].n,
+      );
     const percent = samplePercent(o.sample, size.pages, size.tuples, o.chunkRows);
     if (percent < 100) {
+      sampled = true;
       const q = sampleStartsSql(t, percent, o.seed);
-      starts.splice(0, 1, ...(await src.query(q.text, q.values)).rows.map((x) => JSON.parse(x.k) as KeyValues));
+      const picked = (await src.query(q.text, q.values)).rows.map((x) => JSON.parse(x.k) as KeyValues);
+      // No page picked (a small sample of a small table): one chunk from the start all the same.
+      if (picked.length) starts = picked;
     }
   }
-  const sampled = starts[0] !== null;
   let last: KeyValues | null = null;
   for (const start of starts) {
     for (;;) {

@@ -93,6 +93,9 @@ export class WorkerMetrics {
   private readonly snapshotTotal: Gauge<'mirror'>;
   private readonly syncState: Gauge<'mirror' | 'sync_state'>;
   private readonly syncDegraded: Gauge<'mirror'>;
+  private readonly verifyFinished: Gauge<'mirror'>;
+  private readonly verifyDiffering: Gauge<'mirror'>;
+  private readonly verifyHold: Gauge<'mirror'>;
   /** Read at every scrape, so a worker stuck between batches shows its lag growing. */
   private readonly lagReaders = new Map<string, () => LagReading>();
   /** Label values set per mirror beyond the known lists, so that a later value zeroes them too. */
@@ -256,6 +259,24 @@ export class WorkerMetrics {
       labelNames: ['mirror'],
       registers,
     });
+    this.verifyFinished = new Gauge({
+      name: 'mirrors_verify_last_run_timestamp_seconds',
+      help: 'When the last `mirrors verify` of the mirror finished (Unix seconds)',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.verifyDiffering = new Gauge({
+      name: 'mirrors_verify_tables_differing',
+      help: 'Tables the last `mirrors verify` of the mirror found different from the source',
+      labelNames: ['mirror'],
+      registers,
+    });
+    this.verifyHold = new Gauge({
+      name: 'mirrors_verify_hold_seconds',
+      help: 'How long the worker applied nothing at the point of the last `mirrors verify` (while the run opened its destination snapshot)',
+      labelNames: ['mirror'],
+      registers,
+    });
     this.snapshotTotal = new Gauge({
       name: 'mirrors_snapshot_total_bytes',
       help: 'Estimated bytes the snapshot of the mirror copies in all (the size of its tables when it started)',
@@ -334,6 +355,14 @@ export class WorkerMetrics {
     this.see(mirror);
     this.snapshotDone.set({ mirror }, Number(done));
     this.snapshotTotal.set({ mirror }, Number(total));
+  }
+
+  /** The last finished `mirrors verify` (from the catalog). */
+  setVerify(mirror: string, v: { finishedAtMs: number; tablesDiffering: number; holdMs: number | null }): void {
+    this.see(mirror);
+    this.verifyFinished.set({ mirror }, v.finishedAtMs / 1000);
+    this.verifyDiffering.set({ mirror }, v.tablesDiffering);
+    if (v.holdMs !== null) this.verifyHold.set({ mirror }, v.holdMs / 1000);
   }
 
   rowsApplied(mirror: string, table: string, op: RowOp, n: number): void {

@@ -44,6 +44,8 @@ export interface WorkerEvents {
   slot?(mirror: string, s: SlotReading): void;
   /** Snapshot progress while `mirrors apply` copies the mirror's tables (from the catalog). */
   snapshot?(mirror: string, done: bigint, total: bigint): void;
+  /** The last finished `mirrors verify` of the mirror, when the worker sees a new one (from the catalog). */
+  verify?(mirror: string, v: { finishedAtMs: number; tablesDiffering: number; holdMs: number | null }): void;
 }
 
 /** Reconnect delays: 250 ms doubling to a cap of 3 s, with jitter; back to the start after a session streamed. */

@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import type pg from 'pg';
+import * as V from '../catalog/verify-sql.js';
 import * as W from '../catalog/worker-sql.js';
 import { CATALOG_VERSION } from '../catalog/migrations.js';
 import type { Config, Mirror, Peer } from '../config/types.js';
@@ -856,9 +857,23 @@ class Session {
       }, MONITOR_MS),
     );
 
+    let verifySeen: string | null = null;
     this.timers.push(
       setInterval(() => {
         pipeline.serial(() => checkGuards(dst, m.name)).catch((e) => this.end(e));
+        // The last `mirrors verify`, for the metrics.
+        pipeline
+          .serial(() => V.lastVerify(dst, m.name))
+          .then((v) => {
+            if (!v || v.id === verifySeen) return;
+            verifySeen = v.id;
+            ctx.events.verify?.(m.name, {
+              finishedAtMs: Date.parse(v.finishedAt),
+              tablesDiffering: v.tablesDiffering,
+              holdMs: v.holdMs,
+            });
+          })
+          .catch(() => {}); // the heartbeat reports a destination that is gone
       }, GUARD_CHECK_MS),
     );
     // A copy recorded while the stream is idle (no transaction begins, keepalives are seconds apart): its deferred

@@ -40,6 +40,7 @@ function populate(m: WorkerMetrics): void {
     m.rowsApplied(name, 'public."odd \\ name"', 'insert', 2);
     m.setLastApplied(name, 0x16b374d848n + BigInt(i), 1_767_225_600_500 + i);
     m.setSnapshotProgress(name, 1024n * BigInt(i), 1_000_000n);
+    m.setVerify(name, { finishedAtMs: 1_767_225_600_000 + i, tablesDiffering: i, holdMs: 3 + i });
   }
   m.trackLag('prod_to_staging', () => ({ seconds: 1.5, bytes: 4096n }));
   m.trackLag('billing', () => ({ seconds: null, bytes: 0n }));

@@ -27,6 +27,8 @@ const json = (stdout: string) => JSON.parse(stdout);
 type Table = {
   address: string;
   outcome: string;
+  rows: { source: number; destination: number };
+  chunks: { compared: number; differing: number };
   missing: { keys: string[] };
   extra: { keys: string[] };
   changed: { keys: string[] };
@@ -54,6 +56,16 @@ describe('mirrors verify', () => {
       expect(table(report, 'history').rows.source).toBeGreaterThan(50);
       holds.push(mv.holdMs);
     }
+    // A sample compares part of each table, in chunks the seed picks; the same seed picks the same chunks.
+    const sampled = async (seed: string) => {
+      const r = await m.cli('verify', '--sample', '0.2', '--seed', seed, '--chunk-rows', '1000', '--format', 'json');
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      return table(json(r.stdout), 'items');
+    };
+    const s1 = await sampled('1');
+    expect(s1.rows.source).toBeGreaterThan(0);
+    expect(s1.rows.source, JSON.stringify(s1)).toBeLessThan(25000 * 0.6);
+    expect((await sampled('1')).rows.source).toBe(s1.rows.source);
     await load.stop();
     // The destination applies nothing while the run opens its snapshot: milliseconds, printed.
     expect(Math.max(...holds)).toBeLessThan(1000);
@@ -95,9 +107,21 @@ describe('mirrors verify', () => {
     expect(text.stdout).toContain('missing on the destination (1): id 4242');
     expect(text.stdout).toContain('fix: mirrors apply --replace mirror.vf_tamper.table.public.items');
 
+    // The plan carries the finding (MR165) with the resync that repairs it: a scheduled plan exits 2.
+    const plan = await m.cli('plan', '--detailed-exitcode', '--format', 'json');
+    expect(plan.code, plan.stdout + plan.stderr).toBe(2);
+    const mr165 = json(plan.stdout).diagnostics.filter((d: { code: string }) => d.code === 'MR165');
+    expect(mr165).toHaveLength(1);
+    expect(mr165[0]).toMatchObject({ address: 'mirror.vf_tamper.table.public.items', severity: 'warning' });
+    expect(mr165[0].message).toMatch(/1 missing, 1 extra, 2 changed rows/);
+    expect(mr165[0].hint).toContain('mirrors apply --replace mirror.vf_tamper.table.public.items');
+
     const replace = await m.cli('apply', '--replace', 'mirror.vf_tamper.table.public.items', '--auto-approve');
     expect(replace.code, replace.stdout + replace.stderr).toBe(0);
     await m.caughtUp();
+    // Copied again after the run: the plan no longer reports it, even before the next verify.
+    const after = await m.cli('plan', '--detailed-exitcode');
+    expect(after.code, after.stdout + after.stderr).toBe(0);
     const again = await m.cli('verify', '--format', 'json');
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(await w.stop()).toBe(0);

@@ -54,6 +54,7 @@ describe('WorkerMetrics over /metrics', () => {
     m.reconnect('m', 'destination');
     m.setLastApplied('m', 0x16b374d848n, 1_767_225_600_500);
     m.setSnapshotProgress('m', 1024n, 1_000_000n);
+    m.setVerify('m', { finishedAtMs: 1_767_225_600_000, tablesDiffering: 2, holdMs: 12.5 });
 
     const res = await get('/metrics');
     expect(res.status).toBe(200);
@@ -86,6 +87,9 @@ describe('WorkerMetrics over /metrics', () => {
     expect(series(text, 'mirrors_last_commit_timestamp_seconds{mirror="m"}')).toBe(1_767_225_600.5);
     expect(series(text, 'mirrors_snapshot_done_bytes{mirror="m"}')).toBe(1024);
     expect(series(text, 'mirrors_snapshot_total_bytes{mirror="m"}')).toBe(1_000_000);
+    expect(series(text, 'mirrors_verify_last_run_timestamp_seconds{mirror="m"}')).toBe(1_767_225_600);
+    expect(series(text, 'mirrors_verify_tables_differing{mirror="m"}')).toBe(2);
+    expect(series(text, 'mirrors_verify_hold_seconds{mirror="m"}')).toBe(0.0125);
     expect(series(text, `mirrors_build_info{version="${VERSION}",node_version="${process.versions.node}"}`)).toBe(1);
   });
 
