@@ -20,6 +20,8 @@ const EXIT_CODES = {
     '\nExit codes: 0 applied (or nothing to do), 1 error (stale or edited plan, lock held, plan errors,\nirreversible actions without --allow-irreversible, a promotion without its source\nwithout --allow-data-loss, a failed action), 130 interrupted (SIGINT/SIGTERM).\n',
   run: '\nExit codes: 0 after SIGTERM/SIGINT (the batch in flight is committed and acknowledged first), 1 configuration error.\n',
   status: '\nExit codes: 0 every selected mirror is Following (or Promoted), 2 otherwise, 1 error.\n',
+  check:
+    '\nExit codes: 0 nothing to look at (a mirror whose apply is in progress is not checked), 2 something to look at\n(config or schema drift, a table verify found different, not Following, lag over its threshold, a slot losing\nWAL or near max_slot_wal_keep_size, no worker, a sampled verify that differs or cannot run), 1 error.\n',
   verify:
     '\nExit codes: 0 every compared table is equal, 2 differences found (the keys are printed), 1 error (a mirror could\nnot be compared: no worker streaming it, paused, sync, unreachable).\n',
 };
@@ -173,6 +175,24 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
     .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', EXIT_CODES.verify)
     .action(run(async (o) => (await import('./verify.js')).verifyCommand(o, io)));
+
+  program
+    .command('check')
+    .description(
+      'what a scheduled job looks at: config and schema drift, data verify found different, health of every mirror (exit 0 clean, 2 something to look at, 1 error)',
+    )
+    .option('-c, --config <file>', 'configuration file (default: discover mirrors.yaml)')
+    .option('-m, --mirror <name>', 'check only this mirror (repeatable)', collect)
+    .option('--verify-sample <fraction>', 'also verify about this fraction of each table of every streaming mirror')
+    .option(
+      '--docs-url <url>',
+      "base URL of the documentation links in markdown (default: this version's docs; also MIRRORS_DOCS_URL)",
+    )
+    .addOption(
+      new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
+    )
+    .addHelpText('after', EXIT_CODES.check)
+    .action(run(async (o) => (await import('./check.js')).checkCommand(o, io)));
 
   return program;
 }

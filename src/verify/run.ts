@@ -8,6 +8,7 @@ import * as V from '../catalog/verify-sql.js';
 import * as W from '../catalog/worker-sql.js';
 import { openSource } from '../apply/copy/connections.js';
 import { createSlotWithSnapshot } from '../apply/slot.js';
+import { displayQualified } from '../config/names.js';
 import type { Config, Mirror } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import type { KeyedTable } from '../db/keyed.js';
@@ -302,8 +303,8 @@ const emptyList = (): KeyList => ({ count: 0, keys: [] });
 function skipped(m: Mirror, t: TableEntry, reason: string): TableResult {
   return {
     address: tableAddress(m.name, { schema: t.destSchema, name: t.destTable }),
-    source: quoteQualified(t.sourceSchema, t.sourceTable),
-    destination: quoteQualified(t.destSchema, t.destTable),
+    source: displayQualified({ schema: t.sourceSchema, name: t.sourceTable }),
+    destination: displayQualified({ schema: t.destSchema, name: t.destTable }),
     outcome: 'skipped',
     reason,
     rows: { source: 0, destination: 0 },
