@@ -215,7 +215,7 @@ defs.action = {
 };
 // diff: schema drift (MR150-MR159) only, a unified diff of the source and destination table definitions.
 defs.diagnostic = obj(
-  { code: { type: 'string', pattern: '^MR[0-9]{3}$' }, severity: { enum: ['error', 'warning', 'note'] }, address: str, message: str, hint: str, diff: str },
+  { code: { type: 'string', pattern: '^MR[0-9]{3}$' }, severity: { enum: ['error', 'warning', 'note'] }, address: str, message: str, hint: str, diff: str, position: obj({ line: int, col: int }) },
   ['code', 'severity', 'address', 'message', 'hint'],
 );
 

@@ -77,6 +77,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
     )
     .option('--detailed-exitcode', 'exit 2 when the plan has changes or schema drift (0 none, 1 error)')
+    .option(
+      '--docs-url <url>',
+      "base URL of the documentation links in markdown (default: this version's docs; also MIRRORS_DOCS_URL)",
+    )
     .addOption(
       new Option('--fail-on <risk>', 'exit 1 with a diagnostic (MR137) when an action is this risky or more').choices([
         'disruptive',
@@ -92,6 +96,10 @@ export function buildProgram(io: Io, done: (code: number) => void): Command {
       'render a plan saved with `mirrors plan --out`, with every statement it runs (for the approver of a deploy)',
     )
     .argument('<planfile>', 'a plan saved with `mirrors plan --out`')
+    .option(
+      '--docs-url <url>',
+      "base URL of the documentation links in markdown (default: this version's docs; also MIRRORS_DOCS_URL)",
+    )
     .addOption(
       new Option('-f, --format <format>', 'output format').choices(['text', 'json', 'markdown']).default('text'),
     )

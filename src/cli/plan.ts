@@ -7,7 +7,8 @@ import { inspect } from '../inspect/index.js';
 import type { Plan, Risk } from '../plan/types.js';
 import { renderPlanText } from '../render/text.js';
 import { renderPlanJson } from '../render/json.js';
-import { renderPlanMarkdown } from '../render/markdown.js';
+import { type MarkdownOptions, renderPlanMarkdown } from '../render/markdown.js';
+import { docsBase } from '../render/docs-url.js';
 import { MirrorsError } from '../errors.js';
 import type { Io } from './io.js';
 import { VERSION } from './version.js';
@@ -22,6 +23,7 @@ export interface PlanCliOptions {
   detailedExitcode?: boolean;
   failOn?: Exclude<Risk, 'safe'>;
   replace?: string[];
+  docsUrl?: string;
 }
 
 export const CREATED_BY = `mirrors ${VERSION}`;
@@ -42,11 +44,11 @@ export function checkSelection(config: Config, plan: Plan, selected: string[] | 
   }
 }
 
-export function renderPlan(plan: Plan, format: PlanFormat): string {
+export function renderPlan(plan: Plan, format: PlanFormat, markdown: MarkdownOptions = {}): string {
   return format === 'json'
     ? renderPlanJson(plan)
     : format === 'markdown'
-      ? renderPlanMarkdown(plan)
+      ? renderPlanMarkdown(plan, markdown)
       : renderPlanText(plan);
 }
 
@@ -56,7 +58,14 @@ export async function planCommand(opts: PlanCliOptions, io: Io): Promise<number>
   const { live } = await inspect(config, selected);
   const plan = buildPlan(config, live, { selected, createdBy: CREATED_BY, failOn: opts.failOn, replace: opts.replace });
   checkSelection(config, plan, selected);
-  io.out(renderPlan(plan, opts.format ?? 'text'));
+  io.out(
+    renderPlan(plan, opts.format ?? 'text', {
+      docsUrl: docsBase(opts.docsUrl),
+      fullPlan: opts.out
+        ? `the saved plan \`${opts.out}\` (\`mirrors show ${opts.out}\`; CI keeps it with the run)`
+        : undefined,
+    }),
+  );
   if (hasErrors(plan)) {
     if (opts.out) io.err(`error: not saving ${opts.out}: the plan has errors\n`);
     return planExitCode(plan, !!opts.detailedExitcode);

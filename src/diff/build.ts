@@ -3,7 +3,9 @@
  * the diff; plan/ holds only the contract (types, addresses, diagnostics, order), so the folders form no
  * cycle.
  */
-import type { Config } from '../config/types.js';
+import { displayIdent } from '../config/names.js';
+import type { Config, SourcePos } from '../config/types.js';
+import { tableAddress } from '../plan/address.js';
 import type { Live } from '../inspect/types.js';
 import { diag, isDrift } from '../plan/diagnostics.js';
 import { orderActions } from '../plan/order.js';
@@ -47,6 +49,10 @@ export function buildPlan(config: Config, live: Live, opts: PlanOptions): Plan {
   diagnostics.sort(
     (a, b) => SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] || cmp(a.code, b.code) || cmp(a.address, b.address),
   );
+  for (const x of diagnostics) {
+    const at = declaredAt(config, x.address);
+    if (at) x.position = { line: at.line, col: at.col };
+  }
   return {
     format_version: PLAN_FORMAT_VERSION,
     tool: 'mirrors',
@@ -61,6 +67,27 @@ export function buildPlan(config: Config, live: Live, opts: PlanOptions): Plan {
     actions,
     summary,
   };
+}
+
+/**
+ * Where mirrors.yaml declares the object of an address: a table's mapping (the one naming it, else the wildcard
+ * that matched its schema), else its mirror. Peers and the catalog have no position of their own.
+ */
+function declaredAt(config: Config, address: string): SourcePos | null {
+  const m = /^mirror\.([^.]+)(?:\.table\.(.+))?/.exec(address);
+  const mirror = m ? config.mirrors[m[1]] : undefined;
+  if (!mirror) return null;
+  if (m![2]) {
+    const mapping =
+      mirror.tables.find((t) => t.destination && tableAddress(mirror.name, t.destination) === address) ??
+      mirror.tables.find(
+        (t) =>
+          t.source.kind === 'schema' &&
+          address.startsWith(`mirror.${mirror.name}.table.${displayIdent(t.source.schema)}.`),
+      );
+    if (mapping) return mapping.pos;
+  }
+  return mirror.pos;
 }
 
 function cmp(a: string, b: string): number {

@@ -31,6 +31,8 @@ export interface Diagnostic {
    * two table definitions, one column per line; absent for other diagnostics.
    */
   diff?: string;
+  /** Where in the config file (the plan's config_file) the object is declared, when it is: for CI annotations. */
+  position?: { line: number; col: number };
 }
 
 /** Why an action is planned: a closed set a JSON consumer can branch on (the prose is in `reason`). */

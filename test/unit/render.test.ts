@@ -98,9 +98,56 @@ describe('json and markdown rendering', () => {
   });
 
   it('markdown has a diagnostics table and an ordered action table for a PR comment', () => {
-    const md = renderPlanMarkdown(newMirrorPlan());
-    expect(md).toContain('| ⚠️ warning | [MR105](docs/diagnostics.md#mr105) | `peer.prod` |');
+    const md = renderPlanMarkdown(newMirrorPlan(), { docsUrl: 'https://docs.example/v1/' });
+    expect(md).toContain('| ⚠️ warning | [MR105](https://docs.example/v1/diagnostics.md#mr105) | `peer.prod` |');
     expect(md).toContain('| 1 | `+` create | `peer.staging.catalog` |');
     expect(md).toContain('**Plan: 7 to create, 0 to update, 0 to replace, 0 to delete.**');
+  });
+
+  it('markdown for a comment updated in place: the marker first, the summary and risk badges before any detail', () => {
+    const md = renderPlanMarkdown(newMirrorPlan());
+    const lines = md.split('\n');
+    expect(lines[0]).toBe('<!-- mirrors:plan project=default file=mirrors.yaml -->');
+    expect(md.indexOf('**Plan: 7 to create')).toBeLessThan(md.indexOf('| # |'));
+    expect(md).toContain('🟢 safe 7');
+    // Every link is absolute: a relative docs/... link breaks inside a pull request.
+    expect(md).not.toMatch(/\]\((?!https?:)/);
+  });
+
+  it('markdown collapses every statement the plan runs, one section per mirror and peer', () => {
+    const md = renderPlanMarkdown(newMirrorPlan());
+    expect(md).toContain('<details><summary>`mirror.m` runs');
+    expect(md).toContain('<details><summary>`peer.staging` runs 1 action: SQL</summary>');
+    expect(md).toMatch(/-- create mirror\.m\.publication\nCREATE PUBLICATION/);
+  });
+
+  it('markdown past the comment limit keeps the summary and tables, leaves out sections from the end and says where the plan is', () => {
+    const plan = newMirrorPlan();
+    const whole = renderPlanMarkdown(plan);
+    const md = renderPlanMarkdown(plan, { limit: whole.length - 10, fullPlan: 'the plan.json artifact' });
+    expect(md.length).toBeLessThanOrEqual(whole.length - 10);
+    expect(md).toContain('**Plan: 7 to create');
+    expect(md).toContain('| 1 | `+` create | `peer.staging.catalog` |');
+    expect(md).toMatch(
+      /Shortened to fit a comment: \d+ of \d+ collapsed sections? left out\. The whole plan: the plan.json artifact\./,
+    );
+    expect(md.match(/<details>/g)!.length).toBeLessThan(whole.match(/<details>/g)!.length);
+    const tiny = renderPlanMarkdown(plan, { limit: 600 });
+    expect(tiny.length).toBeLessThanOrEqual(600);
+    expect(tiny).toContain('Shortened to fit a comment');
+  });
+
+  it('markdown names the mirrors.yaml line of a diagnostic', () => {
+    const m = mirror('m', ['public.gone']);
+    const p = buildPlan(
+      config([m]),
+      { peers: { prod: livePeer('prod'), staging: livePeer('staging') } },
+      { selected: null, createdBy: 'test' },
+    );
+    const d = p.diagnostics.find((x) => x.code === 'MR110')!;
+    expect(d.position).toEqual({ line: m.tables[0].pos.line, col: m.tables[0].pos.col });
+    expect(renderPlanMarkdown(p)).toContain(
+      `| \`mirror.m.table.public.gone\` | mirrors.yaml:${m.tables[0].pos.line} |`,
+    );
   });
 });
