@@ -12,7 +12,9 @@
  *  6. resync: `--replace` of pgbench_accounts (scale 2, 200,000 rows, 1% of them diverged on the destination) with
  *     resync_strategy truncate, swap and merge while the mirror streams, until the table equals its source again,
  *     vs a `psql COPY` pipe into an empty table with its key, on clusters with durable settings.
- * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady|sync|resync,
+ *  7. verify: `mirrors verify` of a streaming mirror of pgbench_accounts (scale 5, 500,000 rows), in full and with
+ *     --sample 0.01, vs `SELECT md5(string_agg(...))` of the same table on both sides at once, durable settings.
+ * Prints medians and ratios. Options: --runs N (default 3), --only snapshot|plan|catchup|steady|sync|resync|verify,
  * --steady-seconds N (default 60). Env MIRRORS_BENCH_WORKER_NODE_ARGS: node flags for the worker (profiling).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,8 +30,8 @@ const args = process.argv.slice(2);
 const RUNS = Number(args[args.indexOf('--runs') + 1]) || 3;
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
 const STEADY_SECONDS = args.includes('--steady-seconds') ? Number(args[args.indexOf('--steady-seconds') + 1]) : 60;
-if (ONLY && !['snapshot', 'plan', 'catchup', 'steady', 'sync', 'resync'].includes(ONLY))
-  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup, steady, sync or resync`);
+if (ONLY && !['snapshot', 'plan', 'catchup', 'steady', 'sync', 'resync', 'verify'].includes(ONLY))
+  throw new Error(`--only ${ONLY}: expected snapshot, plan, catchup, steady, sync, resync or verify`);
 if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1)
   throw new Error('--steady-seconds expects a whole number of seconds >= 1');
 
@@ -1323,10 +1325,103 @@ mirrors:
   }
 }
 
+const VERIFY_SCALE = 5;
+
+/**
+ * `mirrors verify` of a streaming mirror, in full and sampled, against the obvious check: one md5 over every row in
+ * key order, run on both sides at once (it needs no chunking, drill-down or point; it is right only when the
+ * mirror is idle). Durable settings, alternating rounds.
+ */
+async function verifyBench() {
+  const durable = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
+  const [src, dst] = await Promise.all([
+    startCluster({ name: 'bench-verify-src', settings: durable }),
+    startCluster({ name: 'bench-verify-dst', settings: durable }),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-verify-'));
+  let worker: Worker | null = null;
+  try {
+    const rows = VERIFY_SCALE * 100_000;
+    console.log(
+      `\n# verify: pgbench_accounts (${rows.toLocaleString('en')} rows) of a streaming mirror, durable settings, ${RUNS} alternating rounds`,
+    );
+    await src.createDatabase('vf');
+    await dst.createDatabase('vf');
+    await sh(`${join(findPgBin(), 'pgbench')} -i -s ${VERIFY_SCALE} -q -I dtgpv ${psqlUrl(src, 'vf')} >/dev/null 2>&1`);
+    writeFileSync(
+      join(dir, 'mirrors.yaml'),
+      `version: 1
+peers:
+  src: { host: 127.0.0.1, port: ${src.port}, database: vf, user: postgres, password: postgres }
+  dst: { host: 127.0.0.1, port: ${dst.port}, database: vf, user: postgres, password: postgres }
+mirrors:
+  vf:
+    source: src
+    destination: dst
+    tables: [{ source_table: pgbench_accounts }]
+`,
+    );
+    mirrorsApply(dir);
+    worker = startWorker(dir, 'vf');
+    await worker.streaming;
+    await dst.query('VACUUM ANALYZE pgbench_accounts', [], 'vf');
+    const srcDb = await connect(src.url('vf'));
+    const dstDb = await connect(dst.url('vf'));
+    const q = "SELECT md5(string_agg(a::text, ',' ORDER BY aid)) AS h FROM pgbench_accounts a";
+    const times: Record<string, number[]> = { md5: [], full: [], sample: [] };
+    const holds: number[] = [];
+    const verify = (extra: string[]) => {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, [CLI, 'verify', '--format', 'json', ...extra], {
+        cwd: dir,
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+      });
+      if (r.status !== 0)
+        throw new Error(`mirrors verify ${extra.join(' ')} exited ${r.status}: ${r.stderr}\n${r.stdout.slice(-3000)}`);
+      const report = JSON.parse(r.stdout);
+      holds.push(report.mirrors[0].holdMs);
+      return { ms: performance.now() - t0, rows: report.mirrors[0].tables[0].rows.source as number };
+    };
+    let sampledRows = 0;
+    for (let run = 1; run <= RUNS; run++) {
+      const t0 = performance.now();
+      const [a, b] = await Promise.all([srcDb.query(q), dstDb.query(q)]);
+      times.md5.push(performance.now() - t0);
+      if (a.rows[0].h !== b.rows[0].h) throw new Error('the mirror differs from its source');
+      times.full.push(verify([]).ms);
+      const s = verify(['--sample', '0.01']);
+      times.sample.push(s.ms);
+      sampledRows = s.rows;
+    }
+    const base = median(times.md5);
+    console.log(`md5(string_agg) on both sides at once: ${secs(base)} (median; ${times.md5.map(secs).join(', ')})`);
+    for (const [what, label] of [
+      ['full', 'mirrors verify (the whole command)'],
+      ['sample', `mirrors verify --sample 0.01 (${sampledRows.toLocaleString('en')} rows compared)`],
+    ] as const) {
+      const m = median(times[what]);
+      console.log(
+        `${label}: ${secs(m)} (median; ${times[what].map(secs).join(', ')}); md5 / it = ${(base / m).toFixed(2)}; ${Math.round(rows / (m / 1000)).toLocaleString('en')} table rows/s`,
+      );
+    }
+    console.log(
+      `the worker held ${holds.map((h) => `${h.toFixed(1)} ms`).join(', ')} at the verify points (median ${median(holds).toFixed(1)} ms)`,
+    );
+    await srcDb.end();
+    await dstDb.end();
+  } finally {
+    await worker?.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    await Promise.all([src.stop(), dst.stop()]);
+  }
+}
+
 async function main() {
-  if (ONLY !== 'sync' && ONLY !== 'resync') await benchOnFastClusters();
+  if (!['sync', 'resync', 'verify'].includes(ONLY ?? '')) await benchOnFastClusters();
   if (!ONLY || ONLY === 'sync') await syncBench();
   if (!ONLY || ONLY === 'resync') await resyncBench();
+  if (!ONLY || ONLY === 'verify') await verifyBench();
 }
 
 /** The sections that run on clusters with fsync, synchronous_commit and full_page_writes off (issue 14 changes that). */

@@ -11,17 +11,19 @@ import { createSlotWithSnapshot } from '../apply/slot.js';
 import { displayQualified } from '../config/names.js';
 import type { Config, Mirror } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
-import type { KeyedTable } from '../db/keyed.js';
 import { quoteQualified } from '../db/quote.js';
 import { MirrorsError } from '../errors.js';
 import { tableAddress } from '../plan/address.js';
 import { TEXT_IO_OPTIONS } from '../worker/stream.js';
 import {
+  HASH_PROBE_SQL,
+  type HashedTable,
   type KeyCondition,
   type KeyText,
   type KeyValues,
   type RowDiff,
   type RowHash,
+  type RowHashFn,
   diffRows,
   keyRowsSql,
   rangeDigestSql,
@@ -110,6 +112,14 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
     });
     refuseUnverifiable(m, state);
     const tables = selectTables(m, state!, o.tables);
+    // Opened before the worker holds, so that no connection is made while it waits.
+    const dsnap = await connectPeer(destPeer, {
+      applicationName: `mirrors verify ${m.name}`,
+      options: TEXT_IO_OPTIONS,
+    });
+    opened.push(dsnap);
+    const nudger = await connectPeer(sourcePeer, { applicationName: `mirrors verify ${m.name}` });
+    opened.push(nudger);
     id = await V.requestVerify(dst, m.name, o.sample);
     o.progress?.(`waiting for the worker of ${m.name} to hold at a transaction boundary`);
     await waitFor(dst, id, 'armed', o.timeoutMs, 20, () => workerSilent(m));
@@ -136,14 +146,11 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
     }
     opened.push(src);
     if (!(await V.advanceVerify(dst, id, 'armed', 'target', { target_lsn: snap.consistentLsn }))) throw workerGaveUp(m);
-    await nudge(sourcePeer, id);
+    // A message after the point: an idle stream reaches it at once, not at its next keepalive (PostgreSQL 14+ sends
+    // messages to the worker).
+    await nudger.query(`SELECT pg_logical_emit_message(false, 'mirrors.verify', $1::text)`, [id]);
 
     // The destination's snapshot, opened while the worker holds at the point.
-    const dsnap = await connectPeer(destPeer, {
-      applicationName: `mirrors verify ${m.name}`,
-      options: TEXT_IO_OPTIONS,
-    });
-    opened.push(dsnap);
     await waitFor(dst, id, 'held', o.timeoutMs, 2, () => workerSilent(m));
     await dsnap.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const held = (
@@ -151,10 +158,11 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
     ).rows[0].lsn as string;
     if (!(await V.advanceVerify(dst, id, 'held', 'released'))) throw workerGaveUp(m);
     o.progress?.(`comparing ${m.name} at source ${snap.consistentLsn} / destination ${held}`);
+    const hash = await rowHashFn(src, dsnap);
 
     const results: TableResult[] = [];
     for (const t of tables) {
-      const r = t.skip ? skipped(m, t.entry, t.skip) : await compareTable(src, dsnap, m, t.entry, o);
+      const r = t.skip ? skipped(m, t.entry, t.skip) : await compareTable(src, dsnap, m, t.entry, hash, o);
       o.progress?.(`${r.address}: ${r.outcome}`);
       results.push(r);
     }
@@ -285,17 +293,10 @@ async function withDeadline<T extends { close(): Promise<void> }>(
   }
 }
 
-/**
- * A message after the point: an idle stream reaches it at once instead of at the next keepalive (PostgreSQL 14+
- * sends messages to the worker).
- */
-async function nudge(peer: Config['peers'][string], id: string): Promise<void> {
-  const c = await connectPeer(peer, { applicationName: 'mirrors verify' });
-  try {
-    await c.query(`SELECT pg_logical_emit_message(false, 'mirrors.verify', $1::text)`, [id]);
-  } finally {
-    await c.end().catch(() => {});
-  }
+/** hashtextextended where both servers compute it alike (the same byte order), else md5 (verify/sql.ts). */
+async function rowHashFn(src: pg.Client, dst: pg.Client): Promise<RowHashFn> {
+  const [a, b] = await Promise.all([src.query(HASH_PROBE_SQL), dst.query(HASH_PROBE_SQL)]);
+  return a.rows[0].h === b.rows[0].h ? 'hashtext' : 'md5';
 }
 
 const emptyList = (): KeyList => ({ count: 0, keys: [] });
@@ -316,7 +317,7 @@ function skipped(m: Mirror, t: TableEntry, reason: string): TableResult {
 }
 
 /** The table as both snapshots have it: the destination's columns the source sends, each side's types, the key. */
-async function describe(src: pg.Client, dst: pg.Client, t: TableEntry): Promise<KeyedTable> {
+async function describe(src: pg.Client, dst: pg.Client, t: TableEntry, hash: RowHashFn): Promise<HashedTable> {
   const kept = new Set(t.keptColumns);
   const excluded = new Set(t.excludeColumns);
   const columns = Object.keys(t.types).filter((c) => !kept.has(c) && !excluded.has(c));
@@ -356,6 +357,7 @@ async function describe(src: pg.Client, dst: pg.Client, t: TableEntry): Promise<
     destTypes: columns.map((c) => t.types[c]),
     sourceTypes: columns.map((c) => sourceTypes.get(c)!),
     key: key.filter((k) => columns.includes(k)).length === key.length ? key.map((k) => columns.indexOf(k)) : [],
+    hash,
   };
 }
 
@@ -364,9 +366,10 @@ async function compareTable(
   dst: pg.Client,
   m: Mirror,
   entry: TableEntry,
+  hash: RowHashFn,
   o: VerifyOptions,
 ): Promise<TableResult> {
-  const t = await describe(src, dst, entry);
+  const t = await describe(src, dst, entry, hash);
   const r = skipped(m, entry, '');
   delete r.reason;
   r.outcome = 'equal';
@@ -386,7 +389,15 @@ async function compareTable(
       undrilled = true;
     }
   } else {
-    for await (const chunk of chunks(src, t, o)) {
+    const source = chunks(src, t, o);
+    let next = source.next();
+    for (;;) {
+      const step = await next;
+      if (step.done) break;
+      const chunk = step.value;
+      // The source cuts its next chunk while the destination counts this one.
+      next = source.next();
+      next.catch(() => {}); // awaited next round; a failure of this one ends the comparison first
       r.chunks.compared++;
       r.rows.source += chunk.n;
       const d = await digestOf(dst, rangeDigestSql(t, 'dest', chunk.dest));
@@ -434,7 +445,7 @@ async function digestOf(c: pg.Client, q: { text: string; values: unknown[] }): P
  * The source's chunks in key order. In full: every row, the last chunk open-ended on the destination (so that
  * rows past the source's last key are counted). Sampled: from start keys on pages TABLESAMPLE picks.
  */
-async function* chunks(src: pg.Client, t: KeyedTable, o: VerifyOptions): AsyncGenerator<SourceChunk> {
+async function* chunks(src: pg.Client, t: HashedTable, o: VerifyOptions): AsyncGenerator<SourceChunk> {
   let starts: (KeyValues | null)[] = [null];
   let sampled = false;
   if (o.sample < 1) {
@@ -491,7 +502,7 @@ async function* chunks(src: pg.Client, t: KeyedTable, o: VerifyOptions): AsyncGe
 }
 
 /** The rows of a differing chunk, compared by key, unmatched keys looked up on the other side. */
-async function drill(src: pg.Client, dst: pg.Client, t: KeyedTable, chunk: SourceChunk): Promise<RowDiff> {
+async function drill(src: pg.Client, dst: pg.Client, t: HashedTable, chunk: SourceChunk): Promise<RowDiff> {
   const rows = async (c: pg.Client, q: { text: string; values: unknown[] }) =>
     (await c.query(q.text, q.values)).rows as RowHash[];
   const [a, b] = [
@@ -510,7 +521,7 @@ async function drill(src: pg.Client, dst: pg.Client, t: KeyedTable, chunk: Sourc
   );
 }
 
-async function isPartitioned(src: pg.Client, t: KeyedTable): Promise<boolean> {
+async function isPartitioned(src: pg.Client, t: HashedTable): Promise<boolean> {
   const r = await src.query(`SELECT relkind = 'p' AS p FROM pg_class WHERE oid = to_regclass($1::text)`, [
     quoteQualified(t.source.schema, t.source.name),
   ]);
@@ -521,7 +532,7 @@ async function isPartitioned(src: pg.Client, t: KeyedTable): Promise<boolean> {
  * Each leaf's rows on the source, and the destination's rows inside that leaf's bound (hash partitions left out:
  * their bound names the source's own table).
  */
-async function partitionCounts(src: pg.Client, dst: pg.Client, t: KeyedTable): Promise<PartitionCount[]> {
+async function partitionCounts(src: pg.Client, dst: pg.Client, t: HashedTable): Promise<PartitionCount[]> {
   const leaves = (
     await src.query(
       `SELECT p.relid::regclass::text AS partition, pg_get_partition_constraintdef(p.relid) AS bound

@@ -4,9 +4,11 @@
  *
  * A row's canonical form is its compared columns' text in one record, `ROW(c1, c2, ...)::text`: the source and the
  * destination write the same text for equal values, whatever their versions, under the same session settings
- * (TEXT_IO_OPTIONS: dates, floats, bytea, time zone). A chunk's digest is its row count and the sum of the first 64
- * bits of each row's md5: independent of the order rows come in, so the destination may scan its range in its own
- * order. Chunks are cut on the source (the next `chunkRows` rows in key order); the destination counts the same key
+ * (TEXT_IO_OPTIONS: dates, floats, bytea, time zone). A row's hash is the 64-bit hashtextextended of that text (a
+ * byte hash under COLLATE "C", stable across versions: hash partitioning relies on it), or the first 64 bits of its
+ * md5 where the two servers' hashtextextended differ (another byte order). A chunk's digest is its row count and
+ * the sum of its rows' hashes: independent of the order rows come in, so the destination may scan its range in its
+ * own order. Chunks are cut on the source (the next `chunkRows` rows in key order); the destination counts the same key
  * range. Where the two orders differ (a text key under different collations) a key may fall in another range on
  * the destination: the drill-down looks each unmatched key up by equality on the other side, so it is never
  * reported wrongly, only found at the cost of a lookup.
@@ -20,6 +22,16 @@ export type KeyValues = (string | null)[];
 
 export type Side = 'source' | 'dest';
 
+/** How rows are hashed: hashtextextended when both servers compute it alike (verify/run.ts checks), else md5. */
+export type RowHashFn = 'hashtext' | 'md5';
+
+export interface HashedTable extends KeyedTable {
+  hash: RowHashFn;
+}
+
+/** A value whose hashtextextended both servers must agree on for `hashtext` to be used. */
+export const HASH_PROBE_SQL = `SELECT hashtextextended('mirrors verify: byte order probe', 0)::text AS h`;
+
 /** One condition on the key: `(key) OP (bound)`. A chunk is the conjunction of its conditions. */
 export interface KeyCondition {
   op: '>' | '>=' | '<=';
@@ -30,11 +42,15 @@ const relation = (t: KeyedTable, side: Side) =>
   side === 'source' ? quoteQualified(t.source.schema, t.source.name) : quoteQualified(t.dest.schema, t.dest.name);
 const types = (t: KeyedTable, side: Side) => (side === 'source' ? t.sourceTypes : t.destTypes);
 
-/** md5 of the row's canonical text. */
-const rowHash = (t: KeyedTable, alias: string) =>
-  `md5(ROW(${t.columns.map((_, i) => `${alias}.${col(t, i)}`).join(', ')})::text)`;
-/** The first 64 bits of a row hash, summed as numeric (no overflow). */
-const digest = (h: string) => `coalesce(sum(('x' || left(${h}, 16))::bit(64)::bigint::numeric), 0)::text`;
+/** The row's canonical text, hashed to a bigint. */
+const rowHash = (t: HashedTable, alias: string) => {
+  const text = `ROW(${t.columns.map((_, i) => `${alias}.${col(t, i)}`).join(', ')})::text`;
+  return t.hash === 'hashtext'
+    ? `hashtextextended(${text} COLLATE "C", 0)`
+    : `('x' || left(md5(${text}), 16))::bit(64)::bigint`;
+};
+/** Row hashes summed (sum of bigint is numeric: no overflow). */
+const digest = (h: string) => `coalesce(sum(${h}), 0)::text`;
 const keyJson = (t: KeyedTable, alias: string) =>
   `json_build_array(${t.key.map((k) => `${alias}.${col(t, k)}::text`).join(', ')})::text`;
 
@@ -47,7 +63,7 @@ function where(t: KeyedTable, side: Side, p: Params, alias: string, conds: KeyCo
  * On the source: the next `rows` rows from the conditions on, in key order: their count, digest, and last key
  * (null when there are none).
  */
-export function sourceChunkSql(t: KeyedTable, conds: KeyCondition[], rows: number): Sql {
+export function sourceChunkSql(t: HashedTable, conds: KeyCondition[], rows: number): Sql {
   const p = new Params();
   const order = keyCols(t, 's');
   const desc = t.key.map((k) => `c.${col(t, k)} DESC`).join(', ');
@@ -57,7 +73,7 @@ SELECT count(*)::int AS n, ${digest('c.mirrors_h')} AS digest, (SELECT ${keyJson
 }
 
 /** On either side: the count and digest of the rows the conditions select. */
-export function rangeDigestSql(t: KeyedTable, side: Side, conds: KeyCondition[]): Sql {
+export function rangeDigestSql(t: HashedTable, side: Side, conds: KeyCondition[]): Sql {
   const p = new Params();
   return {
     text: `SELECT count(*)::int AS n, ${digest(rowHash(t, 'x'))} AS digest FROM ${relation(t, side)} AS x ${where(t, side, p, 'x', conds)}`,
@@ -66,19 +82,19 @@ export function rangeDigestSql(t: KeyedTable, side: Side, conds: KeyCondition[])
 }
 
 /** On either side: every row the conditions select, as key and hash. */
-export function rangeRowsSql(t: KeyedTable, side: Side, conds: KeyCondition[]): Sql {
+export function rangeRowsSql(t: HashedTable, side: Side, conds: KeyCondition[]): Sql {
   const p = new Params();
   return {
-    text: `SELECT ${keyJson(t, 'x')} AS k, ${rowHash(t, 'x')} AS h FROM ${relation(t, side)} AS x ${where(t, side, p, 'x', conds)}`,
+    text: `SELECT ${keyJson(t, 'x')} AS k, ${rowHash(t, 'x')}::text AS h FROM ${relation(t, side)} AS x ${where(t, side, p, 'x', conds)}`,
     values: p.values,
   };
 }
 
 /** On either side: the rows of these keys, as key and hash. */
-export function keyRowsSql(t: KeyedTable, side: Side, keys: KeyValues[]): Sql {
+export function keyRowsSql(t: HashedTable, side: Side, keys: KeyValues[]): Sql {
   const p = new Params();
   return {
-    text: `SELECT ${keyJson(t, 'x')} AS k, ${rowHash(t, 'x')} AS h FROM ${relation(t, side)} AS x, ${keysFrom(t, p, keys, 'u')} WHERE ${keyEquals(t, 'x', 'u', types(t, side))}`,
+    text: `SELECT ${keyJson(t, 'x')} AS k, ${rowHash(t, 'x')}::text AS h FROM ${relation(t, side)} AS x, ${keysFrom(t, p, keys, 'u')} WHERE ${keyEquals(t, 'x', 'u', types(t, side))}`,
     values: p.values,
   };
 }

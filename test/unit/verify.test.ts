@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/diff/build.js';
 import { planExitCode } from '../../src/cli/plan.js';
-import type { KeyedTable } from '../../src/db/keyed.js';
 import { renderVerifyText } from '../../src/render/verify.js';
 import { overallOutcome, verifyExitCode, type VerifyReport } from '../../src/verify/report.js';
 import type { MirrorResult } from '../../src/verify/run.js';
 import {
+  type HashedTable,
   diffRows,
   keyRowsSql,
   rangeDigestSql,
@@ -16,13 +16,14 @@ import {
 } from '../../src/verify/sql.js';
 import { applied, config, livePeer, mirror, table } from '../support/fixtures.js';
 
-const T: KeyedTable = {
+const T: HashedTable = {
   dest: { schema: 'public', name: 'Orders"x' },
   source: { schema: 'sales', name: 'orders' },
   columns: ['id', 'region', 'total'],
   destTypes: ['bigint', 'text', 'numeric'],
   sourceTypes: ['integer', 'text', 'numeric(10,2)'],
   key: [0, 1],
+  hash: 'hashtext',
 };
 
 describe('verify: chunk statements', () => {
@@ -30,7 +31,11 @@ describe('verify: chunk statements', () => {
     const q = sourceChunkSql(T, [{ op: '>', key: ['7', 'eu'] }], 500);
     expect(q.text).toContain('FROM "sales"."orders" AS s WHERE (s."id", s."region") > ($1::integer, $2::text)');
     expect(q.text).toContain('ORDER BY s."id", s."region" LIMIT 500');
-    expect(q.text).toContain('md5(ROW(s."id", s."region", s."total")::text)');
+    expect(q.text).toContain('hashtextextended(ROW(s."id", s."region", s."total")::text COLLATE "C", 0) AS mirrors_h');
+    // Servers of another byte order compute another hashtextextended: md5 then.
+    expect(sourceChunkSql({ ...T, hash: 'md5' }, [], 5).text).toContain(
+      `('x' || left(md5(ROW(s."id", s."region", s."total")::text), 16))::bit(64)::bigint AS mirrors_h`,
+    );
     expect(q.text).toContain(
       'json_build_array(c."id"::text, c."region"::text)::text FROM c ORDER BY c."id" DESC, c."region" DESC LIMIT 1',
     );
