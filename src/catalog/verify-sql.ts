@@ -37,12 +37,16 @@ const run = (r: RunRow): VerifyRun => ({
   holdMs: r.hold_ms,
 });
 
+/** The channel a run is announced on (the payload: the mirror's name), so that its worker looks at once. */
+export const VERIFY_CHANNEL = 'mirrors_verify';
+
 /** A new run asks the worker to hold at its next transaction boundary. */
 export async function requestVerify(db: Db, mirror: string, sample: number): Promise<string> {
   const r = await db.query(
     `INSERT INTO mirrors.verify_runs (mirror, sample) VALUES ($1::text, $2) RETURNING id::text`,
     [mirror, sample],
   );
+  await db.query(`SELECT pg_notify('${VERIFY_CHANNEL}', $1::text)`, [mirror]);
   return r.rows[0].id;
 }
 

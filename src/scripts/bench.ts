@@ -1370,6 +1370,9 @@ mirrors:
     const q = "SELECT md5(string_agg(a::text, ',' ORDER BY aid)) AS h FROM pgbench_accounts a";
     const times: Record<string, number[]> = { md5: [], full: [], sample: [] };
     const holds: number[] = [];
+    const arms: number[] = [];
+    /** The run as it measures itself: from its first connection to its result (no process start, no config). */
+    const inside: Record<string, number[]> = { full: [], sample: [] };
     const verify = (extra: string[]) => {
       const t0 = performance.now();
       const r = spawnSync(process.execPath, [CLI, 'verify', '--format', 'json', ...extra], {
@@ -1380,8 +1383,11 @@ mirrors:
       if (r.status !== 0)
         throw new Error(`mirrors verify ${extra.join(' ')} exited ${r.status}: ${r.stderr}\n${r.stdout.slice(-3000)}`);
       const report = JSON.parse(r.stdout);
-      holds.push(report.mirrors[0].holdMs);
-      return { ms: performance.now() - t0, rows: report.mirrors[0].tables[0].rows.source as number };
+      const mv = report.mirrors[0];
+      holds.push(mv.holdMs);
+      inside[extra.length ? 'sample' : 'full'].push(mv.seconds * 1000);
+      arms.push(mv.armMs);
+      return { ms: performance.now() - t0, rows: mv.tables[0].rows.source as number };
     };
     let sampledRows = 0;
     for (let run = 1; run <= RUNS; run++) {
@@ -1402,7 +1408,7 @@ mirrors:
     ] as const) {
       const m = median(times[what]);
       console.log(
-        `${label}: ${secs(m)} (median; ${times[what].map(secs).join(', ')}); md5 / it = ${(base / m).toFixed(2)}; ${Math.round(rows / (m / 1000)).toLocaleString('en')} table rows/s`,
+        `${label}: ${secs(m)} (median; ${times[what].map(secs).join(', ')}); md5 / it = ${(base / m).toFixed(2)}; ${Math.round(rows / (m / 1000)).toLocaleString('en')} table rows/s; the run itself ${secs(median(inside[what]))}`,
       );
     }
     console.log(

@@ -29,6 +29,7 @@ import {
   rangeDigestSql,
   rangeRowsSql,
   sampleStartsSql,
+  sampleChunks,
   samplePercent,
   settle,
   showKey,
@@ -100,6 +101,7 @@ const poll = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions): Promise<MirrorResult> {
   const t0 = performance.now();
+  const say = (msg: string) => o.progress?.(`${((performance.now() - t0) / 1000).toFixed(2)} s ${msg}`);
   const destPeer = config.peers[m.destination];
   const sourcePeer = config.peers[m.source];
   const dst = await connectPeer(destPeer, { applicationName: `mirrors verify ${m.name}`, options: TEXT_IO_OPTIONS });
@@ -121,7 +123,7 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
     const nudger = await connectPeer(sourcePeer, { applicationName: `mirrors verify ${m.name}` });
     opened.push(nudger);
     id = await V.requestVerify(dst, m.name, o.sample);
-    o.progress?.(`waiting for the worker of ${m.name} to hold at a transaction boundary`);
+    say(`waiting for the worker of ${m.name} to hold at a transaction boundary`);
     await waitFor(dst, id, 'armed', o.timeoutMs, 20, () => workerSilent(m));
 
     // The source's snapshot, taken while the worker applies nothing (verify-hold.ts says why).
@@ -138,6 +140,7 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
           },
         ),
     );
+    say(`source snapshot at ${snap.consistentLsn}`);
     let src: pg.Client;
     try {
       src = await openSource(sourcePeer, snap.snapshotName);
@@ -157,13 +160,13 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
       await dsnap.query('SELECT held_lsn::text AS lsn FROM mirrors.verify_runs WHERE id = $1::bigint', [id])
     ).rows[0].lsn as string;
     if (!(await V.advanceVerify(dst, id, 'held', 'released'))) throw workerGaveUp(m);
-    o.progress?.(`comparing ${m.name} at source ${snap.consistentLsn} / destination ${held}`);
+    say(`comparing ${m.name} at source ${snap.consistentLsn} / destination ${held}`);
     const hash = await rowHashFn(src, dsnap);
 
     const results: TableResult[] = [];
     for (const t of tables) {
       const r = t.skip ? skipped(m, t.entry, t.skip) : await compareTable(src, dsnap, m, t.entry, hash, o);
-      o.progress?.(`${r.address}: ${r.outcome}`);
+      say(`${r.address}: ${r.outcome}`);
       results.push(r);
     }
     const run = await V.readVerify(dst, id);
@@ -428,6 +431,9 @@ async function compareTable(
   return r;
 }
 
+/** `n` of `xs`, spread evenly (the first included). */
+const evenly = <T>(xs: T[], n: number): T[] => Array.from({ length: n }, (_, i) => xs[Math.floor((i * xs.length) / n)]);
+
 interface SourceChunk {
   n: number;
   digest: string;
@@ -477,8 +483,10 @@ async function* chunks(src: pg.Client, t: HashedTable, o: VerifyOptions): AsyncG
       sampled = true;
       const q = sampleStartsSql(t, percent, o.seed);
       const picked = (await src.query(q.text, q.values)).rows.map((x) => JSON.parse(x.k) as KeyValues);
-      // No page picked (a small sample of a small table): one chunk from the start all the same.
-      if (picked.length) starts = picked;
+      // TABLESAMPLE SYSTEM picks more pages than asked at small percentages: as many as the sample needs, spread
+      // evenly over those (still the same for the same seed). None picked (a small table): one chunk from the start.
+      const wanted = sampleChunks(o.sample, size.tuples, o.chunkRows);
+      if (picked.length) starts = picked.length > wanted ? evenly(picked, wanted) : picked;
     }
   }
   let last: KeyValues | null = null;

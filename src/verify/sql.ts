@@ -111,10 +111,14 @@ export function sampleStartsSql(t: KeyedTable, percent: number, seed: number): S
   };
 }
 
+/** How many chunks of `chunkRows` hold `fraction` of `tuples` rows (at least one). */
+export function sampleChunks(fraction: number, tuples: number, chunkRows: number): number {
+  return Math.max(1, Math.ceil((fraction * tuples) / chunkRows));
+}
+
 /** The percentage of pages TABLESAMPLE SYSTEM must read for `fraction` of the rows in chunks of `chunkRows`. */
 export function samplePercent(fraction: number, pages: number, tuples: number, chunkRows: number): number {
-  const chunks = Math.max(1, Math.ceil((fraction * tuples) / chunkRows));
-  return Math.min(100, (100 * chunks) / Math.max(1, pages));
+  return Math.min(100, (100 * sampleChunks(fraction, tuples, chunkRows)) / Math.max(1, pages));
 }
 
 export interface RowHash {

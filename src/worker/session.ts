@@ -452,6 +452,13 @@ class Session {
       sleep: (ms) => this.sleep(ms),
       log: (level, msg, fields) => ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
     });
+    // A run is announced on a channel, so the worker looks at once (the heartbeat looks too: a notification is missed
+    // while reconnecting).
+    dst.on('notification', (n) => {
+      if (n.channel === V.VERIFY_CHANNEL && n.payload === m.name)
+        pipeline.serial(() => verifyHold.poll()).catch(() => {}); // the heartbeat reports a destination that is gone
+    });
+    await this.race(pipeline.serial(() => dst.query(`LISTEN ${V.VERIFY_CHANNEL}`)));
     /** xid of the transaction being decoded (its Begin's): the merge tells by it what a chunk's snapshot saw. */
     let openXid = 0;
 
