@@ -1412,6 +1412,9 @@ mirrors:
       );
     }
     console.log(
+      `the worker applied nothing while the source's snapshot was taken: ${arms.map((a) => `${a.toFixed(0)} ms`).join(', ')} (median ${median(arms).toFixed(0)} ms)`,
+    );
+    console.log(
       `the worker held ${holds.map((h) => `${h.toFixed(1)} ms`).join(', ')} at the verify points (median ${median(holds).toFixed(1)} ms)`,
     );
     await srcDb.end();

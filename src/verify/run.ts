@@ -201,7 +201,7 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
 
 type TableEntry = W.MirrorState['tables'][number];
 
-function refuseUnverifiable(m: Mirror, state: W.MirrorState | null): asserts state is W.MirrorState {
+export function refuseUnverifiable(m: Mirror, state: W.MirrorState | null): asserts state is W.MirrorState {
   const no = (msg: string, hint: string) =>
     new MirrorsError('VERIFY_FAILED', `cannot verify ${m.name}: ${msg}`, { hint });
   if (!state) throw no('it is not applied on its destination', 'run `mirrors apply` first');

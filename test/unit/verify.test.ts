@@ -3,7 +3,9 @@ import { buildPlan } from '../../src/diff/build.js';
 import { planExitCode } from '../../src/cli/plan.js';
 import { renderVerifyText } from '../../src/render/verify.js';
 import { overallOutcome, verifyExitCode, type VerifyReport } from '../../src/verify/report.js';
-import type { MirrorResult } from '../../src/verify/run.js';
+import { type MirrorResult, refuseUnverifiable } from '../../src/verify/run.js';
+import type { MirrorState } from '../../src/catalog/worker-sql.js';
+import type { MirrorsError } from '../../src/errors.js';
 import {
   type HashedTable,
   diffRows,
@@ -240,6 +242,51 @@ describe('verify: the plan carries what the last run found (MR165)', () => {
       const { t, plan } = setup();
       change(t);
       expect(plan().diagnostics.map((x) => x.code)).not.toContain('MR165');
+    }
+  });
+});
+
+describe('verify: mirrors it refuses, with the reason and the fix', () => {
+  const state = (over: Partial<MirrorState> = {}): MirrorState => ({
+    name: 'm',
+    phase: 'ready',
+    paused: false,
+    lastAppliedLsn: '0/1',
+    promoted: false,
+    sourceIdentity: null,
+    bytesDone: '0',
+    bytesTotal: '0',
+    slot: 'mirrors_m',
+    publication: 'mirrors_m',
+    tables: [],
+    ...over,
+  });
+  const refused = (m: ReturnType<typeof mirror>, s: MirrorState | null) => {
+    try {
+      refuseUnverifiable(m, s);
+      return null;
+    } catch (err) {
+      return err as MirrorsError;
+    }
+  };
+
+  it('a streaming async mirror is verified', () => {
+    expect(refused(mirror('m', ['public.t']), state())).toBeNull();
+  });
+
+  it('mode: sync (holding its worker would hold the source’s commits), paused, promoted, not applied, still copying', () => {
+    const cases: [ReturnType<typeof mirror>, MirrorState | null, RegExp][] = [
+      [mirror('m', ['public.t'], { mode: 'sync' }), state(), /mode: sync is not supported yet/],
+      [mirror('m', ['public.t']), state({ paused: true }), /it is paused/],
+      [mirror('m', ['public.t']), state({ promoted: true }), /it is promoted/],
+      [mirror('m', ['public.t']), null, /not applied on its destination/],
+      [mirror('m', ['public.t']), state({ phase: 'snapshot' }), /snapshot is not finished/],
+    ];
+    for (const [m, s, message] of cases) {
+      const e = refused(m, s);
+      expect(e?.code).toBe('VERIFY_FAILED');
+      expect(e?.message).toMatch(message);
+      expect(e?.hint).toBeTruthy();
     }
   });
 });
