@@ -3,6 +3,8 @@ import { checkExitCode, checkMirror } from '../../src/check/findings.js';
 import type { Diagnostic, Plan } from '../../src/plan/types.js';
 import type { MirrorReport } from '../../src/status/model.js';
 import { issueTitle, mirrorMarkdown } from '../../src/render/check.js';
+import { DEFAULT_DOCS_URL, docsBase } from '../../src/render/docs-url.js';
+import { HOMEPAGE, VERSION } from '../../src/cli/version.js';
 
 const report = (over: Partial<MirrorReport> = {}): MirrorReport =>
   ({
@@ -152,5 +154,16 @@ describe('mirrors check: what a scheduled job looks at', () => {
     );
     expect(body).not.toMatch(/\]\(docs\//);
     expect(issueTitle(r)).toBe('mirrors: app needs a look (read-only guard)');
+  });
+});
+
+describe('documentation links in markdown', () => {
+  it('are absolute: --docs-url, else MIRRORS_DOCS_URL, else this version in the project repository', () => {
+    expect(docsBase('https://a.example/docs')).toBe('https://a.example/docs/');
+    expect(docsBase(undefined, { MIRRORS_DOCS_URL: 'https://b.example/' })).toBe('https://b.example/');
+    expect(docsBase('https://a.example/', { MIRRORS_DOCS_URL: 'https://b.example/' })).toBe('https://a.example/');
+    expect(docsBase(undefined, {})).toBe(DEFAULT_DOCS_URL);
+    expect(DEFAULT_DOCS_URL).toBe(`${HOMEPAGE}/blob/v${VERSION}/docs/`);
+    expect(DEFAULT_DOCS_URL).toMatch(/^https:\/\//);
   });
 });
