@@ -117,7 +117,7 @@ export function checkMirror(
     findings.push({
       kind: 'worker',
       address: `mirror.${name}`,
-      message: 'no worker holds the mirror’s lease: nothing streams it',
+      message: "no worker holds the mirror's lease: nothing streams it",
       hint: 'start `mirrors run` for it (one active worker per mirror; others wait as standbys)',
     });
 

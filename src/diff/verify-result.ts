@@ -16,15 +16,16 @@ export function verifyDiagnostic(mirror: string, rec: CatalogTable): Diagnostic 
   if (rec.snapshotLsn && lsnToBigInt(rec.snapshotLsn) > lsnToBigInt(v.targetLsn)) return null;
   if (rec.lastMergeAt && Date.parse(rec.lastMergeAt) > Date.parse(v.finishedAt)) return null;
   const address = tableAddress(mirror, rec.destination);
-  const counts = [
-    v.missing && `${v.missing} missing`,
-    v.extra && `${v.extra} extra`,
-    v.changed && `${v.changed} changed`,
-  ].filter(Boolean);
   return diag(
     'MR165',
     address,
-    `the last \`mirrors verify\` (run ${v.run}, ${v.finishedAt}) found ${displayQualified(rec.destination)} different from its source${counts.length ? `: ${counts.join(', ')} rows` : ''}`,
+    `the last \`mirrors verify\` that compared it (run ${v.run}, ${v.finishedAt}) found ${displayQualified(rec.destination)} different from its source${rowCounts(v)}`,
     `copy it again with \`mirrors apply --replace ${address}\`, or repair it in place with resync_strategy: merge and the same --replace; then run \`mirrors verify\` again (docs/verify.md)`,
   );
+}
+
+/** `: rows 1 missing, 2 changed` (the kinds found), or '' when none is counted (a table without a key). */
+export function rowCounts(c: { missing: number; extra: number; changed: number }): string {
+  const kinds = (['missing', 'extra', 'changed'] as const).filter((k) => c[k] > 0).map((k) => `${c[k]} ${k}`);
+  return kinds.length ? `: rows ${kinds.join(', ')}` : '';
 }

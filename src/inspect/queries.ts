@@ -3,7 +3,7 @@
  * number of queries per peer is constant whatever the number of tables (DESIGN.md, inspect/).
  * Raw rows (snake_case) are mapped to the public types of inspect/types.ts in peer.ts.
  */
-import { LEASE_CLASS } from '../worker/lease-key.js';
+import { leaseHeldSql } from '../worker/lease-key.js';
 
 /** System schemas and the tool's own catalog are never mirrored. */
 const USER_SCHEMAS = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'mirrors')
@@ -398,10 +398,7 @@ SELECT name, source_peer, mode, status, phase, paused, settings, config_hash,
        to_jsonb(m) ->> 'last_commit_time' AS last_commit_time, to_jsonb(m) ->> 'caught_up_at' AS caught_up_at,
        to_jsonb(m) ->> 'behind_since' AS behind_since,
        (extract(epoch FROM clock_timestamp() - (to_jsonb(m) ->> 'worker_heartbeat_at')::timestamptz) * 1000)::bigint AS heartbeat_age_ms,
-       EXISTS (SELECT 1 FROM pg_locks l
-                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
-                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                  AND l.classid = ${LEASE_CLASS}::oid AND l.objid = hashtext(m.name)::oid) AS lease_held,
+       ${leaseHeldSql('m.name')} AS lease_held,
        (SELECT max(version) FROM mirrors.schema_migrations) AS catalog_version
   FROM mirrors.mirrors m
  UNION ALL
@@ -419,14 +416,18 @@ export const CATALOG_SYNC_STANDBYS_SQL = `SELECT source_system_identifier, value
 export const CATALOG_SOURCE_FACTS_SQL = `
 SELECT name, to_jsonb(m) -> 'source_facts' AS source_facts FROM mirrors.mirrors m WHERE name = ANY ($1::text[])`;
 
-/** Migration 12: each table's result in the last finished `mirrors verify` that compared it. */
+/**
+ * Migration 12: each table's result in the last finished `mirrors verify` that compared it. A sampled run that found
+ * it equal does not count: it compared part of the table, and cannot clear what a run found different.
+ */
 export const CATALOG_VERIFY_SQL = `
 SELECT DISTINCT ON (v.mirror, e ->> 'address') v.mirror, e ->> 'address' AS address, v.id::text AS run,
        v.finished_at, v.target_lsn::text AS target_lsn, e ->> 'outcome' AS outcome,
        (e -> 'missing' ->> 'count')::bigint AS missing, (e -> 'extra' ->> 'count')::bigint AS extra,
        (e -> 'changed' ->> 'count')::bigint AS changed
   FROM mirrors.verify_runs v, jsonb_array_elements(v.result) e
- WHERE v.state = 'finished' AND jsonb_typeof(v.result) = 'array' AND e ->> 'outcome' IN ('equal', 'different')
+ WHERE v.state = 'finished' AND jsonb_typeof(v.result) = 'array'
+   AND (e ->> 'outcome' = 'different' OR (e ->> 'outcome' = 'equal' AND v.sample >= 1))
  ORDER BY v.mirror, e ->> 'address', v.id DESC`;
 
 export const CATALOG_TABLES_SQL = `

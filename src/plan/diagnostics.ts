@@ -112,6 +112,9 @@ const DRIFT_CODES: ReadonlySet<string> = new Set<DiagnosticCode>([
   'MR165',
 ]);
 
+/** The data drift code: what the last `mirrors verify` found (the others are schema drift). */
+export const DATA_DRIFT = 'MR165';
+
 export function isDrift(d: Pick<Diagnostic, 'code'>): boolean {
   return DRIFT_CODES.has(d.code);
 }

@@ -70,8 +70,14 @@ export function mirrorMarkdown(m: MirrorCheck, docs: string, generatedAt: string
 
 export function renderCheckMarkdown(report: CheckReport): string {
   const attention = report.mirrors.filter((m) => m.state === 'attention').length;
-  const head = `## mirrors check: ${attention ? `${attention} of ${report.mirrors.length} mirrors need a look` : `all ${report.mirrors.length} mirrors clean`}\n\n`;
+  const head = `## mirrors check: ${countLine(attention, report.mirrors.length)}\n\n`;
   return head + report.mirrors.map((m) => m.issue.body).join('\n');
+}
+
+/** `1 of 3 mirrors need a look`, `the mirror is clean`, `all 3 mirrors clean`. */
+function countLine(attention: number, n: number): string {
+  if (attention) return n === 1 ? 'the mirror needs a look' : `${attention} of ${n} mirrors need a look`;
+  return n === 1 ? 'the mirror is clean' : `all ${n} mirrors clean`;
 }
 
 export function renderCheckJson(report: CheckReport): string {
@@ -96,11 +102,7 @@ export function renderCheckText(report: CheckReport): string {
     }
   }
   const attention = report.mirrors.filter((m) => m.state === 'attention').length;
-  out.push(
-    '',
-    attention
-      ? `${attention} of ${report.mirrors.length} mirrors need a look.`
-      : `All ${report.mirrors.length} mirrors clean.`,
-  );
+  const line = countLine(attention, report.mirrors.length);
+  out.push('', `${line[0].toUpperCase()}${line.slice(1)}.`);
   return out.join('\n') + '\n';
 }

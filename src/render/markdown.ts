@@ -9,6 +9,7 @@
  * where the whole plan is.
  */
 import { basename } from 'node:path';
+import { isDrift } from '../plan/diagnostics.js';
 import type { Action, Plan, Risk, Severity } from '../plan/types.js';
 import { attributeChanges } from './changes.js';
 import { DEFAULT_DOCS_URL, docsLink } from './docs-url.js';
@@ -47,11 +48,11 @@ export function renderPlanMarkdown(plan: Plan, opts: MarkdownOptions = {}): stri
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
   const head: string[] = [
     planMarker(plan),
-    `### ${errors ? '❌' : plan.actions.length ? '📝' : '✅'} mirrors plan`,
+    `### ${errors ? '❌' : plan.actions.length ? '📝' : plan.diagnostics.some(isDrift) ? '⚠️' : '✅'} mirrors plan`,
     '',
   ];
   head.push(
-    `**${summaryLine(plan)}**${errors ? ` ${errors} error${errors === 1 ? '' : 's'} must be fixed before apply.` : ''}`,
+    `**${summaryLine(plan, 'below')}**${errors ? ` ${errors} error${errors === 1 ? '' : 's'} must be fixed before apply.` : ''}`,
     '',
   );
   const risks = (['irreversible', 'disruptive', 'safe'] as const)

@@ -6,7 +6,7 @@ import kleur from 'kleur';
 import { describeLoss } from '../diff/loss.js';
 import { VERIFY_SETTINGS } from '../diff/promotion-sql.js';
 import type { Action, Diagnostic, Op, Plan } from '../plan/types.js';
-import { docsAnchor, isDrift } from '../plan/diagnostics.js';
+import { DATA_DRIFT, docsAnchor, isDrift } from '../plan/diagnostics.js';
 import { formatBytes } from '../util/format.js';
 import { attributeChanges, type ChangeLine } from './changes.js';
 
@@ -24,12 +24,13 @@ export interface TextOptions {
   sql?: boolean;
 }
 
-export function summaryLine(plan: Plan): string {
+/** `where`: where the diagnostics are printed, relative to the summary (text: above it; markdown: below). */
+export function summaryLine(plan: Plan, where: 'above' | 'below' = 'above'): string {
   const s = plan.summary;
   const drift = driftLine(plan);
   if (plan.actions.length === 0) {
     // Drifted tables do not match, whatever the actions: never "No changes" then.
-    if (drift) return `${drift} No action is planned for it: see the diagnostics above.`;
+    if (drift) return `${drift} No action is planned for it: see the diagnostics ${where}.`;
     // An error may be what keeps an action out of the plan (a blocked destroy): "match" would not be true then.
     return plan.diagnostics.some((d) => d.severity === 'error')
       ? 'No changes planned: the errors block them.'
@@ -39,13 +40,27 @@ export function summaryLine(plan: Plan): string {
   return drift ? `${actions} ${drift}` : actions;
 }
 
-/** `Schema drift in 2 tables (MR150, MR159).`, or '' without drift. */
+/** `Schema drift in 2 tables (MR150, MR159).`, `Data differs in 1 table (MR165).`, or '' without drift. */
 function driftLine(plan: Plan): string {
+  const line = (what: string, ds: Plan['diagnostics']) => {
+    if (!ds.length) return '';
+    const tables = new Set(ds.map((d) => d.address)).size;
+    const codes = [...new Set(ds.map((d) => d.code))].sort();
+    return `${what} in ${tables} table${tables === 1 ? '' : 's'} (${codes.join(', ')}).`;
+  };
   const drift = plan.diagnostics.filter(isDrift);
-  if (!drift.length) return '';
-  const tables = new Set(drift.map((d) => d.address)).size;
-  const codes = [...new Set(drift.map((d) => d.code))].sort();
-  return `Schema drift in ${tables} table${tables === 1 ? '' : 's'} (${codes.join(', ')}).`;
+  return [
+    line(
+      'Schema drift',
+      drift.filter((d) => d.code !== DATA_DRIFT),
+    ),
+    line(
+      'Data differs',
+      drift.filter((d) => d.code === DATA_DRIFT),
+    ),
+  ]
+    .filter(Boolean)
+    .join(' ');
 }
 
 const SEVERITY_HEAD = {

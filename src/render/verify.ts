@@ -43,7 +43,7 @@ function tableLines(t: TableResult): string[] {
   const chunks = `${n(t.chunks.compared)} chunk${t.chunks.compared === 1 ? '' : 's'}`;
   if (t.outcome === 'equal') return [`  ${kleur.green('=')} ${t.destination}: ${n(t.rows.source)} rows, ${chunks}`];
   const lines = [
-    `  ${kleur.red('≠')} ${t.destination}: source ${n(t.rows.source)} rows, destination ${n(t.rows.destination)}; ${n(t.chunks.differing)} of ${chunks} differ`,
+    `  ${kleur.red('≠')} ${t.destination}: source ${n(t.rows.source)} rows, destination ${n(t.rows.destination)}; ${n(t.chunks.differing)} of ${chunks} ${t.chunks.differing === 1 ? 'differs' : 'differ'}`,
   ];
   const list = (label: string, l: TableResult['missing']) => {
     if (!l.count) return;

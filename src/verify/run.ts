@@ -14,6 +14,7 @@ import { connectPeer } from '../db/connect.js';
 import { quoteQualified } from '../db/quote.js';
 import { MirrorsError } from '../errors.js';
 import { tableAddress } from '../plan/address.js';
+import { leaseHeldSql } from '../worker/lease-key.js';
 import { TEXT_IO_OPTIONS } from '../worker/stream.js';
 import {
   HASH_PROBE_SQL,
@@ -97,6 +98,8 @@ export interface MirrorResult {
   tables: TableResult[];
 }
 
+/** Milliseconds to a tenth, for the report. */
+const tenths = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : Math.round(ms * 10) / 10);
 const poll = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions): Promise<MirrorResult> {
@@ -113,6 +116,11 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
       throw err;
     });
     refuseUnverifiable(m, state);
+    // No worker: say so now rather than wait for one to answer.
+    if (!(await dst.query(`SELECT ${leaseHeldSql('$1::text')} AS held`, [m.name])).rows[0].held)
+      throw new MirrorsError('VERIFY_FAILED', `cannot verify ${m.name}: no worker streams it`, {
+        hint: 'no `mirrors run` holds its lease: start one, wait until `mirrors status` says Following, then verify',
+      });
     const tables = selectTables(m, state!, o.tables);
     // Opened before the worker holds, so that no connection is made while it waits.
     const dsnap = await connectPeer(destPeer, {
@@ -177,10 +185,10 @@ export async function verifyMirror(config: Config, m: Mirror, o: VerifyOptions):
       run: id,
       sourceLsn: snap.consistentLsn,
       destinationLsn: held,
-      armMs: run?.armMs ?? null,
-      holdMs: run?.holdMs ?? null,
+      armMs: tenths(run?.armMs),
+      holdMs: tenths(run?.holdMs),
       sample: o.sample,
-      seconds: (performance.now() - t0) / 1000,
+      seconds: Math.round(performance.now() - t0) / 1000,
       tables: results,
     };
     await V.finishVerify(dst, id, {

@@ -45,10 +45,11 @@ export interface RelationEntry {
   relay?: boolean;
 }
 
-/** What the cache needs of the source: type names, and the catalog's columns of one table now. */
+/** What the cache needs of the source: type names, the catalog's columns of one table now, a partition's root. */
 export interface SourceCatalog {
   typeNames(cols: { typeOid: number; typmod: number }[]): Promise<string[]>;
   tableColumns(table: { schema: string; name: string }): Promise<{ columns: SourceColumn[]; dropped: number } | null>;
+  partitionRoot(table: { schema: string; name: string }): Promise<{ schema: string; name: string } | null>;
 }
 
 export interface SchemaPolicy {
@@ -90,6 +91,13 @@ export class RelationCache {
       const label = `${msg.schema}.${msg.name}`;
       if (!this.warned.has(label)) {
         this.warned.add(label);
+        // pgoutput sends a partition's own Relation after its root's (pgoutput.c maybe_send_schema); the root carries
+        // its changes.
+        const root = await this.source.partitionRoot(msg).catch(() => null);
+        if (root && state?.tables.some((x) => x.sourceSchema === root.schema && x.sourceTable === root.name)) {
+          this.entries.set(msg.relationOid, { target: null, snapshotLsn: 0n });
+          return;
+        }
         this.log('warn', `the publication sends ${label}, which the mirror does not map; its changes are not applied`);
       }
       this.entries.set(msg.relationOid, { target: null, snapshotLsn: 0n });

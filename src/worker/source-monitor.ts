@@ -127,6 +127,16 @@ export class SourceMonitor {
     return r.rows.map((x: { type: string }) => x.type);
   }
 
+  /** The root of the partition tree `table` is a partition of; null when it is not a partition (or is gone). */
+  async partitionRoot(table: QualifiedName): Promise<QualifiedName | null> {
+    const r = await this.db.query(
+      `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = pg_partition_root(to_regclass($1::text)) AND c.oid <> to_regclass($1::text)`,
+      [quoteQualified(table.schema, table.name)],
+    );
+    return r.rows[0] ?? null;
+  }
+
   /**
    * The table's live columns as the source catalog has them now, in attnum order, with what decides how an added
    * one reaches the destination (diff/schema-change.ts), and how many columns it dropped; null when it is gone.

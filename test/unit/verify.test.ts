@@ -226,7 +226,7 @@ describe('verify: the plan carries what the last run found (MR165)', () => {
     const d = p.diagnostics.filter((x) => x.code === 'MR165');
     expect(d).toHaveLength(1);
     expect(d[0].message).toContain(
-      '(run 7, 2026-12-02T10:00:00.000Z) found public.users different from its source: 1 missing, 2 changed rows',
+      'that compared it (run 7, 2026-12-02T10:00:00.000Z) found public.users different from its source: rows 1 missing, 2 changed',
     );
     expect(d[0].hint).toContain('mirrors apply --replace mirror.m.table.public.users');
     expect(planExitCode(p, true)).toBe(2);
