@@ -245,11 +245,9 @@ describe('the shipped GitHub workflows', () => {
     s = await sync();
     expect(s.r.outputs.code).toBe('2');
     expect(s.done).toEqual([{ mirror: 'ci_check', created: 1 }]);
-    expect(gh.issues[0]).toMatchObject({
-      title: 'mirrors: ci_check needs a look (read-only guard, config drift)',
-      labels: ['mirrors-check'],
-      state: 'open',
-    });
+    // The worker also stops at a disabled guard (MR159): its status may be in the title too by then.
+    expect(gh.issues[0]).toMatchObject({ labels: ['mirrors-check'], state: 'open' });
+    expect(gh.issues[0].title).toMatch(/^mirrors: ci_check needs a look \(.*read-only guard.*\)$/);
     expect(gh.issues[0].body).toContain('<!-- mirrors:check mirror=ci_check -->');
     expect((await sync()).done).toEqual([{ mirror: 'ci_check', updated: 1 }]);
     expect(gh.issues).toHaveLength(1);
