@@ -96,7 +96,11 @@ describe('a saved plan', () => {
     expect(text.stdout).toContain('| CREATE TABLE "public"."t"');
     const md = (await cli(p, 'show', file, '--format', 'markdown')).stdout;
     expect(md).toContain('| 1 | `+` create | `peer.staging.catalog` |');
-    expect(md).toMatch(/```sql\nCREATE PUBLICATION "mirrors_m3" FOR TABLE "public"."t"/);
+    // Every statement, collapsed per mirror, each action's under its address.
+    expect(md).toContain('<details><summary>`mirror.m3` runs 6 actions: SQL</summary>');
+    expect(md).toMatch(
+      /-- create mirror\.m3\.publication\nCREATE PUBLICATION "mirrors_m3" FOR TABLE "public"\."t" WITH/,
+    );
     expect(JSON.parse((await cli(p, 'show', file, '--format', 'json')).stdout).actions.length).toBeGreaterThan(5);
     writeFileSync(file, '{"tool":"mirrors","format_version":1,"actions":[]}');
     const old = await cli(p, 'show', file);
