@@ -11,6 +11,7 @@ import { createSlotWithSnapshot } from '../apply/slot.js';
 import { displayQualified } from '../config/names.js';
 import type { Config, Mirror } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
+import { keyedColumns } from '../db/keyed.js';
 import { quoteQualified } from '../db/quote.js';
 import { MirrorsError } from '../errors.js';
 import { tableAddress } from '../plan/address.js';
@@ -329,25 +330,6 @@ function skipped(m: Mirror, t: TableEntry, reason: string): TableResult {
 
 /** The table as both snapshots have it: the destination's columns the source sends, each side's types, the key. */
 async function describe(src: pg.Client, dst: pg.Client, t: TableEntry, hash: RowHashFn): Promise<HashedTable> {
-  const kept = new Set(t.keptColumns);
-  const excluded = new Set(t.excludeColumns);
-  const columns = Object.keys(t.types).filter((c) => !kept.has(c) && !excluded.has(c));
-  const sourceTypes = new Map<string, string>(
-    (
-      await src.query(
-        `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-          WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped`,
-        [quoteQualified(t.sourceSchema, t.sourceTable)],
-      )
-    ).rows.map((x) => [x.name, x.type]),
-  );
-  const missing = columns.filter((c) => !sourceTypes.has(c));
-  if (missing.length)
-    throw new MirrorsError(
-      'VERIFY_FAILED',
-      `${t.sourceSchema}.${t.sourceTable} on the source lacks column(s) ${missing.join(', ')} of ${t.destSchema}.${t.destTable}`,
-      { hint: 'run `mirrors plan`: it shows the schema drift' },
-    );
   // The destination's primary key, else its replica identity index: the worker's key too.
   const key = (
     await dst.query(
@@ -361,15 +343,15 @@ async function describe(src: pg.Client, dst: pg.Client, t: TableEntry, hash: Row
       [quoteQualified(t.destSchema, t.destTable)],
     )
   ).rows.map((x) => x.name as string);
-  return {
-    dest: { schema: t.destSchema, name: t.destTable },
-    source: { schema: t.sourceSchema, name: t.sourceTable },
-    columns,
-    destTypes: columns.map((c) => t.types[c]),
-    sourceTypes: columns.map((c) => sourceTypes.get(c)!),
-    key: key.filter((k) => columns.includes(k)).length === key.length ? key.map((k) => columns.indexOf(k)) : [],
-    hash,
-  };
+  const { table, missing } = await keyedColumns(src, t, key);
+  if (missing.length)
+    throw new MirrorsError(
+      'VERIFY_FAILED',
+      `${t.sourceSchema}.${t.sourceTable} on the source lacks column(s) ${missing.join(', ')} of ${t.destSchema}.${t.destTable}`,
+      { hint: 'run `mirrors plan`: it shows the schema drift' },
+    );
+  // A key column the source does not send (excluded): compared as one digest, like a table without a key.
+  return { ...table, key: table.key.includes(-1) ? [] : table.key, hash };
 }
 
 async function compareTable(

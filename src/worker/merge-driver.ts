@@ -12,8 +12,7 @@ import * as W from '../catalog/worker-sql.js';
 import type { Peer } from '../config/types.js';
 import { connectPeer } from '../db/connect.js';
 import { lsnToBigInt } from '../db/lsn.js';
-import { quoteQualified } from '../db/quote.js';
-import type { Sql } from '../db/keyed.js';
+import { type Sql, keyedColumns } from '../db/keyed.js';
 import { SQLSTATE } from '../db/sqlstate.js';
 import { inTransaction } from '../db/tx.js';
 import { tableAddress } from '../plan/address.js';
@@ -202,34 +201,16 @@ export class MergeDriver {
 
   /** The table as both peers have it now: the destination's columns the source sends, each side's types. */
   private async describe(t: W.MirrorState['tables'][number], req: W.MergeState): Promise<MergeTable> {
-    const kept = new Set(t.keptColumns);
-    const excluded = new Set(t.excludeColumns);
-    const columns = Object.keys(t.types).filter((c) => !kept.has(c) && !excluded.has(c));
-    const src = await this.source();
-    const r = await src.query(
-      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
-        WHERE a.attrelid = to_regclass($1::text) AND a.attnum > 0 AND NOT a.attisdropped`,
-      [quoteQualified(t.sourceSchema, t.sourceTable)],
-    );
-    const sourceTypes = new Map<string, string>(r.rows.map((x) => [x.name, x.type]));
-    const missing = columns.filter((c) => !sourceTypes.has(c));
+    const { table, missing } = await keyedColumns(await this.source(), t, req.key);
     const label = `${t.destSchema}.${t.destTable}`;
-    if (missing.length || req.key.some((k) => !columns.includes(k)))
+    if (missing.length || table.key.includes(-1))
       throw new Fault(
         'drift',
         `cannot merge ${label}: the source ${t.sourceSchema}.${t.sourceTable} lacks ${missing.length ? `column(s) ${missing.join(', ')}` : `the key (${req.key.join(', ')})`}`,
         'MR138',
         'run `mirrors plan`: it shows what differs between the tables; once they fit, the merge goes on by itself',
       );
-    return {
-      dest: { schema: t.destSchema, name: t.destTable },
-      source: { schema: t.sourceSchema, name: t.sourceTable },
-      columns,
-      destTypes: columns.map((c) => t.types[c]),
-      sourceTypes: columns.map((c) => sourceTypes.get(c)!),
-      key: req.key.map((k) => columns.indexOf(k)),
-      chunkRows: req.chunk_rows,
-    };
+    return { ...table, chunkRows: req.chunk_rows };
   }
 
   /**
