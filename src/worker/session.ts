@@ -452,13 +452,18 @@ class Session {
       sleep: (ms) => this.sleep(ms),
       log: (level, msg, fields) => ctx.log(level, `mirror ${m.name}: ${msg}`, { mirror: m.name, ...fields }),
     });
-    // A run is announced on a channel, so the worker looks at once (the heartbeat looks too: a notification is missed
-    // while reconnecting).
+    // A run is announced on a channel, so the worker looks at once; it also looks at session start and every 10 s
+    // (a run announced while no session listened).
     dst.on('notification', (n) => {
       if (n.channel === V.VERIFY_CHANNEL && n.payload === m.name)
         pipeline.serial(() => verifyHold.poll()).catch(() => {}); // the heartbeat reports a destination that is gone
     });
-    await this.race(pipeline.serial(() => dst.query(`LISTEN ${V.VERIFY_CHANNEL}`)));
+    await this.race(
+      pipeline.serial(async () => {
+        await dst.query(`LISTEN ${V.VERIFY_CHANNEL}`);
+        await verifyHold.poll();
+      }),
+    );
     /** xid of the transaction being decoded (its Begin's): the merge tells by it what a chunk's snapshot saw. */
     let openXid = 0;
 
@@ -831,11 +836,7 @@ class Session {
         const behind = facts.pendingSinceMs === null ? null : new Date(facts.pendingSinceMs);
         const caught = facts.caughtUpAtMs === null ? null : new Date(facts.caughtUpAtMs);
         pipeline
-          .serial(async () => {
-            const orders = await W.recordHeartbeat(dst, m.name, ctx.status(), behind, caught);
-            await verifyHold.poll();
-            return orders;
-          })
+          .serial(() => W.recordHeartbeat(dst, m.name, ctx.status(), behind, caught))
           .then((orders) => {
             const why = ordersEnd(m.name, orders);
             if (why) this.end(why);
@@ -868,7 +869,8 @@ class Session {
     this.timers.push(
       setInterval(() => {
         pipeline.serial(() => checkGuards(dst, m.name)).catch((e) => this.end(e));
-        // The last `mirrors verify`, for the metrics.
+        // A run announced while this session was not listening yet; the last `mirrors verify`, for the metrics.
+        pipeline.serial(() => verifyHold.poll()).catch(() => {});
         pipeline
           .serial(() => V.lastVerify(dst, m.name))
           .then((v) => {
