@@ -67,48 +67,53 @@ export class VerifyHold {
 
   /** Runs after every batch before it committed: applies nothing until the run names its point. */
   private async arm(r: V.VerifyRun): Promise<void> {
-    const { dst } = this.h;
     const position = bigIntToLsn(this.h.appliedEnd());
-    if (!(await V.advanceVerify(dst, r.id, 'requested', 'armed', { held_lsn: position }))) {
+    if (!(await V.advanceVerify(this.h.dst, r.id, 'requested', 'armed', { held_lsn: position }))) {
       this.run = null;
       return;
     }
-    const t0 = performance.now();
-    for (;;) {
-      await this.h.sleep(ARMED_POLL_MS);
-      const now = await V.readVerify(dst, r.id);
-      const ms = performance.now() - t0;
-      if (now?.state === 'target') {
-        await V.advanceVerify(dst, r.id, 'target', 'target', { arm_ms: ms });
-        this.run = now;
-        return;
-      }
-      if (now?.state !== 'armed' || ms > MAX_HOLD_MS) return this.abandon(r, 'armed', ms);
-    }
+    const next = await this.wait(r, 'armed', 'target', ARMED_POLL_MS);
+    if (!next) return;
+    await V.advanceVerify(this.h.dst, r.id, 'target', 'target', { arm_ms: next.ms });
+    this.run = next.run;
   }
 
   /** Every transaction before the point is applied: holds until the run has its destination snapshot. */
   private async hold(r: V.VerifyRun): Promise<void> {
-    const { dst } = this.h;
     this.run = null;
     const position = bigIntToLsn(this.h.appliedEnd());
-    if (!(await V.advanceVerify(dst, r.id, 'target', 'held', { held_lsn: position }))) return;
+    if (!(await V.advanceVerify(this.h.dst, r.id, 'target', 'held', { held_lsn: position }))) return;
+    const next = await this.wait(r, 'held', 'released', HELD_POLL_MS);
+    if (!next) return;
+    await V.advanceVerify(this.h.dst, r.id, 'released', 'released', { hold_ms: next.ms });
+    this.h.log('info', `verify run ${r.id}: held ${next.ms.toFixed(1)} ms at ${position}`, {
+      mirror: this.h.mirror,
+      verify: r.id,
+      holdMs: next.ms,
+      lsn: position,
+    });
+  }
+
+  /**
+   * Polls the run while it is in `state` until the run moves it to `to`: the run and how long that took; null (the
+   * run abandoned) when it moved elsewhere or took longer than MAX_HOLD_MS.
+   */
+  private async wait(
+    r: V.VerifyRun,
+    state: V.VerifyState,
+    to: V.VerifyState,
+    everyMs: number,
+  ): Promise<{ run: V.VerifyRun; ms: number } | null> {
     const t0 = performance.now();
     for (;;) {
-      await this.h.sleep(HELD_POLL_MS);
-      const now = await V.readVerify(dst, r.id);
+      await this.h.sleep(everyMs);
+      const now = await V.readVerify(this.h.dst, r.id);
       const ms = performance.now() - t0;
-      if (now?.state === 'released') {
-        await V.advanceVerify(dst, r.id, 'released', 'released', { hold_ms: ms });
-        this.h.log('info', `verify run ${r.id}: held ${ms.toFixed(1)} ms at ${position}`, {
-          mirror: this.h.mirror,
-          verify: r.id,
-          holdMs: ms,
-          lsn: position,
-        });
-        return;
+      if (now?.state === to) return { run: now, ms };
+      if (now?.state !== state || ms > MAX_HOLD_MS) {
+        await this.abandon(r, state, ms);
+        return null;
       }
-      if (now?.state !== 'held' || ms > MAX_HOLD_MS) return this.abandon(r, 'held', ms);
     }
   }
 
