@@ -35,6 +35,9 @@ if (ONLY && !['snapshot', 'plan', 'catchup', 'steady', 'sync', 'resync', 'verify
 if (!Number.isInteger(STEADY_SECONDS) || STEADY_SECONDS < 1)
   throw new Error('--steady-seconds expects a whole number of seconds >= 1');
 
+/** As users run Postgres: every commit flushed (the sync, resync and verify sections). */
+const DURABLE = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -1041,10 +1044,9 @@ type SyncContender = 'none' | 'async' | 'sync' | 'native';
  * per-transaction log.
  */
 async function syncBench() {
-  const durable = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
   const [src, dst] = await Promise.all([
-    startCluster({ name: 'bench-sync-src', settings: durable }),
-    startCluster({ name: 'bench-sync-dst', settings: durable }),
+    startCluster({ name: 'bench-sync-src', settings: DURABLE }),
+    startCluster({ name: 'bench-sync-dst', settings: DURABLE }),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-sync-'));
   const logs = mkdtempSync(join(tmpdir(), 'mirrors-bench-sync-log-'));
@@ -1227,10 +1229,9 @@ const RESYNC_SCALE = 2;
  * the table with its key, on the same clusters with durable settings, alternating rounds.
  */
 async function resyncBench() {
-  const durable = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
   const [src, dst] = await Promise.all([
-    startCluster({ name: 'bench-resync-src', settings: durable }),
-    startCluster({ name: 'bench-resync-dst', settings: durable }),
+    startCluster({ name: 'bench-resync-src', settings: DURABLE }),
+    startCluster({ name: 'bench-resync-dst', settings: DURABLE }),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-resync-'));
   let worker: Worker | null = null;
@@ -1333,10 +1334,9 @@ const VERIFY_SCALE = 5;
  * mirror is idle). Durable settings, alternating rounds.
  */
 async function verifyBench() {
-  const durable = { fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on', max_wal_size: '4GB' };
   const [src, dst] = await Promise.all([
-    startCluster({ name: 'bench-verify-src', settings: durable }),
-    startCluster({ name: 'bench-verify-dst', settings: durable }),
+    startCluster({ name: 'bench-verify-src', settings: DURABLE }),
+    startCluster({ name: 'bench-verify-dst', settings: DURABLE }),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'mirrors-bench-verify-'));
   let worker: Worker | null = null;
